@@ -1,0 +1,43 @@
+# The two commands of the quick start are `make serve` and `make test`; the rest are helpers.
+VENV   ?= .venv
+PYTHON ?= python3
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+DATA   ?= .opcenter
+
+.PHONY: serve test lint format bench bench-peers clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --disable-pip-version-check -U pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]'
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+## serve: set up, then run opcenter on SQLite under ./.opcenter with the example workspace
+serve: $(STAMP)
+	$(BIN)/opcenter serve --data-dir $(DATA) --example examples/sales_daily.yaml
+
+## test: set up, then run ruff and the whole test suite
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+## bench: the engine and parameter benchmarks (not tests)
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+## bench-peers: opcenter side by side with Luigi, Dagster, Prefect and Airflow
+bench-peers: $(STAMP)
+	$(BIN)/python bench/run_peers.py
+
+clean:
+	rm -rf $(VENV) $(DATA) .pytest_cache .ruff_cache

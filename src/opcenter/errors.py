@@ -1,0 +1,132 @@
+"""The errors a user can cause, each carrying its DataWorks wire code and HTTP status.
+
+    OpcenterError                      (code, http_status, message)
+    ├── MissingParameter               400  MissingParameter
+    ├── InvalidParameter               400  InvalidParameter
+    │   └── InvalidParameterFormat     400  InvalidParameter.Format
+    ├── NotFound                       404  Invalid.<Kind>.NotExists
+    ├── Conflict                       409  Invalid.<Kind>.Status / Invalid.<Kind>.Duplicate
+    ├── AuthError                      400/403/404  signature, AccessKey and time-stamp codes
+    ├── Forbidden                      403  Forbidden.Access / ResourceNotAuthorized.Api
+    ├── Throttled                      429  Throttling.User
+    ├── UnknownAction                  404  InvalidAction.NotFound
+    └── InternalError                  500  InternalError.System
+
+Adapters translate an `OpcenterError` into their own form (the Alibaba Cloud error body, a CLI
+`Error: ...` line); nothing above an adapter builds an error by hand.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthError",
+    "Conflict",
+    "Forbidden",
+    "InternalError",
+    "InvalidParameter",
+    "InvalidParameterFormat",
+    "MissingParameter",
+    "NotFound",
+    "OpcenterError",
+    "Throttled",
+    "UnknownAction",
+]
+
+
+class OpcenterError(Exception):
+    """Raised for any failure a user can cause; carries the DataWorks code and HTTP status."""
+
+    code: str = "InternalError.System"
+    http_status: int = 500
+
+    def __init__(self, message: str, *, code: str | None = None, http_status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if http_status is not None:
+            self.http_status = http_status
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+
+
+class MissingParameter(OpcenterError):
+    """Raised when a mandatory parameter is absent."""
+
+    code = "MissingParameter"
+    http_status = 400
+
+    def __init__(self, name: str):
+        super().__init__(
+            f'The input parameter "{name}" that is mandatory for processing this request '
+            "is not supplied."
+        )
+        self.parameter = name
+
+
+class InvalidParameter(OpcenterError):
+    """Raised when a parameter is present but its value breaks a rule; the message says which."""
+
+    code = "InvalidParameter"
+    http_status = 400
+
+
+class InvalidParameterFormat(InvalidParameter):
+    """Raised when a parameter cannot be decoded (JSON, integer, boolean, date form)."""
+
+    code = "InvalidParameter.Format"
+
+
+class NotFound(OpcenterError):
+    """Raised when the named object does not exist (or is not visible to the caller)."""
+
+    http_status = 404
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message, code=f"Invalid.{kind}.NotExists")
+        self.kind = kind
+
+
+class Conflict(OpcenterError):
+    """Raised when an operation is refused in the object's current state, or a name is taken."""
+
+    http_status = 409
+
+    def __init__(self, kind: str, message: str, *, reason: str = "Status"):
+        super().__init__(message, code=f"Invalid.{kind}.{reason}")
+        self.kind = kind
+
+
+class AuthError(OpcenterError):
+    """Raised when a request's signature, AccessKey or time stamp does not hold."""
+
+    http_status = 400
+
+
+class Forbidden(OpcenterError):
+    """Raised when the caller is known but not allowed to do this."""
+
+    code = "Forbidden.Access"
+    http_status = 403
+
+
+class Throttled(OpcenterError):
+    """Raised when the caller sends more requests than allowed."""
+
+    code = "Throttling.User"
+    http_status = 429
+
+
+class UnknownAction(OpcenterError):
+    """Raised when the requested action or version is not served here."""
+
+    code = "InvalidAction.NotFound"
+    http_status = 404
+
+
+class InternalError(OpcenterError):
+    """Raised for a fault of ours; the message never carries a traceback."""
+
+    code = "InternalError.System"
+    http_status = 500

@@ -1,0 +1,1 @@
+"""opcenter service layer."""

@@ -1,0 +1,142 @@
+"""One settings object, built once at start-up from the environment (prefix `OPCENTER_`),
+a `.env` file in the working directory, and defaults, in that order; passed explicitly.
+
+Nothing reads `os.environ` at import time. A bad value fails at start-up naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from opcenter.errors import InvalidParameter
+
+__all__ = ["DEFAULT_DATA_DIR", "Settings", "SettingsError", "load_settings"]
+
+DEFAULT_DATA_DIR = ".opcenter"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+DEFAULT_LOG_CAP_BYTES = 10 * 1024 * 1024  # per instance attempt
+DEFAULT_SQLITE_BUSY_TIMEOUT_MS = 30_000
+DEFAULT_REGION = "cn-shanghai"
+DEFAULT_ACCOUNT_ID = "1000000000000000"
+
+
+class SettingsError(InvalidParameter):
+    """Raised when a setting is missing or cannot be cast; the message names the key."""
+
+
+def _local_timezone() -> str:
+    tz = os.environ.get("TZ")
+    if tz:
+        return tz
+    try:
+        link = os.readlink("/etc/localtime")
+        return link.split("zoneinfo/", 1)[1]
+    except (OSError, IndexError):
+        return "UTC"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the process needs to know; `database_url` defaults to SQLite under `data_dir`."""
+
+    data_dir: Path = field(default_factory=lambda: Path(DEFAULT_DATA_DIR))
+    database_url: str | None = None
+    timezone: str = "UTC"
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    log_cap_bytes: int = DEFAULT_LOG_CAP_BYTES
+    region: str = DEFAULT_REGION
+    account_id: str = DEFAULT_ACCOUNT_ID
+    secret_key: str | None = None
+    root_access_key_id: str | None = None
+    root_access_key_secret: str | None = None
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'opcenter.db').resolve()}"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def _int(key: str, value: str, minimum: int = 0) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise SettingsError(f"Setting {key}={value!r} is not an integer.") from None
+    if number < minimum:
+        raise SettingsError(f"Setting {key}={value!r} must be at least {minimum}.")
+    return number
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    dotenv: Path | None = Path(".env"),
+    **overrides: object,
+) -> Settings:
+    """Build the settings: explicit overrides > environment > `.env` > defaults."""
+    env = dict(_read_dotenv(dotenv)) if dotenv is not None else {}
+    env.update(os.environ if environ is None else environ)
+
+    def get(name: str) -> str | None:
+        value = env.get(f"OPCENTER_{name}")
+        return value if value not in (None, "") else None
+
+    kwargs: dict[str, object] = {"timezone": get("TIMEZONE") or _local_timezone()}
+    if (v := get("DATA_DIR")) is not None:
+        kwargs["data_dir"] = Path(v)
+    if (v := get("DATABASE_URL")) is not None:
+        kwargs["database_url"] = v
+    if (v := get("WORKERS")) is not None:
+        kwargs["workers"] = _int("OPCENTER_WORKERS", v, minimum=1)
+    if (v := get("HOST")) is not None:
+        kwargs["host"] = v
+    if (v := get("PORT")) is not None:
+        kwargs["port"] = _int("OPCENTER_PORT", v, minimum=1)
+    if (v := get("LOG_CAP_BYTES")) is not None:
+        kwargs["log_cap_bytes"] = _int("OPCENTER_LOG_CAP_BYTES", v, minimum=1024)
+    for name in (
+        "REGION",
+        "ACCOUNT_ID",
+        "SECRET_KEY",
+        "ROOT_ACCESS_KEY_ID",
+        "ROOT_ACCESS_KEY_SECRET",
+    ):
+        if (v := get(name)) is not None:
+            kwargs[name.lower()] = v
+    kwargs.update({k: v for k, v in overrides.items() if v is not None})
+    if isinstance(kwargs.get("data_dir"), str):
+        kwargs["data_dir"] = Path(str(kwargs["data_dir"]))
+    settings = Settings(**kwargs)  # type: ignore[arg-type]
+    try:
+        ZoneInfo(settings.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            f"Setting OPCENTER_TIMEZONE={settings.timezone!r} is not a known zone."
+        ) from None
+    return settings

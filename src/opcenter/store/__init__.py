@@ -1,0 +1,1 @@
+"""opcenter store layer."""

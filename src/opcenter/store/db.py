@@ -1,0 +1,110 @@
+"""The database: one engine per process, one transaction per unit of work, schema by migration.
+
+SQLite (the embedded default) runs in WAL mode with a busy timeout, and write transactions start
+with `BEGIN IMMEDIATE` so two writers never deadlock on a lock upgrade. PostgreSQL works through a
+`postgresql+psycopg://` URL with the same schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from opcenter.errors import InternalError, OpcenterError
+
+__all__ = ["Database", "StoreUnavailable"]
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class StoreUnavailable(InternalError):
+    """Raised when the database cannot be reached or opened."""
+
+
+def _sqlite_engine(url: str) -> Engine:
+    path = make_url(url).database
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        pool_size=8,
+        max_overflow=16,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control from the driver so BEGIN IMMEDIATE below is honoured.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class Database:
+    """Owns the engine and hands out transactions. Create one per process."""
+
+    def __init__(self, url: str, *, schema: str | None = None):
+        self.url = url
+        self.schema = schema
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            self.engine = _sqlite_engine(url)
+        else:
+            connect_args = {"options": f"-csearch_path={schema}"} if schema else {}
+            self.engine = create_engine(
+                url, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args=connect_args
+            )
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work: commit on success, roll back on any exception, always release.
+
+        Our own errors pass through unchanged; driver errors become `StoreUnavailable`.
+        """
+        session = self._sessions()
+        try:
+            with session.begin():
+                yield session
+        except OpcenterError:
+            raise
+        except OperationalError as exc:
+            raise StoreUnavailable(f"The store is unavailable: {exc.orig}") from exc
+        except SQLAlchemyError as exc:
+            raise InternalError(f"The store failed: {type(exc).__name__}") from exc
+        finally:
+            session.close()
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision (idempotent)."""
+        config = Config()
+        config.set_main_option("script_location", str(_MIGRATIONS))
+        with self.engine.connect() as conn:
+            config.attributes["connection"] = conn
+            config.attributes["schema"] = self.schema
+            command.upgrade(config, "head")
+            if conn.in_transaction():
+                conn.commit()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

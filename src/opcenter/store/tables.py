@@ -1,0 +1,309 @@
+"""The schema, as SQLAlchemy 2 declarative models. Alembic migrations create it; nothing else.
+
+Ids are positive 64-bit integers from the database (SQLite `AUTOINCREMENT`, PostgreSQL identity),
+so they are never reused. Every time stamp is epoch milliseconds (absolute); business dates are
+calendar dates in the server's time zone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "Base",
+    "Dag",
+    "Deployment",
+    "File",
+    "FileVersion",
+    "Instance",
+    "InstanceEdge",
+    "Node",
+    "NodeRelease",
+    "Run",
+    "Workflow",
+    "Workspace",
+]
+
+# A 64-bit id that SQLite still treats as its rowid alias (only `INTEGER PRIMARY KEY` is).
+Id = BigInteger().with_variant(Integer(), "sqlite")
+Millis = BigInteger
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _pk() -> Mapped[int]:
+    return mapped_column(Id, primary_key=True, autoincrement=True)
+
+
+class Workspace(Base):
+    __tablename__ = "workspace"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = _pk()
+    identifier: Mapped[str] = mapped_column(String(128), unique=True)
+    display_name: Mapped[str] = mapped_column(String(256))
+    description: Mapped[str] = mapped_column(Text, default="")
+    mode: Mapped[str] = mapped_column(String(16))  # STANDARD | BASIC
+    status: Mapped[str] = mapped_column(String(16), default="AVAILABLE")
+    owner: Mapped[str] = mapped_column(String(128), default="")
+    sql_url_dev: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sql_url_prod: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[int] = mapped_column(Millis)
+    modified_at: Mapped[int] = mapped_column(Millis)
+
+
+class Workflow(Base):
+    """A DataWorks business flow; `use_type` MANUAL_BIZ for manually triggered ones."""
+
+    __tablename__ = "workflow"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "name"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = _pk()
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id"), index=True)
+    name: Mapped[str] = mapped_column(String(256))
+    use_type: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(Text, default="")
+    owner: Mapped[str] = mapped_column(String(128), default="")
+    parameters: Mapped[str] = mapped_column(Text, default="")  # a parameter string `k=v k2=v2`
+    created_at: Mapped[int] = mapped_column(Millis)
+    modified_at: Mapped[int] = mapped_column(Millis)
+
+
+class File(Base):
+    """The draft a developer edits. `node_id` is assigned at its first submit."""
+
+    __tablename__ = "file"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "name"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = _pk()
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id"), index=True)
+    workflow_id: Mapped[int | None] = mapped_column(
+        ForeignKey("workflow.id"), nullable=True, index=True
+    )
+    name: Mapped[str] = mapped_column(String(256))
+    folder_path: Mapped[str] = mapped_column(String(1024))
+    file_type: Mapped[int] = mapped_column(Integer)
+    content: Mapped[str] = mapped_column(Text, default="")
+    para_value: Mapped[str] = mapped_column(Text, default="")
+    output_list: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of output names
+    input_list: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of upstream outputs
+    dependent_type: Mapped[str] = mapped_column(String(32), default="NONE")
+    dependent_node_id_list: Mapped[str] = mapped_column(Text, default="")
+    rerun_mode: Mapped[str] = mapped_column(String(32), default="ALL_ALLOWED")
+    auto_rerun_times: Mapped[int] = mapped_column(Integer, default=0)
+    auto_rerun_interval_millis: Mapped[int] = mapped_column(Integer, default=0)
+    timeout_hours: Mapped[int] = mapped_column(Integer, default=0)  # 0: the 3-day ceiling
+    scheduler_type: Mapped[str] = mapped_column(String(16), default="MANUAL")
+    priority: Mapped[int] = mapped_column(Integer, default=1)
+    description: Mapped[str] = mapped_column(Text, default="")
+    owner: Mapped[str] = mapped_column(String(128), default="")
+    node_id: Mapped[int | None] = mapped_column(ForeignKey("node.id"), nullable=True, unique=True)
+    created_at: Mapped[int] = mapped_column(Millis)
+    modified_at: Mapped[int] = mapped_column(Millis)
+
+
+class Node(Base):
+    """Allocates the node id of a file (one id for both environments, never reused)."""
+
+    __tablename__ = "node"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = _pk()
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id"), index=True)
+    created_at: Mapped[int] = mapped_column(Millis)
+
+
+class FileVersion(Base):
+    """An immutable snapshot of a file made by SubmitFile."""
+
+    __tablename__ = "file_version"
+    __table_args__ = (
+        UniqueConstraint("file_id", "version"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = _pk()
+    file_id: Mapped[int] = mapped_column(ForeignKey("file.id"), index=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("node.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    workflow_id: Mapped[int | None] = mapped_column(ForeignKey("workflow.id"), nullable=True)
+    name: Mapped[str] = mapped_column(String(256))
+    file_type: Mapped[int] = mapped_column(Integer)
+    content: Mapped[str] = mapped_column(Text)
+    para_value: Mapped[str] = mapped_column(Text)
+    output_list: Mapped[str] = mapped_column(Text)
+    input_list: Mapped[str] = mapped_column(Text)
+    dependent_type: Mapped[str] = mapped_column(String(32))
+    dependent_node_id_list: Mapped[str] = mapped_column(Text)
+    rerun_mode: Mapped[str] = mapped_column(String(32))
+    auto_rerun_times: Mapped[int] = mapped_column(Integer)
+    auto_rerun_interval_millis: Mapped[int] = mapped_column(Integer)
+    timeout_hours: Mapped[int] = mapped_column(Integer)
+    scheduler_type: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(Text)
+    owner: Mapped[str] = mapped_column(String(128))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    committed_by: Mapped[str] = mapped_column(String(128), default="")
+    committed_at: Mapped[int] = mapped_column(Millis)
+
+
+class NodeRelease(Base):
+    """Which file version a node runs in one environment (DEV after submit, PROD after deploy)."""
+
+    __tablename__ = "node_release"
+    __table_args__ = (
+        UniqueConstraint("node_id", "env"),
+        Index("ix_node_release_flow", "workflow_id", "env"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = _pk()
+    node_id: Mapped[int] = mapped_column(ForeignKey("node.id"))
+    env: Mapped[str] = mapped_column(String(8))  # DEV | PROD
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id"), index=True)
+    workflow_id: Mapped[int | None] = mapped_column(ForeignKey("workflow.id"), nullable=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("file.id"))
+    version_id: Mapped[int] = mapped_column(ForeignKey("file_version.id"))
+    released_at: Mapped[int] = mapped_column(Millis)
+
+
+class Deployment(Base):
+    """A DeployFile request; `status` 0 ready, 1 succeeded, 2 failed (GetDeployment)."""
+
+    __tablename__ = "deployment"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = _pk()
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id"), index=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("file.id"))
+    version_id: Mapped[int] = mapped_column(ForeignKey("file_version.id"))
+    node_id: Mapped[int] = mapped_column(ForeignKey("node.id"))
+    from_env: Mapped[str] = mapped_column(String(8), default="DEV")
+    to_env: Mapped[str] = mapped_column(String(8), default="PROD")
+    status: Mapped[int] = mapped_column(Integer)
+    error_message: Mapped[str] = mapped_column(Text, default="")
+    creator: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[int] = mapped_column(Millis)
+    executed_at: Mapped[int | None] = mapped_column(Millis, nullable=True)
+
+
+class Run(Base):
+    """One RunManualDagNodes call: its Dags share this id (`OpSeq`)."""
+
+    __tablename__ = "run"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = _pk()
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id"), index=True)
+    workflow_id: Mapped[int] = mapped_column(ForeignKey("workflow.id"))
+    env: Mapped[str] = mapped_column(String(8))
+    dag_parameters: Mapped[str] = mapped_column(Text, default="{}")
+    node_parameters: Mapped[str] = mapped_column(Text, default="{}")
+    include_node_ids: Mapped[str] = mapped_column(Text, default="")
+    exclude_node_ids: Mapped[str] = mapped_column(Text, default="")
+    create_user: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[int] = mapped_column(Millis)
+
+
+class Dag(Base):
+    """One run of a workflow for one business date."""
+
+    __tablename__ = "dag"
+    __table_args__ = (
+        Index("ix_dag_status", "status"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = _pk()
+    run_id: Mapped[int] = mapped_column(ForeignKey("run.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)  # position of the date within its run, from 0
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id"), index=True)
+    workflow_id: Mapped[int] = mapped_column(ForeignKey("workflow.id"))
+    env: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(256))
+    type: Mapped[str] = mapped_column(String(32), default="MANUAL")
+    status: Mapped[str] = mapped_column(String(16))
+    biz_date: Mapped[dt.date] = mapped_column(Date)
+    bizdate_ms: Mapped[int] = mapped_column(Millis)
+    gmtdate_ms: Mapped[int] = mapped_column(Millis)
+    start_time: Mapped[int | None] = mapped_column(Millis, nullable=True)
+    finish_time: Mapped[int | None] = mapped_column(Millis, nullable=True)
+    create_user: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[int] = mapped_column(Millis)
+    modified_at: Mapped[int] = mapped_column(Millis)
+
+
+class Instance(Base):
+    """One node within one Dag; carries the snapshot it runs (version, resolved parameters)."""
+
+    __tablename__ = "instance"
+    __table_args__ = (
+        Index("ix_instance_dag", "dag_id"),
+        Index("ix_instance_status", "status"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = _pk()
+    dag_id: Mapped[int] = mapped_column(ForeignKey("dag.id"))
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id"), index=True)
+    workflow_id: Mapped[int] = mapped_column(ForeignKey("workflow.id"))
+    env: Mapped[str] = mapped_column(String(8))
+    node_id: Mapped[int] = mapped_column(ForeignKey("node.id"), index=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("file_version.id"))
+    node_name: Mapped[str] = mapped_column(String(256))
+    file_type: Mapped[int] = mapped_column(Integer)
+    task_type: Mapped[str] = mapped_column(String(16))  # MANUAL | SKIP | SKIP_UNCHOOSE
+    status: Mapped[str] = mapped_column(String(16))
+    suspended: Mapped[bool] = mapped_column(Boolean, default=False)
+    param_values: Mapped[str] = mapped_column(Text, default="")
+    resolved_params: Mapped[str] = mapped_column(Text, default="{}")  # JSON named/positional
+    bizdate_ms: Mapped[int] = mapped_column(Millis)
+    cyctime_ms: Mapped[int] = mapped_column(Millis)
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    auto_rerun_left: Mapped[int] = mapped_column(Integer, default=0)
+    auto_rerun_interval_millis: Mapped[int] = mapped_column(Integer, default=0)
+    retry_at: Mapped[int | None] = mapped_column(Millis, nullable=True)
+    timeout_seconds: Mapped[int] = mapped_column(Integer)
+    rerun_mode: Mapped[str] = mapped_column(String(32), default="ALL_ALLOWED")
+    priority: Mapped[int] = mapped_column(Integer, default=1)
+    owner: Mapped[str] = mapped_column(String(128), default="")
+    create_user: Mapped[str] = mapped_column(String(128), default="")
+    stopped_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    begin_wait_time_time: Mapped[int | None] = mapped_column(Millis, nullable=True)
+    begin_wait_res_time: Mapped[int | None] = mapped_column(Millis, nullable=True)
+    begin_running_time: Mapped[int | None] = mapped_column(Millis, nullable=True)
+    finish_time: Mapped[int | None] = mapped_column(Millis, nullable=True)
+    created_at: Mapped[int] = mapped_column(Millis)
+    modified_at: Mapped[int] = mapped_column(Millis)
+
+
+class InstanceEdge(Base):
+    """Same-cycle dependency between two instances of one Dag, fixed when the Dag is created."""
+
+    __tablename__ = "instance_edge"
+
+    dag_id: Mapped[int] = mapped_column(ForeignKey("dag.id"), index=True)
+    parent_id: Mapped[int] = mapped_column(ForeignKey("instance.id"), primary_key=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("instance.id"), primary_key=True, index=True)

@@ -1,0 +1,97 @@
+"""Shared fixtures: real stores on SQLite and PostgreSQL, isolated per test.
+
+PostgreSQL runs at 127.0.0.1:5432 on every machine of this project. When it is unreachable the
+PostgreSQL half of a backend-parametrised test is skipped locally, and fails under CI=true.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from opcenter.service.context import ServiceContext
+from opcenter.settings import load_settings
+from opcenter.store.db import Database
+
+PG_URL = os.environ.get("OPCENTER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _pg_available() -> bool:
+    try:
+        engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 3})
+        with engine.connect():
+            pass
+        engine.dispose()
+        return True
+    except sa.exc.OperationalError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def pg_ready() -> bool:
+    ok = _pg_available()
+    if not ok and os.environ.get("CI", "").lower() in ("1", "true"):
+        pytest.fail(f"PostgreSQL is unreachable at {PG_URL} (required under CI=true)")
+    return ok
+
+
+@pytest.fixture
+def pg_schema(pg_ready: bool) -> Iterator[str]:
+    """A fresh PostgreSQL schema, dropped afterwards: two runs never collide."""
+    if not pg_ready:
+        pytest.skip(f"PostgreSQL is unreachable at {PG_URL}")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    try:
+        yield schema
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
+
+
+def make_database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Database:
+    if backend == "sqlite":
+        db = Database(f"sqlite:///{tmp_path / 'opcenter.db'}")
+    else:
+        schema = request.getfixturevalue("pg_schema")
+        db = Database(PG_URL, schema=schema)
+    db.migrate()
+    return db
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def db(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Database]:
+    database = make_database(backend, tmp_path, request)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def ctx(db: Database, tmp_path: Path) -> ServiceContext:
+    """A service context on a fresh store of each backend, data directory in tmp_path."""
+    settings = load_settings(environ={}, dotenv=None, data_dir=tmp_path / "data", timezone="UTC")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return ServiceContext(db=db, settings=settings)
+
+
+@pytest.fixture
+def sqlite_ctx(tmp_path: Path) -> Iterator[ServiceContext]:
+    """A service context on SQLite only, for tests that are not about the store."""
+    settings = load_settings(environ={}, dotenv=None, data_dir=tmp_path / "data", timezone="UTC")
+    context = ServiceContext.open(settings)
+    yield context
+    context.db.dispose()
