@@ -1,8 +1,9 @@
 """Luigi: the workloads as Luigi tasks, run by the local scheduler (``local_scheduler=True``).
 
 Usage: ``python luigi_bench.py WORKLOAD [--workers N]``; exits 0 only if every task succeeded.
-No-op nodes are tasks whose ``run`` does nothing (completion kept in memory, since they make no
-output); shell nodes are ``ExternalProgramTask(true)``. For ``dates`` each node has a
+Every node has an output, a marker file in a fresh temporary directory (Luigi knows a task is
+done by its output; with 2 workers tasks run in forked processes, so it cannot be in memory). A
+no-op node only writes its marker; a shell node is an ``ExternalProgramTask`` running ``true``. For ``dates`` each node has a
 ``DateParameter`` and the first node of a date requires the last node of the previous date, which
 is Luigi's way of running a date range in order. Luigi runs at most ``--workers`` tasks at a time.
 """
@@ -12,7 +13,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import luigi
@@ -21,7 +25,7 @@ from luigi.contrib.external_program import ExternalProgramTask
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from workloads import Workload, get  # noqa: E402
 
-_DONE: set[str] = set()
+_DONE: list[str] = []  # the marker directory, set in main()
 UPSTREAM: dict[str, tuple[str, ...]] = {}
 DATES: list[dt.date] = []
 
@@ -34,11 +38,11 @@ class Noop(luigi.Task):
     def requires(self):
         return [Noop(node=up) for up in UPSTREAM[self.node]]
 
-    def complete(self):
-        return self.task_id in _DONE
+    def output(self):
+        return luigi.LocalTarget(f"{_DONE[0]}/{self.task_id}")
 
     def run(self):
-        _DONE.add(self.task_id)
+        self.output().open("w").close()
 
 
 class DatedNoop(Noop):
@@ -62,12 +66,12 @@ class Shell(ExternalProgramTask):
     def program_args(self):
         return ["true"]
 
-    def complete(self):
-        return self.task_id in _DONE
+    def output(self):
+        return luigi.LocalTarget(f"{_DONE[0]}/{self.task_id}")
 
     def run(self):
         super().run()
-        _DONE.add(self.task_id)
+        self.output().open("w").close()
 
 
 def _roots(workload: Workload) -> list[luigi.Task]:
@@ -87,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     workload = get(args.workload)
     UPSTREAM.update(workload.upstream)
     DATES.extend(dt.datetime.strptime(d, "%Y%m%d").date() for d in workload.dates)
+    _DONE.append(tempfile.mkdtemp(prefix="luigi-bench-"))
     logging.disable(logging.INFO)  # the default INFO chatter costs time and is not the work
     result = luigi.build(
         _roots(workload),
@@ -96,9 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         log_level="WARNING",
     )
     ok = result.status.name in ("SUCCESS", "SUCCESS_WITH_RETRY")
-    expected = workload.node_runs
-    if len(_DONE) != expected and args.workers == 1:
-        print(f"ran {len(_DONE)} tasks, expected {expected}", file=sys.stderr)
+    done = len(os.listdir(_DONE[0]))
+    shutil.rmtree(_DONE[0])
+    if done != workload.node_runs:
+        print(f"ran {done} tasks, expected {workload.node_runs}", file=sys.stderr)
         return 1
     return 0 if ok else 1
 

@@ -1,0 +1,95 @@
+"""The deployed form of a workflow in one environment: its nodes and their same-cycle edges.
+
+Edges are the DataWorks way: a node depends on every node of the same workflow and environment
+whose output names appear in its input list. Inputs naming the workspace root
+(`<identifier>_root`) mean "no upstream".
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from opcenter.store.tables import FileVersion, NodeRelease
+
+__all__ = ["DeployedNode", "FlowGraph", "deployed_flow", "root_output"]
+
+
+def root_output(workspace_identifier: str) -> str:
+    return f"{workspace_identifier}_root"
+
+
+@dataclass(frozen=True)
+class DeployedNode:
+    """A node as released in one environment, with the version it runs."""
+
+    node_id: int
+    file_id: int
+    version_id: int
+    name: str
+    file_type: int
+    content: str
+    para_value: str
+    outputs: tuple[str, ...]
+    inputs: tuple[str, ...]
+    rerun_mode: str
+    auto_rerun_times: int
+    auto_rerun_interval_millis: int
+    timeout_hours: int
+    priority: int
+    owner: str
+    description: str
+    scheduler_type: str
+
+
+@dataclass
+class FlowGraph:
+    """Nodes of one workflow in one environment; `parents[n]` are the node ids `n` waits for."""
+
+    nodes: dict[int, DeployedNode] = field(default_factory=dict)
+    parents: dict[int, list[int]] = field(default_factory=dict)
+
+    def children(self, node_id: int) -> list[int]:
+        return [n for n, ps in self.parents.items() if node_id in ps]
+
+
+def deployed_flow(session: Session, workflow_id: int, env: str) -> FlowGraph:
+    """Load the nodes released to `env` for the workflow, with edges resolved by output name."""
+    rows = session.execute(
+        sa.select(NodeRelease.node_id, FileVersion)
+        .join(FileVersion, FileVersion.id == NodeRelease.version_id)
+        .where(NodeRelease.workflow_id == workflow_id, NodeRelease.env == env)
+        .order_by(NodeRelease.node_id)
+    ).all()
+    graph = FlowGraph()
+    producer: dict[str, int] = {}
+    for node_id, v in rows:
+        node = DeployedNode(
+            node_id=node_id,
+            file_id=v.file_id,
+            version_id=v.id,
+            name=v.name,
+            file_type=v.file_type,
+            content=v.content,
+            para_value=v.para_value,
+            outputs=tuple(json.loads(v.output_list)),
+            inputs=tuple(json.loads(v.input_list)),
+            rerun_mode=v.rerun_mode,
+            auto_rerun_times=v.auto_rerun_times,
+            auto_rerun_interval_millis=v.auto_rerun_interval_millis,
+            timeout_hours=v.timeout_hours,
+            priority=v.priority,
+            owner=v.owner,
+            description=v.description,
+            scheduler_type=v.scheduler_type,
+        )
+        graph.nodes[node_id] = node
+        for out in node.outputs:
+            producer[out] = node_id
+    for node_id, node in graph.nodes.items():
+        ups = {producer[i] for i in node.inputs if i in producer and producer[i] != node_id}
+        graph.parents[node_id] = sorted(ups)
+    return graph
