@@ -1,0 +1,77 @@
+"""The execution port: what the engine hands over, and what comes back.
+
+The engine decides *what* runs and *when*; an `Executor` runs an `InstanceSpec` somewhere (a
+local process pool now, Celery workers later) and reports back through `ExecutorEvents`. Runners,
+one per node type, turn a spec into a process or a SQL execution; both executors use the same
+runners.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+__all__ = ["Executor", "ExecutorEvents", "InstanceResult", "InstanceSpec", "Outcome"]
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    """Everything needed to run one attempt of one instance, with nothing left to look up."""
+
+    instance_id: int
+    attempt: int
+    file_type: int  # FileType code (6 shell, 1322 python, 10 sql, 99 virtual)
+    code: str  # already rendered: `${name}` replaced for every defined name
+    argv: tuple[str, ...]  # positional parameters ($1 $2 … / sys.argv[1:])
+    workdir: Path  # created by the executor; one per instance attempt
+    log_path: Path  # appended to (the engine may have written header lines before)
+    timeout_seconds: float
+    sql_url: str | None = None  # SQLAlchemy URL for SQL nodes
+    env: dict[str, str] = field(default_factory=dict)  # extra environment variables
+    log_cap_bytes: int = 10 * 1024 * 1024
+
+
+class Outcome(str, enum.Enum):
+    SUCCESS = "SUCCESS"  # exit code 0
+    FAILURE = "FAILURE"  # non-zero exit, or the runner could not start it
+    TIMEOUT = "TIMEOUT"  # killed after `timeout_seconds`
+    STOPPED = "STOPPED"  # killed by `Executor.stop`
+
+
+@dataclass(frozen=True)
+class InstanceResult:
+    instance_id: int
+    attempt: int
+    outcome: Outcome
+    exit_code: int | None
+    message: str = ""  # one line for the log and the operator
+
+
+class ExecutorEvents(Protocol):
+    """Callbacks an executor makes; they may come from any thread and must not block long."""
+
+    def on_started(self, instance_id: int, attempt: int) -> None: ...
+
+    def on_finished(self, result: InstanceResult) -> None: ...
+
+
+class Executor(Protocol):
+    """Runs instance attempts. Implementations: `LocalExecutor` (process pool), Celery later."""
+
+    slots: int
+
+    def start(self, events: ExecutorEvents) -> None:
+        """Begin accepting work; events are delivered to `events`."""
+
+    def submit(self, spec: InstanceSpec) -> None:
+        """Queue an attempt. It starts when a slot is free (`on_started`), then ends with exactly
+        one `on_finished`. Never raises for a bad script: that is a FAILURE result."""
+
+    def stop(self, instance_id: int, attempt: int) -> bool:
+        """Terminate the attempt's process group (SIGTERM, then SIGKILL after a grace period),
+        or drop it from the queue. Returns False when the attempt is unknown or finished."""
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop accepting work; with `wait`, let running attempts finish, else kill them."""
