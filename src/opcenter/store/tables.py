@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -72,7 +73,15 @@ class Workflow(Base):
 
     __tablename__ = "workflow"
     __table_args__ = (
-        UniqueConstraint("workspace_id", "name"),
+        # Names are unique among live workflows; a deleted one keeps its row for run history.
+        Index(
+            "uq_workflow_live_name",
+            "workspace_id",
+            "name",
+            unique=True,
+            sqlite_where=text("deleted_at IS NULL"),
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
         {"sqlite_autoincrement": True},
     )
 
@@ -85,6 +94,7 @@ class Workflow(Base):
     parameters: Mapped[str] = mapped_column(Text, default="")  # a parameter string `k=v k2=v2`
     created_at: Mapped[int] = mapped_column(Millis)
     modified_at: Mapped[int] = mapped_column(Millis)
+    deleted_at: Mapped[int | None] = mapped_column(Millis, nullable=True)
 
 
 class File(Base):
@@ -92,7 +102,15 @@ class File(Base):
 
     __tablename__ = "file"
     __table_args__ = (
-        UniqueConstraint("workspace_id", "name"),
+        # Names are unique among live files; a deleted one keeps its row (versions refer to it).
+        Index(
+            "uq_file_live_name",
+            "workspace_id",
+            "name",
+            unique=True,
+            sqlite_where=text("deleted_at IS NULL"),
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
         {"sqlite_autoincrement": True},
     )
 
@@ -121,6 +139,7 @@ class File(Base):
     node_id: Mapped[int | None] = mapped_column(ForeignKey("node.id"), nullable=True, unique=True)
     created_at: Mapped[int] = mapped_column(Millis)
     modified_at: Mapped[int] = mapped_column(Millis)
+    deleted_at: Mapped[int | None] = mapped_column(Millis, nullable=True)
 
 
 class Node(Base):
@@ -200,6 +219,7 @@ class Deployment(Base):
     file_id: Mapped[int] = mapped_column(ForeignKey("file.id"))
     version_id: Mapped[int] = mapped_column(ForeignKey("file_version.id"))
     node_id: Mapped[int] = mapped_column(ForeignKey("node.id"))
+    name: Mapped[str] = mapped_column(String(256), default="")  # e.g. `submit load v2`
     from_env: Mapped[str] = mapped_column(String(8), default="DEV")
     to_env: Mapped[str] = mapped_column(String(8), default="PROD")
     status: Mapped[int] = mapped_column(Integer)
@@ -233,6 +253,7 @@ class Dag(Base):
     __tablename__ = "dag"
     __table_args__ = (
         Index("ix_dag_status", "status"),
+        Index("ix_dag_modified_at", "modified_at"),
         {"sqlite_autoincrement": True},
     )
 
@@ -253,6 +274,9 @@ class Dag(Base):
     create_user: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[int] = mapped_column(Millis)
     modified_at: Mapped[int] = mapped_column(Millis)
+    # Bumped by every operator write to the Dag or its instances (not by the engine's own), so
+    # an engine sees changes made by another process with one cheap query (engine/changes.py).
+    revision: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Instance(Base):
@@ -307,3 +331,123 @@ class InstanceEdge(Base):
     dag_id: Mapped[int] = mapped_column(ForeignKey("dag.id"), index=True)
     parent_id: Mapped[int] = mapped_column(ForeignKey("instance.id"), primary_key=True)
     child_id: Mapped[int] = mapped_column(ForeignKey("instance.id"), primary_key=True, index=True)
+
+
+# --- identity and access (iam/) ---------------------------------------------------------------
+
+__all__ += [
+    "AuditEvent",
+    "IamAccessKey",
+    "IamAccount",
+    "IamPolicy",
+    "IamPolicyAttachment",
+    "IamUser",
+    "WorkspaceMember",
+    "WorkspaceMemberRole",
+]
+
+
+class IamAccount(Base):
+    """The root account (one row): created on the first start of an empty store."""
+
+    __tablename__ = "iam_account"
+
+    account_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[int] = mapped_column(Millis)
+
+
+class IamUser(Base):
+    """A RAM user of the account. `uid` is its UserId as the member operations name it."""
+
+    __tablename__ = "iam_user"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = _pk()
+    uid: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[int] = mapped_column(Millis)
+
+
+class IamAccessKey(Base):
+    """An AccessKey pair. The secret is sealed with the server key; `user_id` NULL is root's."""
+
+    __tablename__ = "iam_access_key"
+
+    access_key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("iam_user.id"), nullable=True, index=True
+    )
+    secret_sealed: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="Active")  # Active | Inactive
+    created_at: Mapped[int] = mapped_column(Millis)
+    modified_at: Mapped[int] = mapped_column(Millis)
+
+
+class IamPolicy(Base):
+    """A custom policy document (system policies live in code)."""
+
+    __tablename__ = "iam_policy"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = _pk()
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    document: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[int] = mapped_column(Millis)
+    modified_at: Mapped[int] = mapped_column(Millis)
+
+
+class IamPolicyAttachment(Base):
+    """A policy attached to a user; `policy_type` System or Custom."""
+
+    __tablename__ = "iam_policy_attachment"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("iam_user.id"), primary_key=True)
+    policy_name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    policy_type: Mapped[str] = mapped_column(String(16))
+    attached_at: Mapped[int] = mapped_column(Millis)
+
+
+class WorkspaceMember(Base):
+    """A member of a workspace, by UserId (a RAM user's uid or the account id)."""
+
+    __tablename__ = "workspace_member"
+
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id"), primary_key=True)
+    user_uid: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
+    created_at: Mapped[int] = mapped_column(Millis)
+
+
+class WorkspaceMemberRole(Base):
+    """One role a member holds in a workspace (`role_project_dev`, ...)."""
+
+    __tablename__ = "workspace_member_role"
+
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id"), primary_key=True)
+    user_uid: Mapped[str] = mapped_column(String(32), primary_key=True)
+    role_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[int] = mapped_column(Millis)
+
+
+class AuditEvent(Base):
+    """One authorization decision on a write (allowed or denied) or any denial."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (
+        Index("ix_audit_event_at", "at"),
+        Index("ix_audit_event_principal", "principal"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = _pk()
+    at: Mapped[int] = mapped_column(Millis)
+    principal: Mapped[str] = mapped_column(String(256))
+    access_key_id: Mapped[str] = mapped_column(String(64), default="")
+    source_ip: Mapped[str] = mapped_column(String(64), default="")
+    action: Mapped[str] = mapped_column(String(128))
+    resource: Mapped[str] = mapped_column(String(512))
+    outcome: Mapped[str] = mapped_column(String(16))  # Allowed | Denied
+    code: Mapped[str] = mapped_column(String(64), default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    request_id: Mapped[str] = mapped_column(String(64), default="")

@@ -80,17 +80,24 @@ def upgrade() -> None:
         sa.Column("parameters", sa.Text(), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("modified_at", sa.BigInteger(), nullable=False),
+        sa.Column("deleted_at", sa.BigInteger(), nullable=True),
         sa.ForeignKeyConstraint(
             ["workspace_id"],
             ["workspace.id"],
         ),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("workspace_id", "name"),
         sqlite_autoincrement=True,
     )
     with op.batch_alter_table("workflow", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_workflow_workspace_id"), ["workspace_id"], unique=False
+        )
+        batch_op.create_index(
+            "uq_workflow_live_name",
+            ["workspace_id", "name"],
+            unique=True,
+            sqlite_where=sa.text("deleted_at IS NULL"),
+            postgresql_where=sa.text("deleted_at IS NULL"),
         )
 
     op.create_table(
@@ -127,6 +134,7 @@ def upgrade() -> None:
         sa.Column("node_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("modified_at", sa.BigInteger(), nullable=False),
+        sa.Column("deleted_at", sa.BigInteger(), nullable=True),
         sa.ForeignKeyConstraint(
             ["node_id"],
             ["node.id"],
@@ -141,12 +149,18 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("node_id"),
-        sa.UniqueConstraint("workspace_id", "name"),
         sqlite_autoincrement=True,
     )
     with op.batch_alter_table("file", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_file_workflow_id"), ["workflow_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_file_workspace_id"), ["workspace_id"], unique=False)
+        batch_op.create_index(
+            "uq_file_live_name",
+            ["workspace_id", "name"],
+            unique=True,
+            sqlite_where=sa.text("deleted_at IS NULL"),
+            postgresql_where=sa.text("deleted_at IS NULL"),
+        )
 
     op.create_table(
         "run",
@@ -211,6 +225,7 @@ def upgrade() -> None:
         sa.Column("create_user", sa.String(length=128), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("modified_at", sa.BigInteger(), nullable=False),
+        sa.Column("revision", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["run_id"],
             ["run.id"],
@@ -229,6 +244,7 @@ def upgrade() -> None:
     with op.batch_alter_table("dag", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_dag_run_id"), ["run_id"], unique=False)
         batch_op.create_index("ix_dag_status", ["status"], unique=False)
+        batch_op.create_index("ix_dag_modified_at", ["modified_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_dag_workspace_id"), ["workspace_id"], unique=False)
 
     op.create_table(
@@ -299,6 +315,7 @@ def upgrade() -> None:
             "version_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
         sa.Column("node_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("name", sa.String(length=256), nullable=False),
         sa.Column("from_env", sa.String(length=8), nullable=False),
         sa.Column("to_env", sa.String(length=8), nullable=False),
         sa.Column("status", sa.Integer(), nullable=False),
@@ -513,6 +530,7 @@ def downgrade() -> None:
 
     op.drop_table("file_version")
     with op.batch_alter_table("dag", schema=None) as batch_op:
+        batch_op.drop_index("ix_dag_modified_at")
         batch_op.drop_index(batch_op.f("ix_dag_workspace_id"))
         batch_op.drop_index("ix_dag_status")
         batch_op.drop_index(batch_op.f("ix_dag_run_id"))
@@ -523,11 +541,13 @@ def downgrade() -> None:
 
     op.drop_table("run")
     with op.batch_alter_table("file", schema=None) as batch_op:
+        batch_op.drop_index("uq_file_live_name")
         batch_op.drop_index(batch_op.f("ix_file_workspace_id"))
         batch_op.drop_index(batch_op.f("ix_file_workflow_id"))
 
     op.drop_table("file")
     with op.batch_alter_table("workflow", schema=None) as batch_op:
+        batch_op.drop_index("uq_workflow_live_name")
         batch_op.drop_index(batch_op.f("ix_workflow_workspace_id"))
 
     op.drop_table("workflow")

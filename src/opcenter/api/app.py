@@ -1,0 +1,159 @@
+"""The ASGI application serving the DataWorks-compatible RPC endpoint, and a uvicorn runner.
+
+Every request to `/` (GET, POST, PUT, DELETE) goes to one `Dispatcher`, run in a worker thread
+because handlers call the store synchronously. Any other path is answered with the gateway's
+`InvalidApi.NotFound` body; any other method with `UnsupportedHTTPMethod`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from opcenter.api.rpc import (
+    Authorize,
+    Dispatcher,
+    Registry,
+    allow_all,
+    load_operations,
+    new_request_id,
+)
+from opcenter.api.signature import KeyResolver, NonceStore
+from opcenter.api.wire import DEFAULT_RECOMMEND, WireRequest, WireResponse
+from opcenter.errors import OpcenterError
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "SERVED_METHODS", "create_app", "serve"]
+
+SERVED_METHODS = ("GET", "POST", "PUT", "DELETE")
+# File contents travel in form bodies (CreateFile, UpdateFile); 16 MiB is far above any script.
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+_ALL_METHODS = [*SERVED_METHODS, "HEAD", "OPTIONS", "PATCH"]
+
+
+def create_app(
+    *,
+    services: object,
+    key_resolver: KeyResolver,
+    authorize: Authorize = allow_all,
+    clock: Callable[[], float] = time.time,
+    registry: Registry | None = None,
+    nonces: NonceStore | None = None,
+    region: str = "local",
+    recommend: str = DEFAULT_RECOMMEND,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> Starlette:
+    """Build the RPC application.
+
+    `services` is handed to every handler as `call.services`; `key_resolver` finds AccessKeys;
+    `authorize(principal, ram_action, resource, call)` raises to deny (default: allow all);
+    `clock()` gives epoch seconds (time stamps, nonces, `call.now`). `registry` defaults to the
+    process-wide one with every `opcenter.api.ops_*` module loaded; `nonces` to a bounded
+    in-memory store. `region` goes into resource ARNs; `recommend` is the error bodies'
+    `Recommend` (`{code}` and `{request_id}` are filled in). A body larger than
+    `max_body_bytes` is refused (413) before it is read whole.
+    """
+    dispatcher = Dispatcher(
+        registry=registry if registry is not None else load_operations(),
+        services=services,
+        key_resolver=key_resolver,
+        nonces=nonces,
+        authorize=authorize,
+        clock=clock,
+        region=region,
+        recommend=recommend,
+    )
+
+    async def endpoint(request: Request) -> Response:
+        wire = _head(request)
+        try:
+            if wire.path != "/":
+                raise _not_found(wire.path)
+            if wire.method not in SERVED_METHODS:
+                raise _bad_method(wire.method)
+            wire = replace(wire, body=await _read_body(request, max_body_bytes))
+        except OpcenterError as error:
+            return _send(dispatcher.error(error, wire, new_request_id()))
+        return _send(await run_in_threadpool(dispatcher, wire))
+
+    app = Starlette(routes=[Route("/{path:path}", endpoint, methods=_ALL_METHODS)])
+    app.state.dispatcher = dispatcher
+    return app
+
+
+def serve(app: Any, host: str = "127.0.0.1", port: int = 8080, **options: Any) -> None:
+    """Run `app` with uvicorn until interrupted; `options` go to `uvicorn.run`."""
+    uvicorn.run(app, host=host, port=port, **options)
+
+
+def _head(request: Request) -> WireRequest:
+    """The request without its body (read later, within the size limit)."""
+    scope = request.scope
+    client = request.client
+    return WireRequest(
+        method=request.method.upper(),
+        path=scope["path"],
+        query_string=scope.get("query_string", b"").decode("latin-1"),
+        headers=tuple(
+            (name.decode("latin-1").lower(), value.decode("latin-1"))
+            for name, value in scope["headers"]
+        ),
+        client=client.host if client else None,
+    )
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _send(response: WireResponse) -> Response:
+    return Response(
+        content=response.body,
+        status_code=response.status,
+        headers=dict(response.headers),
+        media_type=response.media_type,
+    )
+
+
+def _not_found(path: str) -> OpcenterError:
+    return OpcenterError(
+        "Specified api is not found, please check your url and method. "
+        f'The path "{path}" is not served; requests go to "/".',
+        code="InvalidApi.NotFound",
+        http_status=404,
+    )
+
+
+def _too_large(limit: int) -> OpcenterError:
+    return OpcenterError(
+        f"The request body is larger than {limit} bytes.",
+        code="InvalidParameter",
+        http_status=413,
+    )
+
+
+def _bad_method(method: str) -> OpcenterError:
+    return OpcenterError(
+        f'Specified http method is not supported. "{method}" is not one of '
+        f"{', '.join(SERVED_METHODS)}.",
+        code="UnsupportedHTTPMethod",
+        http_status=400,
+    )

@@ -1,0 +1,687 @@
+"""Workflow definitions in the open DataWorks Spec form (`kind: ManualWorkflow`), both ways.
+
+    read_spec(document)  dict (parsed JSON/YAML) -> WorkflowDefinition   validates everything
+    to_spec(definition)  WorkflowDefinition -> dict                       read_spec(to_spec(d)) == d
+
+The subset understood (dataworks-semantics.md §2.7):
+
+    version, kind: ManualWorkflow, metadata{owner, description}
+    spec.name, spec.description, spec.owner
+    spec.variables[]        scope Workflow -> workflow parameters; others may be {{ref}}'d
+    spec.scripts[] / files[] / runtimeResources[]   entities a node may {{ref}}
+    spec.nodes[]            id, name, owner, description, script (inline or {{ref}}),
+                            rerunMode, rerunTimes, rerunInterval (ms), timeout (hours),
+                            outputs.nodeOutputs[].data, inputs.nodeOutputs[].data
+    spec.flow[]             nodeId, depends[{nodeId | output, type: Normal}]
+
+A node without a script is a virtual node (as in upstream's `manual_flow.json`). Script
+parameters become the node's `ParaValue` (§1.1): a parameter named `1`, `2`, … is positional
+(its value alone, in numeric order, at the places the numbered parameters take); any other name
+prints as `name=value`. Pure: no I/O. Problems raise `InvalidParameter` naming the place.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from opcenter.domain.params import parse_params
+from opcenter.errors import InvalidParameter, MissingParameter
+
+__all__ = [
+    "COMMAND_CODES",
+    "KIND",
+    "SPEC_VERSION",
+    "NodeDefinition",
+    "WorkflowDefinition",
+    "command_code",
+    "command_name",
+    "para_value_from_parameters",
+    "parameters_from_para_value",
+    "read_spec",
+    "to_spec",
+    "workflow_parameter_string",
+]
+
+KIND = "ManualWorkflow"
+SPEC_VERSION = "1.1.0"
+
+# Command names of the spec (`CodeProgramType.java`) and their FileType codes (§2.6). Every one
+# is accepted as a file; only the runnable ones (domain.model.FileType) pass SubmitFile.
+COMMAND_CODES: dict[str, int] = {
+    "SHELL": 2, "DIDE_SHELL": 6, "PERL": 31, "VIRTUAL_WORKFLOW": 97, "COMBINED_NODE": 98,
+    "VIRTUAL": 99, "CONTROLLER_ASSIGNMENT": 1100, "CONTROLLER_BRANCH": 1101,
+    "CONTROLLER_JOIN": 1102, "CONTROLLER_CYCLE": 1103, "CONTROLLER_CYCLE_START": 1104,
+    "CONTROLLER_CYCLE_END": 1105, "CONTROLLER_TRAVERSE": 1106,
+    "CONTROLLER_TRAVERSE_START": 1107, "CONTROLLER_TRAVERSE_END": 1108,
+    "CONTROLLER_WAIT": 1109, "SCHEDULER_TRIGGER": 1114, "PARAM_HUB": 1115, "FTP_CHECK": 1320,
+    "SSH": 1321, "CHECK": 19, "OSS_INSPECT": 239, "CROSS_TENANTS": 1089, "PYTHON": 1322,
+    "DATA_PUSH": 1332, "DATA_QUALITY_MONITOR": 1333,
+    "HIVE": 3, "ODPS_XLIB": 8, "ODPS_SQL": 10, "ODPS_MR": 11, "ODPS_SQL_SCRIPT": 24,
+    "ODPS_SPARK_SQL": 226, "PYODPS3": 1221, "PY_ODPS": 221, "ODPS_SPARK": 225,
+    "DATAX": 4, "DATAX2": 20, "DI": 23,
+    "EMR_HIVE": 227, "EMR_SPARK": 228, "EMR_SPARK_SQL": 229, "EMR_MR": 230, "EMR_SHELL": 257,
+    "EMR_PRESTO": 259, "EMR_IMPALA": 260, "CDH_HIVE": 270, "CDH_SPARK": 271,
+    "CDH_SPARK_SQL": 272, "CDH_MR": 273, "CDH_SHELL": 276,
+    "HOLOGRES_SQL": 1093, "CLICK_SQL": 1301, "POSTGRESQL": 1302, "MYSQL": 1303,
+    "SQLSERVER": 1304, "ORACLE": 1305, "STARROCKS": 1306, "DORIS": 1308, "CUSTOM": 9999,
+}  # fmt: skip
+_CODE_NAMES = {code: name for name, code in COMMAND_CODES.items()}
+_LANGUAGES = {2: "shell", 6: "shell", 10: "sql", 99: "none", 1322: "python3"}
+_EXTENSIONS = {2: "sh", 6: "sh", 10: "sql", 1322: "py"}
+
+# RerunMode: spec labels (matched case-insensitively, as LabelEnum does) <-> DataWorks values.
+_RERUN_LABELS = {
+    "ALL_ALLOWED": "Allowed",
+    "ALL_DENIED": "Denied",
+    "FAILURE_ALLOWED": "FailureAllowed",
+}
+_RERUN_MODES = {
+    **{label.upper(): mode for mode, label in _RERUN_LABELS.items()},
+    **{mode: mode for mode in _RERUN_LABELS},
+}
+_REF = re.compile(r"^\{\{\s*([^{}\s]+)\s*\}\}$")
+_POSITIONAL_NAME = re.compile(r"^[1-9][0-9]*$")
+_SPACE = re.compile(r"\s")
+_WHOLE_FORM = re.compile(r'(?:^|\s)-p\s*"')
+_BAD_NAME_CHARS = frozenset("${}[]()\"'`\\=")
+_WHOLE_NAME = "-"  # the spec tooling's name for a -p"…" NoKvVariableExpression
+
+
+@dataclass(frozen=True)
+class NodeDefinition:
+    """One node of a definition: it becomes one file of the workflow, named `name`.
+
+    `depends` holds the local ids of the nodes it waits for; `timeout` is in hours (0: none);
+    `outputs` are the node's output names when the document gives them (`outputs.nodeOutputs`),
+    else empty: the service then derives the default one from the workspace and node name.
+    """
+
+    local_id: str
+    name: str
+    file_type: int
+    content: str = ""
+    para_value: str = ""
+    depends: tuple[str, ...] = ()
+    rerun_mode: str = "ALL_ALLOWED"
+    auto_rerun_times: int = 0
+    auto_rerun_interval_millis: int = 0
+    timeout: int = 0
+    owner: str = ""
+    description: str = ""
+    outputs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class WorkflowDefinition:
+    """A manually triggered workflow as a definition file describes it.
+
+    `parameters` are the workflow variables (scope `Workflow`), in document order.
+    """
+
+    name: str
+    description: str = ""
+    owner: str = ""
+    parameters: dict[str, str] = field(default_factory=dict)
+    nodes: list[NodeDefinition] = field(default_factory=list)
+
+    def node(self, local_id: str) -> NodeDefinition:
+        return next(n for n in self.nodes if n.local_id == local_id)
+
+    def topological_order(self) -> list[NodeDefinition]:
+        """The nodes, each after all of its upstream ones (document order otherwise).
+
+        Raises InvalidParameter naming the nodes on a cycle; `read_spec` leaves cycles alone
+        (SubmitFile is where DataWorks rejects them), so callers that write check this first.
+        """
+        done: list[NodeDefinition] = []
+        placed: set[str] = set()
+        pending = list(self.nodes)
+        while pending:
+            ready = [n for n in pending if placed.issuperset(n.depends)]
+            if not ready:
+                raise InvalidParameter(
+                    "Invalid parameter spec.flow: the dependencies form a cycle: "
+                    + " -> ".join(self._cycle(pending))
+                )
+            for node in ready:
+                done.append(node)
+                placed.add(node.local_id)
+            pending = [n for n in pending if n.local_id not in placed]
+        return done
+
+    def _cycle(self, pending: list[NodeDefinition]) -> list[str]:
+        """Names along one cycle among `pending` (each has a pending upstream), upstream first."""
+        left = {n.local_id: n for n in pending}
+        path: list[str] = []
+        current = pending[0]
+        while current.local_id not in path:
+            path.append(current.local_id)
+            current = left[next(up for up in current.depends if up in left)]
+        cycle = path[path.index(current.local_id) :] + [current.local_id]
+        # Walked from child to parent; printed upstream first, as SubmitFile prints a cycle.
+        return [left[local_id].name for local_id in reversed(cycle)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Small pure helpers (also used by the service)
+
+
+def command_code(command: str, *, where: str = "command") -> int:
+    """The FileType code of a spec command name (case-insensitive); InvalidParameter if unknown."""
+    code = COMMAND_CODES.get(str(command).upper())
+    if code is None:
+        raise InvalidParameter(
+            f'Invalid parameter {where}: unknown command "{command}" (known: '
+            f"{', '.join(sorted(('DIDE_SHELL', 'ODPS_SQL', 'PYTHON', 'SHELL', 'VIRTUAL')))}, …)"
+        )
+    return code
+
+
+def command_name(file_type: int) -> str | None:
+    """The spec command name of a FileType code, or None for a code the spec table lacks."""
+    return _CODE_NAMES.get(file_type)
+
+
+def para_value_from_parameters(parameters: list[tuple[str, str]], *, where: str = "") -> str:
+    """Print script parameters `(name, value)` as a ParaValue string (§1.1).
+
+    Named ones print `name=value`; numbered ones (`1`, `2`, …, which must run 1..n) print their
+    value alone, sorted by number, in the slots the numbered parameters occupy. A parameter
+    named `-` (type NoKvVariableExpression: the -p"…" form) is the whole string, alone.
+    """
+    seen: set[str] = set()
+    numbered: list[tuple[int, str]] = []
+    for name, value in parameters:
+        _check_parameter(name, value, where)
+        if name in seen:
+            raise InvalidParameter(
+                f'Invalid parameter {where}: parameter "{name}" is declared twice'
+            )
+        seen.add(name)
+        if _POSITIONAL_NAME.match(name):
+            numbered.append((int(name), value))
+    if _WHOLE_NAME in seen:
+        return _whole_para_value(parameters, where)
+    numbers = sorted(n for n, _ in numbered)
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise InvalidParameter(
+            f"Invalid parameter {where}: positional parameters must be named 1..{len(numbers)} "
+            f"without gaps, got {', '.join(str(n) for n in numbers)}"
+        )
+    in_order = iter(value for _, value in sorted(numbered))
+    return " ".join(
+        next(in_order) if _POSITIONAL_NAME.match(name) else f"{name}={value}"
+        for name, value in parameters
+    )
+
+
+def _whole_para_value(parameters: list[tuple[str, str]], where: str) -> str:
+    value = parameters[0][1] if len(parameters) == 1 else ""
+    if not _WHOLE_FORM.search(value):
+        raise InvalidParameter(
+            f"Invalid parameter {where}: a NoKvVariableExpression parameter must be the only "
+            'parameter and hold a -p"…" string'
+        )
+    return value.strip()
+
+
+def parameters_from_para_value(para_value: str) -> list[tuple[str, str]]:
+    """Read a ParaValue string back as `(name, value)` pairs: positional pieces named 1, 2, …"""
+    pairs: list[tuple[str, str]] = []
+    position = 0
+    for piece in parse_params(para_value).pieces:
+        if piece.whole:
+            pairs.append((_WHOLE_NAME, piece.value))
+        elif piece.key is None:
+            position += 1
+            pairs.append((str(position), piece.value))
+        else:
+            pairs.append((piece.key, piece.value))
+    return pairs
+
+
+def workflow_parameter_string(parameters: Mapping[str, str]) -> str:
+    """The workflow's parameter string `k=v k2=v2` (the form Workflow.parameters stores)."""
+    for name, value in parameters.items():
+        _check_parameter(name, value, f'spec.variables "{name}"')
+        if _POSITIONAL_NAME.match(name) or name == _WHOLE_NAME:
+            raise InvalidParameter(
+                f'Invalid parameter spec.variables: workflow variable "{name}" needs a name, '
+                "not a position"
+            )
+    return " ".join(f"{name}={value}" for name, value in parameters.items())
+
+
+def _check_parameter(name: str, value: str, where: str) -> None:
+    if not name:
+        raise InvalidParameter(f"Invalid parameter {where}: a parameter has no name")
+    if name != _WHOLE_NAME and (_SPACE.search(name) or _BAD_NAME_CHARS.intersection(name)):
+        raise InvalidParameter(
+            f'Invalid parameter {where}: bad parameter name "{name}" (no spaces, = $ {{ }} [ ] '
+            "( ) quotes or backslashes)"
+        )
+    if name == _WHOLE_NAME:
+        return
+    if not value or _SPACE.search(value) or "=" in value:
+        raise InvalidParameter(
+            f'Invalid parameter {where}: parameter "{name}" has value "{value}"; a value must be '
+            "non-empty, without spaces or '=' (concatenate two parameters instead)"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a document
+
+
+def read_spec(document: Any) -> WorkflowDefinition:
+    """Validate a parsed Spec document and return its definition.
+
+    Raises InvalidParameter / MissingParameter naming the field: a kind other than
+    ManualWorkflow, an unknown command (naming node and command), an unknown `{{ref}}`, a
+    duplicate node id or name, a dependency that is not Normal. Cycles are left to SubmitFile.
+    """
+    doc = _mapping(document, "document")
+    kind = doc.get("kind")
+    if kind is None:
+        raise MissingParameter("kind")
+    if str(kind).lower() != KIND.lower():
+        raise InvalidParameter(f'Invalid parameter kind: "{kind}" (only {KIND} is supported)')
+    spec = _mapping(doc.get("spec"), "spec")
+    metadata = _mapping(doc.get("metadata") or {}, "metadata")
+    name = _text(spec.get("name"), "spec.name")
+    if not name:
+        raise MissingParameter("spec.name")
+    refs = _Refs(spec)
+    nodes = _read_nodes(spec, refs)
+    return WorkflowDefinition(
+        name=name,
+        description=_text(spec.get("description") or metadata.get("description"), "description"),
+        owner=_text(spec.get("owner") or metadata.get("owner"), "owner"),
+        parameters=_workflow_variables(spec),
+        nodes=nodes,
+    )
+
+
+class _Refs:
+    """The entities of a spec that `{{id}}` / `{{type.id}}` may name, by collection."""
+
+    COLLECTIONS = ("scripts", "files", "variables", "runtimeResources", "nodes")
+
+    def __init__(self, spec: Mapping[str, Any]):
+        self.by_type: dict[str, dict[str, Any]] = {}
+        for collection in self.COLLECTIONS:
+            items = _list(spec.get(collection) or [], f"spec.{collection}")
+            self.by_type[collection] = {
+                str(item["id"]): item
+                for item in items
+                if isinstance(item, Mapping) and item.get("id") is not None
+            }
+
+    def resolve(self, value: Any, collections: tuple[str, ...], where: str) -> Any:
+        """Return the entity `value` names if it is a `{{ref}}`, else `value` itself."""
+        if not isinstance(value, str):
+            return value
+        match = _REF.match(value)
+        if not match:
+            return value
+        ref = match.group(1)
+        kind, _, ident = ref.rpartition(".")
+        if "." in kind or (kind and kind not in collections):
+            raise InvalidParameter(f'Invalid parameter {where}: bad reference "{value}"')
+        for collection in (kind,) if kind else collections:
+            if ident in self.by_type[collection]:
+                return self.by_type[collection][ident]
+        raise InvalidParameter(f'Invalid parameter {where}: unknown reference "{value}"')
+
+
+def _read_nodes(spec: Mapping[str, Any], refs: _Refs) -> list[NodeDefinition]:
+    raw_nodes = _list(spec.get("nodes"), "spec.nodes")
+    ids: list[str] = []
+    names: set[str] = set()
+    outputs: dict[str, str] = {}  # output name -> local id of the node declaring it
+    for index, raw in enumerate(raw_nodes):
+        node = _mapping(raw, f"spec.nodes[{index}]")
+        local_id = _node_id(node, index)
+        if local_id in ids:
+            raise InvalidParameter(
+                f'Invalid parameter spec.nodes[{index}].id: duplicate id "{local_id}"'
+            )
+        ids.append(local_id)
+        name = _text(node.get("name"), f"spec.nodes[{index}].name") or local_id
+        if name in names:
+            raise InvalidParameter(
+                f'Invalid parameter spec.nodes[{index}].name: duplicate node name "{name}"'
+            )
+        names.add(name)
+        for data in _node_outputs(node.get("outputs"), f"spec.nodes[{index}].outputs"):
+            if data in outputs:
+                raise InvalidParameter(
+                    f'Invalid parameter spec.nodes[{index}].outputs: output "{data}" is declared '
+                    f'by node "{outputs[data]}" too'
+                )
+            outputs[data] = local_id
+    depends = _read_flow(spec, refs, raw_nodes, ids, outputs)
+    return [
+        _read_node(_mapping(raw, ""), ids[i], depends[ids[i]], refs, f"spec.nodes[{i}]")
+        for i, raw in enumerate(raw_nodes)
+    ]
+
+
+def _read_node(
+    node: Mapping[str, Any], local_id: str, depends: list[str], refs: _Refs, where: str
+) -> NodeDefinition:
+    name = _text(node.get("name"), f"{where}.name") or local_id
+    if node.get("runtimeResource") is not None:
+        refs.resolve(node["runtimeResource"], ("runtimeResources",), f"{where}.runtimeResource")
+    script = refs.resolve(node.get("script"), ("scripts", "files"), f"{where}.script")
+    file_type, content, para_value = _read_script(script, refs, name, f"{where}.script")
+    return NodeDefinition(
+        local_id=local_id,
+        name=name,
+        file_type=file_type,
+        content=content,
+        para_value=para_value,
+        depends=tuple(depends),
+        rerun_mode=_rerun_mode(node.get("rerunMode"), f"{where}.rerunMode"),
+        auto_rerun_times=_int(node.get("rerunTimes"), f"{where}.rerunTimes"),
+        auto_rerun_interval_millis=_int(node.get("rerunInterval"), f"{where}.rerunInterval"),
+        timeout=_int(node.get("timeout"), f"{where}.timeout"),
+        owner=_text(node.get("owner"), f"{where}.owner"),
+        description=_text(node.get("description"), f"{where}.description"),
+        outputs=tuple(_node_outputs(node.get("outputs"), f"{where}.outputs")),
+    )
+
+
+def _read_script(script: Any, refs: _Refs, node_name: str, where: str) -> tuple[int, str, str]:
+    """(file type, content, ParaValue) of a node's script; no script means a virtual node."""
+    if script is None:
+        return COMMAND_CODES["VIRTUAL"], "", ""
+    script = _mapping(script, where)
+    runtime = _mapping(script.get("runtime") or {}, f"{where}.runtime")
+    command, type_id = runtime.get("command"), runtime.get("commandTypeId")
+    if command is not None:
+        file_type = command_code(command, where=f'{where}.runtime.command of node "{node_name}"')
+    elif type_id is not None:
+        file_type = _int(type_id, f"{where}.runtime.commandTypeId")
+        if file_type not in _CODE_NAMES:
+            raise InvalidParameter(
+                f'Invalid parameter {where}.runtime.commandTypeId of node "{node_name}": '
+                f"unknown command type {file_type}"
+            )
+    else:
+        raise MissingParameter(f"{where}.runtime.command")
+    content = script.get("content", script.get("code"))
+    parameters = [
+        _read_parameter(
+            refs.resolve(p, ("variables",), f"{where}.parameters[{i}]"), f"{where}.parameters[{i}]"
+        )
+        for i, p in enumerate(_list(script.get("parameters") or [], f"{where}.parameters"))
+    ]
+    para_value = para_value_from_parameters(
+        parameters, where=f'{where}.parameters of node "{node_name}"'
+    )
+    return file_type, _text(content, f"{where}.content"), para_value
+
+
+def _read_parameter(raw: Any, where: str) -> tuple[str, str]:
+    param = _mapping(raw, where)
+    name = _text(param.get("name"), f"{where}.name")
+    if str(param.get("type", "")).lower() == "nokvvariableexpression":
+        name = _WHOLE_NAME
+    value = param.get("value")
+    if value is None:
+        raise MissingParameter(f"{where}.value")
+    return name, _text(value, f"{where}.value")
+
+
+def _read_flow(
+    spec: Mapping[str, Any],
+    refs: _Refs,
+    raw_nodes: list[Any],
+    ids: list[str],
+    outputs: dict[str, str],
+) -> dict[str, list[str]]:
+    """Upstream local ids per node, from `spec.flow` and from nodes' `inputs.nodeOutputs`."""
+    depends: dict[str, list[str]] = {local_id: [] for local_id in ids}
+
+    def add(child: str, parent: str) -> None:
+        if parent not in depends[child]:
+            depends[child].append(parent)
+
+    for index, raw in enumerate(_list(spec.get("flow") or [], "spec.flow")):
+        where = f"spec.flow[{index}]"
+        entry = _mapping(raw, where)
+        child = _node_ref(entry.get("nodeId"), refs, f"{where}.nodeId")
+        for j, dep in enumerate(_list(entry.get("depends") or [], f"{where}.depends")):
+            add(
+                child,
+                _dependency(
+                    _mapping(dep, f"{where}.depends[{j}]"), refs, outputs, f"{where}.depends[{j}]"
+                ),
+            )
+    for index, raw in enumerate(raw_nodes):
+        inputs = raw.get("inputs") if isinstance(raw, Mapping) else None
+        for data in _node_outputs(inputs, f"spec.nodes[{index}].inputs"):
+            add(ids[index], _producer(data, outputs, f"spec.nodes[{index}].inputs"))
+    return depends
+
+
+def _dependency(dep: Mapping[str, Any], refs: _Refs, outputs: dict[str, str], where: str) -> str:
+    dep_type = str(dep.get("type") or "Normal")
+    if dep_type.lower() != "normal":
+        raise InvalidParameter(
+            f'Invalid parameter {where}.type: "{dep_type}" (a manual workflow has only Normal '
+            "dependencies)"
+        )
+    if dep.get("nodeId") is not None:
+        return _node_ref(dep["nodeId"], refs, f"{where}.nodeId")
+    if dep.get("output") is not None:
+        return _producer(_text(dep["output"], f"{where}.output"), outputs, f"{where}.output")
+    raise MissingParameter(f"{where}.nodeId")
+
+
+def _node_ref(value: Any, refs: _Refs, where: str) -> str:
+    if value is None:
+        raise MissingParameter(where)
+    text = str(value)
+    node = refs.resolve(text, ("nodes",), where)
+    if node is text:  # a bare id is accepted too
+        if text not in refs.by_type["nodes"]:
+            raise InvalidParameter(f'Invalid parameter {where}: unknown node "{text}"')
+        return text
+    return str(node["id"])
+
+
+def _producer(data: str, outputs: dict[str, str], where: str) -> str:
+    if data not in outputs:
+        raise InvalidParameter(
+            f'Invalid parameter {where}: no node of the workflow has the output "{data}"'
+        )
+    return outputs[data]
+
+
+def _node_outputs(value: Any, where: str) -> list[str]:
+    if not value:
+        return []
+    items = _list(_mapping(value, where).get("nodeOutputs") or [], f"{where}.nodeOutputs")
+    return [
+        _text(
+            _mapping(item, f"{where}.nodeOutputs[{i}]").get("data"),
+            f"{where}.nodeOutputs[{i}].data",
+        )
+        for i, item in enumerate(items)
+    ]
+
+
+def _workflow_variables(spec: Mapping[str, Any]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for index, raw in enumerate(_list(spec.get("variables") or [], "spec.variables")):
+        var = _mapping(raw, f"spec.variables[{index}]")
+        if str(var.get("scope", "")).lower() != "workflow":
+            continue
+        name = _text(var.get("name") or var.get("id"), f"spec.variables[{index}].name")
+        if name in params:
+            raise InvalidParameter(
+                f'Invalid parameter spec.variables[{index}]: workflow variable "{name}" is '
+                "declared twice"
+            )
+        params[name] = _text(var.get("value"), f"spec.variables[{index}].value")
+    workflow_parameter_string(params)  # validates names and values
+    return params
+
+
+def _node_id(node: Mapping[str, Any], index: int) -> str:
+    raw = node.get("id")
+    if raw is None or raw == "":
+        raise MissingParameter(f"spec.nodes[{index}].id")
+    return _text(raw, f"spec.nodes[{index}].id")
+
+
+def _rerun_mode(value: Any, where: str) -> str:
+    if value is None:
+        return "ALL_ALLOWED"
+    mode = _RERUN_MODES.get(str(value).upper())
+    if mode is None:
+        raise InvalidParameter(
+            f'Invalid parameter {where}: "{value}" (one of Allowed, Denied, FailureAllowed)'
+        )
+    return mode
+
+
+def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+    if value is None:
+        raise MissingParameter(where)
+    if not isinstance(value, Mapping):
+        raise InvalidParameter(f"Invalid parameter {where}: expected an object, got {value!r}")
+    return value
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if value is None:
+        raise MissingParameter(where)
+    if not isinstance(value, list):
+        raise InvalidParameter(f"Invalid parameter {where}: expected a list, got {value!r}")
+    return value
+
+
+def _text(value: Any, where: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise InvalidParameter(f"Invalid parameter {where}: expected text, got {value!r}")
+    return str(value)
+
+
+def _int(value: Any, where: str) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise InvalidParameter(f"Invalid parameter {where}: expected an integer, got {value!r}")
+    try:
+        number = int(value)
+    except ValueError:
+        raise InvalidParameter(
+            f"Invalid parameter {where}: expected an integer, got {value!r}"
+        ) from None
+    if number < 0:
+        raise InvalidParameter(f"Invalid parameter {where}: must not be negative, got {number}")
+    return number
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing a document
+
+
+def to_spec(definition: WorkflowDefinition) -> dict[str, Any]:
+    """The Spec document of a definition; `read_spec(to_spec(d)) == d` for ids equal to names."""
+    spec: dict[str, Any] = {"name": definition.name}
+    if definition.description:
+        spec["description"] = definition.description
+    if definition.owner:
+        spec["owner"] = definition.owner
+    if definition.parameters:
+        spec["variables"] = [
+            {
+                "id": name,
+                "name": name,
+                "scope": "Workflow",
+                "type": _var_type(value),
+                "value": value,
+            }
+            for name, value in definition.parameters.items()
+        ]
+    spec["nodes"] = [_node_spec(definition.name, node) for node in definition.nodes]
+    flow = [
+        {
+            "nodeId": f"{{{{{node.local_id}}}}}",
+            "depends": [{"nodeId": f"{{{{{up}}}}}", "type": "Normal"} for up in node.depends],
+        }
+        for node in definition.nodes
+        if node.depends
+    ]
+    if flow:
+        spec["flow"] = flow
+    metadata = {
+        k: v for k, v in (("owner", definition.owner), ("description", definition.description)) if v
+    }
+    document: dict[str, Any] = {"version": SPEC_VERSION, "kind": KIND}
+    if metadata:
+        document["metadata"] = metadata
+    document["spec"] = spec
+    return document
+
+
+def _node_spec(workflow_name: str, node: NodeDefinition) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": node.local_id, "name": node.name}
+    if node.owner:
+        out["owner"] = node.owner
+    if node.description:
+        out["description"] = node.description
+    out["trigger"] = {"type": "Manual"}
+    out["rerunMode"] = _RERUN_LABELS.get(node.rerun_mode, node.rerun_mode)
+    for key, value in (
+        ("rerunTimes", node.auto_rerun_times),
+        ("rerunInterval", node.auto_rerun_interval_millis),
+        ("timeout", node.timeout),
+    ):
+        if value:
+            out[key] = value
+    out["script"] = _script_spec(workflow_name, node)
+    if node.outputs:
+        out["outputs"] = {
+            "nodeOutputs": [{"artifactType": "NodeOutput", "data": data} for data in node.outputs]
+        }
+    return out
+
+
+def _script_spec(workflow_name: str, node: NodeDefinition) -> dict[str, Any]:
+    extension = _EXTENSIONS.get(node.file_type)
+    script: dict[str, Any] = {
+        "path": f"{workflow_name}/{node.name}" + (f".{extension}" if extension else ""),
+    }
+    if node.file_type in _LANGUAGES:
+        script["language"] = _LANGUAGES[node.file_type]
+    script["content"] = node.content
+    name = command_name(node.file_type)
+    runtime: dict[str, Any] = {"command": name} if name else {}
+    runtime["commandTypeId"] = node.file_type
+    script["runtime"] = runtime
+    params = parameters_from_para_value(node.para_value)
+    if params:
+        script["parameters"] = [
+            {
+                "name": pname,
+                "scope": "NodeParameter",
+                "type": "NoKvVariableExpression" if pname == _WHOLE_NAME else _var_type(value),
+                "value": value,
+            }
+            for pname, value in params
+        ]
+    return script
+
+
+def _var_type(value: str) -> str:
+    return "System" if "$" in value else "Constant"

@@ -1,0 +1,70 @@
+"""Noticing work created or changed by other writers, with one cheap query.
+
+Every operator write (a new run, a stop, a rerun …) stamps its Dag's `modified_at` and, for a
+change to an existing Dag, increments its `revision`. The engine asks for the Dags modified in
+the last few seconds (an index range scan) and compares revisions with what it knows. In-process
+callers wake the engine with `ServiceContext.notify` so it asks at once; writers in another
+process (the CLI next to `opcenter serve`) are seen at the next poll.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from opcenter.domain.model import DagStatus
+from opcenter.store.tables import Dag
+
+__all__ = ["Change", "ChangeTracker"]
+
+# How far back each poll looks: covers commits that became visible late (a writer's clock read
+# happens before its commit) and small clock differences between processes.
+LOOKBACK_MS = 10_000
+
+
+@dataclass(frozen=True)
+class Change:
+    dag_id: int
+    run_id: int
+    seq: int
+    status: DagStatus
+    revision: int
+
+
+class ChangeTracker:
+    """Remembers the revision of each recently modified Dag it has reported."""
+
+    def __init__(self) -> None:
+        self._seen: dict[int, int] = {}
+        self._since = 0
+
+    def poll(self, session: Session, now: int, known: dict[int, int]) -> list[Change]:
+        """Dags modified recently whose revision differs from `known` (the engine's loaded
+        Dags) or from what this tracker reported before."""
+        since = max(0, self._since - LOOKBACK_MS)
+        self._since = now
+        rows = session.execute(
+            sa.select(Dag.id, Dag.run_id, Dag.seq, Dag.status, Dag.revision).where(
+                Dag.modified_at >= since
+            )
+        ).all()
+        changes: list[Change] = []
+        seen: dict[int, int] = {}
+        for r in rows:
+            seen[r.id] = r.revision
+            last = known.get(r.id, self._seen.get(r.id))
+            if last is None or last != r.revision:
+                changes.append(Change(r.id, r.run_id, r.seq, DagStatus(r.status), r.revision))
+        self._seen = seen
+        return changes
+
+    def begin(self, now: int) -> None:
+        """Look back from `now` only (the engine loaded everything older itself)."""
+        self._since = now
+
+    def forget(self) -> None:
+        """Report everything again at the next poll (after a resync)."""
+        self._seen.clear()
+        self._since = 0

@@ -1,0 +1,99 @@
+"""Dag-level store writes shared by the engine and the operator operations.
+
+- A Dag's status follows its instances (`domain.states.derive_dag_status`); `refresh_dag`
+  recomputes and writes it (operations call it after changing an instance).
+- The Dags of one run start in ascending date order: Dag `seq + 1` starts only once Dag `seq`
+  has SUCCEEDED (`start_next`), which is what holds later dates while an earlier one failed.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from opcenter.domain.model import DagStatus
+from opcenter.engine.view import DagView
+from opcenter.store.tables import Dag
+
+__all__ = [
+    "bump_revision",
+    "refresh_dag",
+    "start_dag",
+    "start_next",
+    "startable_dags",
+    "write_dag_status",
+]
+
+_FINISHED = (DagStatus.SUCCESS.value, DagStatus.FAILURE.value)
+
+
+def write_dag_status(session: Session, dag_id: int, status: DagStatus, now: int) -> None:
+    """Set a started Dag's status; SUCCESS/FAILURE stamp FinishTime, RUNNING clears it."""
+    finish = now if status.value in _FINISHED else None
+    session.execute(
+        sa.update(Dag)
+        .where(Dag.id == dag_id, Dag.status != DagStatus.CREATED.value)
+        .values(status=status.value, finish_time=finish, modified_at=now)
+    )
+
+
+def bump_revision(session: Session, dag_id: int, now: int) -> None:
+    """Tell the engine (maybe in another process) that an operator changed this Dag."""
+    session.execute(
+        sa.update(Dag).where(Dag.id == dag_id).values(revision=Dag.revision + 1, modified_at=now)
+    )
+
+
+def refresh_dag(session: Session, dag_id: int, now: int) -> DagStatus:
+    """Recompute the Dag's status from its instances, write it, and bump its revision.
+    Returns the new status."""
+    view = DagView.load(session, dag_id)
+    assert view is not None, f"Dag {dag_id} vanished inside its transaction"
+    status = view.derive_status()
+    if status is not view.status:
+        write_dag_status(session, dag_id, status, now)
+    bump_revision(session, dag_id, now)
+    return status
+
+
+def start_dag(session: Session, dag_id: int, now: int) -> bool:
+    """CREATED → RUNNING (stamps StartTime); False when the Dag was not CREATED."""
+    row = session.execute(
+        sa.update(Dag)
+        .where(Dag.id == dag_id, Dag.status == DagStatus.CREATED.value)
+        .values(status=DagStatus.RUNNING.value, start_time=now, modified_at=now)
+        .returning(Dag.id)
+    ).first()
+    return row is not None
+
+
+def start_next(session: Session, run_id: int, seq: int, now: int) -> int | None:
+    """Start the Dag after `seq` in its run (its predecessor just succeeded); its id or None."""
+    row = session.execute(
+        sa.update(Dag)
+        .where(Dag.run_id == run_id, Dag.seq == seq + 1, Dag.status == DagStatus.CREATED.value)
+        .values(status=DagStatus.RUNNING.value, start_time=now, modified_at=now)
+        .returning(Dag.id)
+    ).first()
+    return None if row is None else int(row.id)
+
+
+def startable_dags(session: Session) -> list[int]:
+    """CREATED Dags that may start: the first of their run, or the one after a SUCCESS."""
+    prev = sa.orm.aliased(Dag)
+    rows = session.execute(
+        sa.select(Dag.id)
+        .where(Dag.status == DagStatus.CREATED.value)
+        .where(
+            sa.or_(
+                Dag.seq == 0,
+                sa.exists().where(
+                    prev.run_id == Dag.run_id,
+                    prev.seq == Dag.seq - 1,
+                    prev.status == DagStatus.SUCCESS.value,
+                ),
+            )
+        )
+        .order_by(Dag.id)
+    ).all()
+    return [r.id for r in rows]

@@ -1,0 +1,159 @@
+"""Turning claimed instances into executor work: rendered code, argv, paths, log header.
+
+The resolved parameters were computed when the instance was created and stored with it
+(`resolved_params`, JSON); a rerun uses them unchanged (decisions.md). The engine writes the
+log's header lines (identity, parameter values, one warning line for `${...}` left as
+written) before it hands the attempt to the executor, which appends the process output.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from opcenter.domain.model import FileType, TaskType
+from opcenter.domain.params import ResolvedParams, render_code
+from opcenter.engine.paths import log_path, sql_url, workdir
+from opcenter.runners.base import InstanceSpec
+from opcenter.runners.logs import append_log_line
+from opcenter.settings import Settings
+from opcenter.store.tables import Dag, FileVersion, Instance, Workspace
+
+__all__ = [
+    "Prepared",
+    "decode_resolved",
+    "encode_resolved",
+    "instant_line",
+    "prepare",
+    "write_lines",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def encode_resolved(resolved: ResolvedParams) -> str:
+    """The stored form of an instance's resolved parameters."""
+    return json.dumps(
+        {
+            "named": resolved.named,
+            "positional": resolved.positional,
+            "undefined": resolved.undefined,
+            "system": resolved.system,
+            "order": list(resolved.order),
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def decode_resolved(text: str) -> ResolvedParams:
+    data = json.loads(text or "{}")
+    return ResolvedParams(
+        dict(data.get("named", {})),
+        list(data.get("positional", [])),
+        list(data.get("undefined", [])),
+        dict(data.get("system", {})),
+        tuple(data.get("order", ())),
+    )
+
+
+@dataclass(frozen=True)
+class Prepared:
+    spec: InstanceSpec
+    header: tuple[str, ...]
+
+
+def _undefined_warning(names: Sequence[str]) -> str:
+    refs = ", ".join("${" + n + "}" for n in names)
+    return f"WARNING: undefined parameter(s) left as written: {refs}"
+
+
+def prepare(session: Session, ids: Sequence[int], settings: Settings) -> dict[int, Prepared]:
+    """Build the executor spec and log header of each RUNNING attempt in `ids`."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        sa.select(
+            Instance.id,
+            Instance.dag_id,
+            Instance.attempt,
+            Instance.node_id,
+            Instance.node_name,
+            Instance.file_type,
+            Instance.env,
+            Instance.param_values,
+            Instance.resolved_params,
+            Instance.timeout_seconds,
+            Dag.biz_date,
+            FileVersion.content,
+            Workspace.identifier,
+            Workspace.sql_url_dev,
+            Workspace.sql_url_prod,
+        )
+        .join(Dag, Dag.id == Instance.dag_id)
+        .join(FileVersion, FileVersion.id == Instance.version_id)
+        .join(Workspace, Workspace.id == Instance.workspace_id)
+        .where(Instance.id.in_(list(ids)))
+    ).all()
+    return {r.id: _prepare_row(r, settings) for r in rows}
+
+
+def _prepare_row(r: sa.Row, settings: Settings) -> Prepared:
+    resolved = decode_resolved(r.resolved_params)
+    rendered = render_code(r.content or "", resolved)
+    undefined = list(dict.fromkeys([*resolved.undefined, *rendered.undefined]))
+    header = [
+        f"Instance {r.id} of node {r.node_name} (NodeId {r.node_id}), DagId {r.dag_id}, "
+        f"business date {r.biz_date.isoformat()}, {r.env}, attempt {r.attempt}",
+        f"Parameters: {r.param_values or '(none)'}",
+    ]
+    if undefined:
+        header.append(_undefined_warning(undefined))
+    data_dir = settings.data_dir
+    url = None
+    if r.file_type == FileType.ODPS_SQL:
+        url = sql_url(data_dir, r.identifier, r.env, r.sql_url_dev, r.sql_url_prod)
+    spec = InstanceSpec(
+        instance_id=r.id,
+        attempt=r.attempt,
+        file_type=r.file_type,
+        code=rendered.code,
+        argv=tuple(rendered.argv),
+        workdir=workdir(data_dir, r.id, r.attempt).resolve(),
+        log_path=log_path(data_dir, r.dag_id, r.id, r.attempt).resolve(),
+        timeout_seconds=float(r.timeout_seconds),
+        sql_url=url,
+        env={
+            "OPCENTER_INSTANCE_ID": str(r.id),
+            "OPCENTER_DAG_ID": str(r.dag_id),
+            "OPCENTER_NODE_ID": str(r.node_id),
+            "OPCENTER_BIZDATE": r.biz_date.strftime("%Y%m%d"),
+        },
+        log_cap_bytes=settings.log_cap_bytes,
+    )
+    return Prepared(spec, tuple(header))
+
+
+def instant_line(task_type: TaskType, file_type: int) -> str:
+    """The log line of an instance that finished inside the engine."""
+    if task_type is not TaskType.MANUAL:
+        return (
+            f"Dry run ({task_type.value}): the node's code was not run; the instance succeeded "
+            "as soon as its upstream did."
+        )
+    return "Virtual node: nothing to run; the instance succeeded as soon as its upstream did."
+
+
+def write_lines(path: Path, lines: Sequence[str]) -> None:
+    """Append `[opcenter]` lines to a log; a log that cannot be written is not fatal."""
+    try:
+        for line in lines:
+            append_log_line(path, line)
+    except OSError as exc:
+        logger.warning("cannot write log %s: %s", path, exc)

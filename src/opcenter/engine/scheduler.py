@@ -1,0 +1,486 @@
+"""The engine: one thread that moves instances through their states, event by event.
+
+    executor results ─┐
+    ctx.notify() ─────┼─► event queue ─► step: one transaction ─► after commit: logs, submit
+    poll (300 ms) ────┘
+
+A step applies what happened (finished attempts), picks up changes other writers made
+(engine/changes.py), then advances every touched Dag: instances whose upstream all succeeded
+finish at once (dry runs, virtual nodes) or are claimed (WAIT_RESOURCE); claimed ones take free
+executor slots (RUNNING, committed *before* the hand-over); Dag statuses follow, and a Dag that
+succeeded starts the next date of its run. Everything a step decides is committed in one
+transaction before anything is acted on (a log written, a process started), so a crash at any
+point leaves the store consistent; `recovery.recover` settles what was running.
+
+No fixed polling sits between dependent instances: a result wakes the thread, and the
+successors are decided from in-memory in-degrees (engine/view.py) in the same step.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from opcenter.domain.model import DagStatus, InstanceStatus
+from opcenter.engine import dags as dagstore
+from opcenter.engine import transitions
+from opcenter.engine.changes import ChangeTracker
+from opcenter.engine.dispatch import instant_line, prepare, write_lines
+from opcenter.engine.lock import EngineLock
+from opcenter.engine.paths import log_path
+from opcenter.engine.recovery import recover
+from opcenter.engine.view import DagView, InstanceView
+from opcenter.runners.base import Executor, InstanceResult, InstanceSpec, Outcome
+from opcenter.service.context import ServiceContext
+from opcenter.store.tables import Dag, Instance
+
+__all__ = ["DEFAULT_POLL_SECONDS", "Engine", "EngineBusy"]
+
+logger = logging.getLogger(__name__)
+
+S = InstanceStatus
+DEFAULT_POLL_SECONDS = 0.3  # how often changes by other processes are looked for
+_ERROR_BACKOFF_SECONDS = (0.05, 2.0)  # after a failed step: first wait, cap
+
+
+class EngineBusy(RuntimeError):
+    """Raised when another engine already holds the data directory's lock."""
+
+
+@dataclass
+class _Outbox:
+    """What a step does once its transaction has committed."""
+
+    lines: list[tuple[Path, list[str]]] = field(default_factory=list)
+    submit: list[tuple[InstanceSpec, int]] = field(default_factory=list)  # spec, dag id
+    finished: list[tuple[int, int]] = field(default_factory=list)  # (instance, attempt)
+
+
+_SYNC = object()
+_STOP = object()
+
+
+class Engine:
+    """Runs the manual Dags of one store. Use `start()` / `stop()`; `notify()` is the
+    ServiceContext hook that makes the engine look at the store at once."""
+
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        executor: Executor | None = None,
+        *,
+        poll_seconds: float = DEFAULT_POLL_SECONDS,
+    ) -> None:
+        if executor is None:
+            from opcenter.runners.local import LocalExecutor
+
+            executor = LocalExecutor(ctx.settings.workers)
+        self.ctx = ctx
+        self.executor = executor
+        self.poll_seconds = poll_seconds
+        self.lock = EngineLock(ctx.settings.data_dir)
+        self._events: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._dags: dict[int, DagView] = {}
+        self._queue: list[tuple[int, int, int]] = []  # (-priority, instance id, dag id)
+        self._retries: list[tuple[int, int, int]] = []  # (due ms, instance id, dag id)
+        self._in_flight: dict[tuple[int, int], int] = {}  # (instance, attempt) -> dag
+        self._stopping: dict[tuple[int, int], int] = {}  # stopped by an operator -> dag
+        self._next: set[int] = set()  # Dags to advance in a following step
+        self._tracker = ChangeTracker()
+        self._last_poll = 0.0
+        self._draining = False
+        self._previous_notify: Callable[[], None] | None = None
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Take the lock, settle what a previous process left running, load the started Dags,
+        and begin. Raises EngineBusy when another engine holds the lock."""
+        if not self.lock.acquire():
+            raise EngineBusy(f"another opcenter engine is running on {self.ctx.settings.data_dir}")
+        try:
+            self._boot()
+        except BaseException:
+            self.lock.release()
+            raise
+        self.executor.start(self)
+        self._previous_notify = self.ctx.notify
+        self.ctx.notify = self.notify
+        self._thread = threading.Thread(target=self._loop, name="opcenter-engine", daemon=True)
+        self._thread.start()
+        self.notify()
+
+    def stop(self, *, drain: bool = False, timeout: float | None = None) -> None:
+        """Stop the engine. With `drain`, no new attempt starts and running ones are awaited and
+        recorded; without, running processes are killed and left RUNNING in the store, exactly
+        as after a crash (the next start marks them FAILURE)."""
+        if self._thread is None:
+            return
+        if drain:
+            self._draining = True
+            self.notify()
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while self._in_flight and (deadline is None or time.monotonic() < deadline):
+                time.sleep(0.02)
+        self._events.put(_STOP)
+        self._thread.join()
+        self._thread = None
+        self.executor.shutdown(wait=False)
+        if self._previous_notify is not None:
+            self.ctx.notify = self._previous_notify
+        self.lock.release()
+
+    def notify(self) -> None:
+        """Look at the store now (new runs, operator changes)."""
+        self._events.put(_SYNC)
+
+    # -- ExecutorEvents (any thread) ------------------------------------------------------------
+
+    def on_started(self, instance_id: int, attempt: int) -> None:
+        """RUNNING was committed before the hand-over: nothing to record."""
+
+    def on_finished(self, result: InstanceResult) -> None:
+        self._events.put((result, self.ctx.clock()))
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        failures = 0
+        while True:
+            events = self._collect()
+            if _STOP in events:
+                return
+            try:
+                self._step(events)
+                while self._next:
+                    self._step([])
+                failures = 0
+            except Exception:
+                failures += 1
+                logger.exception("engine step failed; resynchronising from the store")
+                first, cap = _ERROR_BACKOFF_SECONDS
+                time.sleep(min(cap, first * 2 ** min(failures, 8)))
+                self._resync_safely()
+                # Results of a step that did not commit are applied again in the next one.
+                for event in events:
+                    if isinstance(event, tuple):
+                        self._events.put(event)
+
+    def _collect(self) -> list[object]:
+        timeout = self.poll_seconds
+        if self._retries:
+            due = (self._retries[0][0] - self.ctx.clock()) / 1000
+            timeout = max(0.0, min(timeout, due))
+        events: list[object] = []
+        try:
+            events.append(self._events.get(timeout=timeout))
+        except queue.Empty:
+            return events
+        while True:
+            try:
+                events.append(self._events.get_nowait())
+            except queue.Empty:
+                return events
+
+    def _step(self, events: list[object]) -> None:
+        now = self.ctx.clock()
+        outbox = _Outbox()
+        touched, self._next = set(self._next), set()
+        sync = _SYNC in events or time.monotonic() - self._last_poll >= self.poll_seconds
+        with self.ctx.db.transaction() as session:
+            for event in events:
+                if isinstance(event, tuple):
+                    self._apply_result(session, *event, touched, outbox)
+            if sync:
+                self._last_poll = time.monotonic()
+                self._sync(session, now, touched)
+            self._advance(session, now, touched, outbox)
+            self._claim_due_retries(session, now)
+            self._dispatch(session, now, outbox)
+            self._settle_dags(session, now, touched)
+        self._act(outbox)
+
+    def _act(self, outbox: _Outbox) -> None:
+        for key in outbox.finished:
+            self._in_flight.pop(key, None)
+            self._stopping.pop(key, None)
+        for path, lines in outbox.lines:
+            write_lines(path, lines)
+        for spec, dag_id in outbox.submit:
+            self._in_flight[(spec.instance_id, spec.attempt)] = dag_id
+            self.executor.submit(spec)
+
+    # -- results ------------------------------------------------------------------------------
+
+    def _apply_result(
+        self,
+        session: Session,
+        result: InstanceResult,
+        finished_at: int,
+        touched: set[int],
+        outbox: _Outbox,
+    ) -> None:
+        key = (result.instance_id, result.attempt)
+        dag_id = self._in_flight.get(key)
+        stopped_dag = self._stopping.get(key)
+        if dag_id is None:
+            dag_id = stopped_dag
+        if dag_id is None:
+            return  # not ours (an executor shared with an earlier engine)
+        outbox.finished.append(key)
+        path = log_path(self.ctx.settings.data_dir, dag_id, *key)
+        succeeded = result.outcome is Outcome.SUCCESS
+        recorded = None
+        if stopped_dag is None:
+            recorded = transitions.record_result(session, *key, succeeded, finished_at)
+        if recorded is None:
+            self._note_stop(session, result.instance_id, path, outbox)
+            touched.add(dag_id)
+            return
+        status, retry_at = recorded
+        view = self._dags.get(dag_id)
+        if view is not None and result.instance_id in view.instances:
+            view.set_status(result.instance_id, status)
+        if status is S.WAIT_TIME and retry_at is not None:
+            heapq.heappush(self._retries, (retry_at, result.instance_id, dag_id))
+            wait = max(0, retry_at - finished_at) / 1000
+            outbox.lines.append((path, [f"An automatic rerun starts in {wait:g} s."]))
+        touched.add(dag_id)
+
+    def _note_stop(self, session: Session, instance_id: int, path: Path, outbox: _Outbox) -> None:
+        who = session.get(Instance, instance_id)
+        if who is not None and who.stopped_by:
+            outbox.lines.append((path, [f"Stopped by {who.stopped_by}."]))
+
+    # -- other writers ------------------------------------------------------------------------
+
+    def _sync(self, session: Session, now: int, touched: set[int]) -> None:
+        known = {d.id: d.revision for d in self._dags.values()}
+        for change in self._tracker.poll(session, now, known):
+            self._reload(session, change.dag_id, now, touched)
+
+    def _reload(self, session: Session, dag_id: int, now: int, touched: set[int]) -> None:
+        self._dags.pop(dag_id, None)
+        view = DagView.load(session, dag_id)
+        if view is None:
+            return
+        self._reconcile_in_flight(view)
+        if (
+            view.status is DagStatus.CREATED
+            and (view.seq == 0 or self._previous_succeeded(session, view))
+            and dagstore.start_dag(session, dag_id, now)
+        ):
+            view.status = DagStatus.RUNNING
+        if view.status is DagStatus.SUCCESS:
+            self._start_next(session, view, now)
+            return
+        if view.status is not DagStatus.RUNNING:
+            return  # CREATED (an earlier date has not succeeded) or FAILURE (nothing to do)
+        self._adopt(view)
+        touched.add(dag_id)
+
+    def _previous_succeeded(self, session: Session, view: DagView) -> bool:
+        status = session.scalar(
+            sa.select(Dag.status).where(Dag.run_id == view.run_id, Dag.seq == view.seq - 1)
+        )
+        return status == DagStatus.SUCCESS.value
+
+    def _reconcile_in_flight(self, view: DagView) -> None:
+        """Stop attempts an operator ended (stop, set success …) while they ran."""
+        for key, dag_id in list(self._in_flight.items()):
+            if dag_id != view.id:
+                continue
+            inst = view.instances.get(key[0])
+            if inst is None or inst.status is not S.RUNNING or inst.attempt != key[1]:
+                del self._in_flight[key]
+                self._stopping[key] = dag_id
+                self.executor.stop(*key)
+
+    def _adopt(self, view: DagView) -> None:
+        """Keep a started Dag in memory and queue its waiting work."""
+        self._dags[view.id] = view
+        for inst in view.of_status(S.WAIT_RESOURCE):
+            if (inst.id, inst.attempt) not in self._in_flight:
+                heapq.heappush(self._queue, (-inst.priority, inst.id, view.id))
+        for inst in view.of_status(S.WAIT_TIME):
+            if inst.retry_at is not None:
+                heapq.heappush(self._retries, (inst.retry_at, inst.id, view.id))
+
+    def _resync_safely(self) -> None:
+        try:
+            self._resync()
+        except Exception:
+            logger.exception("engine resync failed; will retry")
+
+    def _resync(self) -> None:
+        """Forget the in-memory picture and rebuild it from the store."""
+        self._dags.clear()
+        self._queue.clear()
+        self._retries.clear()
+        self._tracker.forget()
+        now = self.ctx.clock()
+        with self.ctx.db.transaction() as session:
+            self._load_started(session, now)
+
+    def _boot(self) -> None:
+        now = self.ctx.clock()
+        with self.ctx.db.transaction() as session:
+            recovered = recover(session, self.ctx.settings, now)
+        if recovered:
+            logger.warning("marked %d instance(s) left running by a stopped server", len(recovered))
+        with self.ctx.db.transaction() as session:
+            self._load_started(session, now)
+        self._tracker.begin(now)
+
+    def _load_started(self, session: Session, now: int) -> None:
+        for dag_id in dagstore.startable_dags(session):
+            dagstore.start_dag(session, dag_id, now)
+        running = session.scalars(
+            sa.select(Dag.id).where(Dag.status == DagStatus.RUNNING.value).order_by(Dag.id)
+        ).all()
+        for dag_id in running:
+            view = DagView.load(session, dag_id)
+            if view is not None:
+                self._adopt(view)
+                self._next.add(dag_id)
+
+    # -- advancing ----------------------------------------------------------------------------
+
+    def _advance(self, session: Session, now: int, touched: set[int], outbox: _Outbox) -> None:
+        """Finish ready dry-run/virtual instances (cascading through their successors) and
+        claim ready ones that need a process."""
+        while True:
+            instant: list[InstanceView] = []
+            claims: list[InstanceView] = []
+            for dag_id in touched:
+                view = self._dags.get(dag_id)
+                if view is None or view.status is not DagStatus.RUNNING:
+                    continue
+                for instance_id in view.ready:
+                    inst = view.instances[instance_id]
+                    (instant if inst.instant else claims).append(inst)
+            if claims:
+                self._claim(session, now, claims)
+            if not instant:
+                return
+            self._finish_instant(session, now, instant, outbox)
+
+    def _finish_instant(
+        self, session: Session, now: int, ready: list[InstanceView], outbox: _Outbox
+    ) -> None:
+        done = dict(transitions.finish_instant(session, [i.id for i in ready], now))
+        data_dir = self.ctx.settings.data_dir
+        for inst in ready:
+            view = self._dags[inst.dag_id]
+            if inst.id not in done:
+                view.ready.discard(inst.id)
+                self._next.add(inst.dag_id)  # changed under us: reload it
+                self._mark_stale(inst.dag_id)
+                continue
+            inst.attempt = done[inst.id]
+            view.set_status(inst.id, S.SUCCESS)
+            path = log_path(data_dir, inst.dag_id, inst.id, inst.attempt)
+            outbox.lines.append((path, [instant_line(inst.task_type, inst.file_type)]))
+
+    def _claim(self, session: Session, now: int, ready: list[InstanceView]) -> None:
+        done = dict(transitions.claim(session, [i.id for i in ready], now))
+        for inst in ready:
+            view = self._dags[inst.dag_id]
+            if inst.id not in done:
+                view.ready.discard(inst.id)
+                self._mark_stale(inst.dag_id)
+                continue
+            inst.attempt = done[inst.id]
+            view.set_status(inst.id, S.WAIT_RESOURCE)
+            heapq.heappush(self._queue, (-inst.priority, inst.id, inst.dag_id))
+
+    def _mark_stale(self, dag_id: int) -> None:
+        view = self._dags.get(dag_id)
+        if view is not None:
+            view.revision = -1  # the next poll reloads it
+        self._events.put(_SYNC)
+
+    def _claim_due_retries(self, session: Session, now: int) -> None:
+        due: list[InstanceView] = []
+        while self._retries and self._retries[0][0] <= now:
+            _, instance_id, dag_id = heapq.heappop(self._retries)
+            inst = self._instance(dag_id, instance_id)
+            if inst is not None and inst.status is S.WAIT_TIME and not inst.suspended:
+                due.append(inst)
+        if not due:
+            return
+        done = dict(transitions.claim_retries(session, [i.id for i in due], now))
+        for inst in due:
+            if inst.id in done:
+                inst.attempt = done[inst.id]
+                self._dags[inst.dag_id].set_status(inst.id, S.WAIT_RESOURCE)
+                heapq.heappush(self._queue, (-inst.priority, inst.id, inst.dag_id))
+            else:
+                self._mark_stale(inst.dag_id)
+
+    def _instance(self, dag_id: int, instance_id: int) -> InstanceView | None:
+        view = self._dags.get(dag_id)
+        return None if view is None else view.instances.get(instance_id)
+
+    def _dispatch(self, session: Session, now: int, outbox: _Outbox) -> None:
+        """Hand claimed attempts to free executor slots, highest priority first."""
+        if self._draining:
+            return
+        free = self.executor.slots - len(self._in_flight) - len(self._stopping)
+        chosen: list[InstanceView] = []
+        while free > len(chosen) and self._queue:
+            _, instance_id, dag_id = heapq.heappop(self._queue)
+            inst = self._instance(dag_id, instance_id)
+            if inst is None or inst.status is not S.WAIT_RESOURCE or inst.suspended:
+                continue  # stopped, suspended or reloaded since it was queued
+            if (inst.id, inst.attempt) in self._in_flight:
+                continue
+            chosen.append(inst)
+        if not chosen:
+            return
+        running = set(transitions.mark_running(session, [i.id for i in chosen], now))
+        prepared = prepare(session, sorted(running), self.ctx.settings)
+        for inst in chosen:
+            if inst.id not in running:
+                self._mark_stale(inst.dag_id)
+                continue
+            self._dags[inst.dag_id].set_status(inst.id, S.RUNNING)
+            item = prepared[inst.id]
+            outbox.lines.append((item.spec.log_path, list(item.header)))
+            outbox.submit.append((item.spec, inst.dag_id))
+
+    def _settle_dags(self, session: Session, now: int, touched: set[int]) -> None:
+        """Write the status each touched Dag now has; a success starts the next date."""
+        for dag_id in sorted(touched):
+            view = self._dags.get(dag_id)
+            if view is None or view.status is DagStatus.CREATED:
+                continue
+            status = view.derive_status()
+            if status is view.status:
+                continue
+            dagstore.write_dag_status(session, dag_id, status, now)
+            view.status = status
+            if status is DagStatus.SUCCESS:
+                del self._dags[dag_id]
+                self._start_next(session, view, now)
+            elif status is DagStatus.FAILURE:
+                del self._dags[dag_id]
+
+    def _start_next(self, session: Session, view: DagView, now: int) -> None:
+        next_id = dagstore.start_next(session, view.run_id, view.seq, now)
+        if next_id is None:
+            return
+        started = DagView.load(session, next_id)
+        if started is not None:
+            self._adopt(started)
+            self._next.add(next_id)

@@ -1,0 +1,140 @@
+"""The engine's in-memory picture of one started Dag: its instances, edges and in-degrees.
+
+Built from the store (`DagView.load`) when a Dag starts, when the engine starts, and whenever
+another writer changed the Dag (its `revision` moved); kept up to date by the engine's own
+confirmed transitions in between, so finishing an instance finds its ready successors without
+a query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from opcenter.domain.model import DagStatus, FileType, InstanceStatus, TaskType
+from opcenter.domain.states import derive_dag_status
+from opcenter.store.tables import Dag, Instance, InstanceEdge
+
+__all__ = ["DagView", "InstanceView", "load_edges"]
+
+S = InstanceStatus
+
+
+@dataclass(slots=True)
+class InstanceView:
+    id: int
+    dag_id: int
+    status: InstanceStatus
+    task_type: TaskType
+    file_type: int
+    suspended: bool
+    attempt: int
+    retry_at: int | None
+    priority: int
+    waiting: int = 0  # parents not yet SUCCESS
+
+    @property
+    def instant(self) -> bool:
+        """Finishes inside the engine, without a process: dry runs and virtual nodes."""
+        return self.task_type is not TaskType.MANUAL or self.file_type == FileType.VIRTUAL
+
+
+@dataclass
+class DagView:
+    id: int
+    run_id: int
+    seq: int
+    status: DagStatus
+    revision: int
+    instances: dict[int, InstanceView] = field(default_factory=dict)
+    parents: dict[int, list[int]] = field(default_factory=dict)
+    children: dict[int, list[int]] = field(default_factory=dict)
+    ready: set[int] = field(default_factory=set)  # NOT_RUN, upstream all SUCCESS, not frozen
+
+    @classmethod
+    def load(cls, session: Session, dag_id: int) -> DagView | None:
+        """Read the Dag and its instances and edges; None when the Dag does not exist."""
+        dag = session.execute(
+            sa.select(Dag.id, Dag.run_id, Dag.seq, Dag.status, Dag.revision).where(Dag.id == dag_id)
+        ).first()
+        if dag is None:
+            return None
+        view = cls(dag.id, dag.run_id, dag.seq, DagStatus(dag.status), dag.revision)
+        rows = session.execute(
+            sa.select(
+                Instance.id,
+                Instance.status,
+                Instance.task_type,
+                Instance.file_type,
+                Instance.suspended,
+                Instance.attempt,
+                Instance.retry_at,
+                Instance.priority,
+            ).where(Instance.dag_id == dag_id)
+        ).all()
+        for r in rows:
+            view.instances[r.id] = InstanceView(
+                r.id,
+                dag_id,
+                S(r.status),
+                TaskType(r.task_type),
+                r.file_type,
+                bool(r.suspended),
+                r.attempt,
+                r.retry_at,
+                r.priority,
+            )
+            view.parents[r.id] = []
+            view.children[r.id] = []
+        for parent, child in load_edges(session, dag_id):
+            view.parents[child].append(parent)
+            view.children[parent].append(child)
+        view.recount()
+        return view
+
+    def recount(self) -> None:
+        self.ready.clear()
+        for inst in self.instances.values():
+            inst.waiting = sum(
+                1 for p in self.parents[inst.id] if self.instances[p].status is not S.SUCCESS
+            )
+            self._check_ready(inst)
+
+    def _check_ready(self, inst: InstanceView) -> None:
+        if inst.status is S.NOT_RUN and inst.waiting == 0 and not inst.suspended:
+            self.ready.add(inst.id)
+        else:
+            self.ready.discard(inst.id)
+
+    def set_status(self, instance_id: int, status: InstanceStatus) -> None:
+        """Record a confirmed transition; a new SUCCESS releases the children."""
+        inst = self.instances[instance_id]
+        before = inst.status
+        inst.status = status
+        self._check_ready(inst)
+        if (status is S.SUCCESS) == (before is S.SUCCESS):
+            return
+        delta = -1 if status is S.SUCCESS else 1
+        for child_id in self.children[instance_id]:
+            child = self.instances[child_id]
+            child.waiting += delta
+            self._check_ready(child)
+
+    def derive_status(self) -> DagStatus:
+        facts = {i.id: (i.status, i.suspended) for i in self.instances.values()}
+        return derive_dag_status(self.status, facts, self.parents)
+
+    def of_status(self, status: InstanceStatus) -> Iterable[InstanceView]:
+        return (i for i in self.instances.values() if i.status is status)
+
+
+def load_edges(session: Session, dag_id: int) -> list[tuple[int, int]]:
+    rows = session.execute(
+        sa.select(InstanceEdge.parent_id, InstanceEdge.child_id).where(
+            InstanceEdge.dag_id == dag_id
+        )
+    ).all()
+    return [(r.parent_id, r.child_id) for r in rows]

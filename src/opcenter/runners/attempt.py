@@ -1,0 +1,294 @@
+"""Running one instance attempt to its end: the part every executor shares.
+
+`run_attempt` prepares the attempt with its node type's runner, starts the command in a new
+process group (working directory `spec.workdir`, stdin from /dev/null, stdout and stderr
+interleaved into the capped log), and supervises it until it ends:
+
+- the process exits: exit code 0 is SUCCESS, anything else FAILURE; processes the script left
+  running in its group are then terminated like a stop, so nothing outlives its attempt;
+- `stop` is set: SIGTERM to the whole group, SIGKILL after `grace` seconds → STOPPED;
+- `spec.timeout_seconds` pass: the same termination → TIMEOUT.
+
+The log always ends with one `[opcenter]` line: `exit code N`, `killed by signal NAME`,
+`timed out after S s`, `stopped`, or `cannot start: …`. Bad input never raises: an unknown node
+type, a workdir or log that cannot be created, a missing interpreter are FAILURE results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+from opcenter.runners.base import InstanceResult, InstanceSpec, Outcome
+from opcenter.runners.logs import CappedLog, append_log_line
+from opcenter.runners.runner import Command, Runner, RunnerError
+
+__all__ = ["STOP_GRACE_SECONDS", "group_alive", "run_attempt", "signal_group"]
+
+logger = logging.getLogger(__name__)
+
+STOP_GRACE_SECONDS = 3.0  # between SIGTERM and SIGKILL
+POLL_SECONDS = 0.05  # longest a supervisor sleeps before looking at stop, timeout and exit
+DRAIN_SECONDS = 0.5  # how long output is still read after the group is gone (escaped daemons)
+READ_CHUNK_BYTES = 64 * 1024
+
+
+def run_attempt(
+    spec: InstanceSpec,
+    runners: Mapping[int, Runner],
+    *,
+    stop: threading.Event,
+    on_started: Callable[[], None],
+    grace_seconds: float = STOP_GRACE_SECONDS,
+) -> InstanceResult:
+    """Run `spec` to its end and return its result; `on_started` is called once the process is
+    launched (or, for a node type without a process, just before it succeeds), never when the
+    attempt cannot be started. Setting `stop` from another thread terminates the attempt."""
+    runner = runners.get(spec.file_type)
+    if runner is None:
+        return _cannot_start(spec, f"unsupported node type (FileType {spec.file_type})")
+    if stop.is_set():
+        return _ended_early(spec, Outcome.STOPPED, "stopped before it started")
+    try:
+        spec.workdir.mkdir(parents=True, exist_ok=True)
+        command = runner.prepare(spec)
+    except (OSError, RunnerError) as exc:
+        return _cannot_start(spec, str(exc))
+    if command is None:
+        on_started()
+        return _ended_early(spec, Outcome.SUCCESS, "nothing to run (virtual node)")
+    return _run_process(spec, command, stop, on_started, grace_seconds)
+
+
+def _result(spec: InstanceSpec, outcome: Outcome, code: int | None, message: str) -> InstanceResult:
+    return InstanceResult(spec.instance_id, spec.attempt, outcome, code, message)
+
+
+def _log_line(spec: InstanceSpec, text: str) -> None:
+    try:
+        append_log_line(spec.log_path, text)
+    except OSError as exc:
+        logger.warning("instance %s attempt %s: cannot write log: %s", *_key(spec), exc)
+
+
+def _key(spec: InstanceSpec) -> tuple[int, int]:
+    return spec.instance_id, spec.attempt
+
+
+def _cannot_start(spec: InstanceSpec, reason: str) -> InstanceResult:
+    message = f"cannot start: {reason}"
+    _log_line(spec, message)
+    return _result(spec, Outcome.FAILURE, None, message)
+
+
+def _ended_early(spec: InstanceSpec, outcome: Outcome, message: str) -> InstanceResult:
+    _log_line(spec, message)
+    return _result(spec, outcome, None, message)
+
+
+def _run_process(
+    spec: InstanceSpec,
+    command: Command,
+    stop: threading.Event,
+    on_started: Callable[[], None],
+    grace_seconds: float,
+) -> InstanceResult:
+    try:
+        log = CappedLog(spec.log_path, spec.log_cap_bytes)
+    except OSError as exc:
+        return _cannot_start(spec, f"cannot open log {spec.log_path}: {exc}")
+    with log:
+        try:
+            proc = subprocess.Popen(
+                command.argv,
+                cwd=spec.workdir,
+                env=command.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # own process group: stop and timeout reach children
+            )
+        except (OSError, ValueError) as exc:
+            message = f"cannot start: {exc}"
+            log.line(message)
+            return _result(spec, Outcome.FAILURE, None, message)
+        supervisor = _Supervisor(proc, log, spec.timeout_seconds, stop, grace_seconds)
+        try:
+            on_started()
+            reason = supervisor.run()
+        finally:
+            supervisor.close()  # on any error too: never leave a process group behind
+        result = _conclude(spec, reason, proc.returncode)
+        if supervisor.left_behind:
+            log.line("terminated processes the script left running")
+        log.line(result.message)
+    return result
+
+
+def _conclude(spec: InstanceSpec, reason: Outcome | None, code: int | None) -> InstanceResult:
+    if reason is Outcome.STOPPED:
+        return _result(spec, reason, code, "stopped")
+    if reason is Outcome.TIMEOUT:
+        return _result(spec, reason, code, f"timed out after {_seconds(spec.timeout_seconds)} s")
+    if code == 0:
+        return _result(spec, Outcome.SUCCESS, code, "exit code 0")
+    if code is not None and code < 0:
+        return _result(spec, Outcome.FAILURE, code, f"killed by signal {_signal_name(-code)}")
+    return _result(spec, Outcome.FAILURE, code, f"exit code {code}")
+
+
+def _seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.3f}".rstrip("0")
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
+def signal_group(pgid: int, sig: int) -> None:
+    """Send `sig` to every process of group `pgid`; a group already gone is fine."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+    except PermissionError as exc:  # a member changed its user (setuid); nothing more to do
+        logger.warning("cannot signal process group %s: %s", pgid, exc)
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether group `pgid` has a member that is not a zombie (zombies wait for whoever reaps
+    orphans, which may take a while in a container, and are gone for every practical purpose)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if not os.path.isdir("/proc"):
+        return True
+    return any(_live_member(entry.path, pgid) for entry in os.scandir("/proc"))
+
+
+def _live_member(proc_dir: str, pgid: int) -> bool:
+    if not os.path.basename(proc_dir).isdigit():
+        return False
+    try:
+        with open(os.path.join(proc_dir, "stat"), encoding="ascii", errors="replace") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+    except OSError:
+        return False
+    # after "pid (comm)": state, ppid, pgrp, ...
+    return len(fields) > 2 and fields[0] not in ("Z", "X") and fields[2] == str(pgid)
+
+
+class _Supervisor:
+    """Pumps one process's output into its log and enforces stop, timeout and cleanup."""
+
+    def __init__(
+        self,
+        proc: subprocess.Popen[bytes],
+        log: CappedLog,
+        timeout_seconds: float,
+        stop: threading.Event,
+        grace_seconds: float,
+    ) -> None:
+        self.proc = proc
+        self.pgid = proc.pid  # start_new_session: the child leads a group with its own pid
+        self.log = log
+        self.stop = stop
+        self.grace_seconds = grace_seconds
+        self.deadline = time.monotonic() + timeout_seconds
+        self.reason: Outcome | None = None
+        self.kill_at: float | None = None  # SIGTERM sent, SIGKILL due then
+        self.killed = False
+        self.left_behind = False
+        self.drain_until: float | None = None
+        self.pipe = proc.stdout
+
+    def run(self) -> Outcome | None:
+        """Supervise until the process and its group are gone; the reason it was ended early
+        (STOPPED, TIMEOUT) or None when it exited by itself."""
+        while not self._finished(time.monotonic()):
+            self._enforce(time.monotonic())
+            self._wait()
+        return self.reason
+
+    def close(self) -> None:
+        if self.proc.poll() is None or (not self.killed and group_alive(self.pgid)):
+            signal_group(self.pgid, signal.SIGKILL)
+            self.killed = True
+            self.proc.wait()
+        self._close_pipe()
+
+    def _finished(self, now: float) -> bool:
+        if self.proc.poll() is None:
+            return False
+        if not self.killed and group_alive(self.pgid):
+            return False
+        if self.pipe is not None:
+            # Someone outside the group (a daemon that called setsid) may hold the pipe open.
+            self.drain_until = self.drain_until or now + DRAIN_SECONDS
+            if now < self.drain_until:
+                return False
+            self._close_pipe()
+        return True
+
+    def _enforce(self, now: float) -> None:
+        if self.reason is None and self.proc.returncode is None:  # an exit already counts
+            if self.stop.is_set():
+                self.reason = Outcome.STOPPED
+            elif now >= self.deadline:
+                self.reason = Outcome.TIMEOUT
+            if self.reason is not None:
+                self._terminate(now)
+        exited = self.proc.returncode is not None
+        if exited and self.kill_at is None and not self.killed and group_alive(self.pgid):
+            self.left_behind = True  # the script ended but left processes in its group
+            self._terminate(now)
+        if self.kill_at is not None and now >= self.kill_at:
+            signal_group(self.pgid, signal.SIGKILL)
+            self.killed, self.kill_at = True, None
+
+    def _terminate(self, now: float) -> None:
+        if self.kill_at is None and not self.killed:
+            signal_group(self.pgid, signal.SIGTERM)
+            self.kill_at = now + self.grace_seconds
+
+    def _wait(self) -> None:
+        now = time.monotonic()
+        due = [self.deadline] if self.reason is None else []
+        due += [self.kill_at] if self.kill_at is not None else []
+        timeout = max(0.0, min([POLL_SECONDS, *(t - now for t in due)]))
+        if self.pipe is not None:
+            self._pump(timeout)
+        elif self.proc.returncode is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout)
+        else:
+            time.sleep(timeout)
+
+    def _pump(self, timeout: float) -> None:
+        assert self.pipe is not None
+        ready, _, _ = select.select([self.pipe], [], [], timeout)
+        if not ready:
+            return
+        data = os.read(self.pipe.fileno(), READ_CHUNK_BYTES)
+        if data:
+            self.log.write(data)
+        else:
+            self._close_pipe()
+
+    def _close_pipe(self) -> None:
+        if self.pipe is not None:
+            self.pipe.close()
+            self.pipe = None

@@ -1,0 +1,166 @@
+"""Instance logs: one plain file per attempt, written capped, readable while it grows.
+
+Writers append (the engine may have written header lines before the process starts); every write
+goes straight to the file with `os.write`, so a reader sees output as soon as the process emits
+it. Lines opcenter writes itself carry a time stamp and the tag `[opcenter]`.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+
+__all__ = [
+    "LOG_TAG",
+    "CappedLog",
+    "append_log_line",
+    "format_log_line",
+    "log_size",
+    "read_log",
+    "tail_log",
+]
+
+LOG_TAG = "[opcenter]"
+_OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+_FILE_MODE = 0o644
+
+
+def format_log_line(text: str, now: datetime | None = None) -> str:
+    """`2026-11-28 20:15:01 [opcenter] <text>` with a trailing newline; `now` defaults to the
+    machine's local time."""
+    stamp = (now or datetime.now().astimezone()).strftime("%Y-%m-%d %H:%M:%S")
+    return f"{stamp} {LOG_TAG} {text}\n"
+
+
+def _open_append(path: Path) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return os.open(path, _OPEN_FLAGS, _FILE_MODE)
+
+
+def _last_byte(path: Path) -> bytes:
+    """The file's last byte; a newline for an empty or missing file."""
+    try:
+        with open(path, "rb") as log:
+            log.seek(0, os.SEEK_END)
+            if log.tell() == 0:
+                return b"\n"
+            log.seek(-1, os.SEEK_END)
+            return log.read(1)
+    except FileNotFoundError:
+        return b"\n"
+
+
+def append_log_line(path: Path, text: str, *, now: datetime | None = None) -> None:
+    """Append one time-stamped `[opcenter]` line to the log at `path` (created with its folder
+    if missing). If the log does not end with a newline, the line starts on a new one.
+    Raises OSError when the file cannot be written."""
+    line = format_log_line(text, now)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if _last_byte(path) != b"\n":
+        line = "\n" + line
+    with open(path, "ab") as log:
+        log.write(line.encode("utf-8"))
+
+
+class CappedLog:
+    """An append-only log that keeps at most `cap_bytes` of one attempt's output.
+
+    Bytes past the cap are discarded, and one note line `[opcenter] log truncated at N bytes` is
+    written when the cap is first reached. The cap counts only what this writer receives, not
+    header lines already in the file. Not thread-safe: one supervising thread writes.
+    """
+
+    def __init__(self, path: Path, cap_bytes: int) -> None:
+        if cap_bytes < 0:
+            raise ValueError(f"cap_bytes must be >= 0, got {cap_bytes}")
+        self.path = Path(path)
+        self.cap_bytes = cap_bytes
+        self.written = 0
+        self.truncated = False
+        self._fd: int | None = _open_append(self.path)
+        self._last = _last_byte(self.path)
+
+    def write(self, data: bytes) -> None:
+        """Append `data`, or the part of it that still fits under the cap."""
+        if self.truncated or not data or self._fd is None:
+            return
+        room = self.cap_bytes - self.written
+        kept = data[:room]
+        if kept:
+            self._write_all(kept)
+            self.written += len(kept)
+        if len(kept) < len(data):
+            self.truncated = True
+            self.line(f"log truncated at {self.cap_bytes} bytes")
+
+    def line(self, text: str) -> None:
+        """Append one time-stamped `[opcenter]` line (not counted against the cap)."""
+        if self._fd is None:
+            return
+        prefix = b"" if self._last == b"\n" else b"\n"
+        self._write_all(prefix + format_log_line(text).encode("utf-8"))
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _write_all(self, data: bytes) -> None:
+        assert self._fd is not None
+        view = memoryview(data)
+        while view:
+            done = os.write(self._fd, view)
+            view = view[done:]
+        self._last = data[-1:]
+
+    def __enter__(self) -> CappedLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def log_size(path: Path) -> int:
+    """The log's size in bytes; 0 when it does not exist (yet)."""
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
+
+
+def read_log(path: Path, offset: int = 0, limit: int | None = None) -> str:
+    """The log from byte `offset`, at most `limit` bytes (all when None), decoded as UTF-8 with
+    undecodable bytes replaced. Returns "" when the file does not exist (yet) or `offset` is past
+    its end. Safe while the log is being written."""
+    if offset < 0 or (limit is not None and limit < 0):
+        raise ValueError(f"offset and limit must be >= 0, got offset={offset}, limit={limit}")
+    try:
+        with open(path, "rb") as log:
+            log.seek(offset)
+            data = log.read() if limit is None else log.read(limit)
+    except FileNotFoundError:
+        return ""
+    return data.decode("utf-8", errors="replace")
+
+
+def tail_log(path: Path, max_bytes: int) -> str:
+    """The end of the log, at most `max_bytes`; when the file is longer, the text starts after
+    the first line break inside that window, so no partial line is shown (unless the window
+    holds no line break at all). Returns "" when the file does not exist (yet)."""
+    if max_bytes < 0:
+        raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
+    size = log_size(path)
+    start = max(0, size - max_bytes)
+    try:
+        with open(path, "rb") as log:
+            log.seek(start)
+            data = log.read(max_bytes)
+    except FileNotFoundError:
+        return ""
+    if start > 0:
+        cut = data.find(b"\n")
+        if 0 <= cut < len(data) - 1:
+            data = data[cut + 1 :]
+    return data.decode("utf-8", errors="replace")

@@ -1,0 +1,368 @@
+"""Identity and access as service functions: bootstrap, users, AccessKeys, policies, workspace
+members (the member operations of the 2020-05-18 API) and the audit trail.
+
+Authorization of the member operations themselves is the authorizer's (owner/admin only); these
+functions assume the caller was allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from opcenter.errors import InvalidParameter, MissingParameter, NotFound
+from opcenter.iam import audit, keys, members, policy_store, principals
+from opcenter.iam.keys import KeyRecord
+from opcenter.iam.policy_store import PolicyRecord
+from opcenter.iam.principals import UserRecord
+from opcenter.iam.roles import ROLES, Role
+from opcenter.service.context import Caller, ServiceContext
+from opcenter.service.lookup import check_paging, resolve_workspace
+from opcenter.service.views import Page
+from opcenter.settings import Settings
+from opcenter.store.tables import IamAccessKey, IamUser, Workspace
+
+__all__ = [
+    "ProjectMemberView",
+    "add_project_member_to_role",
+    "attach_policy",
+    "create_access_key",
+    "create_policy",
+    "create_project_member",
+    "create_user",
+    "delete_access_key",
+    "delete_policy",
+    "delete_project_member",
+    "delete_user",
+    "detach_policy",
+    "disable_access_key",
+    "enable_access_key",
+    "ensure_root",
+    "get_policy",
+    "list_access_keys",
+    "list_audit_events",
+    "list_policies",
+    "list_project_members",
+    "list_project_roles",
+    "list_user_policies",
+    "list_users",
+    "remove_project_member_from_role",
+]
+
+MEMBER_TYPE_ACCOUNT = "USER_ALIYUN"  # DataWorks type 1: an Alibaba Cloud (root) account
+MEMBER_TYPE_RAM_USER = "USER_UBACCOUNT"  # DataWorks type 5: a RAM user
+MEMBER_STATUS_NORMAL = "NORMAL"
+
+
+# --- bootstrap ------------------------------------------------------------------------------
+
+
+def ensure_root(ctx: ServiceContext) -> tuple[str, str | None]:
+    """Make sure the root account exists and has an AccessKey; return (key id, secret | None).
+
+    With `root_access_key_id`/`root_access_key_secret` set, the root account gets exactly that
+    pair (its secret replaced if the id exists with another one) and None is returned as the
+    secret. Otherwise a root key is generated when the account has none, and its secret is
+    returned this one time; later starts return the oldest active root key and None.
+    """
+    settings = ctx.settings
+    box = keys.load_secret_box(settings)
+    with ctx.db.transaction() as session:
+        now = ctx.clock()
+        principals.ensure_account(session, settings.account_id, now=now)
+        if settings.root_access_key_id and settings.root_access_key_secret:
+            _configured_root_key(session, box, settings, now)
+            return settings.root_access_key_id, None
+        if settings.root_access_key_id or settings.root_access_key_secret:
+            missing = "SECRET" if settings.root_access_key_id else "ID"
+            raise MissingParameter(f"OPCENTER_ROOT_ACCESS_KEY_{missing}")
+        existing = keys.list_access_keys(session, user_id=None)
+        active = [k for k in existing if k.status == keys.ACTIVE]
+        if active:
+            return active[0].access_key_id, None
+        if existing:
+            # Every root key was disabled on purpose: do not silently mint a new one.
+            return existing[0].access_key_id, None
+        record, secret = keys.create_access_key(session, box, user_id=None, now=now)
+        return record.access_key_id, secret
+
+
+def _configured_root_key(
+    session: Session, box: keys.SecretBox, settings: Settings, now: int
+) -> None:
+    key_id = settings.root_access_key_id or ""
+    secret = settings.root_access_key_secret or ""
+    row = session.get(IamAccessKey, key_id)
+    if row is None:
+        keys.create_access_key(
+            session, box, user_id=None, now=now, access_key_id=key_id, secret=secret
+        )
+        return
+    if row.user_id is not None:
+        raise InvalidParameter(
+            f"OPCENTER_ROOT_ACCESS_KEY_ID={key_id!r} is already a RAM user's AccessKey."
+        )
+    row.secret_sealed = box.seal(secret, access_key_id=key_id)
+    row.status = keys.ACTIVE
+    row.modified_at = now
+
+
+# --- users and keys -------------------------------------------------------------------------
+
+
+def create_user(ctx: ServiceContext, *, user_name: str, display_name: str = "") -> UserRecord:
+    with ctx.db.transaction() as session:
+        return principals.create_user(
+            session, name=user_name, display_name=display_name, now=ctx.clock()
+        )
+
+
+def list_users(ctx: ServiceContext) -> list[UserRecord]:
+    with ctx.db.transaction() as session:
+        return principals.list_users(session)
+
+
+def delete_user(ctx: ServiceContext, *, user_name: str) -> UserRecord:
+    """Delete a user with its keys, policy attachments and memberships."""
+    with ctx.db.transaction() as session:
+        return principals.delete_user(session, user_name)
+
+
+def _user_id(session: Session, user_name: str | None) -> int | None:
+    return None if user_name is None else principals.get_user(session, user_name).id
+
+
+def create_access_key(
+    ctx: ServiceContext, *, user_name: str | None = None
+) -> tuple[KeyRecord, str]:
+    """A new AccessKey for a user (None: the root account); the secret is returned only here."""
+    box = keys.load_secret_box(ctx.settings)
+    with ctx.db.transaction() as session:
+        return keys.create_access_key(
+            session, box, user_id=_user_id(session, user_name), now=ctx.clock()
+        )
+
+
+def list_access_keys(ctx: ServiceContext, *, user_name: str | None = None) -> list[KeyRecord]:
+    with ctx.db.transaction() as session:
+        return keys.list_access_keys(session, user_id=_user_id(session, user_name))
+
+
+def disable_access_key(ctx: ServiceContext, *, access_key_id: str) -> None:
+    with ctx.db.transaction() as session:
+        keys.set_access_key_status(session, access_key_id, keys.INACTIVE, now=ctx.clock())
+
+
+def enable_access_key(ctx: ServiceContext, *, access_key_id: str) -> None:
+    with ctx.db.transaction() as session:
+        keys.set_access_key_status(session, access_key_id, keys.ACTIVE, now=ctx.clock())
+
+
+def delete_access_key(ctx: ServiceContext, *, access_key_id: str) -> None:
+    with ctx.db.transaction() as session:
+        keys.delete_access_key(session, access_key_id)
+
+
+# --- policies -------------------------------------------------------------------------------
+
+
+def create_policy(
+    ctx: ServiceContext, *, policy_name: str, policy_document: str, description: str = ""
+) -> PolicyRecord:
+    with ctx.db.transaction() as session:
+        return policy_store.create_policy(
+            session,
+            name=policy_name,
+            document=policy_document,
+            description=description,
+            now=ctx.clock(),
+        )
+
+
+def get_policy(ctx: ServiceContext, *, policy_name: str) -> PolicyRecord:
+    with ctx.db.transaction() as session:
+        return policy_store.get_policy(session, policy_name)
+
+
+def list_policies(ctx: ServiceContext) -> list[PolicyRecord]:
+    with ctx.db.transaction() as session:
+        return policy_store.list_policies(session)
+
+
+def delete_policy(ctx: ServiceContext, *, policy_name: str) -> None:
+    with ctx.db.transaction() as session:
+        policy_store.delete_policy(session, policy_name)
+
+
+def attach_policy(ctx: ServiceContext, *, policy_name: str, user_name: str) -> None:
+    with ctx.db.transaction() as session:
+        user = principals.get_user(session, user_name)
+        policy_store.attach_policy(session, user_id=user.id, name=policy_name, now=ctx.clock())
+
+
+def detach_policy(ctx: ServiceContext, *, policy_name: str, user_name: str) -> None:
+    with ctx.db.transaction() as session:
+        user = principals.get_user(session, user_name)
+        policy_store.detach_policy(session, user_id=user.id, name=policy_name)
+
+
+def list_user_policies(ctx: ServiceContext, *, user_name: str) -> list[str]:
+    with ctx.db.transaction() as session:
+        user = principals.get_user(session, user_name)
+        return policy_store.user_policy_names(session, user.id)
+
+
+# --- workspace members ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProjectMemberView:
+    """A member as ListProjectMembers shows it."""
+
+    project_member_id: str  # the UserId
+    project_member_name: str
+    nick: str
+    project_member_type: str  # USER_ALIYUN | USER_UBACCOUNT
+    status: str
+    roles: tuple[Role, ...]
+
+
+def _member_uid(ctx: ServiceContext, session: Session, user_id: str | None) -> str:
+    """The UserId of a member: the account id, or a RAM user's uid (its name is accepted)."""
+    if not user_id:
+        raise MissingParameter("UserId")
+    if user_id == ctx.settings.account_id:
+        return user_id
+    user = principals.find_user(session, user_id)
+    if user is None:
+        raise NotFound("User", f"UserId={user_id!r} is neither the account nor a RAM user.")
+    return user.uid
+
+
+def _workspace(session: Session, project_id: int | None) -> Workspace:
+    if project_id is None:
+        raise MissingParameter("ProjectId")
+    return resolve_workspace(session, project_id=project_id)
+
+
+def create_project_member(
+    ctx: ServiceContext,
+    *,
+    project_id: int | None,
+    user_id: str | None,
+    role_code: str | None = None,
+    caller: Caller = Caller(),
+) -> None:
+    """CreateProjectMember: add a user to a workspace, optionally with a first role."""
+    with ctx.db.transaction() as session:
+        ws = _workspace(session, project_id)
+        uid = _member_uid(ctx, session, user_id)
+        if role_code:
+            members.check_role_code(role_code)
+        now = ctx.clock()
+        members.add_member(session, ws.id, uid, now=now)
+        if role_code:
+            members.add_role(session, ws.id, uid, role_code, now=now)
+
+
+def delete_project_member(
+    ctx: ServiceContext, *, project_id: int | None, user_id: str | None, caller: Caller = Caller()
+) -> None:
+    """DeleteProjectMember: remove a user and its roles from a workspace."""
+    with ctx.db.transaction() as session:
+        ws = _workspace(session, project_id)
+        members.remove_member(session, ws.id, _member_uid(ctx, session, user_id))
+
+
+def add_project_member_to_role(
+    ctx: ServiceContext,
+    *,
+    project_id: int | None,
+    user_id: str | None,
+    role_code: str | None,
+    caller: Caller = Caller(),
+) -> None:
+    """AddProjectMemberToRole: grant a member one more role (granting it again is a no-op)."""
+    if not role_code:
+        raise MissingParameter("RoleCode")
+    with ctx.db.transaction() as session:
+        ws = _workspace(session, project_id)
+        uid = _member_uid(ctx, session, user_id)
+        members.add_role(session, ws.id, uid, role_code, now=ctx.clock())
+
+
+def remove_project_member_from_role(
+    ctx: ServiceContext,
+    *,
+    project_id: int | None,
+    user_id: str | None,
+    role_code: str | None,
+    caller: Caller = Caller(),
+) -> None:
+    """RemoveProjectMemberFromRole: take one role from a member (it stays a member)."""
+    if not role_code:
+        raise MissingParameter("RoleCode")
+    with ctx.db.transaction() as session:
+        ws = _workspace(session, project_id)
+        members.remove_role(session, ws.id, _member_uid(ctx, session, user_id), role_code)
+
+
+def list_project_members(
+    ctx: ServiceContext,
+    *,
+    project_id: int | None,
+    page_number: int = 1,
+    page_size: int = 10,
+    caller: Caller = Caller(),
+) -> Page[ProjectMemberView]:
+    """ListProjectMembers: the members of a workspace with their roles, one page at a time."""
+    offset, limit = check_paging(page_number, page_size)
+    with ctx.db.transaction() as session:
+        ws = _workspace(session, project_id)
+        everyone = members.list_members(session, ws.id)
+        page = everyone[offset : offset + limit]
+        names = _names(session, [m.user_uid for m in page])
+        views = tuple(_member_view(ctx, m, names) for m in page)
+    return Page(
+        items=views, page_number=page_number, page_size=page_size, total_count=len(everyone)
+    )
+
+
+def _names(session: Session, uids: list[str]) -> dict[str, str]:
+    rows = session.execute(sa.select(IamUser.uid, IamUser.name).where(IamUser.uid.in_(uids)))
+    return dict(rows.tuples().all())
+
+
+def _member_view(
+    ctx: ServiceContext, member: members.MemberRecord, names: dict[str, str]
+) -> ProjectMemberView:
+    by_code = {r.code: r for r in ROLES}
+    is_account = member.user_uid == ctx.settings.account_id
+    name = "root" if is_account else names.get(member.user_uid, member.user_uid)
+    return ProjectMemberView(
+        project_member_id=member.user_uid,
+        project_member_name=name,
+        nick=name,
+        project_member_type=MEMBER_TYPE_ACCOUNT if is_account else MEMBER_TYPE_RAM_USER,
+        status=MEMBER_STATUS_NORMAL,
+        roles=tuple(by_code[c] for c in member.role_codes),
+    )
+
+
+def list_project_roles(
+    ctx: ServiceContext, *, project_id: int | None, caller: Caller = Caller()
+) -> tuple[Role, ...]:
+    """ListProjectRoles: the system roles of a workspace."""
+    with ctx.db.transaction() as session:
+        _workspace(session, project_id)
+    return ROLES
+
+
+# --- audit ----------------------------------------------------------------------------------
+
+
+def list_audit_events(ctx: ServiceContext, where: audit.AuditFilter) -> list[audit.AuditRecord]:
+    with ctx.db.transaction() as session:
+        return audit.list_events(session, where)

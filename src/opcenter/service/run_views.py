@@ -1,0 +1,190 @@
+"""What the running operations return: plain values named after the DataWorks fields.
+
+Adapters spell them on the wire (`DagId`, `BeginWaitTimeTime` …); every time is epoch
+milliseconds (None when the step has not happened), statuses are the enum names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from opcenter.domain.model import DagStatus, InstanceStatus, TaskType
+from opcenter.store.tables import Dag, Instance
+
+__all__ = [
+    "DagView",
+    "InstanceLogView",
+    "InstancePage",
+    "InstanceStatusCount",
+    "InstanceView",
+    "RunCreated",
+    "dag_view",
+    "instance_view",
+]
+
+DAG_TYPE = "MANUAL"  # every Dag RunManualDagNodes / CreateManualDag creates (decisions.md)
+
+
+@dataclass(frozen=True)
+class RunCreated:
+    """One RunManualDagNodes call: its run id (`OpSeq`) and its Dags in date order."""
+
+    op_seq: int
+    dag_ids: tuple[int, ...]
+    biz_dates: tuple[dt.date, ...]
+
+    @property
+    def dag_id(self) -> int:
+        """The `DagId` the operation returns: the first date's Dag."""
+        return self.dag_ids[0]
+
+
+@dataclass(frozen=True)
+class DagView:
+    """GetDag / ListDags `Data`."""
+
+    dag_id: int
+    name: str
+    type: str
+    status: DagStatus
+    bizdate: int
+    gmtdate: int
+    start_time: int | None
+    finish_time: int | None
+    create_time: int
+    modify_time: int
+    create_user: str
+    op_seq: int
+    project_id: int
+    biz_date: dt.date
+    seq: int
+    workflow_id: int
+    env: str
+
+
+def dag_view(dag: Dag) -> DagView:
+    return DagView(
+        dag_id=dag.id,
+        name=dag.name,
+        type=dag.type,
+        status=DagStatus(dag.status),
+        bizdate=dag.bizdate_ms,
+        gmtdate=dag.gmtdate_ms,
+        start_time=dag.start_time,
+        finish_time=dag.finish_time,
+        create_time=dag.created_at,
+        modify_time=dag.modified_at,
+        create_user=dag.create_user,
+        op_seq=dag.run_id,
+        project_id=dag.workspace_id,
+        biz_date=dag.biz_date,
+        seq=dag.seq,
+        workflow_id=dag.workflow_id,
+        env=dag.env,
+    )
+
+
+@dataclass(frozen=True)
+class InstanceView:
+    """The instance fields of GetInstance / ListInstances / GetManualDagInstances."""
+
+    instance_id: int
+    dag_id: int
+    dag_type: str
+    node_id: int
+    node_name: str
+    status: InstanceStatus
+    task_type: TaskType
+    bizdate: int
+    cyc_time: int
+    create_time: int
+    modify_time: int
+    create_user: str
+    owner: str
+    begin_wait_time_time: int | None
+    begin_wait_res_time: int | None
+    begin_running_time: int | None
+    finish_time: int | None
+    param_values: str
+    priority: int
+    business_id: int
+    project_id: int
+    env: str
+    file_type: int
+    suspended: bool
+    attempt: int
+    stopped_by: str | None
+    repeatability: bool
+    repeat_interval: int
+    task_rerun_time: int
+    connection: str = ""
+    error_message: str = ""
+
+
+def instance_view(inst: Instance) -> InstanceView:
+    return InstanceView(
+        instance_id=inst.id,
+        dag_id=inst.dag_id,
+        dag_type=DAG_TYPE,
+        node_id=inst.node_id,
+        node_name=inst.node_name,
+        status=InstanceStatus(inst.status),
+        task_type=TaskType(inst.task_type),
+        bizdate=inst.bizdate_ms,
+        cyc_time=inst.cyctime_ms,
+        create_time=inst.created_at,
+        modify_time=inst.modified_at,
+        create_user=inst.create_user,
+        owner=inst.owner,
+        begin_wait_time_time=inst.begin_wait_time_time,
+        begin_wait_res_time=inst.begin_wait_res_time,
+        begin_running_time=inst.begin_running_time,
+        finish_time=inst.finish_time,
+        param_values=inst.param_values,
+        priority=inst.priority,
+        business_id=inst.workflow_id,
+        project_id=inst.workspace_id,
+        env=inst.env,
+        file_type=inst.file_type,
+        suspended=bool(inst.suspended),
+        attempt=inst.attempt,
+        stopped_by=inst.stopped_by,
+        repeatability=inst.rerun_mode != "ALL_DENIED",
+        repeat_interval=inst.auto_rerun_interval_millis,
+        task_rerun_time=inst.auto_rerun_left,
+    )
+
+
+@dataclass(frozen=True)
+class InstancePage:
+    """ListInstances `Data`."""
+
+    instances: list[InstanceView]
+    page_number: int
+    page_size: int
+    total_count: int
+
+
+@dataclass(frozen=True)
+class InstanceStatusCount:
+    """GetInstanceStatusCount `StatusCount`."""
+
+    not_run_count: int
+    wait_time_count: int
+    wait_res_count: int
+    running_count: int
+    failure_count: int
+    success_count: int
+    total_count: int
+
+
+@dataclass(frozen=True)
+class InstanceLogView:
+    """An attempt's log: `text` from byte `offset`; `size` is the log's whole size so far."""
+
+    instance_id: int
+    attempt: int
+    text: str
+    offset: int
+    size: int

@@ -1,0 +1,146 @@
+"""Workspaces (DataWorks projects): CreateProject, GetProject, ListProjects.
+
+A workspace in STANDARD mode has a DEV and a PROD environment; one in BASIC mode has PROD only
+(DataWorks `ProjectMode` 3 and 2).
+"""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+
+from opcenter.domain.model import WorkspaceMode
+from opcenter.errors import Conflict, InvalidParameter, MissingParameter
+from opcenter.service.context import Caller, ServiceContext
+from opcenter.service.lookup import check_paging, flush_unique, resolve_workspace
+from opcenter.service.views import Page, ProjectView
+from opcenter.store.tables import Workspace
+
+__all__ = ["create_project", "get_project", "list_projects", "project_view"]
+
+# DataWorks: letters, digits and underscores, starting with a letter or a digit.
+_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]*")
+MAX_IDENTIFIER_LENGTH = 128
+MAX_DISPLAY_NAME_LENGTH = 256
+
+
+def project_view(ws: Workspace) -> ProjectView:
+    return ProjectView(
+        project_id=ws.id,
+        project_identifier=ws.identifier,
+        project_name=ws.display_name,
+        project_description=ws.description,
+        project_mode=WorkspaceMode(ws.mode),
+        status=ws.status,
+        owner=ws.owner,
+        created_at=ws.created_at,
+        modified_at=ws.modified_at,
+    )
+
+
+def _mode(value: WorkspaceMode | str | int) -> WorkspaceMode:
+    if isinstance(value, WorkspaceMode):
+        return value
+    by_code = {2: WorkspaceMode.BASIC, 3: WorkspaceMode.STANDARD}
+    if isinstance(value, int) and not isinstance(value, bool) and value in by_code:
+        return by_code[value]
+    if isinstance(value, str):
+        if value.strip() in ("2", "3"):
+            return by_code[int(value)]
+        try:
+            return WorkspaceMode(value.strip().upper())
+        except ValueError:
+            pass
+    raise InvalidParameter(
+        f"ProjectMode={value!r} is not one of STANDARD (3, DEV and PROD) or BASIC (2, PROD only)."
+    )
+
+
+def _check_identifier(identifier: str | None) -> str:
+    if not identifier:
+        raise MissingParameter("ProjectIdentifier")
+    if len(identifier) > MAX_IDENTIFIER_LENGTH or not _IDENTIFIER.fullmatch(identifier):
+        raise InvalidParameter(
+            f"ProjectIdentifier={identifier!r} must be at most {MAX_IDENTIFIER_LENGTH} letters, "
+            "digits and underscores, starting with a letter or a digit."
+        )
+    return identifier
+
+
+def create_project(
+    ctx: ServiceContext,
+    *,
+    project_identifier: str,
+    project_name: str,
+    project_mode: WorkspaceMode | str | int = WorkspaceMode.STANDARD,
+    project_description: str = "",
+    caller: Caller = Caller(),
+) -> ProjectView:
+    """Create a workspace. A taken identifier → `Invalid.Project.Duplicate` (409)."""
+    identifier = _check_identifier(project_identifier)
+    if not project_name or not project_name.strip():
+        raise MissingParameter("ProjectName")
+    if len(project_name) > MAX_DISPLAY_NAME_LENGTH:
+        raise InvalidParameter(
+            f"ProjectName={project_name!r} is longer than {MAX_DISPLAY_NAME_LENGTH} characters."
+        )
+    mode = _mode(project_mode)
+    duplicate = Conflict(
+        "Project", f"ProjectIdentifier={identifier!r} is already taken.", reason="Duplicate"
+    )
+    with ctx.db.transaction() as session:
+        taken = session.scalar(sa.select(Workspace.id).where(Workspace.identifier == identifier))
+        if taken is not None:
+            raise duplicate
+        now = ctx.clock()
+        ws = Workspace(
+            identifier=identifier,
+            display_name=project_name.strip(),
+            description=project_description or "",
+            mode=mode.value,
+            status="AVAILABLE",
+            owner=caller.name,
+            created_at=now,
+            modified_at=now,
+        )
+        session.add(ws)
+        flush_unique(session, duplicate)
+        return project_view(ws)
+
+
+def get_project(
+    ctx: ServiceContext,
+    *,
+    project_id: int | None = None,
+    project_identifier: str | None = None,
+    caller: Caller = Caller(),
+) -> ProjectView:
+    """One workspace by `ProjectId` or `ProjectIdentifier`."""
+    with ctx.db.transaction() as session:
+        ws = resolve_workspace(
+            session, project_id=project_id, project_identifier=project_identifier
+        )
+        return project_view(ws)
+
+
+def list_projects(
+    ctx: ServiceContext,
+    *,
+    page_number: int = 1,
+    page_size: int = 10,
+    caller: Caller = Caller(),
+) -> Page[ProjectView]:
+    """Workspaces in id order, one page at a time."""
+    offset, limit = check_paging(page_number, page_size)
+    with ctx.db.transaction() as session:
+        total = session.scalar(sa.select(sa.func.count()).select_from(Workspace)) or 0
+        rows = session.scalars(
+            sa.select(Workspace).order_by(Workspace.id).offset(offset).limit(limit)
+        ).all()
+        return Page(
+            items=tuple(project_view(ws) for ws in rows),
+            page_number=page_number,
+            page_size=page_size,
+            total_count=total,
+        )
