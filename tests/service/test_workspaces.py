@@ -30,16 +30,14 @@ def test_create_project_returns_the_workspace_given_a_standard_mode(ctx: Service
     assert (view.status, view.owner) == ("AVAILABLE", "alice")
 
 
-@pytest.mark.parametrize("mode", ["BASIC", 2, "2", WorkspaceMode.BASIC])
-def test_create_project_accepts_basic_mode_given_its_name_or_code(
-    ctx: ServiceContext, mode: object
-) -> None:
-    view = workspaces.create_project(
-        ctx, project_identifier="lite", project_name="Lite", project_mode=mode  # type: ignore[arg-type]
-    )
-    assert view.project_mode is WorkspaceMode.BASIC
-    assert view.env_types == (Env.PROD,)
-    assert view.project_mode_code == 2
+def test_create_project_accepts_basic_mode_given_its_name_or_code(ctx: ServiceContext) -> None:
+    for n, mode in enumerate(["BASIC", 2, "2", WorkspaceMode.BASIC]):
+        view = workspaces.create_project(
+            ctx, project_identifier=f"lite{n}", project_name="Lite", project_mode=mode
+        )
+        assert view.project_mode is WorkspaceMode.BASIC
+        assert view.env_types == (Env.PROD,)
+        assert view.project_mode_code == 2
 
 
 def test_create_project_fails_given_a_taken_identifier(
@@ -54,24 +52,26 @@ def test_create_project_fails_given_a_taken_identifier(
 
 @pytest.mark.parametrize("identifier", ["_x", "a-b", "a b", "x" * 129])
 def test_create_project_fails_given_a_malformed_identifier(
-    ctx: ServiceContext, identifier: str
+    sqlite_ctx: ServiceContext, identifier: str
 ) -> None:
     with pytest.raises(InvalidParameter) as info:
-        workspaces.create_project(ctx, project_identifier=identifier, project_name="X")
+        workspaces.create_project(sqlite_ctx, project_identifier=identifier, project_name="X")
     assert info.value.message.startswith(f"ProjectIdentifier={identifier!r} must be")
 
 
-def test_create_project_fails_given_an_unknown_mode(ctx: ServiceContext) -> None:
+def test_create_project_fails_given_an_unknown_mode(sqlite_ctx: ServiceContext) -> None:
     with pytest.raises(InvalidParameter) as info:
-        workspaces.create_project(ctx, project_identifier="x", project_name="X", project_mode=4)
+        workspaces.create_project(
+            sqlite_ctx, project_identifier="x", project_name="X", project_mode=4
+        )
     assert info.value.message == (
         "ProjectMode=4 is not one of STANDARD (3, DEV and PROD) or BASIC (2, PROD only)."
     )
 
 
-def test_create_project_fails_given_no_display_name(ctx: ServiceContext) -> None:
+def test_create_project_fails_given_no_display_name(sqlite_ctx: ServiceContext) -> None:
     with pytest.raises(MissingParameter) as info:
-        workspaces.create_project(ctx, project_identifier="x", project_name=" ")
+        workspaces.create_project(sqlite_ctx, project_identifier="x", project_name=" ")
     assert info.value.parameter == "ProjectName"
 
 
@@ -131,8 +131,8 @@ def test_list_projects_pages_in_id_order_given_three_workspaces(ctx: ServiceCont
     ],
 )
 def test_list_projects_fails_given_bad_paging(
-    ctx: ServiceContext, page_number: int, page_size: int, message: str
+    sqlite_ctx: ServiceContext, page_number: int, page_size: int, message: str
 ) -> None:
     with pytest.raises(InvalidParameter) as info:
-        workspaces.list_projects(ctx, page_number=page_number, page_size=page_size)
+        workspaces.list_projects(sqlite_ctx, page_number=page_number, page_size=page_size)
     assert info.value.message == message

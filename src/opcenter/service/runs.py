@@ -1,0 +1,493 @@
+"""RunManualDagNodes and CreateManualDag: validate everything, then write a whole run at once.
+
+A call is checked completely before anything is written (decisions.md): the workspace and
+environment, the flow and whether every one of its files is deployed there, the business dates,
+the node ids of IncludeNodeIds / ExcludeNodeIds / NodeParameters, and every parameter
+expression, evaluated for every instance. Then one transaction writes the run (`OpSeq`), one Dag
+per business date, one instance per node per Dag (with its TaskType, its ParamValues and its
+resolved parameters), and the instance edges, with bulk inserts; the engine is told afterwards.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from opcenter.domain.model import DagStatus, Env, InstanceStatus, TaskType, UseType
+from opcenter.domain.params import (
+    EvalContext,
+    ParamString,
+    merge_params,
+    parse_params,
+    resolve_params,
+    validate_params,
+    validate_workflow_params,
+)
+from opcenter.domain.planning import (
+    business_dates,
+    cyctime_of,
+    day_start_ms,
+    parse_json_object,
+    parse_node_ids,
+    select_task_types,
+    timeout_seconds,
+)
+from opcenter.engine.dispatch import encode_resolved
+from opcenter.errors import InvalidParameter, MissingParameter, NotFound
+from opcenter.service.context import Caller, ServiceContext
+from opcenter.service.flows import DeployedNode, FlowGraph, deployed_flow
+from opcenter.service.lookup import require_env, resolve_workspace
+from opcenter.service.run_views import DAG_TYPE, DagView, RunCreated, dag_view
+from opcenter.store.tables import Dag, File, Instance, InstanceEdge, NodeRelease, Run
+from opcenter.store.tables import Workflow, Workspace
+
+__all__ = [
+    "create_manual_dag",
+    "get_dag",
+    "list_dags",
+    "run_manual_dag_nodes",
+    "start_manual_run",
+]
+
+
+@dataclass(frozen=True)
+class _Request:
+    project_env: str
+    project_name: str | None
+    project_id: int | None
+    flow_name: str
+    dates: list[dt.date]
+    node_parameters: dict[str, str]
+    dag_parameters: dict[str, str]
+    include: list[int] | None
+    exclude: list[int] | None
+    raw: dict[str, str]
+
+
+def _required(value: object, name: str) -> None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise MissingParameter(name)
+
+
+def _parse_request(ctx: ServiceContext, **kw: Any) -> _Request:
+    """Everything that can be checked without the store."""
+    _required(kw["project_env"], "ProjectEnv")
+    if not kw["project_name"] and kw["project_id"] is None:
+        raise MissingParameter("ProjectName")
+    _required(kw["flow_name"], "FlowName")
+    today = dt.datetime.now(ctx.settings.tz).date()
+    dates = business_dates(
+        biz_date=kw["biz_date"],
+        start_biz_date=kw["start_biz_date"],
+        end_biz_date=kw["end_biz_date"],
+        today=today,
+    )
+    node_parameters = parse_json_object(kw["node_parameters"], "NodeParameters")
+    dag_parameters = validate_workflow_params(
+        parse_json_object(kw["dag_parameters"], "DagParameters")
+    )
+    return _Request(
+        project_env=str(kw["project_env"]),
+        project_name=kw["project_name"] or None,
+        project_id=kw["project_id"],
+        flow_name=str(kw["flow_name"]),
+        dates=dates,
+        node_parameters=node_parameters,
+        dag_parameters=dag_parameters,
+        include=parse_node_ids(kw["include_node_ids"], "IncludeNodeIds"),
+        exclude=parse_node_ids(kw["exclude_node_ids"], "ExcludeNodeIds"),
+        raw={
+            "node_parameters": kw["node_parameters"] or "{}",
+            "dag_parameters": kw["dag_parameters"] or "{}",
+            "include": kw["include_node_ids"] or "",
+            "exclude": kw["exclude_node_ids"] or "",
+        },
+    )
+
+
+def run_manual_dag_nodes(
+    ctx: ServiceContext,
+    *,
+    project_env: str,
+    flow_name: str,
+    project_name: str | None = None,
+    project_id: int | None = None,
+    biz_date: str | None = None,
+    start_biz_date: str | None = None,
+    end_biz_date: str | None = None,
+    node_parameters: str | None = None,
+    dag_parameters: str | None = None,
+    include_node_ids: str | None = None,
+    exclude_node_ids: str | None = None,
+    caller: Caller = Caller(),
+) -> int:
+    """RunManualDagNodes: run a manually triggered workflow for `BizDate` or for every date of
+    `StartBizDate..EndBizDate`; returns the first date's `DagId`. Raises MissingParameter,
+    InvalidParameter (naming the value), NotFound (Project, Flow); writes nothing then."""
+    return start_manual_run(
+        ctx,
+        project_env=project_env,
+        flow_name=flow_name,
+        project_name=project_name,
+        project_id=project_id,
+        biz_date=biz_date,
+        start_biz_date=start_biz_date,
+        end_biz_date=end_biz_date,
+        node_parameters=node_parameters,
+        dag_parameters=dag_parameters,
+        include_node_ids=include_node_ids,
+        exclude_node_ids=exclude_node_ids,
+        caller=caller,
+    ).dag_id
+
+
+def create_manual_dag(
+    ctx: ServiceContext,
+    *,
+    project_env: str,
+    project_name: str,
+    flow_name: str,
+    biz_date: str,
+    node_parameters: str | None = None,
+    dag_parameters: str | None = None,
+    include_node_ids: str | None = None,
+    exclude_node_ids: str | None = None,
+    caller: Caller = Caller(),
+) -> int:
+    """CreateManualDag: RunManualDagNodes for one required `BizDate`; returns the `DagId`."""
+    _required(biz_date, "BizDate")
+    return run_manual_dag_nodes(
+        ctx,
+        project_env=project_env,
+        project_name=project_name,
+        flow_name=flow_name,
+        biz_date=biz_date,
+        node_parameters=node_parameters,
+        dag_parameters=dag_parameters,
+        include_node_ids=include_node_ids,
+        exclude_node_ids=exclude_node_ids,
+        caller=caller,
+    )
+
+
+def start_manual_run(ctx: ServiceContext, *, caller: Caller = Caller(), **kw: Any) -> RunCreated:
+    """RunManualDagNodes returning the whole run (OpSeq, every DagId); same arguments."""
+    for name in (
+        "project_name",
+        "project_id",
+        "biz_date",
+        "start_biz_date",
+        "end_biz_date",
+        "node_parameters",
+        "dag_parameters",
+        "include_node_ids",
+        "exclude_node_ids",
+    ):
+        kw.setdefault(name, None)
+    request = _parse_request(ctx, **kw)
+    with ctx.db.transaction() as session:
+        created = _create(session, ctx, request, caller)
+    ctx.notify()
+    return created
+
+
+# -- planning inside the transaction ----------------------------------------------------------
+
+
+def _flow(session: Session, ws: Workspace, env: Env, flow_name: str) -> tuple[Workflow, FlowGraph]:
+    wf = session.scalar(
+        sa.select(Workflow).where(
+            Workflow.workspace_id == ws.id,
+            Workflow.name == flow_name,
+            Workflow.deleted_at.is_(None),
+        )
+    )
+    if wf is None:
+        raise NotFound(
+            "Flow", f"The workflow FlowName={flow_name!r} does not exist in {ws.identifier!r}."
+        )
+    if wf.use_type != UseType.MANUAL_BIZ.value:
+        raise InvalidParameter(
+            f"FlowName={flow_name!r} is not a manually triggered workflow (UseType "
+            f"{wf.use_type}); only MANUAL_BIZ workflows can be run."
+        )
+    files = session.execute(
+        sa.select(File.id, File.name).where(File.workflow_id == wf.id, File.deleted_at.is_(None))
+    ).all()
+    released = set(
+        session.scalars(
+            sa.select(NodeRelease.file_id).where(
+                NodeRelease.workflow_id == wf.id, NodeRelease.env == env.value
+            )
+        )
+    )
+    missing = sorted(f.name for f in files if f.id not in released)
+    if not files or missing:
+        what = f"file(s) {', '.join(missing)} have" if missing else "it has no files, so it has"
+        raise InvalidParameter(
+            f"FlowName={flow_name!r} is not deployed in {env.value}: {what} no version there "
+            f"({'deploy' if env is Env.PROD else 'submit'} them first)."
+        )
+    graph = deployed_flow(session, wf.id, env.value)
+    live = {f.id for f in files}
+    for node_id in [n for n, node in graph.nodes.items() if node.file_id not in live]:
+        del graph.nodes[node_id]
+    graph.parents = {
+        n: [p for p in ps if p in graph.nodes] for n, ps in graph.parents.items() if n in graph.nodes
+    }
+    return wf, graph
+
+
+def _node_overrides(request: _Request, graph: FlowGraph, flow: str) -> dict[int, ParamString]:
+    overrides: dict[int, ParamString] = {}
+    for key, text in request.node_parameters.items():
+        node_id = int(key) if key.strip().isdigit() else None
+        if node_id is None or node_id not in graph.nodes:
+            raise InvalidParameter(
+                f"NodeParameters: node id {key!r} is not a node of workflow {flow!r} in "
+                f"{request.project_env}."
+            )
+        overrides[node_id] = validate_params(text)
+    return overrides
+
+
+def _merged_params(
+    request: _Request, wf: Workflow, graph: FlowGraph
+) -> dict[int, ParamString]:
+    workflow_params: dict[str, str] = dict(parse_params(wf.parameters or "").named)
+    workflow_params.update(request.dag_parameters)
+    overrides = _node_overrides(request, graph, wf.name)
+    return {
+        node_id: merge_params(
+            parse_params(node.para_value or ""), overrides.get(node_id), workflow_params
+        )
+        for node_id, node in graph.nodes.items()
+    }
+
+
+def _create(
+    session: Session, ctx: ServiceContext, request: _Request, caller: Caller
+) -> RunCreated:
+    ws = resolve_workspace(session, project_id=request.project_id, project_name=request.project_name)
+    env = require_env(ws, request.project_env)
+    wf, graph = _flow(session, ws, env, request.flow_name)
+    types = select_task_types(
+        graph.nodes, include=request.include, exclude=request.exclude, flow_name=wf.name
+    )
+    params = _merged_params(request, wf, graph)
+    now = ctx.clock()
+    run = Run(
+        workspace_id=ws.id,
+        workflow_id=wf.id,
+        env=env.value,
+        dag_parameters=request.raw["dag_parameters"],
+        node_parameters=request.raw["node_parameters"],
+        include_node_ids=request.raw["include"],
+        exclude_node_ids=request.raw["exclude"],
+        create_user=caller.name,
+        created_at=now,
+    )
+    session.add(run)
+    session.flush()
+    writer = _RunWriter(session, ctx, ws, wf, env, run.id, caller.name, now)
+    dag_ids = writer.write(request.dates, graph, types, params)
+    return RunCreated(run.id, tuple(dag_ids), tuple(request.dates))
+
+
+class _RunWriter:
+    """Builds every row of a run in memory (ids allocated up front), then bulk-inserts."""
+
+    def __init__(
+        self,
+        session: Session,
+        ctx: ServiceContext,
+        ws: Workspace,
+        wf: Workflow,
+        env: Env,
+        run_id: int,
+        user: str,
+        now: int,
+    ) -> None:
+        self.session, self.ws, self.wf, self.env = session, ws, wf, env
+        self.run_id, self.user, self.now = run_id, user, now
+        self.tz = ctx.settings.tz
+
+    def write(
+        self,
+        dates: list[dt.date],
+        graph: FlowGraph,
+        types: Mapping[int, TaskType],
+        params: Mapping[int, ParamString],
+    ) -> list[int]:
+        nodes = sorted(graph.nodes)
+        dag_ids = _allocate_ids(self.session, "dag", len(dates))
+        instance_ids = _allocate_ids(self.session, "instance", len(dates) * len(nodes))
+        dags, instances, edges = [], [], []
+        for seq, (day, dag_id) in enumerate(zip(dates, dag_ids, strict=True)):
+            dags.append(self._dag_row(dag_id, seq, day))
+            ids = dict(zip(nodes, instance_ids[seq * len(nodes) :], strict=False))
+            for node_id in nodes:
+                node = graph.nodes[node_id]
+                instances.append(
+                    self._instance_row(ids[node_id], dag_id, day, node, types[node_id], params)
+                )
+                edges.extend(
+                    {"dag_id": dag_id, "parent_id": ids[p], "child_id": ids[node_id]}
+                    for p in graph.parents.get(node_id, ())
+                )
+        self.session.execute(sa.insert(Dag.__table__), dags)
+        self.session.execute(sa.insert(Instance.__table__), instances)
+        if edges:
+            self.session.execute(sa.insert(InstanceEdge.__table__), edges)
+        return dag_ids
+
+    def _dag_row(self, dag_id: int, seq: int, day: dt.date) -> dict[str, Any]:
+        return {
+            "id": dag_id,
+            "run_id": self.run_id,
+            "seq": seq,
+            "workspace_id": self.ws.id,
+            "workflow_id": self.wf.id,
+            "env": self.env.value,
+            "name": self.wf.name,
+            "type": DAG_TYPE,
+            "status": DagStatus.CREATED.value,
+            "biz_date": day,
+            "bizdate_ms": day_start_ms(day, self.tz),
+            "gmtdate_ms": day_start_ms(day + dt.timedelta(days=1), self.tz),
+            "start_time": None,
+            "finish_time": None,
+            "create_user": self.user,
+            "created_at": self.now,
+            "modified_at": self.now,
+            "revision": 0,
+        }
+
+    def _instance_row(
+        self,
+        instance_id: int,
+        dag_id: int,
+        day: dt.date,
+        node: DeployedNode,
+        task_type: TaskType,
+        params: Mapping[int, ParamString],
+    ) -> dict[str, Any]:
+        context = EvalContext(
+            bizdate=day,
+            cyctime=cyctime_of(day),
+            node_id=node.node_id,
+            dag_id=dag_id,
+            instance_id=instance_id,
+        )
+        resolved = resolve_params(params[node.node_id], context)
+        return {
+            "id": instance_id,
+            "dag_id": dag_id,
+            "workspace_id": self.ws.id,
+            "workflow_id": self.wf.id,
+            "env": self.env.value,
+            "node_id": node.node_id,
+            "version_id": node.version_id,
+            "node_name": node.name,
+            "file_type": node.file_type,
+            "task_type": task_type.value,
+            "status": InstanceStatus.NOT_RUN.value,
+            "suspended": False,
+            "param_values": resolved.to_param_values(),
+            "resolved_params": encode_resolved(resolved),
+            "bizdate_ms": day_start_ms(day, self.tz),
+            "cyctime_ms": day_start_ms(day + dt.timedelta(days=1), self.tz),
+            "attempt": 0,
+            "auto_rerun_left": max(0, node.auto_rerun_times),
+            "auto_rerun_interval_millis": max(0, node.auto_rerun_interval_millis),
+            "retry_at": None,
+            "timeout_seconds": timeout_seconds(node.timeout_hours),
+            "rerun_mode": node.rerun_mode or "ALL_ALLOWED",
+            "priority": node.priority,
+            "owner": node.owner,
+            "create_user": self.user,
+            "stopped_by": None,
+            "begin_wait_time_time": None,
+            "begin_wait_res_time": None,
+            "begin_running_time": None,
+            "finish_time": None,
+            "created_at": self.now,
+            "modified_at": self.now,
+        }
+
+
+def _allocate_ids(session: Session, table: str, count: int) -> list[int]:
+    """Reserve `count` new ids of `table` inside the current write transaction, so rows that
+    refer to each other ($jobid, $taskid, edges) can be built before one bulk insert. Ids are
+    never reused: SQLite's AUTOINCREMENT sequence follows the explicit ids inserted (the write
+    lock of BEGIN IMMEDIATE is held), PostgreSQL's sequence hands them out."""
+    if count == 0:
+        return []
+    if session.get_bind().dialect.name == "sqlite":
+        seq = session.execute(
+            sa.text("SELECT seq FROM sqlite_sequence WHERE name = :t"), {"t": table}
+        ).scalar()
+        top = session.execute(sa.text(f"SELECT max(id) FROM {table}")).scalar()
+        start = max(seq or 0, top or 0) + 1
+        return list(range(start, start + count))
+    rows = session.execute(
+        sa.text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
+        {"t": table, "n": count},
+    ).scalars()
+    return sorted(int(r) for r in rows)
+
+
+# -- queries --------------------------------------------------------------------------------------
+
+
+def _env(project_env: str | None) -> str:
+    _required(project_env, "ProjectEnv")
+    try:
+        return Env(project_env).value
+    except ValueError:
+        raise InvalidParameter(f"ProjectEnv={project_env!r} is not one of DEV, PROD.") from None
+
+
+def get_dag(ctx: ServiceContext, *, dag_id: int, project_env: str) -> DagView:
+    """GetDag. An unknown DagId (or one of the other environment) → NotFound("Dag")."""
+    env = _env(project_env)
+    with ctx.db.transaction() as session:
+        dag = session.get(Dag, dag_id)
+        if dag is None or dag.env != env:
+            raise NotFound("Dag", f"The Dag DagId={dag_id} does not exist in {env}.")
+        return dag_view(dag)
+
+
+def list_dags(ctx: ServiceContext, *, op_seq: int, project_env: str) -> list[DagView]:
+    """ListDags: the Dags of one run (`OpSeq`), in date order; none → NotFound("Dag")."""
+    env = _env(project_env)
+    with ctx.db.transaction() as session:
+        dags = session.scalars(
+            sa.select(Dag).where(Dag.run_id == op_seq, Dag.env == env).order_by(Dag.seq)
+        ).all()
+        if not dags:
+            raise NotFound("Dag", f"No Dag has OpSeq={op_seq} in {env}.")
+        return [dag_view(d) for d in dags]
+
+
+def run_summary(session: Session, op_seq: int) -> dict[str, Any]:
+    """The stored request of a run (for the CLI and the page)."""
+    run = session.get(Run, op_seq)
+    if run is None:
+        raise NotFound("Dag", f"No run has OpSeq={op_seq}.")
+    return {
+        "op_seq": run.id,
+        "env": run.env,
+        "dag_parameters": json.loads(run.dag_parameters or "{}"),
+        "node_parameters": json.loads(run.node_parameters or "{}"),
+        "include_node_ids": run.include_node_ids,
+        "exclude_node_ids": run.exclude_node_ids,
+        "create_user": run.create_user,
+        "created_at": run.created_at,
+    }
