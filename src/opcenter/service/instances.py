@@ -1,0 +1,464 @@
+"""The instance operations (rerun, set success, stop, suspend, resume) and instance queries.
+
+Each operation checks the instance's state against decisions.md (`domain.states`), writes one
+conditional update (`… WHERE status = <the status it checked>`), recomputes the Dag's status,
+bumps the Dag's revision so an engine in any process sees the change, commits, and then wakes
+the in-process engine (`ctx.notify`). A refused state → `Conflict("Instance", …)`
+(`Invalid.Instance.Status`, HTTP 409) naming the current status; an unknown id →
+`NotFound("Instance")`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from opcenter.domain.model import Env, InstanceStatus, TaskType
+from opcenter.domain.planning import day_start_ms, parse_biz_date
+from opcenter.domain.states import (
+    InstanceFacts,
+    Operation,
+    RerunMode,
+    blocked_by_failure,
+    check_operation,
+)
+from opcenter.engine.dags import refresh_dag
+from opcenter.engine.dispatch import write_lines
+from opcenter.engine.lock import EngineLock
+from opcenter.engine.paths import log_path
+from opcenter.engine.view import DagView
+from opcenter.errors import Conflict, InvalidParameter, MissingParameter, NotFound
+from opcenter.runners.logs import log_size, read_log
+from opcenter.service.context import Caller, ServiceContext
+from opcenter.service.lookup import check_paging, resolve_workspace
+from opcenter.service.run_views import (
+    InstanceLogView,
+    InstancePage,
+    InstanceStatusCount,
+    InstanceView,
+    instance_view,
+)
+from opcenter.store.tables import Dag, FileVersion, Instance, Workflow, Workspace
+
+__all__ = [
+    "get_instance",
+    "get_instance_log",
+    "get_instance_status_count",
+    "get_manual_dag_instances",
+    "list_instances",
+    "list_manual_dag_instances",
+    "read_instance_log",
+    "restart_instance",
+    "resume_instance",
+    "set_success_instance",
+    "stop_instance",
+    "suspend_instance",
+]
+
+S = InstanceStatus
+
+
+def _env(project_env: str | None) -> str:
+    if project_env is None or not str(project_env).strip():
+        raise MissingParameter("ProjectEnv")
+    try:
+        return Env(project_env).value
+    except ValueError:
+        raise InvalidParameter(f"ProjectEnv={project_env!r} is not one of DEV, PROD.") from None
+
+
+def _instance(session: Session, instance_id: int, env: str) -> Instance:
+    inst = session.get(Instance, instance_id)
+    if inst is None or inst.env != env:
+        raise NotFound("Instance", f"The instance InstanceId={instance_id} does not exist in {env}.")
+    return inst
+
+
+def _facts(session: Session, inst: Instance, op: Operation) -> InstanceFacts:
+    blocked = False
+    if op is Operation.SET_SUCCESS and inst.status == S.NOT_RUN.value:
+        view = DagView.load(session, inst.dag_id)
+        assert view is not None
+        statuses = {i.id: i.status for i in view.instances.values()}
+        blocked = blocked_by_failure(inst.id, statuses, view.parents)
+    return InstanceFacts(
+        instance_id=inst.id,
+        status=S(inst.status),
+        task_type=TaskType(inst.task_type),
+        suspended=bool(inst.suspended),
+        rerun_mode=RerunMode.of(inst.rerun_mode),
+        blocked_by_failure=blocked,
+    )
+
+
+_Values = Callable[[Session, Instance, int, Caller], dict[str, Any]]
+
+
+def _operate(
+    ctx: ServiceContext,
+    op: Operation,
+    values: _Values,
+    *,
+    instance_id: int,
+    project_env: str,
+    caller: Caller,
+) -> bool:
+    env = _env(project_env)
+    with ctx.db.transaction() as session:
+        inst = _instance(session, instance_id, env)
+        check_operation(op, _facts(session, inst, op))
+        now = ctx.clock()
+        before = S(inst.status)
+        changed = session.execute(
+            sa.update(Instance)
+            .where(
+                Instance.id == inst.id,
+                Instance.status == inst.status,
+                Instance.suspended == inst.suspended,
+                Instance.attempt == inst.attempt,
+            )
+            .values(modified_at=now, **values(session, inst, now, caller))
+            .returning(Instance.id)
+        ).first()
+        if changed is None:
+            session.expire(inst)
+            raise Conflict(
+                "Instance",
+                f"{op.value}: InstanceId={instance_id} changed meanwhile; its status is now "
+                f"{session.get(Instance, instance_id).status}.",  # type: ignore[union-attr]
+            )
+        refresh_dag(session, inst.dag_id, now)
+        dag_id, attempt = inst.dag_id, inst.attempt
+    if op is Operation.STOP:
+        _log_stop(ctx, dag_id, instance_id, attempt, before, caller)
+    ctx.notify()
+    return True
+
+
+def _log_stop(
+    ctx: ServiceContext, dag_id: int, instance_id: int, attempt: int, before: S, caller: Caller
+) -> None:
+    """The stop line ends the log. A running process is killed by the engine, which writes the
+    line after the process is gone; without a process (or without any engine), it is written
+    here."""
+    if before is S.RUNNING and not EngineLock(ctx.settings.data_dir).is_free():
+        return
+    path = log_path(ctx.settings.data_dir, dag_id, instance_id, attempt)
+    write_lines(path, [f"Stopped by {caller.name}."])
+
+
+def _restart_values(session: Session, inst: Instance, now: int, caller: Caller) -> dict[str, Any]:
+    reruns = session.scalar(
+        sa.select(FileVersion.auto_rerun_times).where(FileVersion.id == inst.version_id)
+    )
+    return {
+        "status": S.NOT_RUN.value,
+        "suspended": False,
+        "stopped_by": None,
+        "retry_at": None,
+        "auto_rerun_left": max(0, reruns or 0),
+        "begin_wait_time_time": None,
+        "begin_wait_res_time": None,
+        "begin_running_time": None,
+        "finish_time": None,
+    }
+
+
+def _success_values(session: Session, inst: Instance, now: int, caller: Caller) -> dict[str, Any]:
+    return {"status": S.SUCCESS.value, "suspended": False, "retry_at": None, "finish_time": now}
+
+
+def _stop_values(session: Session, inst: Instance, now: int, caller: Caller) -> dict[str, Any]:
+    return {
+        "status": S.FAILURE.value,
+        "suspended": False,
+        "retry_at": None,
+        "stopped_by": caller.name,
+        "finish_time": now,
+    }
+
+
+def _suspend_values(session: Session, inst: Instance, now: int, caller: Caller) -> dict[str, Any]:
+    return {"suspended": True}
+
+
+def _resume_values(session: Session, inst: Instance, now: int, caller: Caller) -> dict[str, Any]:
+    return {"suspended": False}
+
+
+def restart_instance(
+    ctx: ServiceContext, *, instance_id: int, project_env: str, caller: Caller = Caller()
+) -> bool:
+    """RestartInstance: from FAILURE (a stopped instance too) or SUCCESS (not a dry run), as the
+    node's RerunMode allows; back to NOT_RUN, then it runs again with its stored parameters."""
+    return _operate(
+        ctx,
+        Operation.RESTART,
+        _restart_values,
+        instance_id=instance_id,
+        project_env=project_env,
+        caller=caller,
+    )
+
+
+def set_success_instance(
+    ctx: ServiceContext, *, instance_id: int, project_env: str, caller: Caller = Caller()
+) -> bool:
+    """SetSuccessInstance: from FAILURE, or NOT_RUN blocked by a failed upstream → SUCCESS,
+    releasing its descendants; the Dag goes back to RUNNING."""
+    return _operate(
+        ctx,
+        Operation.SET_SUCCESS,
+        _success_values,
+        instance_id=instance_id,
+        project_env=project_env,
+        caller=caller,
+    )
+
+
+def stop_instance(
+    ctx: ServiceContext, *, instance_id: int, project_env: str, caller: Caller = Caller()
+) -> bool:
+    """StopInstance: from NOT_RUN, WAIT_TIME, WAIT_RESOURCE or RUNNING → FAILURE; a running
+    process group is terminated (SIGTERM, then SIGKILL); the log ends saying who stopped it."""
+    return _operate(
+        ctx,
+        Operation.STOP,
+        _stop_values,
+        instance_id=instance_id,
+        project_env=project_env,
+        caller=caller,
+    )
+
+
+def suspend_instance(
+    ctx: ServiceContext, *, instance_id: int, project_env: str, caller: Caller = Caller()
+) -> bool:
+    """SuspendInstance: from NOT_RUN, WAIT_TIME or WAIT_RESOURCE → frozen (keeps its status,
+    does not run, blocks its descendants)."""
+    return _operate(
+        ctx,
+        Operation.SUSPEND,
+        _suspend_values,
+        instance_id=instance_id,
+        project_env=project_env,
+        caller=caller,
+    )
+
+
+def resume_instance(
+    ctx: ServiceContext, *, instance_id: int, project_env: str, caller: Caller = Caller()
+) -> bool:
+    """ResumeInstance: unfreeze a suspended instance."""
+    return _operate(
+        ctx,
+        Operation.RESUME,
+        _resume_values,
+        instance_id=instance_id,
+        project_env=project_env,
+        caller=caller,
+    )
+
+
+# -- queries --------------------------------------------------------------------------------------
+
+
+def get_instance(ctx: ServiceContext, *, instance_id: int, project_env: str) -> InstanceView:
+    """GetInstance."""
+    env = _env(project_env)
+    with ctx.db.transaction() as session:
+        return instance_view(_instance(session, instance_id, env))
+
+
+def _dag_id(value: str | int) -> int:
+    text = str(value).strip()
+    if not text:
+        raise MissingParameter("DagId")
+    if not text.isdigit():
+        raise InvalidParameter(f"DagId={value!r} is not an integer.")
+    return int(text)
+
+
+def get_manual_dag_instances(
+    ctx: ServiceContext, *, dag_id: str | int, project_env: str, project_name: str | None = None
+) -> list[InstanceView]:
+    """GetManualDagInstances: every instance of the Dag, by InstanceId."""
+    env = _env(project_env)
+    number = _dag_id(dag_id)
+    with ctx.db.transaction() as session:
+        dag = session.get(Dag, number)
+        ws = session.get(Workspace, dag.workspace_id) if dag is not None else None
+        if dag is None or dag.env != env or (project_name and ws and ws.identifier != project_name):
+            where = f" of workspace {project_name!r}" if project_name else ""
+            raise NotFound("Dag", f"The Dag DagId={dag_id} does not exist in {env}{where}.")
+        rows = session.scalars(
+            sa.select(Instance).where(Instance.dag_id == number).order_by(Instance.id)
+        ).all()
+        return [instance_view(i) for i in rows]
+
+
+def list_manual_dag_instances(
+    ctx: ServiceContext, *, dag_id: str | int, project_env: str, project_name: str | None = None
+) -> list[InstanceView]:
+    """ListManualDagInstances: same request and answer as GetManualDagInstances."""
+    return get_manual_dag_instances(
+        ctx, dag_id=dag_id, project_env=project_env, project_name=project_name
+    )
+
+
+def _day_ms(ctx: ServiceContext, value: str | None, name: str) -> int | None:
+    if not value:
+        return None
+    return day_start_ms(parse_biz_date(value, name), ctx.settings.tz)
+
+
+def list_instances(
+    ctx: ServiceContext,
+    *,
+    project_env: str,
+    project_id: int,
+    dag_id: int | None = None,
+    node_id: int | None = None,
+    node_name: str | None = None,
+    status: str | None = None,
+    bizdate: str | None = None,
+    begin_bizdate: str | None = None,
+    end_bizdate: str | None = None,
+    biz_name: str | None = None,
+    owner: str | None = None,
+    program_type: str | None = None,
+    order_by: str | None = None,
+    page_number: int = 1,
+    page_size: int = 10,
+) -> InstancePage:
+    """ListInstances of a workspace environment, filtered, newest first by default."""
+    env = _env(project_env)
+    offset, limit = check_paging(page_number, page_size)
+    if status is not None and status not in S.__members__:
+        raise InvalidParameter(f"Status={status!r} is not an instance status.")
+    with ctx.db.transaction() as session:
+        ws = resolve_workspace(session, project_id=project_id)
+        where: list[Any] = [Instance.workspace_id == ws.id, Instance.env == env]
+        for column, value in (
+            (Instance.dag_id, dag_id),
+            (Instance.node_id, node_id),
+            (Instance.node_name, node_name),
+            (Instance.status, status),
+            (Instance.owner, owner),
+        ):
+            if value not in (None, ""):
+                where.append(column == value)
+        if (day := _day_ms(ctx, bizdate, "Bizdate")) is not None:
+            where.append(Instance.bizdate_ms == day)
+        if (day := _day_ms(ctx, begin_bizdate, "BeginBizdate")) is not None:
+            where.append(Instance.bizdate_ms >= day)
+        if (day := _day_ms(ctx, end_bizdate, "EndBizdate")) is not None:
+            where.append(Instance.bizdate_ms <= day)
+        if biz_name:
+            where.append(Instance.workflow_id.in_(_workflow_ids(ws.id, biz_name)))
+        if program_type:
+            where.append(Instance.file_type.in_(_file_types(program_type)))
+        order = Instance.created_at.desc() if order_by == "CREATE_TIME_DESC" else None
+        query = sa.select(Instance).where(*where)
+        total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
+        rows = session.scalars(
+            query.order_by(*(o for o in (order,) if o is not None), Instance.id.desc())
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        return InstancePage([instance_view(i) for i in rows], page_number, page_size, total)
+
+
+def _workflow_ids(workspace_id: int, name: str) -> sa.Select[Any]:
+    return sa.select(Workflow.id).where(Workflow.workspace_id == workspace_id, Workflow.name == name)
+
+
+def _file_types(program_type: str) -> list[int]:
+    from opcenter.domain.model import FileType
+
+    text = program_type.strip()
+    if text.isdigit():
+        return [int(text)]
+    aliases = {"SHELL": "DIDE_SHELL", "PYTHON3": "PYTHON", "SQL": "ODPS_SQL"}
+    name = aliases.get(text.upper(), text.upper())
+    if name not in FileType.__members__:
+        raise InvalidParameter(f"ProgramType={program_type!r} is not a known node type.")
+    return [int(FileType[name])]
+
+
+def get_instance_status_count(
+    ctx: ServiceContext, *, project_env: str, project_id: int, biz_date: str
+) -> InstanceStatusCount:
+    """GetInstanceStatusCount: instances of the workspace environment for one business date,
+    counted by status."""
+    env = _env(project_env)
+    if not biz_date:
+        raise MissingParameter("BizDate")
+    day = _day_ms(ctx, biz_date, "BizDate")
+    with ctx.db.transaction() as session:
+        ws = resolve_workspace(session, project_id=project_id)
+        rows = session.execute(
+            sa.select(Instance.status, sa.func.count())
+            .where(
+                Instance.workspace_id == ws.id, Instance.env == env, Instance.bizdate_ms == day
+            )
+            .group_by(Instance.status)
+        ).all()
+    counts = {status: int(n) for status, n in rows}
+    return InstanceStatusCount(
+        not_run_count=counts.get(S.NOT_RUN.value, 0),
+        wait_time_count=counts.get(S.WAIT_TIME.value, 0),
+        wait_res_count=counts.get(S.WAIT_RESOURCE.value, 0),
+        running_count=counts.get(S.RUNNING.value, 0),
+        failure_count=counts.get(S.FAILURE.value, 0),
+        success_count=counts.get(S.SUCCESS.value, 0),
+        total_count=sum(counts.values()),
+    )
+
+
+def read_instance_log(
+    ctx: ServiceContext,
+    *,
+    instance_id: int,
+    project_env: str,
+    attempt: int | None = None,
+    offset: int = 0,
+) -> InstanceLogView:
+    """The log of one attempt (default: the latest) from byte `offset`; readable while the
+    instance runs. An attempt that has not started has an empty log."""
+    env = _env(project_env)
+    with ctx.db.transaction() as session:
+        inst = _instance(session, instance_id, env)
+        dag_id, latest = inst.dag_id, inst.attempt
+    number = latest if attempt is None else attempt
+    if number < 0 or number > latest:
+        raise InvalidParameter(
+            f"InstanceHistoryId={attempt} is not an attempt of InstanceId={instance_id} "
+            f"(attempts 1..{latest})."
+        )
+    path = log_path(ctx.settings.data_dir, dag_id, instance_id, number)
+    text = read_log(path, offset)
+    return InstanceLogView(instance_id, number, text, offset, log_size(path))
+
+
+def get_instance_log(
+    ctx: ServiceContext,
+    *,
+    instance_id: int,
+    project_env: str,
+    instance_history_id: int | None = None,
+) -> str:
+    """GetInstanceLog: the latest attempt's log (or attempt `InstanceHistoryId`)."""
+    view = read_instance_log(
+        ctx, instance_id=instance_id, project_env=project_env, attempt=instance_history_id
+    )
+    return view.text
+
+
+def instance_day(ctx: ServiceContext, bizdate_ms: int) -> dt.date:
+    """The business date of an instance's `Bizdate` milliseconds (server time zone)."""
+    return dt.datetime.fromtimestamp(bizdate_ms / 1000, ctx.settings.tz).date()

@@ -1,0 +1,179 @@
+"""`opcenter apply` / `opcenter export`, through click's runner and once as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+
+from opcenter.cli import cli
+from opcenter.cli.definitions import dump_yaml
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sales_daily.yaml"
+NODES = ["start", "extract_orders", "extract_customers", "load_sales", "done"]
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+def invoke(data_dir: Path, *args: str) -> Result:
+    env = {"OPCENTER_DATA_DIR": str(data_dir), "OPCENTER_DATABASE_URL": ""}
+    return CliRunner().invoke(cli, list(args), env=env)
+
+
+def apply_json(data_dir: Path, path: Path, *extra: str) -> dict:
+    result = invoke(data_dir, "apply", str(path), "--workspace", "demo", "--json", *extra)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_apply_creates_and_deploys_the_example_given_create_workspace(data_dir: Path) -> None:
+    report = apply_json(data_dir, EXAMPLE, "--create-workspace", "--deploy")
+
+    assert (report["workspace"], report["workflow"], report["workflow_action"]) == (
+        "demo",
+        "sales_daily",
+        "created",
+    )
+    assert [(f["node"], f["action"], f["submitted"], f["deployed"]) for f in report["files"]] == [
+        (name, "created", True, True) for name in NODES
+    ]
+    assert report["changed"] is True
+
+
+def test_apply_reports_nothing_to_change_given_the_same_file_twice(data_dir: Path) -> None:
+    apply_json(data_dir, EXAMPLE, "--create-workspace", "--deploy")
+
+    result = invoke(data_dir, "apply", str(EXAMPLE), "--workspace", "demo", "--deploy")
+
+    assert result.exit_code == 0
+    assert "Workflow sales_daily (BusinessId 1) in workspace demo: unchanged" in result.stdout
+    assert result.stdout.rstrip().endswith("Nothing to change.")
+    for name in NODES:
+        assert name in result.stdout
+
+
+def test_apply_fails_with_one_line_given_an_unknown_workspace(data_dir: Path) -> None:
+    result = invoke(data_dir, "apply", str(EXAMPLE), "--workspace", "nowhere")
+
+    assert result.exit_code == 1
+    assert result.stderr == ("Error: The workspace ProjectIdentifier='nowhere' does not exist.\n")
+
+
+def test_apply_fails_with_one_line_given_an_unknown_command(data_dir: Path, tmp_path: Path) -> None:
+    document = yaml.safe_load(EXAMPLE.read_text())
+    document["spec"]["nodes"][1]["script"]["runtime"]["command"] = "BASH"
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(document))
+
+    result = invoke(data_dir, "apply", str(path), "--workspace", "demo", "--create-workspace")
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        'Error: Invalid parameter spec.nodes[1].script.runtime.command of node "extract_orders": '
+        'unknown command "BASH"'
+    )
+    assert result.stderr.count("\n") == 1
+
+
+def test_export_writes_yaml_that_applies_as_a_no_op_given_an_applied_workflow(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    apply_json(data_dir, EXAMPLE, "--create-workspace", "--deploy")
+    out = tmp_path / "exported.yaml"
+
+    result = invoke(data_dir, "export", "--workspace", "demo", "sales_daily", "-o", str(out))
+    again = apply_json(data_dir, out, "--deploy")
+
+    assert result.exit_code == 0
+    assert result.stderr == f"Wrote {out}\n"
+    document = yaml.safe_load(out.read_text())
+    assert [n["name"] for n in document["spec"]["nodes"]] == NODES
+    assert again["changed"] is False
+
+
+def test_export_prints_json_given_format_json(data_dir: Path) -> None:
+    apply_json(data_dir, EXAMPLE, "--create-workspace")
+
+    result = invoke(data_dir, "export", "-w", "demo", "sales_daily", "--format", "json")
+
+    assert result.exit_code == 0
+    document = json.loads(result.stdout)
+    assert document["kind"] == "ManualWorkflow"
+    assert document["spec"]["variables"] == [
+        {"id": "region", "name": "region", "scope": "Workflow", "type": "Constant",
+         "value": "cn-shanghai"},
+        {"id": "channel", "name": "channel", "scope": "Workflow", "type": "Constant",
+         "value": "online"},
+    ]  # fmt: skip
+
+
+def test_export_writes_no_nodes_given_prod_before_any_deploy(data_dir: Path) -> None:
+    apply_json(data_dir, EXAMPLE, "--create-workspace")
+
+    result = invoke(data_dir, "export", "-w", "demo", "sales_daily", "--env", "prod")
+
+    # Nothing is deployed: the export is a workflow without nodes, not an error.
+    assert result.exit_code == 0
+    assert yaml.safe_load(result.stdout)["spec"]["nodes"] == []
+
+
+def test_export_fails_with_one_line_given_an_unknown_workflow(data_dir: Path) -> None:
+    apply_json(data_dir, EXAMPLE, "--create-workspace")
+
+    result = invoke(data_dir, "export", "-w", "demo", "nope")
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: The workflow BusinessName='nope' does not exist in workspace 'demo'.\n"
+    )
+
+
+def test_apply_and_export_have_help_text() -> None:
+    apply_help = CliRunner().invoke(cli, ["apply", "--help"])
+    export_help = CliRunner().invoke(cli, ["export", "--help"])
+
+    assert apply_help.exit_code == export_help.exit_code == 0
+    assert "Apply a workflow definition file" in apply_help.stdout
+    assert "--deploy" in apply_help.stdout
+    assert "Export WORKFLOW as a definition file" in export_help.stdout
+    assert "--format [yaml|json]" in export_help.stdout
+
+
+def test_dump_yaml_writes_scripts_as_literal_blocks_given_multi_line_text() -> None:
+    text = dump_yaml({"content": "echo 1\necho 2\n", "name": "x"})
+
+    assert text == "content: |\n  echo 1\n  echo 2\nname: x\n"
+    assert yaml.safe_load(text) == {"content": "echo 1\necho 2\n", "name": "x"}
+
+
+def test_opcenter_apply_runs_as_a_real_process_given_the_example(data_dir: Path) -> None:
+    env = {**os.environ, "OPCENTER_DATA_DIR": str(data_dir), "OPCENTER_DATABASE_URL": ""}
+    command = [sys.executable, "-m", "opcenter.cli", "apply", str(EXAMPLE), "-w", "demo"]
+
+    first = subprocess.run(
+        [*command, "--create-workspace", "--deploy"], env=env, capture_output=True, text=True
+    )
+    second = subprocess.run([*command, "--json"], env=env, capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "opcenter.cli", "export", "-w", "demo", "missing"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.rstrip().endswith("Changed.")
+    assert json.loads(second.stdout)["changed"] is False
+    assert (bad.returncode, bad.stderr) == (
+        1,
+        "Error: The workflow BusinessName='missing' does not exist in workspace 'demo'.\n",
+    )
