@@ -129,8 +129,11 @@ def test_invisible_workspace_does_answer_like_a_missing_one(
     assert isinstance(invisible, NotFound) and isinstance(absent, NotFound)
     assert (invisible.code, invisible.http_status) == ("Invalid.Project.NotExists", 404)
     assert invisible.message == "The workspace ProjectIdentifier='hr' does not exist."
-    assert absent.message == missing.value.message.replace("hr", "nope")
-    assert absent.message == "The workspace ProjectIdentifier='nope' does not exist."
+    assert (
+        absent.message
+        == missing.value.message
+        == "The workspace ProjectIdentifier='nope' does not exist."
+    )
 
 
 def test_invisible_workspace_does_answer_like_a_missing_one_given_a_project_id(
@@ -283,3 +286,17 @@ def test_audit_does_record_writes_and_denials_but_not_allowed_reads(
     assert newest.request_id == "REQ-1"
     assert newest.resource == arn("sales")
     assert newest.at == 1_700_000_000_000
+
+
+def test_invisible_workspace_does_answer_like_a_missing_object_given_only_an_instance_id(
+    ictx: ServiceContext, sales: int
+) -> None:
+    create_project(ictx, project_identifier="hr", project_name="HR")
+    member(ictx, "alice", sales, "role_project_owner")
+    error = denial(
+        ictx, principal("alice"), "GetInstance", arn("hr"), InstanceId="42", ProjectEnv="PROD"
+    )
+    assert (error.code, error.message) == (
+        "Invalid.Instance.NotExists",
+        "The instance InstanceId=42 does not exist in PROD.",
+    )

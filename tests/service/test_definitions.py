@@ -279,6 +279,23 @@ def test_apply_definition_fails_given_a_node_changes_its_type(
     )
 
 
+def test_apply_definition_fails_given_a_normal_workflow_of_that_name(
+    ctx: ServiceContext, project: ProjectView
+) -> None:
+    workflows.create_business(
+        ctx, project_identifier="demo", business_name="diamond", use_type="NORMAL"
+    )
+
+    with pytest.raises(InvalidParameter) as err:
+        apply_definition(ctx, path_or_document=_diamond(), workspace="demo")
+
+    assert err.value.message == (
+        "BusinessName='diamond' is a workflow with UseType=NORMAL; a ManualWorkflow definition "
+        "describes a MANUAL_BIZ workflow."
+    )
+    assert _files(ctx) == {}
+
+
 def test_apply_definition_fails_given_an_unknown_workspace(ctx: ServiceContext) -> None:
     with pytest.raises(NotFound) as err:
         apply_definition(ctx, path_or_document=_diamond(), workspace="nowhere")

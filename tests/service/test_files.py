@@ -145,7 +145,9 @@ def test_create_file_fails_given_a_para_value_piece_with_a_bad_name(
 ) -> None:
     with pytest.raises(InvalidParameter) as info:
         _create(ctx, para_value="ok=1 ${x}=2")
-    assert info.value.message.startswith('ParaValue: Invalid parameter "${x}=2": bad parameter name')
+    assert info.value.message.startswith(
+        'ParaValue: Invalid parameter "${x}=2": bad parameter name'
+    )
     assert files.list_files(ctx, project_id=project.project_id).total_count == 0
 
 
@@ -160,16 +162,29 @@ def test_create_file_fails_given_a_para_value_with_a_malformed_expression(
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("rerun_mode", "SOMETIMES", "RerunMode='SOMETIMES' is not one of ALL_ALLOWED, "
-         "FAILURE_ALLOWED, ALL_DENIED."),
+        (
+            "rerun_mode",
+            "SOMETIMES",
+            "RerunMode='SOMETIMES' is not one of ALL_ALLOWED, " "FAILURE_ALLOWED, ALL_DENIED.",
+        ),
         ("auto_rerun_times", 11, "AutoRerunTimes=11 must be an integer from 0 to 10."),
-        ("auto_rerun_interval_millis", 1_800_001,
-         "AutoRerunIntervalMillis=1800001 must be an integer from 0 to 1800000."),
+        (
+            "auto_rerun_interval_millis",
+            1_800_001,
+            "AutoRerunIntervalMillis=1800001 must be an integer from 0 to 1800000.",
+        ),
         ("timeout", -1, "Timeout=-1 must be an integer from 0 to 168."),
-        ("scheduler_type", "DAILY", "SchedulerType='DAILY' is not one of NORMAL, MANUAL, "
-         "PAUSE, SKIP."),
-        ("dependent_type", "ALL", "DependentType='ALL' is not one of NONE, SELF, CHILD, "
-         "USER_DEFINE, USER_DEFINE_AND_SELF, CHILD_AND_SELF."),
+        (
+            "scheduler_type",
+            "DAILY",
+            "SchedulerType='DAILY' is not one of NORMAL, MANUAL, " "PAUSE, SKIP.",
+        ),
+        (
+            "dependent_type",
+            "ALL",
+            "DependentType='ALL' is not one of NONE, SELF, CHILD, "
+            "USER_DEFINE, USER_DEFINE_AND_SELF, CHILD_AND_SELF.",
+        ),
         ("dependent_node_id_list", "1,x", "DependentNodeIdList entry 'x' is not a node id."),
         ("file_type", 0, "FileType=0 must be a positive integer code."),
         ("input_list", "a,a", "InputList names 'a' more than once."),
@@ -182,7 +197,12 @@ def test_create_file_fails_given_an_invalid_field(
         files.create_file(
             sqlite_ctx,
             project_identifier="demo",
-            **{"file_name": "x", "file_folder_path": "Business Flow/s", "file_type": 6, field: value},  # type: ignore[arg-type]
+            **{
+                "file_name": "x",
+                "file_folder_path": "Business Flow/s",
+                "file_type": 6,
+                field: value,
+            },  # type: ignore[arg-type]
         )
     assert info.value.message == message
 
@@ -204,9 +224,7 @@ def test_get_file_finds_the_file_given_its_node_id(
     assert files.get_file(ctx, project_id=project.project_id, node_id=view.node_id) == view
 
 
-def test_get_file_fails_given_an_unknown_id(
-    ctx: ServiceContext, project: ProjectView
-) -> None:
+def test_get_file_fails_given_an_unknown_id(ctx: ServiceContext, project: ProjectView) -> None:
     with pytest.raises(NotFound) as info:
         files.get_file(ctx, project_id=project.project_id, file_id=404)
     assert (info.value.code, info.value.http_status) == ("Invalid.File.NotExists", 404)

@@ -56,7 +56,9 @@ def test_submit_file_assigns_a_node_and_releases_to_dev_given_a_standard_workspa
     assert (node.node_name, node.file_version, node.env) == ("a", 1, Env.DEV)
     with pytest.raises(NotFound) as info:
         nodes.get_node(ctx, node_id=view.node_id, project_env="PROD")
-    assert info.value.message == f"The node NodeId={view.node_id} does not exist in ProjectEnv='PROD'."
+    assert (
+        info.value.message == f"The node NodeId={view.node_id} does not exist in ProjectEnv='PROD'."
+    )
 
 
 def test_submit_file_changes_nothing_given_an_unchanged_draft(
@@ -145,7 +147,9 @@ def test_submit_file_fails_naming_the_cycle_given_files_that_depend_on_each_othe
     _submit(ctx, c)
     with pytest.raises(InvalidParameter) as info:
         _submit(ctx, a)
-    assert info.value.message == "Submitting file 'a' would make a dependency cycle: a -> b -> c -> a."
+    assert (
+        info.value.message == "Submitting file 'a' would make a dependency cycle: a -> b -> c -> a."
+    )
     assert files.get_file(ctx, project_identifier="demo", file_id=a.file_id).node_id is None
 
 
@@ -175,9 +179,10 @@ def test_deploy_file_releases_the_latest_submitted_version_to_prod(
     )
     assert (dep.status, dep.creator) == (DeploymentStatus.SUCCESS, "gus")
     assert nodes.get_node_code(ctx, node_id=dep.node_id, project_env="PROD") == "echo a"
-    assert deployments.get_deployment(
-        ctx, project_identifier="demo", deployment_id=dep.deployment_id
-    ) == dep
+    assert (
+        deployments.get_deployment(ctx, project_identifier="demo", deployment_id=dep.deployment_id)
+        == dep
+    )
     again = deployments.deploy_file(ctx, project_identifier="demo", file_id=f.file_id)
     assert again == dep
 
@@ -223,7 +228,9 @@ def test_deploy_file_fails_given_a_version_that_closes_a_cycle_in_prod(
         "first."
     )
     deployments.deploy_file(ctx, project_identifier="demo", file_id=b.file_id)
-    assert deployments.deploy_file(ctx, project_identifier="demo", file_id=a.file_id).file_version == 2
+    assert (
+        deployments.deploy_file(ctx, project_identifier="demo", file_id=a.file_id).file_version == 2
+    )
 
 
 def test_get_deployment_fails_given_an_unknown_id(
@@ -251,4 +258,3 @@ def test_delete_file_takes_the_node_out_of_every_env_given_a_deployed_file(
     # A new file of the same name gets a new node id: ids are never reused.
     again = _submit(ctx, _file(ctx, "a"))
     assert again.node_id > node_id
-    workflows.update_business(ctx, project_identifier="demo", business_id=flow.business_id)

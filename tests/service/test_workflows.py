@@ -25,7 +25,10 @@ def test_create_business_stores_a_manual_workflow_given_defaults(
     assert view.use_type is UseType.MANUAL_BIZ
     assert (view.business_name, view.description, view.owner) == ("sales", "daily", "bob")
     assert view.parameters == "region=cn day=$bizdate"
-    assert workflows.get_business(ctx, project_id=project.project_id, business_id=view.business_id) == view
+    assert (
+        workflows.get_business(ctx, project_id=project.project_id, business_id=view.business_id)
+        == view
+    )
 
 
 def test_create_business_stores_normal_use_type_given_normal(
@@ -182,14 +185,13 @@ def test_delete_business_fails_given_a_workflow_with_files(
         file_type=6,
     )
     with pytest.raises(Conflict) as info:
-        workflows.delete_business(
-            ctx, project_id=project.project_id, business_id=flow.business_id
-        )
+        workflows.delete_business(ctx, project_id=project.project_id, business_id=flow.business_id)
     assert (info.value.code, info.value.http_status) == ("Invalid.Business.Status", 409)
     assert info.value.message == (
         f"The workflow BusinessId={flow.business_id} ('sales') still has files (load); "
         "delete them first."
     )
-    assert workflows.get_business(
-        ctx, project_id=project.project_id, business_id=flow.business_id
-    ) == flow
+    assert (
+        workflows.get_business(ctx, project_id=project.project_id, business_id=flow.business_id)
+        == flow
+    )

@@ -52,16 +52,17 @@ _RAM_DENIED = (
     "User not authorized to operate on the specified resource, or this API doesn't support RAM."
 )
 _WORKSPACE_PREFIX = "workspace/"
-# Parameters that name one object, in the order a handler looks them up: the first present one
-# names the object in the "does not exist" answer given for an invisible workspace.
-_OBJECT_PARAMS = (
-    ("InstanceId", "Instance", "instance"),
-    ("DagId", "Dag", "DAG"),
-    ("NodeId", "Node", "node"),
-    ("FileId", "File", "file"),
-    ("BusinessId", "Business", "workflow"),
-    ("DeploymentId", "Deployment", "deployment"),
+# A call that names its workspace only through one object (the RPC layer resolves the object to
+# find the workspace): if that workspace is invisible, the answer is the service's own message
+# for a missing object of that kind, so both cases read the same. Keep these in step with
+# service/instances.py, service/runs.py and service/nodes.py.
+_OBJECT_MESSAGES = (
+    ("InstanceId", "Instance", "The instance InstanceId={value} does not exist in {env}."),
+    ("DagId", "Dag", "The Dag DagId={value} does not exist in {env}."),
+    ("NodeId", "Node", "The node NodeId={value} does not exist in ProjectEnv={env!r}."),
+    ("OpSeq", "Dag", "No Dag has OpSeq={value} in {env}."),
 )
+_WORKSPACE_PARAMS = ("ProjectId", "ProjectName", "ProjectIdentifier")
 
 
 class PolicyDenied(Forbidden):
@@ -145,11 +146,11 @@ def _workspace_part(resource: str) -> str | None:
 def _not_found(request: AccessRequest, named: str) -> NotFound:
     """The answer for a workspace the caller cannot see: what the service says when missing."""
     params = request.params
-    for name, kind, noun in _OBJECT_PARAMS:
-        if params.get(name) and not any(
-            params.get(p) for p in ("ProjectId", "ProjectName", "ProjectIdentifier")
-        ):
-            return NotFound(kind, f"The {noun} {name}={params[name]} does not exist.")
+    if not any(params.get(p) for p in _WORKSPACE_PARAMS):
+        for name, kind, template in _OBJECT_MESSAGES:
+            if params.get(name):
+                value = _as_number(params[name])
+                return NotFound(kind, template.format(value=value, env=request.env or ""))
     if params.get("ProjectIdentifier"):
         return NotFound(
             "Project",
@@ -160,10 +161,15 @@ def _not_found(request: AccessRequest, named: str) -> NotFound:
             "Project", f"The workspace ProjectName={params['ProjectName']!r} does not exist."
         )
     if params.get("ProjectId"):
-        raw = params["ProjectId"].strip()
-        shown = int(raw) if raw.lstrip("+-").isdigit() else raw
+        shown = _as_number(params["ProjectId"])
         return NotFound("Project", f"The workspace ProjectId={shown} does not exist.")
     return NotFound("Project", f"The workspace {named!r} does not exist.")
+
+
+def _as_number(raw: str) -> int | str:
+    # The service formats the parsed integer (`+07` → 7).
+    text = raw.strip()
+    return int(text) if text.lstrip("+-").isdigit() else text
 
 
 class Authorizer:

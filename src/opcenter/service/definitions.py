@@ -235,11 +235,17 @@ def _find_workflow(
     ctx: ServiceContext, identifier: str, name: str, caller: Caller
 ) -> BusinessView | None:
     try:
-        return get_business(ctx, business_name=name, project_identifier=identifier, caller=caller)
+        found = get_business(ctx, business_name=name, project_identifier=identifier, caller=caller)
     except NotFound as exc:
         if exc.kind != "Business":
             raise
         return None
+    if found.use_type is not UseType.MANUAL_BIZ:
+        raise InvalidParameter(
+            f"BusinessName={name!r} is a workflow with UseType={found.use_type.value}; a "
+            "ManualWorkflow definition describes a MANUAL_BIZ workflow."
+        )
+    return found
 
 
 def _files_of(

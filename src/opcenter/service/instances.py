@@ -74,7 +74,9 @@ def _env(project_env: str | None) -> str:
 def _instance(session: Session, instance_id: int, env: str) -> Instance:
     inst = session.get(Instance, instance_id)
     if inst is None or inst.env != env:
-        raise NotFound("Instance", f"The instance InstanceId={instance_id} does not exist in {env}.")
+        raise NotFound(
+            "Instance", f"The instance InstanceId={instance_id} does not exist in {env}."
+        )
     return inst
 
 
@@ -374,7 +376,9 @@ def list_instances(
 
 
 def _workflow_ids(workspace_id: int, name: str) -> sa.Select[Any]:
-    return sa.select(Workflow.id).where(Workflow.workspace_id == workspace_id, Workflow.name == name)
+    return sa.select(Workflow.id).where(
+        Workflow.workspace_id == workspace_id, Workflow.name == name
+    )
 
 
 def _file_types(program_type: str) -> list[int]:
@@ -403,9 +407,7 @@ def get_instance_status_count(
         ws = resolve_workspace(session, project_id=project_id)
         rows = session.execute(
             sa.select(Instance.status, sa.func.count())
-            .where(
-                Instance.workspace_id == ws.id, Instance.env == env, Instance.bizdate_ms == day
-            )
+            .where(Instance.workspace_id == ws.id, Instance.env == env, Instance.bizdate_ms == day)
             .group_by(Instance.status)
         ).all()
     counts = {status: int(n) for status, n in rows}

@@ -44,8 +44,16 @@ from opcenter.service.context import Caller, ServiceContext
 from opcenter.service.flows import DeployedNode, FlowGraph, deployed_flow
 from opcenter.service.lookup import require_env, resolve_workspace
 from opcenter.service.run_views import DAG_TYPE, DagView, RunCreated, dag_view
-from opcenter.store.tables import Dag, File, Instance, InstanceEdge, NodeRelease, Run
-from opcenter.store.tables import Workflow, Workspace
+from opcenter.store.tables import (
+    Dag,
+    File,
+    Instance,
+    InstanceEdge,
+    NodeRelease,
+    Run,
+    Workflow,
+    Workspace,
+)
 
 __all__ = [
     "create_manual_dag",
@@ -239,7 +247,9 @@ def _flow(session: Session, ws: Workspace, env: Env, flow_name: str) -> tuple[Wo
     for node_id in [n for n, node in graph.nodes.items() if node.file_id not in live]:
         del graph.nodes[node_id]
     graph.parents = {
-        n: [p for p in ps if p in graph.nodes] for n, ps in graph.parents.items() if n in graph.nodes
+        n: [p for p in ps if p in graph.nodes]
+        for n, ps in graph.parents.items()
+        if n in graph.nodes
     }
     return wf, graph
 
@@ -257,9 +267,7 @@ def _node_overrides(request: _Request, graph: FlowGraph, flow: str) -> dict[int,
     return overrides
 
 
-def _merged_params(
-    request: _Request, wf: Workflow, graph: FlowGraph
-) -> dict[int, ParamString]:
+def _merged_params(request: _Request, wf: Workflow, graph: FlowGraph) -> dict[int, ParamString]:
     workflow_params: dict[str, str] = dict(parse_params(wf.parameters or "").named)
     workflow_params.update(request.dag_parameters)
     overrides = _node_overrides(request, graph, wf.name)
@@ -271,10 +279,10 @@ def _merged_params(
     }
 
 
-def _create(
-    session: Session, ctx: ServiceContext, request: _Request, caller: Caller
-) -> RunCreated:
-    ws = resolve_workspace(session, project_id=request.project_id, project_name=request.project_name)
+def _create(session: Session, ctx: ServiceContext, request: _Request, caller: Caller) -> RunCreated:
+    ws = resolve_workspace(
+        session, project_id=request.project_id, project_name=request.project_name
+    )
     env = require_env(ws, request.project_env)
     wf, graph = _flow(session, ws, env, request.flow_name)
     types = select_task_types(

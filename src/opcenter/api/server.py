@@ -1,0 +1,139 @@
+"""The OpenAPI server of one store: the RPC app over a `ServiceContext`, and a runner thread.
+
+    ctx = ServiceContext.open(settings)
+    app = build_server(ctx, key_resolver=keys, authorize=Authorizer(ctx.db, ctx.settings))
+    with ServerThread(app, host="127.0.0.1", port=8080) as server:
+        print(server.endpoint)          # 127.0.0.1:8080, what the SDK's Config.endpoint takes
+        ...
+
+Every operation handler receives the `ServiceContext` itself as `call.services`. The engine is
+not started here: whoever owns the process starts it on the same context (its `notify` hook then
+wakes it when a run is created or an instance is operated).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+
+from opcenter.api.app import create_app
+from opcenter.api.rpc import Authorize, allow_all
+from opcenter.api.signature import KeyResolver, NonceStore
+from opcenter.service.context import ServiceContext
+
+__all__ = ["STARTUP_TIMEOUT_SECONDS", "ServerThread", "build_server"]
+
+STARTUP_TIMEOUT_SECONDS = 10.0
+
+
+def build_server(
+    ctx: ServiceContext,
+    *,
+    key_resolver: KeyResolver,
+    authorize: Authorize = allow_all,
+    nonces: NonceStore | None = None,
+) -> Any:
+    """The RPC application serving every registered operation over `ctx`.
+
+    Resource ARNs carry `ctx.settings.region`; `authorize(principal, action, resource, call)`
+    raises to deny (default: allow every authenticated call).
+    """
+    return create_app(
+        services=ctx,
+        key_resolver=key_resolver,
+        authorize=authorize,
+        nonces=nonces,
+        region=ctx.settings.region,
+        clock=time.time,
+    )
+
+
+class _Server(uvicorn.Server):
+    def install_signal_handlers(self) -> None:
+        # Runs off the main thread, which keeps its own signal handlers.
+        pass
+
+
+class ServerThread:
+    """Runs an ASGI app with uvicorn in a daemon thread; `start()` returns once it listens.
+
+    `port=0` picks a free port; `port` and `endpoint` tell which after `start()`. Usable as a
+    context manager (start on enter, stop on exit).
+    """
+
+    def __init__(
+        self, app: Any, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
+    ) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self.log_level = log_level
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint(self) -> str:
+        """`host:port`, without a scheme, as the SDK's `Config(endpoint=...)` wants it."""
+        return f"{self.host}:{self.port}"
+
+    def start(self) -> ServerThread:
+        """Bind, serve in the background, and wait until uvicorn accepts connections.
+
+        Raises OSError when the address is taken, RuntimeError when uvicorn does not start.
+        """
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError:
+            sock.close()
+            raise
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app, log_level=self.log_level, lifespan="off", access_log=False
+        )
+        self._server = _Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [sock]},
+            name="opcenter-api",
+            daemon=True,
+        )
+        self._thread.start()
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                self.stop()
+                raise RuntimeError(f"uvicorn did not start on {self.endpoint}")
+            time.sleep(0.01)
+        return self
+
+    def stop(self, timeout: float = STARTUP_TIMEOUT_SECONDS) -> None:
+        """Ask uvicorn to finish its requests and exit; wait for the thread."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=timeout)
+        self._server = None
+        self._thread = None
+
+    def wait(self) -> None:
+        """Block until the server stops (e.g. from another thread, or a KeyboardInterrupt)."""
+        while self._thread is not None and self._thread.is_alive():
+            self._thread.join(timeout=0.5)
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

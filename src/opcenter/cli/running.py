@@ -1,0 +1,451 @@
+"""`opcenter run`, `opcenter dag …`, `opcenter instance …`: the Operation Center from a shell.
+
+Every command calls the same service functions as the API. `run --wait` follows the run live;
+when no server holds the data directory's engine, it runs an engine in its own process for the
+time it waits (otherwise it watches the server's engine through the store).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import getpass
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+
+from opcenter.domain.model import DagStatus, InstanceStatus
+from opcenter.engine.lock import EngineLock
+from opcenter.errors import OpcenterError
+from opcenter.service import instances as ops
+from opcenter.service.context import Caller, ServiceContext
+from opcenter.service.run_views import DagView, InstanceView, RunCreated
+from opcenter.service.runs import get_dag, list_dags, start_manual_run
+from opcenter.settings import load_settings
+
+__all__ = ["dag", "instance", "run"]
+
+EXIT_FAILURE = 1  # as opcenter.cli.EXIT_FAILURE (that module imports this one)
+REFRESH_SECONDS = 0.25
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _Failed(click.ClickException):
+    exit_code = EXIT_FAILURE
+
+
+def _one_line_errors(command: F) -> F:
+    """Our own errors become one `Error: …` line and exit code 1, under CliRunner too."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except OpcenterError as exc:
+            raise _Failed(exc.message) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def _service_context(data_dir: Path | None) -> Iterator[ServiceContext]:
+    ctx = ServiceContext.open(load_settings(data_dir=data_dir))
+    try:
+        yield ctx
+    finally:
+        ctx.db.dispose()
+
+
+def _caller() -> Caller:
+    try:
+        return Caller(name=getpass.getuser())
+    except (KeyError, OSError):
+        return Caller()
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: _plain(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(json.dumps(_plain(value), indent=2, ensure_ascii=False))
+
+
+def _console() -> Console:
+    console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal:
+        console = Console(highlight=False, soft_wrap=True, width=160)
+    return console
+
+
+def _biz_date(value: str | None) -> str | None:
+    """`yyyy-mm-dd` (or already `yyyy-MM-dd 00:00:00`) → the API form."""
+    if value is None:
+        return None
+    text = value.strip()
+    if len(text) == 10:
+        return f"{text} 00:00:00"
+    return text
+
+
+def _node_params(values: tuple[str, ...]) -> str | None:
+    params: dict[str, str] = {}
+    for value in values:
+        node_id, sep, text = value.partition("=")
+        if not sep or not node_id.strip():
+            raise click.BadParameter(f"{value!r} is not ID='k=v …'", param_hint="--node-param")
+        params[node_id.strip()] = text
+    return json.dumps(params) if params else None
+
+
+def _dag_params(values: tuple[str, ...]) -> str | None:
+    params: dict[str, str] = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{value!r} is not k=v", param_hint="--dag-param")
+        params[key.strip()] = text
+    return json.dumps(params) if params else None
+
+
+_data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Data directory (default: OPCENTER_DATA_DIR, else ./.opcenter).",
+)
+_env_option = click.option(
+    "--env",
+    "project_env",
+    type=click.Choice(["PROD", "DEV"]),
+    default="PROD",
+    show_default=True,
+    help="Operation Center environment (ProjectEnv).",
+)
+_json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+# -- opcenter run ---------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("flow")
+@click.option("--workspace", "-w", required=True, help="Workspace identifier (ProjectName).")
+@_env_option
+@click.option("--bizdate", help="Business date, yyyy-mm-dd (at most yesterday).")
+@click.option("--from", "start", help="First business date of a range, yyyy-mm-dd.")
+@click.option("--to", "end", help="Last business date of a range (inclusive), yyyy-mm-dd.")
+@click.option("--include", help="Comma-separated node ids to run (the others dry-run).")
+@click.option("--exclude", help="Comma-separated node ids to dry-run.")
+@click.option("--node-param", multiple=True, help="ID='k=v …' parameters of one node.")
+@click.option("--dag-param", multiple=True, help="k=v workflow parameter (repeatable).")
+@click.option("--wait", is_flag=True, help="Follow the run; exit 0 only if every Dag succeeds.")
+@_json_option
+@_data_dir_option
+@_one_line_errors
+def run(
+    flow: str,
+    workspace: str,
+    project_env: str,
+    bizdate: str | None,
+    start: str | None,
+    end: str | None,
+    include: str | None,
+    exclude: str | None,
+    node_param: tuple[str, ...],
+    dag_param: tuple[str, ...],
+    wait: bool,
+    as_json: bool,
+    data_dir: Path | None,
+) -> None:
+    """Run the manually triggered workflow FLOW (RunManualDagNodes) for --bizdate D, or for
+    every date of --from D1 --to D2 (one Dag per date, in date order)."""
+    with _service_context(data_dir) as ctx:
+        created = start_manual_run(
+            ctx,
+            project_env=project_env,
+            project_name=workspace,
+            flow_name=flow,
+            biz_date=_biz_date(bizdate),
+            start_biz_date=_biz_date(start),
+            end_biz_date=_biz_date(end),
+            node_parameters=_node_params(node_param),
+            dag_parameters=_dag_params(dag_param),
+            include_node_ids=include,
+            exclude_node_ids=exclude,
+            caller=_caller(),
+        )
+        if not wait:
+            if as_json:
+                _echo_json({"DagId": created.dag_id, "OpSeq": created.op_seq,
+                            "DagIds": list(created.dag_ids)})  # fmt: skip
+            else:
+                click.echo(
+                    f"Run {created.op_seq}: {len(created.dag_ids)} Dag(s), first DagId "
+                    f"{created.dag_id}."
+                )
+            return
+        ok = _wait(ctx, created, project_env, as_json)
+    if not ok:
+        raise SystemExit(EXIT_FAILURE)
+
+
+def _wait(ctx: ServiceContext, created: RunCreated, env: str, as_json: bool) -> bool:
+    """Follow the run until every Dag succeeded or one failed (later dates then wait)."""
+    engine = _embedded_engine(ctx)
+    started = time.monotonic()
+    console = _console()
+    try:
+        if console.is_terminal and not as_json:
+            with Live(console=console, refresh_per_second=8, transient=False) as live:
+                while True:
+                    dags, done = _progress(ctx, created, env)
+                    live.update(_render(ctx, dags, env, time.monotonic() - started))
+                    if done:
+                        break
+                    time.sleep(REFRESH_SECONDS)
+        else:
+            while True:
+                dags, done = _progress(ctx, created, env)
+                if done:
+                    break
+                time.sleep(REFRESH_SECONDS)
+            if as_json:
+                _echo_json({"OpSeq": created.op_seq, "Dags": dags})
+            else:
+                console.print(_render(ctx, dags, env, time.monotonic() - started))
+    finally:
+        if engine is not None:
+            engine.stop(drain=True, timeout=30)
+    return all(d.status is DagStatus.SUCCESS for d in dags)
+
+
+def _embedded_engine(ctx: ServiceContext) -> Any:
+    """An engine in this process when no server holds the data directory; else None."""
+    from opcenter.engine.scheduler import Engine, EngineBusy
+
+    if not EngineLock(ctx.settings.data_dir).is_free():
+        return None
+    engine = Engine(ctx)
+    try:
+        engine.start()
+    except EngineBusy:
+        return None
+    return engine
+
+
+def _progress(ctx: ServiceContext, created: RunCreated, env: str) -> tuple[list[DagView], bool]:
+    dags = list_dags(ctx, op_seq=created.op_seq, project_env=env)
+    statuses = [d.status for d in dags]
+    done = all(s is DagStatus.SUCCESS for s in statuses) or DagStatus.FAILURE in statuses
+    return dags, done
+
+
+def _render(ctx: ServiceContext, dags: list[DagView], env: str, elapsed: float) -> Group:
+    table = Table("DagId", "date", "status", *(s.value for s in _SHOWN), "running", "elapsed")
+    for d in dags:
+        rows = ops.get_manual_dag_instances(ctx, dag_id=d.dag_id, project_env=env)
+        counts = {s: sum(1 for i in rows if i.status is s) for s in _SHOWN}
+        running = ", ".join(i.node_name for i in rows if i.status is InstanceStatus.RUNNING)
+        table.add_row(
+            str(d.dag_id),
+            d.biz_date.isoformat(),
+            d.status.value,
+            *(str(counts[s]) for s in _SHOWN),
+            running or "-",
+            _elapsed(d),
+        )
+    return Group(table, f"elapsed {elapsed:.1f} s")
+
+
+_SHOWN = (
+    InstanceStatus.NOT_RUN,
+    InstanceStatus.WAIT_RESOURCE,
+    InstanceStatus.RUNNING,
+    InstanceStatus.SUCCESS,
+    InstanceStatus.FAILURE,
+)
+
+
+def _elapsed(d: DagView) -> str:
+    if d.start_time is None:
+        return "-"
+    end = d.finish_time or int(time.time() * 1000)
+    return f"{(end - d.start_time) / 1000:.1f} s"
+
+
+def _ms(value: int | None) -> str:
+    if value is None:
+        return "-"
+    return dt.datetime.fromtimestamp(value / 1000).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+# -- opcenter dag ---------------------------------------------------------------------------------
+
+
+@click.group()
+def dag() -> None:
+    """Dags: one run of a workflow for one business date."""
+
+
+@dag.command("show")
+@click.argument("dag_id", type=int)
+@_env_option
+@_json_option
+@_data_dir_option
+@_one_line_errors
+def dag_show(dag_id: int, project_env: str, as_json: bool, data_dir: Path | None) -> None:
+    """A Dag (GetDag) and its instances (ListManualDagInstances)."""
+    with _service_context(data_dir) as ctx:
+        view = get_dag(ctx, dag_id=dag_id, project_env=project_env)
+        rows = ops.get_manual_dag_instances(ctx, dag_id=dag_id, project_env=project_env)
+    if as_json:
+        _echo_json({"Dag": view, "Instances": rows})
+        return
+    console = _console()
+    console.print(
+        f"Dag {view.dag_id} {view.name} · business date {view.biz_date} · {view.status.value}"
+        f" · OpSeq {view.op_seq} · started {_ms(view.start_time)} · finished "
+        f"{_ms(view.finish_time)}"
+    )
+    console.print(_instances_table(rows))
+
+
+def _instances_table(rows: list[InstanceView]) -> Table:
+    table = Table("InstanceId", "node", "NodeId", "TaskType", "status", "started", "finished")
+    for i in rows:
+        status = i.status.value + (" (suspended)" if i.suspended else "")
+        table.add_row(
+            str(i.instance_id),
+            i.node_name,
+            str(i.node_id),
+            i.task_type.value,
+            status,
+            _ms(i.begin_running_time),
+            _ms(i.finish_time),
+        )
+    return table
+
+
+@dag.command("list")
+@click.option("--op-seq", type=int, required=True, help="The run (OpSeq) whose Dags to list.")
+@_env_option
+@_json_option
+@_data_dir_option
+@_one_line_errors
+def dag_list(op_seq: int, project_env: str, as_json: bool, data_dir: Path | None) -> None:
+    """The Dags of one run, in date order (ListDags)."""
+    with _service_context(data_dir) as ctx:
+        dags = list_dags(ctx, op_seq=op_seq, project_env=project_env)
+    if as_json:
+        _echo_json(dags)
+        return
+    table = Table("DagId", "date", "status", "started", "finished")
+    for d in dags:
+        table.add_row(
+            str(d.dag_id), d.biz_date.isoformat(), d.status.value, _ms(d.start_time),
+            _ms(d.finish_time),
+        )  # fmt: skip
+    _console().print(table)
+
+
+# -- opcenter instance ----------------------------------------------------------------------------
+
+
+@click.group()
+def instance() -> None:
+    """Node instances: show, log, and the operator operations."""
+
+
+@instance.command("show")
+@click.argument("instance_id", type=int)
+@_env_option
+@_json_option
+@_data_dir_option
+@_one_line_errors
+def instance_show(instance_id: int, project_env: str, as_json: bool, data_dir: Path | None) -> None:
+    """An instance (GetInstance)."""
+    with _service_context(data_dir) as ctx:
+        view = ops.get_instance(ctx, instance_id=instance_id, project_env=project_env)
+    if as_json:
+        _echo_json(view)
+        return
+    table = Table("field", "value", show_header=False)
+    for key, value in _plain(view).items():
+        shown = _ms(value) if key.endswith(("_time", "time_time")) and value else value
+        table.add_row(key, "-" if shown is None else str(shown))
+    _console().print(table)
+
+
+@instance.command("log")
+@click.argument("instance_id", type=int)
+@click.option("--attempt", type=int, help="Attempt number (default: the latest).")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing while the instance runs.")
+@_env_option
+@_data_dir_option
+@_one_line_errors
+def instance_log(
+    instance_id: int, attempt: int | None, follow: bool, project_env: str, data_dir: Path | None
+) -> None:
+    """The log of an instance (GetInstanceLog)."""
+    with _service_context(data_dir) as ctx:
+        offset = 0
+        while True:
+            view = ops.read_instance_log(
+                ctx, instance_id=instance_id, project_env=project_env, attempt=attempt,
+                offset=offset,
+            )  # fmt: skip
+            if view.text:
+                sys.stdout.write(view.text)
+                sys.stdout.flush()
+                offset = view.offset + len(view.text.encode("utf-8"))
+            if not follow:
+                return
+            status = ops.get_instance(ctx, instance_id=instance_id, project_env=project_env)
+            if status.status.finished and offset >= view.size:
+                return
+            time.sleep(REFRESH_SECONDS)
+
+
+def _operation(name: str, function: Callable[..., bool], done: str) -> click.Command:
+    @click.command(name)
+    @click.argument("instance_id", type=int)
+    @_env_option
+    @_data_dir_option
+    @_one_line_errors
+    def command(instance_id: int, project_env: str, data_dir: Path | None) -> None:
+        with _service_context(data_dir) as ctx:
+            function(ctx, instance_id=instance_id, project_env=project_env, caller=_caller())
+        click.echo(f"Instance {instance_id} {done}.")
+
+    command.help = function.__doc__.split("\n")[0] if function.__doc__ else None
+    return command
+
+
+instance.add_command(_operation("rerun", ops.restart_instance, "will run again"))
+instance.add_command(_operation("set-success", ops.set_success_instance, "set to SUCCESS"))
+instance.add_command(_operation("stop", ops.stop_instance, "stopped"))
+instance.add_command(_operation("suspend", ops.suspend_instance, "suspended"))
+instance.add_command(_operation("resume", ops.resume_instance, "resumed"))

@@ -1,0 +1,103 @@
+"""`opcenter serve`: run the engine on a data directory until SIGINT or SIGTERM.
+
+Started again after any stop (a crash or SIGKILL included), it resumes every unfinished Dag:
+instances that were running are marked FAILURE (auto-rerun applies), nothing that finished runs
+again (engine/recovery.py).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from opcenter.errors import NotFound, OpcenterError
+from opcenter.service.context import ServiceContext
+from opcenter.settings import load_settings
+
+__all__ = ["EXAMPLE_WORKSPACE", "serve"]
+
+EXIT_FAILURE = 1
+EXAMPLE_WORKSPACE = "demo"
+
+logger = logging.getLogger("opcenter.serve")
+
+
+def _apply_example(ctx: ServiceContext, path: Path) -> None:
+    """Apply and deploy the example definition, when the definitions service exists."""
+    try:
+        definitions = importlib.import_module("opcenter.service.definitions")
+    except ModuleNotFoundError:
+        return
+    apply_definition = getattr(definitions, "apply_definition", None)
+    if apply_definition is None:
+        return
+    from opcenter.service.workspaces import create_project, get_project
+
+    try:
+        get_project(ctx, project_identifier=EXAMPLE_WORKSPACE)
+    except NotFound:
+        create_project(ctx, project_identifier=EXAMPLE_WORKSPACE, project_name=EXAMPLE_WORKSPACE)
+    apply_definition(ctx, path_or_document=path, workspace=EXAMPLE_WORKSPACE, deploy=True)
+    click.echo(f"Applied {path} to workspace {EXAMPLE_WORKSPACE!r} (deployed).")
+
+
+@click.command()
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Data directory (default: OPCENTER_DATA_DIR, else ./.opcenter).",
+)
+@click.option("--workers", type=click.IntRange(min=1), help="Worker slots (default: CPUs).")
+@click.option("--host", help="Address to listen on (HTTP API).")
+@click.option("--port", type=click.IntRange(min=1, max=65535), help="Port to listen on.")
+@click.option(
+    "--example",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A workflow definition to apply and deploy on start (workspace 'demo').",
+)
+def serve(
+    data_dir: Path | None,
+    workers: int | None,
+    host: str | None,
+    port: int | None,
+    example: Path | None,
+) -> None:
+    """Run the scheduling engine (and resume unfinished runs) until stopped."""
+    from opcenter.engine.scheduler import Engine, EngineBusy
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = load_settings(data_dir=data_dir, workers=workers, host=host, port=port)
+    ctx = ServiceContext.open(settings)
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    engine = Engine(ctx)
+    try:
+        if example is not None:
+            _apply_example(ctx, example)
+        engine.start()
+    except EngineBusy as exc:
+        ctx.db.dispose()
+        raise click.ClickException(str(exc)) from None
+    except OpcenterError as exc:
+        ctx.db.dispose()
+        raise click.ClickException(exc.message) from None
+    click.echo(f"opcenter engine running on {settings.data_dir} with {settings.workers} slot(s).")
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        click.echo("Stopping.")
+        engine.stop()
+        ctx.db.dispose()
