@@ -71,9 +71,9 @@ def db(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator
         database.dispose()
         return
     database = request.getfixturevalue("pg_database")
-    with database.engine.begin() as conn:
-        for table in reversed(Base.metadata.sorted_tables):
-            conn.execute(table.delete())
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    with database.engine.begin() as conn:  # ids restart at 1, as in a new store
+        conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
     yield database
 
 

@@ -1,0 +1,261 @@
+"""The engine end to end on SQLite with real processes: ordering, dry runs, parameters seen by
+each node type, states and time stamps, date ranges, timeout and automatic reruns."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable
+
+from opcenter.domain.model import DagStatus, InstanceStatus, TaskType
+from opcenter.engine.scheduler import Engine
+from opcenter.service.context import ServiceContext
+from opcenter.service.instances import get_instance_log, list_instances
+from opcenter.service.runs import list_dags
+from tests.engine.builders import by_name, make_flow, node, run_flow, wait_dag, wait_for
+
+S = InstanceStatus
+
+
+def log(ctx: ServiceContext, instance_id: int) -> str:
+    return get_instance_log(ctx, instance_id=instance_id, project_env="PROD")
+
+
+def test_instances_run_in_dependency_order_through_dry_run_nodes(
+    sqlite_ctx: ServiceContext, engine: Engine
+) -> None:
+    # Given a chain a -> b -> c where b is excluded (a dry run)
+    ctx = sqlite_ctx
+    flow = make_flow(
+        ctx,
+        [
+            node("a", "shell", "sleep 0.2; echo a"),
+            node("b", "shell", "echo never", after=["a"]),
+            node("c", "shell", "echo c", after=["b"]),
+        ],
+    )
+    # When it runs
+    created = run_flow(flow, exclude_node_ids=flow.ids("b"))
+    assert wait_dag(ctx, created.dag_id) is DagStatus.SUCCESS
+    rows = by_name(ctx, created.dag_id)
+    # Then b succeeded only after a, without running, and c ran after b
+    assert rows["b"].task_type is TaskType.SKIP
+    assert rows["a"].finish_time <= rows["b"].finish_time <= rows["c"].begin_running_time
+    assert "Dry run (SKIP): the node's code was not run" in log(ctx, rows["b"].instance_id)
+    assert "never" not in log(ctx, rows["b"].instance_id)
+    assert "\nc\n" in log(ctx, rows["c"].instance_id)
+
+
+def test_nodes_outside_include_are_dry_runs(sqlite_ctx: ServiceContext, engine: Engine) -> None:
+    ctx = sqlite_ctx
+    flow = make_flow(ctx, [node("a", "shell", "echo ran-a"), node("b", "shell", "echo ran-b")])
+    created = run_flow(flow, include_node_ids=flow.ids("a"))
+    assert wait_dag(ctx, created.dag_id) is DagStatus.SUCCESS
+    rows = by_name(ctx, created.dag_id)
+    assert "ran-a" in log(ctx, rows["a"].instance_id)
+    assert "Dry run (SKIP_UNCHOOSE)" in log(ctx, rows["b"].instance_id)
+    assert "ran-b" not in log(ctx, rows["b"].instance_id)
+
+
+def test_every_state_is_stamped_in_order(sqlite_ctx: ServiceContext, engine: Engine) -> None:
+    ctx = sqlite_ctx
+    flow = make_flow(ctx, [node("a", "shell", "sleep 0.1")])
+    created = run_flow(flow)
+    wait_dag(ctx, created.dag_id)
+    a = by_name(ctx, created.dag_id)["a"]
+    assert a.status is S.SUCCESS
+    assert a.create_time <= a.begin_wait_time_time <= a.begin_wait_res_time
+    assert a.begin_wait_res_time <= a.begin_running_time
+    assert a.finish_time - a.begin_running_time >= 100
+    assert a.attempt == 1
+
+
+def test_each_node_type_sees_its_parameters(sqlite_ctx: ServiceContext, engine: Engine) -> None:
+    ctx = sqlite_ctx
+    flow = make_flow(
+        ctx,
+        [
+            node(
+                "sh", "shell", 'echo "sh ${d} ${region} $1 $2 ${HOME_X}"', params="d=$bizdate p1 p2"
+            ),
+            node(
+                "py",
+                "python",
+                "import sys\nprint('py', '${d}', '${region}', sys.argv[1:])",
+                params="d=${yyyy-mm-dd} first",
+            ),
+            node("sql", "sql", "select '${d}' as d, '${region}' as r;", params="d=$cyctime"),
+        ],
+        parameters="region=cn",
+    )
+    created = run_flow(flow, dag_parameters=json.dumps({"region": "us"}))
+    assert wait_dag(ctx, created.dag_id) is DagStatus.SUCCESS
+    day = created.biz_dates[0]
+    rows = by_name(ctx, created.dag_id)
+    ymd = day.strftime("%Y%m%d")
+    sh = log(ctx, rows["sh"].instance_id)
+    assert f"sh {ymd} us p1 p2 \n" in sh  # ${HOME_X} was left to the shell
+    assert f"Parameters: d={ymd} p1 p2 region=us" in sh
+    assert "WARNING: undefined parameter(s) left as written: ${HOME_X}" in sh
+    assert f"py {day.isoformat()} us ['first']" in log(ctx, rows["py"].instance_id)
+    next_day = day.fromordinal(day.toordinal() + 1).strftime("%Y%m%d")
+    assert f"{next_day}000000" in log(ctx, rows["sql"].instance_id)
+    assert "us" in log(ctx, rows["sql"].instance_id)
+
+
+def test_sql_nodes_use_a_sqlite_file_per_workspace_and_env(
+    sqlite_ctx: ServiceContext, engine: Engine
+) -> None:
+    ctx = sqlite_ctx
+    flow = make_flow(
+        ctx,
+        [
+            node("make", "sql", "create table t (x int); insert into t values (41);"),
+            node("read", "sql", "select x + 1 as answer from t;", after=["make"]),
+        ],
+    )
+    created = run_flow(flow)
+    assert wait_dag(ctx, created.dag_id) is DagStatus.SUCCESS
+    assert (ctx.settings.data_dir / "sql" / "ws_PROD.db").is_file()
+    assert "42" in log(ctx, by_name(ctx, created.dag_id)["read"].instance_id)
+
+
+def test_a_failure_keeps_descendants_not_run_and_fails_the_dag(
+    sqlite_ctx: ServiceContext, engine: Engine
+) -> None:
+    ctx = sqlite_ctx
+    flow = make_flow(
+        ctx,
+        [
+            node("bad", "shell", "echo oops; exit 3"),
+            node("after", after=["bad"]),
+            node("side", "shell", "sleep 0.3"),
+        ],
+    )
+    created = run_flow(flow)
+    assert wait_dag(ctx, created.dag_id) is DagStatus.FAILURE
+    rows = by_name(ctx, created.dag_id)
+    assert (rows["bad"].status, rows["after"].status, rows["side"].status) == (
+        S.FAILURE,
+        S.NOT_RUN,
+        S.SUCCESS,
+    )
+    assert "exit code 3" in log(ctx, rows["bad"].instance_id)
+
+
+def test_dates_of_a_range_run_one_after_another(sqlite_ctx: ServiceContext, engine: Engine) -> None:
+    ctx = sqlite_ctx
+    flow = make_flow(ctx, [node("a", "shell", "sleep 0.05"), node("b", after=["a"])])
+    created = run_flow(
+        flow, start_biz_date="2020-01-01 00:00:00", end_biz_date="2020-01-04 00:00:00"
+    )
+    wait_dag(ctx, created.dag_ids[-1])
+    dags = list_dags(ctx, op_seq=created.op_seq, project_env="PROD")
+    assert [d.status for d in dags] == [DagStatus.SUCCESS] * 4
+    for earlier, later in itertools.pairwise(dags):
+        assert earlier.finish_time <= later.start_time
+
+
+def test_a_failed_date_holds_the_later_dates(sqlite_ctx: ServiceContext, engine: Engine) -> None:
+    ctx = sqlite_ctx
+    flow = make_flow(ctx, [node("a", "shell", 'test "${d}" != 20200102', params="d=$bizdate")])
+    created = run_flow(
+        flow, start_biz_date="2020-01-01 00:00:00", end_biz_date="2020-01-03 00:00:00"
+    )
+    wait_dag(ctx, created.dag_ids[1])
+    dags = list_dags(ctx, op_seq=created.op_seq, project_env="PROD")
+    assert [d.status for d in dags] == [DagStatus.SUCCESS, DagStatus.FAILURE, DagStatus.CREATED]
+    third = by_name(ctx, created.dag_ids[2])["a"]
+    assert (third.status, third.begin_wait_time_time) == (S.NOT_RUN, None)
+
+
+def test_a_node_timeout_fails_the_instance(sqlite_ctx: ServiceContext, engine: Engine) -> None:
+    ctx = sqlite_ctx
+    flow = make_flow(ctx, [node("slow", "shell", "sleep 30")])
+    created = run_flow(flow)
+    slow = by_name(ctx, created.dag_id)["slow"]
+    # The Timeout field is in hours; shorten this instance's limit to keep the test fast.
+    from opcenter.store.tables import Instance
+
+    with ctx.db.transaction() as session:
+        session.get(Instance, slow.instance_id).timeout_seconds = 1  # type: ignore[union-attr]
+    ctx.notify()
+    assert wait_dag(ctx, created.dag_id) is DagStatus.FAILURE
+    assert "timed out after 1" in log(ctx, slow.instance_id)
+
+
+def test_auto_rerun_retries_a_failure_with_a_new_attempt(
+    sqlite_ctx: ServiceContext, engine: Engine
+) -> None:
+    ctx = sqlite_ctx
+    marker = ctx.settings.data_dir / "tries"
+    flow = make_flow(
+        ctx,
+        [
+            node(
+                "flaky",
+                "shell",
+                f'echo x >> {marker}; test "$(wc -l < {marker})" -ge 3',
+                auto_rerun_times=3,
+                auto_rerun_interval_millis=100,
+            )
+        ],
+    )
+    created = run_flow(flow)
+    assert wait_dag(ctx, created.dag_id) is DagStatus.SUCCESS
+    flaky = by_name(ctx, created.dag_id)["flaky"]
+    assert (flaky.attempt, flaky.task_rerun_time) == (3, 1)
+    first = get_instance_log(
+        ctx, instance_id=flaky.instance_id, project_env="PROD", instance_history_id=1
+    )
+    assert "exit code 1" in first and "An automatic rerun starts in 0.1 s." in first
+    assert "attempt 3" in log(ctx, flaky.instance_id)
+
+
+def test_auto_rerun_gives_up_after_its_count(sqlite_ctx: ServiceContext, engine: Engine) -> None:
+    ctx = sqlite_ctx
+    flow = make_flow(
+        ctx, [node("bad", "shell", "exit 1", auto_rerun_times=1, auto_rerun_interval_millis=0)]
+    )
+    created = run_flow(flow)
+    assert wait_dag(ctx, created.dag_id) is DagStatus.FAILURE
+    bad = by_name(ctx, created.dag_id)["bad"]
+    assert (bad.status, bad.attempt, bad.task_rerun_time) == (S.FAILURE, 2, 0)
+
+
+def test_work_created_by_another_process_is_picked_up_by_polling(
+    sqlite_ctx: ServiceContext, start_engine: Callable[..., Engine]
+) -> None:
+    # Given a second context on the same store, as another process would have: no notify hook
+    ctx = sqlite_ctx
+    other = ServiceContext(db=ctx.db, settings=ctx.settings)
+    start_engine(ctx)
+    flow = make_flow(other, [node("a")])
+    created = run_flow(flow)
+    assert wait_dag(ctx, created.dag_id, timeout=5) is DagStatus.SUCCESS
+
+
+def test_unfinished_work_is_resumed_by_a_new_engine(
+    sqlite_ctx: ServiceContext, start_engine: Callable[..., Engine]
+) -> None:
+    ctx = sqlite_ctx
+    flow = make_flow(ctx, [node("a"), node("b", after=["a"])])
+    created = run_flow(flow)  # no engine yet: stays CREATED
+    assert list_dags(ctx, op_seq=created.op_seq, project_env="PROD")[0].status is DagStatus.CREATED
+    start_engine(ctx)
+    assert wait_dag(ctx, created.dag_id) is DagStatus.SUCCESS
+
+
+def test_list_instances_filters_by_dag_and_status(
+    sqlite_ctx: ServiceContext, engine: Engine
+) -> None:
+    ctx = sqlite_ctx
+    flow = make_flow(ctx, [node("a"), node("b", "shell", "exit 1")])
+    created = run_flow(flow)
+    wait_dag(ctx, created.dag_id)
+    page = list_instances(
+        ctx, project_env="PROD", project_id=flow.project_id, dag_id=created.dag_id, status="FAILURE"
+    )
+    assert [i.node_name for i in page.instances] == ["b"]
+    assert page.total_count == 1
+    wait_for(lambda: True)
