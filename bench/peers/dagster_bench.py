@@ -16,8 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from workloads import Workload, get  # noqa: E402
+from workloads import Workload, get
 
 
 def _job(workload: Workload):

@@ -3,9 +3,10 @@
 Usage: ``python luigi_bench.py WORKLOAD [--workers N]``; exits 0 only if every task succeeded.
 Every node has an output, a marker file in a fresh temporary directory (Luigi knows a task is
 done by its output; with 2 workers tasks run in forked processes, so it cannot be in memory). A
-no-op node only writes its marker; a shell node is an ``ExternalProgramTask`` running ``true``. For ``dates`` each node has a
-``DateParameter`` and the first node of a date requires the last node of the previous date, which
-is Luigi's way of running a date range in order. Luigi runs at most ``--workers`` tasks at a time.
+no-op node only writes its marker; a shell node is an ``ExternalProgramTask`` running ``true``.
+For ``dates`` each node has a ``DateParameter`` and the first node of a date requires the last
+node of the previous date, which is Luigi's way of running a date range in order. Luigi runs at
+most ``--workers`` tasks at a time.
 """
 
 from __future__ import annotations
@@ -17,13 +18,10 @@ import os
 import shutil
 import sys
 import tempfile
-from pathlib import Path
 
 import luigi
 from luigi.contrib.external_program import ExternalProgramTask
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from workloads import Workload, get  # noqa: E402
+from workloads import Workload, get
 
 _DONE: list[str] = []  # the marker directory, set in main()
 UPSTREAM: dict[str, tuple[str, ...]] = {}

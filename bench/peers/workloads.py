@@ -59,7 +59,10 @@ WORKLOADS: dict[str, Workload] = {
     "chain": Workload("chain", "200-node chain, no-op", "noop", _chain(200)),
     "fan": Workload("fan", "200-node fan (root → 198 → sink), no-op", "noop", _fan(200)),
     "shell": Workload(
-        "shell", f"200 shell nodes `true`, {SHELL_PARALLELISM} at a time", "shell", _independent(200)
+        "shell",
+        f"200 shell nodes `true`, {SHELL_PARALLELISM} at a time",
+        "shell",
+        _independent(200),
     ),
     "dates": Workload(
         "dates", "30 business dates × 20-node chain, in order", "noop", _chain(20), DATES

@@ -1,9 +1,11 @@
 """A live opcenter for the operation tests: a store on SQLite, the engine with real worker
 processes, and the OpenAPI server on 127.0.0.1 — plus helpers that drive it with the SDK.
 
-Test modules take `live` (one per module) from the `live_server` fixture below:
+Each test module declares its own server:
 
-    from tests.api.opsupport import live  # noqa: F401  (a fixture)
+    @pytest.fixture(scope="module")
+    def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+        yield from live_opcenter(tmp_path_factory)
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from alibabacloud_dataworks_public20200518 import models as dw
 from alibabacloud_dataworks_public20200518.client import Client
 from alibabacloud_tea_openapi.exceptions import ClientException
 
+from opcenter.api.rpc import Authorize, allow_all
 from opcenter.api.server import ServerThread, build_server
 from opcenter.engine.scheduler import Engine
 from opcenter.runners.local import LocalExecutor
@@ -59,12 +62,13 @@ class Live:
         return tea_client(self, **options)  # type: ignore[arg-type]
 
 
-def start_live(data_dir: Path) -> Live:
+def start_live(data_dir: Path, *, authorize: Authorize = allow_all) -> Live:
     settings = load_settings(environ={}, dotenv=None, data_dir=data_dir, timezone="UTC")
     ctx = ServiceContext.open(settings)
     engine = Engine(ctx, LocalExecutor(WORKER_SLOTS))
     engine.start()
-    server = ServerThread(build_server(ctx, key_resolver=make_key_resolver())).start()
+    app = build_server(ctx, key_resolver=make_key_resolver(), authorize=authorize)
+    server = ServerThread(app).start()
     return Live(ctx=ctx, engine=engine, server=server, data_dir=data_dir)
 
 
@@ -74,10 +78,11 @@ def stop_live(live: Live) -> None:
     live.ctx.db.dispose()
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    """opcenter serving one test module: store, engine and OpenAPI server."""
-    running = start_live(tmp_path_factory.mktemp("opcenter") / "data")
+def live_opcenter(
+    tmp_path_factory: pytest.TempPathFactory, *, authorize: Authorize = allow_all
+) -> Iterator[Live]:
+    """The body of a module's `live` fixture: opcenter serving the module, stopped after it."""
+    running = start_live(tmp_path_factory.mktemp("opcenter") / "data", authorize=authorize)
     yield running
     stop_live(running)
 
@@ -94,8 +99,11 @@ def sdk_error(action: Callable[[], object]) -> ClientException:
 
 def assert_sdk_error(error: ClientException, *, code: str, status: int, message: str) -> None:
     """The error as the SDK shows it: `code`, HTTP status, and the server's exact Message."""
-    assert (error.code, error.status_code, error.data["Message"]) == (code, status, message)
-    assert error.message == f"code: {status}, {message} request id: {error.request_id}"
+    # (this module is not assertion-rewritten: the messages say what differed)
+    seen = (error.code, error.status_code, error.data["Message"])
+    assert seen == (code, status, message), f"got {seen!r}"
+    wanted = f"code: {status}, {message} request id: {error.request_id}"
+    assert error.message == wanted, f"got {error.message!r}"
 
 
 def wait_for(probe: Callable[[], T | None], what: str, timeout: float = WAIT_SECONDS) -> T:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from alibabacloud_dataworks_public20200518 import models as dw
 from alibabacloud_dataworks_public20200518.client import Client
@@ -11,14 +13,17 @@ from tests.api.opsupport import (
     Live,
     assert_sdk_error,
     create_workspace,
-    live,
+    live_opcenter,
     sdk_error,
 )
 from tests.api.sdk import call_api
 
-__all__ = ["live"]
-
 WS = "biz_ws"
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    yield from live_opcenter(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -89,9 +94,7 @@ def test_create_business_keeps_workflow_parameters_given_opcenter_parameters(
         body={"ProjectIdentifier": WS, "BusinessName": "with_params", "Parameters": "region=eu"},
     )
     business_id = answer["body"]["BusinessId"]
-    got = call_api(
-        client, "GetBusiness", body={"ProjectIdentifier": WS, "BusinessId": business_id}
-    )
+    got = call_api(client, "GetBusiness", body={"ProjectIdentifier": WS, "BusinessId": business_id})
     assert got["body"]["Data"]["Parameters"] == "region=eu"
 
 

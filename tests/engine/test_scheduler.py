@@ -12,6 +12,7 @@ from opcenter.engine.scheduler import Engine
 from opcenter.service.context import ServiceContext
 from opcenter.service.instances import get_instance_log, list_instances
 from opcenter.service.runs import list_dags
+from opcenter.store.tables import Instance
 from tests.engine.builders import by_name, make_flow, node, run_flow, wait_dag, wait_for
 
 S = InstanceStatus
@@ -169,17 +170,18 @@ def test_a_failed_date_holds_the_later_dates(sqlite_ctx: ServiceContext, engine:
     assert (third.status, third.begin_wait_time_time) == (S.NOT_RUN, None)
 
 
-def test_a_node_timeout_fails_the_instance(sqlite_ctx: ServiceContext, engine: Engine) -> None:
+def test_a_node_timeout_fails_the_instance(
+    sqlite_ctx: ServiceContext, start_engine: Callable[..., Engine]
+) -> None:
     ctx = sqlite_ctx
-    flow = make_flow(ctx, [node("slow", "shell", "sleep 30")])
+    flow = make_flow(ctx, [node("slow", "shell", "sleep 30", timeout=1)])
     created = run_flow(flow)
     slow = by_name(ctx, created.dag_id)["slow"]
-    # The Timeout field is in hours; shorten this instance's limit to keep the test fast.
-    from opcenter.store.tables import Instance
-
+    # Timeout is in hours (1 h = 3600 s); shorten this instance's limit to keep the test fast.
     with ctx.db.transaction() as session:
+        assert session.get(Instance, slow.instance_id).timeout_seconds == 3600  # type: ignore[union-attr]
         session.get(Instance, slow.instance_id).timeout_seconds = 1  # type: ignore[union-attr]
-    ctx.notify()
+    start_engine(ctx)
     assert wait_dag(ctx, created.dag_id) is DagStatus.FAILURE
     assert "timed out after 1" in log(ctx, slow.instance_id)
 

@@ -6,7 +6,7 @@ import pytest
 
 from opcenter.errors import Conflict, InvalidParameter, MissingParameter, NotFound
 from opcenter.service import iam
-from opcenter.service.context import ServiceContext
+from opcenter.service.context import Caller, ServiceContext
 from opcenter.service.workspaces import create_project
 
 from .conftest import ACCOUNT
@@ -176,3 +176,25 @@ def test_policies_do_attach_detach_and_refuse_deletion_while_attached(
     ]
     with pytest.raises(InvalidParameter):
         iam.delete_policy(ictx, policy_name="AliyunDataWorksFullAccess")
+
+
+def test_visible_project_ids_are_memberships_and_creations_given_a_ram_user(
+    ictx: ServiceContext, project_id: int
+) -> None:
+    alice = iam.create_user(ictx, user_name="alice")
+    iam.create_user(ictx, user_name="bob")
+    iam.create_project_member(ictx, project_id=project_id, user_id=alice.uid)
+    created = create_project(
+        ictx, project_identifier="mine", project_name="Mine", caller=Caller(name="alice")
+    ).project_id
+    create_project(ictx, project_identifier="other", project_name="Other")
+    with ictx.db.transaction() as session:
+        as_alice = iam.visible_project_ids(
+            session, Caller(name="alice", account_id=ACCOUNT, is_root=False)
+        )
+        as_bob = iam.visible_project_ids(
+            session, Caller(name="bob", account_id=ACCOUNT, is_root=False)
+        )
+        as_ghost = iam.visible_project_ids(session, Caller(name="ghost", is_root=False))
+        as_root = iam.visible_project_ids(session, Caller())
+    assert (as_alice, as_bob, as_ghost, as_root) == ({project_id, created}, set(), set(), None)

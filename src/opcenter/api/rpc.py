@@ -215,6 +215,9 @@ class Call:
     Getters return None (or `default`) for an absent parameter; with `required=True` an absent
     or empty one raises `MissingParameter`. A value that cannot be decoded raises
     `InvalidParameterFormat` naming the parameter and the value.
+
+    `source_ip` (the peer address, empty when unknown), `secure` (True over TLS, None when
+    unknown) and `user_agent` describe the connection, for policy conditions and the audit trail.
     """
 
     def __init__(
@@ -228,6 +231,9 @@ class Call:
         services: object,
         now: float,
         region: _Str,
+        source_ip: _Str = "",
+        secure: _Bool | None = None,
+        user_agent: _Str = "",
     ):
         self.action = action
         self.version = version
@@ -237,6 +243,9 @@ class Call:
         self.services: Any = services
         self.now = now
         self.region = region
+        self.source_ip = source_ip
+        self.secure = secure
+        self.user_agent = user_agent
 
     @property
     def principal(self) -> _Str:
@@ -485,6 +494,9 @@ class Dispatcher:
             services=self.services,
             now=now,
             region=self.region,
+            source_ip=request.client or "",
+            secure=request.secure,
+            user_agent=request.user_agent,
         )
         self.authorize(call.principal, op.ram_action, op.resource(call), call)
         result = op.handler(call)

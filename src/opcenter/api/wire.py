@@ -53,7 +53,11 @@ def _decode_pairs(text: str, where: str) -> list[tuple[str, str]]:
 
 @dataclass(frozen=True)
 class WireRequest:
-    """One HTTP request as received. Header names are lower-case."""
+    """One HTTP request as received. Header names are lower-case.
+
+    `client` is the peer's address as the server saw it (the ASGI `client` host); `scheme` the
+    ASGI scope's `scheme` (`http`/`https`), None when the server did not say.
+    """
 
     method: str
     path: str
@@ -61,6 +65,7 @@ class WireRequest:
     headers: tuple[tuple[str, str], ...]
     body: bytes = b""
     client: str | None = field(default=None, compare=False)
+    scheme: str | None = field(default=None, compare=False)
 
     def header(self, name: str) -> str | None:
         """The last value of header `name` (case-insensitive), or None."""
@@ -70,6 +75,18 @@ class WireRequest:
             if key == wanted:
                 found = value
         return found
+
+    @property
+    def secure(self) -> bool | None:
+        """True over TLS, False over plain HTTP, None when the scheme is unknown."""
+        if self.scheme is None:
+            return None
+        return self.scheme.lower() in ("https", "wss")
+
+    @property
+    def user_agent(self) -> str:
+        """The `User-Agent` header, or an empty string."""
+        return self.header("user-agent") or ""
 
     @cached_property
     def query(self) -> list[tuple[str, str]]:

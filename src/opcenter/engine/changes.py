@@ -60,6 +60,10 @@ class ChangeTracker:
         self._seen = seen
         return changes
 
+    def note(self, dag_id: int, revision: int) -> None:
+        """The engine itself has seen this revision (it started or finished the Dag)."""
+        self._seen[dag_id] = revision
+
     def begin(self, now: int) -> None:
         """Look back from `now` only (the engine loaded everything older itself)."""
         self._since = now

@@ -193,11 +193,14 @@ class Engine:
                 return events
 
     def _step(self, events: list[object]) -> None:
-        now = self.ctx.clock()
         outbox = _Outbox()
         touched, self._next = set(self._next), set()
         sync = _SYNC in events or time.monotonic() - self._last_poll >= self.poll_seconds
         with self.ctx.db.transaction() as session:
+            # Read the clock once the write lock is held: a stamp never precedes a write that
+            # committed before this step could see it.
+            session.connection()  # BEGIN (IMMEDIATE on SQLite) happens here, not lazily
+            now = self.ctx.clock()
             for event in events:
                 if isinstance(event, tuple):
                     self._apply_result(session, *event, touched, outbox)
@@ -267,7 +270,15 @@ class Engine:
     def _sync(self, session: Session, now: int, touched: set[int]) -> None:
         known = {d.id: d.revision for d in self._dags.values()}
         for change in self._tracker.poll(session, now, known):
-            self._reload(session, change.dag_id, now, touched)
+            in_flight = change.dag_id in self._in_flight.values()
+            if change.dag_id in known or in_flight or change.status is DagStatus.RUNNING:
+                self._reload(session, change.dag_id, now, touched)
+            elif change.status is DagStatus.CREATED and (
+                change.seq == 0 or self._previous_succeeded(session, change.run_id, change.seq)
+            ):
+                self._reload(session, change.dag_id, now, touched)
+            elif change.status is DagStatus.SUCCESS:
+                self._start_next(session, change.run_id, change.seq, now)
 
     def _reload(self, session: Session, dag_id: int, now: int, touched: set[int]) -> None:
         self._dags.pop(dag_id, None)
@@ -277,21 +288,21 @@ class Engine:
         self._reconcile_in_flight(view)
         if (
             view.status is DagStatus.CREATED
-            and (view.seq == 0 or self._previous_succeeded(session, view))
+            and (view.seq == 0 or self._previous_succeeded(session, view.run_id, view.seq))
             and dagstore.start_dag(session, dag_id, now)
         ):
             view.status = DagStatus.RUNNING
         if view.status is DagStatus.SUCCESS:
-            self._start_next(session, view, now)
+            self._start_next(session, view.run_id, view.seq, now)
             return
         if view.status is not DagStatus.RUNNING:
             return  # CREATED (an earlier date has not succeeded) or FAILURE (nothing to do)
         self._adopt(view)
         touched.add(dag_id)
 
-    def _previous_succeeded(self, session: Session, view: DagView) -> bool:
+    def _previous_succeeded(self, session: Session, run_id: int, seq: int) -> bool:
         status = session.scalar(
-            sa.select(Dag.status).where(Dag.run_id == view.run_id, Dag.seq == view.seq - 1)
+            sa.select(Dag.status).where(Dag.run_id == run_id, Dag.seq == seq - 1)
         )
         return status == DagStatus.SUCCESS.value
 
@@ -309,6 +320,7 @@ class Engine:
     def _adopt(self, view: DagView) -> None:
         """Keep a started Dag in memory and queue its waiting work."""
         self._dags[view.id] = view
+        self._tracker.note(view.id, view.revision)
         for inst in view.of_status(S.WAIT_RESOURCE):
             if (inst.id, inst.attempt) not in self._in_flight:
                 heapq.heappush(self._queue, (-inst.priority, inst.id, view.id))
@@ -470,14 +482,16 @@ class Engine:
                 continue
             dagstore.write_dag_status(session, dag_id, status, now)
             view.status = status
+            if status is not DagStatus.RUNNING:
+                self._tracker.note(dag_id, view.revision)
             if status is DagStatus.SUCCESS:
                 del self._dags[dag_id]
-                self._start_next(session, view, now)
+                self._start_next(session, view.run_id, view.seq, now)
             elif status is DagStatus.FAILURE:
                 del self._dags[dag_id]
 
-    def _start_next(self, session: Session, view: DagView, now: int) -> None:
-        next_id = dagstore.start_next(session, view.run_id, view.seq, now)
+    def _start_next(self, session: Session, run_id: int, seq: int, now: int) -> None:
+        next_id = dagstore.start_next(session, run_id, seq, now)
         if next_id is None:
             return
         started = DagView.load(session, next_id)

@@ -26,7 +26,9 @@ __all__ = [
 ]
 
 S = InstanceStatus
+T = Instance.__table__
 _CHUNK = 500  # ids per statement (well below SQLite's bound-parameter limit)
+NOW = sa.bindparam("now")
 
 
 def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
@@ -34,92 +36,92 @@ def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
         yield ids[start : start + _CHUNK]
 
 
-def _update(
-    session: Session, ids: Sequence[int], expect: InstanceStatus, values: dict[str, Any]
-) -> list[Any]:
+def _statement(expect: InstanceStatus, values: dict[str, Any]) -> sa.Update:
+    """Built once per transition: Core, with an expanding IN, so SQLAlchemy's statement cache
+    serves every later call (the hot path runs one of these per wave of successors)."""
+    return (
+        sa.update(T)
+        .where(
+            T.c.id.in_(sa.bindparam("ids", expanding=True)),
+            T.c.status == expect.value,
+            T.c.suspended.is_(False),
+        )
+        .values(**values)
+        .returning(T.c.id, T.c.attempt)
+    )
+
+
+_FINISH_INSTANT = _statement(
+    S.NOT_RUN,
+    {
+        "status": S.SUCCESS.value,
+        "attempt": T.c.attempt + 1,
+        "begin_wait_time_time": NOW,
+        "begin_wait_res_time": NOW,
+        "begin_running_time": NOW,
+        "finish_time": NOW,
+        "modified_at": NOW,
+    },
+)
+_CLAIM = _statement(
+    S.NOT_RUN,
+    {
+        "status": S.WAIT_RESOURCE.value,
+        "attempt": T.c.attempt + 1,
+        "begin_wait_time_time": NOW,
+        "begin_wait_res_time": NOW,
+        "begin_running_time": None,
+        "finish_time": None,
+        "modified_at": NOW,
+    },
+)
+_CLAIM_RETRY = _statement(
+    S.WAIT_TIME,
+    {
+        "status": S.WAIT_RESOURCE.value,
+        "attempt": T.c.attempt + 1,
+        "retry_at": None,
+        "begin_wait_res_time": NOW,
+        "begin_running_time": None,
+        "finish_time": None,
+        "modified_at": NOW,
+    },
+)
+_RUNNING = _statement(
+    S.WAIT_RESOURCE, {"status": S.RUNNING.value, "begin_running_time": NOW, "modified_at": NOW}
+)
+
+
+def _update(session: Session, stmt: sa.Update, ids: Sequence[int], now: int) -> list[Any]:
+    conn = session.connection()
     out: list[Any] = []
     for chunk in _chunks(ids):
-        stmt = (
-            sa.update(Instance)
-            .where(
-                Instance.id.in_(chunk),
-                Instance.status == expect.value,
-                Instance.suspended.is_(False),
-            )
-            .values(**values)
-            .returning(Instance.id, Instance.attempt)
-        )
-        out.extend(session.execute(stmt).all())
+        out.extend(conn.execute(stmt, {"ids": list(chunk), "now": now}).all())
     return out
 
 
 def finish_instant(session: Session, ids: Sequence[int], now: int) -> list[tuple[int, int]]:
     """Dry-run and virtual instances whose upstream succeeded: NOT_RUN → SUCCESS at once,
     every step's time stamped. Returns (id, attempt) of the rows changed."""
-    rows = _update(
-        session,
-        ids,
-        S.NOT_RUN,
-        {
-            "status": S.SUCCESS.value,
-            "attempt": Instance.attempt + 1,
-            "begin_wait_time_time": now,
-            "begin_wait_res_time": now,
-            "begin_running_time": now,
-            "finish_time": now,
-            "modified_at": now,
-        },
-    )
-    return [(r.id, r.attempt) for r in rows]
+    return [(r.id, r.attempt) for r in _update(session, _FINISH_INSTANT, ids, now)]
 
 
 def claim(session: Session, ids: Sequence[int], now: int) -> list[tuple[int, int]]:
     """Instances whose upstream succeeded: NOT_RUN → WAIT_TIME → WAIT_RESOURCE. A manual run's
     scheduled time (business date + 1 day) is always past, so WAIT_TIME ends at once; both
     stamps are written. Starts a new attempt. Returns (id, attempt) of the rows changed."""
-    rows = _update(
-        session,
-        ids,
-        S.NOT_RUN,
-        {
-            "status": S.WAIT_RESOURCE.value,
-            "attempt": Instance.attempt + 1,
-            "begin_wait_time_time": now,
-            "begin_wait_res_time": now,
-            "begin_running_time": None,
-            "finish_time": None,
-            "modified_at": now,
-        },
-    )
-    return [(r.id, r.attempt) for r in rows]
+    return [(r.id, r.attempt) for r in _update(session, _CLAIM, ids, now)]
 
 
 def claim_retries(session: Session, ids: Sequence[int], now: int) -> list[tuple[int, int]]:
     """Automatic reruns whose interval has passed: WAIT_TIME → WAIT_RESOURCE, new attempt."""
-    rows = _update(
-        session,
-        ids,
-        S.WAIT_TIME,
-        {
-            "status": S.WAIT_RESOURCE.value,
-            "attempt": Instance.attempt + 1,
-            "retry_at": None,
-            "begin_wait_res_time": now,
-            "begin_running_time": None,
-            "finish_time": None,
-            "modified_at": now,
-        },
-    )
-    return [(r.id, r.attempt) for r in rows]
+    return [(r.id, r.attempt) for r in _update(session, _CLAIM_RETRY, ids, now)]
 
 
 def mark_running(session: Session, ids: Sequence[int], now: int) -> list[int]:
     """WAIT_RESOURCE → RUNNING for the attempts about to be handed to the executor (committed
     before the hand-over, so a crash after it is seen as 'was running')."""
-    rows = _update(
-        session, ids, S.WAIT_RESOURCE, {"status": S.RUNNING.value, "begin_running_time": now}
-    )
-    return [r.id for r in rows]
+    return [r.id for r in _update(session, _RUNNING, ids, now)]
 
 
 def record_result(
@@ -130,23 +132,19 @@ def record_result(
     else FAILURE. Returns the new status, or None when the instance was no longer RUNNING
     that attempt (an operator stopped it, or a newer attempt exists). With WAIT_TIME comes the
     time the rerun is due (epoch ms)."""
-    where = (
-        Instance.id == instance_id,
-        Instance.attempt == attempt,
-        Instance.status == S.RUNNING.value,
-    )
+    where = (T.c.id == instance_id, T.c.attempt == attempt, T.c.status == S.RUNNING.value)
     common = {"finish_time": finished_at, "modified_at": finished_at}
     if succeeded:
         values: dict[str, Any] = {"status": S.SUCCESS.value, **common}
         return (S.SUCCESS, None) if _one(session, where, values) else None
     retry = {
         "status": S.WAIT_TIME.value,
-        "auto_rerun_left": Instance.auto_rerun_left - 1,
-        "retry_at": finished_at + Instance.auto_rerun_interval_millis,
+        "auto_rerun_left": T.c.auto_rerun_left - 1,
+        "retry_at": finished_at + T.c.auto_rerun_interval_millis,
         "begin_wait_time_time": finished_at,
         **common,
     }
-    retry_where = (*where, Instance.auto_rerun_left > 0, Instance.rerun_mode != "ALL_DENIED")
+    retry_where = (*where, T.c.auto_rerun_left > 0, T.c.rerun_mode != "ALL_DENIED")
     row = _one(session, retry_where, retry)
     if row is not None:
         return S.WAIT_TIME, row.retry_at
@@ -155,5 +153,5 @@ def record_result(
 
 
 def _one(session: Session, where: Iterable[Any], values: dict[str, Any]) -> Any:
-    stmt = sa.update(Instance).where(*where).values(**values)
-    return session.execute(stmt.returning(Instance.id, Instance.retry_at)).first()
+    stmt = sa.update(T).where(*where).values(**values)
+    return session.connection().execute(stmt.returning(T.c.id, T.c.retry_at)).first()

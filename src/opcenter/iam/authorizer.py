@@ -59,7 +59,7 @@ _WORKSPACE_PREFIX = "workspace/"
 _OBJECT_MESSAGES = (
     ("InstanceId", "Instance", "The instance InstanceId={value} does not exist in {env}."),
     ("DagId", "Dag", "The Dag DagId={value} does not exist in {env}."),
-    ("NodeId", "Node", "The node NodeId={value} does not exist in ProjectEnv={env!r}."),
+    ("NodeId", "Node", "The node NodeId={value} does not exist."),
     ("OpSeq", "Dag", "No Dag has OpSeq={value} in {env}."),
 )
 _WORKSPACE_PARAMS = ("ProjectId", "ProjectName", "ProjectIdentifier")

@@ -250,7 +250,7 @@ def _check_outputs(
         )
     ).all()
     for other_name, other_outputs in others:
-        for name in set(outputs) & set(json.loads(other_outputs)):
+        for name in sorted(set(outputs) & set(json.loads(other_outputs))):
             raise Conflict(
                 "File",
                 f"OutputList entry {name!r} is already an output of file {other_name!r}.",

@@ -22,7 +22,7 @@ from opcenter.service.context import Caller, ServiceContext
 from opcenter.service.lookup import check_paging, resolve_workspace
 from opcenter.service.views import Page
 from opcenter.settings import Settings
-from opcenter.store.tables import IamAccessKey, IamUser, Workspace
+from opcenter.store.tables import IamAccessKey, IamUser, Node, Workspace
 
 __all__ = [
     "ProjectMemberView",
@@ -49,6 +49,8 @@ __all__ = [
     "list_user_policies",
     "list_users",
     "remove_project_member_from_role",
+    "visible_project_ids",
+    "workspace_of_node",
 ]
 
 MEMBER_TYPE_ACCOUNT = "USER_ALIYUN"  # DataWorks type 1: an Alibaba Cloud (root) account
@@ -358,6 +360,42 @@ def list_project_roles(
     with ctx.db.transaction() as session:
         _workspace(session, project_id)
     return ROLES
+
+
+# --- visibility -----------------------------------------------------------------------------
+
+
+def visible_project_ids(session: Session, caller: Caller) -> set[int] | None:
+    """The ids of the workspaces `caller` may see; None when it sees them all (the root account).
+
+    A RAM user sees the workspaces it is a member of and those it created; a name that is no
+    (longer a) user sees none. For listings (ListProjects) that must not reveal the others.
+    """
+    if caller.is_root:
+        return None
+    user = principals.find_user(session, caller.name)
+    if user is None:
+        return set()
+    principal = principals.user_principal(caller.account_id, user.name)
+    return members.visible_workspace_ids(session, user, principal)
+
+
+def workspace_of_node(ctx: ServiceContext, node_id: int) -> str | None:
+    """The identifier of the workspace holding node `node_id`, in any environment; None when
+    there is no such node.
+
+    The node operations look a node up before they judge `ProjectEnv` (a missing node is
+    "does not exist" whatever the environment), so authorization must find the node's
+    workspace the same way: then a node of an invisible workspace answers exactly as a missing
+    one, whatever `ProjectEnv` says. (Instances and Dags are the other way round: their
+    operations judge `ProjectEnv` first, for missing and invisible objects alike.)
+    """
+    with ctx.db.transaction() as session:
+        return session.scalar(
+            sa.select(Workspace.identifier)
+            .join(Node, Node.workspace_id == Workspace.id)
+            .where(Node.id == node_id)
+        )
 
 
 # --- audit ----------------------------------------------------------------------------------

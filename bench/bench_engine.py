@@ -1,0 +1,210 @@
+"""Engine benchmarks (issue 4), not tests: `.venv/bin/python bench/bench_engine.py`.
+
+1. a 1,000-node layered workflow of virtual nodes, run once: instances/s through the whole engine
+   (create → schedule → succeed, every state committed);
+2. 200 Shell nodes running `true` in a wide DAG, 2 slots: wall time against the bare cost of
+   starting 200 bash processes two at a time, measured in the same run;
+3. a 365-day range of a 20-node virtual workflow (7,300 instances): wall time;
+4. dependency latency FinishTime → successor BeginRunningTime over a 100-node Shell chain.
+
+Prints a table and writes the figures into docs/benchmarks.md under "## Engine (issue 4)".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from opcenter.domain.model import DagStatus  # noqa: E402
+from opcenter.engine.scheduler import Engine  # noqa: E402
+from opcenter.runners.local import LocalExecutor  # noqa: E402
+from opcenter.service.context import ServiceContext  # noqa: E402
+from opcenter.service.runs import list_dags  # noqa: E402
+from opcenter.settings import load_settings  # noqa: E402
+from tests.engine.builders import biz, by_name, make_flow, node, run_flow, wait_dag  # noqa: E402
+
+HEADING = "## Engine (issue 4)"
+
+
+def context() -> ServiceContext:
+    data = Path(tempfile.mkdtemp(prefix="opcenter-bench-"))
+    settings = load_settings(environ={}, dotenv=None, data_dir=data, timezone="UTC")
+    return ServiceContext.open(settings)
+
+
+def engine(ctx: ServiceContext, slots: int) -> Engine:
+    eng = Engine(ctx, LocalExecutor(slots))
+    eng.start()
+    return eng
+
+
+def layered(layers: int, width: int, kind: str = "virtual", code: str = "") -> list:
+    nodes = []
+    for layer in range(layers):
+        for i in range(width):
+            after = (
+                [f"l{layer - 1}_{j}" for j in range(width)]
+                if layer and width <= 10
+                else ([f"l{layer - 1}_{i}"] if layer else [])
+            )
+            nodes.append(node(f"l{layer}_{i}", kind, code, after=after))
+    return nodes
+
+
+def bench_virtual_1000() -> dict[str, float]:
+    ctx = context()
+    flow = make_flow(ctx, layered(20, 50))
+    eng = engine(ctx, 2)
+    began = time.perf_counter()
+    created = run_flow(flow)
+    wait_dag(ctx, created.dag_id, timeout=120)
+    elapsed = time.perf_counter() - began
+    eng.stop()
+    return {"instances": 1000, "seconds": elapsed, "per_second": 1000 / elapsed}
+
+
+def bare_bash(count: int, slots: int) -> float:
+    def one(_: int) -> None:
+        subprocess.run(["bash", "-c", "true"], check=True)
+
+    began = time.perf_counter()
+    with ThreadPoolExecutor(slots) as pool:
+        list(pool.map(one, range(count)))
+    return time.perf_counter() - began
+
+
+def bench_shell_200() -> dict[str, float]:
+    ctx = context()
+    flow = make_flow(
+        ctx, [node("root")] + [node(f"s{i}", "shell", "true", after=["root"]) for i in range(200)]
+    )
+    bare = bare_bash(200, 2)
+    eng = engine(ctx, 2)
+    began = time.perf_counter()
+    created = run_flow(flow)
+    wait_dag(ctx, created.dag_id, timeout=300)
+    elapsed = time.perf_counter() - began
+    eng.stop()
+    return {"bare": bare, "engine": elapsed, "ratio": elapsed / bare}
+
+
+def bench_range_365() -> dict[str, float]:
+    ctx = context()
+    nodes = [node("n0")] + [
+        node(f"n{i}", params="d=$bizdate", after=[f"n{i - 1}"]) for i in range(1, 20)
+    ]
+    flow = make_flow(ctx, nodes)
+    eng = engine(ctx, 2)
+    began = time.perf_counter()
+    created = run_flow(flow, start_biz_date=biz(days_ago=364), end_biz_date=biz())
+    wait_dag(ctx, created.dag_ids[-1], timeout=300)
+    elapsed = time.perf_counter() - began
+    statuses = {d.status for d in list_dags(ctx, op_seq=created.op_seq, project_env="PROD")}
+    eng.stop()
+    assert statuses == {DagStatus.SUCCESS}, statuses
+    return {"instances": 7300, "seconds": elapsed}
+
+
+def bench_latency_chain() -> dict[str, float]:
+    ctx = context()
+    nodes = [node("c0", "shell", "true")] + [
+        node(f"c{i}", "shell", "true", after=[f"c{i - 1}"]) for i in range(1, 100)
+    ]
+    flow = make_flow(ctx, nodes)
+    eng = engine(ctx, 2)
+    created = run_flow(flow)
+    wait_dag(ctx, created.dag_id, timeout=120)
+    eng.stop()
+    rows = by_name(ctx, created.dag_id)
+    gaps = [
+        rows[f"c{i}"].begin_running_time - rows[f"c{i - 1}"].finish_time  # type: ignore[operator]
+        for i in range(1, 100)
+    ]
+    gaps.sort()
+    return {
+        "median_ms": statistics.median(gaps),
+        "p99_ms": gaps[min(len(gaps) - 1, int(len(gaps) * 0.99))],
+    }
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, Python {platform.python_version()}, SQLite"
+
+
+def write_docs(rows: list[tuple[str, str, str]]) -> None:
+    path = ROOT / "docs" / "benchmarks.md"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    lines = [
+        HEADING,
+        "",
+        f"Measured {dt.date.today().isoformat()} on {machine()} with "
+        "`.venv/bin/python bench/bench_engine.py` (SQLite store, local executor).",
+        "",
+        "| benchmark | measured | target |",
+        "| --- | --- | --- |",
+        *(f"| {name} | {value} | {target} |" for name, value, target in rows),
+        "",
+    ]
+    section = "\n".join(lines)
+    if HEADING in text:
+        start = text.index(HEADING)
+        rest = text[start + len(HEADING) :]
+        nxt = rest.find("\n## ")
+        end = len(text) if nxt < 0 else start + len(HEADING) + nxt + 1
+        text = text[:start] + section + text[end:]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def main() -> None:
+    v = bench_virtual_1000()
+    s = bench_shell_200()
+    r = bench_range_365()
+    latency = bench_latency_chain()
+    rows = [
+        (
+            "1,000-node layered virtual workflow",
+            f"{v['per_second']:,.0f} instances/s ({v['seconds']:.2f} s)",
+            "≥ 2,000/s",
+        ),
+        (
+            "200 Shell `true` nodes, 2 slots",
+            f"{s['engine']:.2f} s vs bare bash {s['bare']:.2f} s ({s['ratio']:.2f}×)",
+            "≤ 2× bare",
+        ),
+        ("365-day range × 20 virtual nodes (7,300 instances)", f"{r['seconds']:.2f} s", "≤ 10 s"),
+        (
+            "dependency latency, 100-node Shell chain",
+            f"median {latency['median_ms']:.0f} ms, p99 {latency['p99_ms']:.0f} ms",
+            "median ≤ 5 ms",
+        ),
+    ]
+    width = max(len(n) for n, _, _ in rows)
+    for name, value, target in rows:
+        print(f"{name:<{width}}  {value:<45}  target {target}")
+    write_docs(rows)
+
+
+if __name__ == "__main__":
+    main()

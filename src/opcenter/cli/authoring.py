@@ -1,0 +1,760 @@
+"""`opcenter workspace|workflow|file|node …`: the authoring model from the command line.
+
+Each command calls one service function (two when a name must first be turned into an id) and
+prints its result; `--json` prints it for machines. Workspace-scoped commands take
+`-w/--workspace IDENTIFIER` or `--project-id ID`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from opcenter.cli._output import (
+    current_caller,
+    data_dir_option,
+    emit,
+    json_option,
+    one_line_errors,
+    service_context,
+)
+from opcenter.domain.model import FileType
+from opcenter.errors import MissingParameter, NotFound
+from opcenter.service import deployments, files, nodes, workflows, workspaces
+from opcenter.service.context import ServiceContext
+
+__all__ = ["file", "node", "workflow", "workspace"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_PROJECT_COLUMNS = ["project_id", "project_identifier", "project_name", "project_mode", "owner"]
+_BUSINESS_COLUMNS = ["business_id", "business_name", "use_type", "owner", "parameters"]
+_FILE_COLUMNS = [
+    "file_id",
+    "file_name",
+    "program_type",
+    "file_folder_path",
+    "node_id",
+    "current_version",
+    "commit_status",
+]
+_NODE_COLUMNS = ["node_id", "node_name", "program_type", "file_version", "owner", "input_list"]
+_TYPE_ALIASES = {"shell": 6, "python": 1322, "sql": 10, "virtual": 99}
+
+
+def _options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    def apply(command: F) -> F:
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+
+    return apply
+
+
+_workspace_options = _options(
+    click.option(
+        "-w", "--workspace", metavar="IDENTIFIER", help="Workspace identifier (ProjectIdentifier)."
+    ),
+    click.option("--project-id", type=int, help="Workspace id (ProjectId), instead of -w."),
+)
+_paging_options = _options(
+    click.option("--page", "page_number", type=int, default=1, show_default=True),
+    click.option("--page-size", type=int, default=20, show_default=True),
+)
+_env_option = click.option(
+    "--env",
+    "project_env",
+    type=click.Choice(["DEV", "PROD"], case_sensitive=False),
+    default="PROD",
+    show_default=True,
+    help="Environment (ProjectEnv).",
+)
+
+
+def _ws(workspace: str | None, project_id: int | None) -> dict[str, Any]:
+    return {"project_identifier": workspace, "project_id": project_id}
+
+
+class _FileTypeParam(click.ParamType):
+    """A FileType code (`6`) or a name (`shell`, `python`, `sql`, `virtual`, `DIDE_SHELL`)."""
+
+    name = "type"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip()
+        if text.isdigit():
+            return int(text)
+        if text.lower() in _TYPE_ALIASES:
+            return _TYPE_ALIASES[text.lower()]
+        try:
+            return int(FileType[text.upper()])
+        except KeyError:
+            names = ", ".join([*_TYPE_ALIASES, *(t.name for t in FileType)])
+            self.fail(f"{text!r} is not a FileType code or one of {names}", param, ctx)
+
+
+# --------------------------------------------------------------------------- workspace
+
+
+@click.group()
+def workspace() -> None:
+    """Workspaces (DataWorks projects): STANDARD has DEV and PROD, BASIC has PROD only."""
+
+
+@workspace.command("create")
+@click.argument("identifier")
+@click.option("--name", help="Display name (ProjectName); default: the identifier.")
+@click.option(
+    "--mode",
+    type=click.Choice(["STANDARD", "BASIC"], case_sensitive=False),
+    default="STANDARD",
+    show_default=True,
+    help="STANDARD: DEV and PROD; BASIC: PROD only.",
+)
+@click.option("--description", default="", help="Workspace description.")
+@data_dir_option
+@json_option
+@one_line_errors
+def workspace_create(
+    identifier: str,
+    name: str | None,
+    mode: str,
+    description: str,
+    data_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Create workspace IDENTIFIER (letters, digits, underscores)."""
+    with service_context(data_dir) as ctx:
+        view = workspaces.create_project(
+            ctx,
+            project_identifier=identifier,
+            project_name=name or identifier,
+            project_mode=mode.upper(),
+            project_description=description,
+            caller=current_caller(),
+        )
+        emit(view, as_json)
+
+
+@workspace.command("get")
+@click.argument("identifier", required=False)
+@click.option("--project-id", type=int, help="Workspace id, instead of IDENTIFIER.")
+@data_dir_option
+@json_option
+@one_line_errors
+def workspace_get(
+    identifier: str | None, project_id: int | None, data_dir: Path | None, as_json: bool
+) -> None:
+    """Show workspace IDENTIFIER (or --project-id)."""
+    with service_context(data_dir) as ctx:
+        emit(workspaces.get_project(ctx, **_ws(identifier, project_id)), as_json)
+
+
+@workspace.command("list")
+@_paging_options
+@data_dir_option
+@json_option
+@one_line_errors
+def workspace_list(page_number: int, page_size: int, data_dir: Path | None, as_json: bool) -> None:
+    """List workspaces."""
+    with service_context(data_dir) as ctx:
+        page = workspaces.list_projects(ctx, page_number=page_number, page_size=page_size)
+        emit(page, as_json, columns=_PROJECT_COLUMNS)
+
+
+# --------------------------------------------------------------------------- workflow
+
+
+@click.group()
+def workflow() -> None:
+    """Workflows (DataWorks business flows); MANUAL_BIZ ones are run by hand."""
+
+
+def _business_id(
+    ctx: ServiceContext, ws: dict[str, Any], name: str | None, business_id: int | None
+) -> int:
+    if business_id is not None:
+        return business_id
+    return workflows.get_business(ctx, business_name=name, **ws).business_id
+
+
+@workflow.command("create")
+@click.argument("name")
+@_workspace_options
+@click.option(
+    "--use-type",
+    type=click.Choice(["MANUAL_BIZ", "NORMAL"], case_sensitive=False),
+    default="MANUAL_BIZ",
+    show_default=True,
+    help="MANUAL_BIZ: manually triggered; NORMAL: stored only.",
+)
+@click.option("--description", default="", help="Workflow description.")
+@click.option("--owner", help="Owner; default: the current user.")
+@click.option("--parameters", default="", help="Workflow parameters with defaults: 'k=v k2=v2'.")
+@data_dir_option
+@json_option
+@one_line_errors
+def workflow_create(
+    name: str,
+    workspace: str | None,
+    project_id: int | None,
+    use_type: str,
+    description: str,
+    owner: str | None,
+    parameters: str,
+    data_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Create workflow NAME in a workspace."""
+    with service_context(data_dir) as ctx:
+        view = workflows.create_business(
+            ctx,
+            business_name=name,
+            use_type=use_type.upper(),
+            description=description,
+            owner=owner,
+            parameters=parameters,
+            caller=current_caller(),
+            **_ws(workspace, project_id),
+        )
+        emit(view, as_json)
+
+
+_business_arguments = _options(
+    click.argument("name", required=False),
+    click.option("--business-id", type=int, help="Workflow id (BusinessId), instead of NAME."),
+)
+
+
+@workflow.command("get")
+@_business_arguments
+@_workspace_options
+@data_dir_option
+@json_option
+@one_line_errors
+def workflow_get(
+    name: str | None,
+    business_id: int | None,
+    workspace: str | None,
+    project_id: int | None,
+    data_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Show workflow NAME (or --business-id)."""
+    with service_context(data_dir) as ctx:
+        view = workflows.get_business(
+            ctx, business_id=business_id, business_name=name, **_ws(workspace, project_id)
+        )
+        emit(view, as_json)
+
+
+@workflow.command("list")
+@_workspace_options
+@click.option("--keyword", help="Part of the workflow name.")
+@_paging_options
+@data_dir_option
+@json_option
+@one_line_errors
+def workflow_list(
+    workspace: str | None,
+    project_id: int | None,
+    keyword: str | None,
+    page_number: int,
+    page_size: int,
+    data_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """List the workflows of a workspace."""
+    with service_context(data_dir) as ctx:
+        page = workflows.list_business(
+            ctx,
+            keyword=keyword,
+            page_number=page_number,
+            page_size=page_size,
+            **_ws(workspace, project_id),
+        )
+        emit(page, as_json, columns=_BUSINESS_COLUMNS)
+
+
+@workflow.command("update")
+@_business_arguments
+@_workspace_options
+@click.option("--new-name", help="Rename the workflow (its files move with it).")
+@click.option("--description", help="New description.")
+@click.option("--owner", help="New owner.")
+@click.option("--parameters", help="New workflow parameters: 'k=v k2=v2' ('' clears them).")
+@data_dir_option
+@json_option
+@one_line_errors
+def workflow_update(
+    name: str | None,
+    business_id: int | None,
+    workspace: str | None,
+    project_id: int | None,
+    new_name: str | None,
+    description: str | None,
+    owner: str | None,
+    parameters: str | None,
+    data_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Change workflow NAME (or --business-id); options not given stay as they are."""
+    ws = _ws(workspace, project_id)
+    with service_context(data_dir) as ctx:
+        view = workflows.update_business(
+            ctx,
+            business_id=_business_id(ctx, ws, name, business_id),
+            business_name=new_name,
+            description=description,
+            owner=owner,
+            parameters=parameters,
+            caller=current_caller(),
+            **ws,
+        )
+        emit(view, as_json)
+
+
+@workflow.command("delete")
+@_business_arguments
+@_workspace_options
+@data_dir_option
+@json_option
+@one_line_errors
+def workflow_delete(
+    name: str | None,
+    business_id: int | None,
+    workspace: str | None,
+    project_id: int | None,
+    data_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Delete workflow NAME (or --business-id); it must have no files left."""
+    ws = _ws(workspace, project_id)
+    with service_context(data_dir) as ctx:
+        wf_id = _business_id(ctx, ws, name, business_id)
+        workflows.delete_business(ctx, business_id=wf_id, caller=current_caller(), **ws)
+    if as_json:
+        emit({"business_id": wf_id, "deleted": True}, True)
+    else:
+        click.echo(f"Deleted workflow {wf_id}.")
+
+
+# --------------------------------------------------------------------------- file
+
+
+@click.group()
+def file() -> None:
+    """Files (drafts) of a workflow; submit commits to DEV, deploy publishes to PROD."""
+
+
+def _file_id(ctx: ServiceContext, ws: dict[str, Any], name: str | None, file_id: int | None) -> int:
+    if file_id is not None:
+        return file_id
+    if not name:
+        raise MissingParameter("FileId")
+    page = files.list_files(ctx, exact_file_name=name, page_size=1, **ws)
+    if not page.items:
+        raise NotFound("File", f"No file is named FileName={name!r} in the workspace.")
+    return page.items[0].file_id
+
+
+def _folder(workflow_name: str | None, folder_path: str | None) -> str | None:
+    if workflow_name and folder_path:
+        raise click.UsageError("Give --workflow or --folder-path, not both.")
+    return f"Business Flow/{workflow_name}" if workflow_name else folder_path
+
+
+def _content(content: str | None, content_file: Path | None) -> str | None:
+    if content is not None and content_file is not None:
+        raise click.UsageError("Give --content or --content-file, not both.")
+    return content_file.read_text(encoding="utf-8") if content_file is not None else content
+
+
+_file_arguments = _options(
+    click.argument("name", required=False),
+    click.option("--file-id", type=int, help="File id (FileId), instead of NAME."),
+)
+_file_field_options = _options(
+    click.option("--workflow", "workflow_name", help="Workflow: the folder 'Business Flow/NAME'."),
+    click.option("--folder-path", help="FileFolderPath, e.g. 'Business Flow/<workflow>/Shell'."),
+    click.option("--content", help="The code."),
+    click.option(
+        "--content-file",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="Read the code from this file.",
+    ),
+    click.option("--para-value", help="Node parameters (ParaValue): 'k=v $bizdate ...'."),
+    click.option("--output", "output_list", help="Output names, comma-separated (OutputList)."),
+    click.option("--input", "input_list", help="Upstream output names, comma-separated."),
+    click.option(
+        "--rerun-mode", type=click.Choice(["ALL_ALLOWED", "FAILURE_ALLOWED", "ALL_DENIED"])
+    ),
+    click.option("--auto-rerun-times", type=int, help="Automatic reruns on failure (0-10)."),
+    click.option("--auto-rerun-interval-millis", type=int, help="Between automatic reruns."),
+    click.option("--timeout", type=int, help="Timeout in hours (0: the 3-day ceiling)."),
+    click.option("--scheduler-type", type=click.Choice(["NORMAL", "MANUAL", "PAUSE", "SKIP"])),
+    click.option("--dependent-type", help="Cross-cycle dependency type (stored only)."),
+    click.option("--dependent-node-ids", help="Cross-cycle node ids, comma-separated."),
+    click.option("--description", help="File description."),
+    click.option("--owner", help="Owner; default: the current user."),
+)
+
+
+def _file_fields(opts: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "file_folder_path": _folder(opts["workflow_name"], opts["folder_path"]),
+        "content": _content(opts["content"], opts["content_file"]),
+        "para_value": opts["para_value"],
+        "output_list": opts["output_list"],
+        "input_list": opts["input_list"],
+        "rerun_mode": opts["rerun_mode"],
+        "auto_rerun_times": opts["auto_rerun_times"],
+        "auto_rerun_interval_millis": opts["auto_rerun_interval_millis"],
+        "timeout": opts["timeout"],
+        "scheduler_type": opts["scheduler_type"],
+        "dependent_type": opts["dependent_type"],
+        "dependent_node_id_list": opts["dependent_node_ids"],
+        "file_description": opts["description"],
+        "owner": opts["owner"],
+    }
+
+
+@file.command("create")
+@click.argument("name")
+@_workspace_options
+@click.option(
+    "--type", "file_type", type=_FileTypeParam(), required=True, help="FileType code or name."
+)
+@_file_field_options
+@data_dir_option
+@json_option
+@one_line_errors
+def file_create(
+    name: str,
+    workspace: str | None,
+    project_id: int | None,
+    file_type: int,
+    data_dir: Path | None,
+    as_json: bool,
+    **opts: Any,
+) -> None:
+    """Create file NAME in a workflow (--workflow or --folder-path)."""
+    fields = {k: v for k, v in _file_fields(opts).items() if v is not None}
+    with service_context(data_dir) as ctx:
+        view = files.create_file(
+            ctx,
+            file_name=name,
+            file_type=file_type,
+            file_folder_path=fields.pop("file_folder_path", None),
+            caller=current_caller(),
+            **fields,
+            **_ws(workspace, project_id),
+        )
+        emit(view, as_json)
+
+
+@file.command("get")
+@_file_arguments
+@click.option("--node-id", type=int, help="The file's node id, instead of NAME.")
+@_workspace_options
+@data_dir_option
+@json_option
+@one_line_errors
+def file_get(
+    name: str | None,
+    file_id: int | None,
+    node_id: int | None,
+    workspace: str | None,
+    project_id: int | None,
+    data_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Show file NAME (or --file-id, --node-id) with its code."""
+    ws = _ws(workspace, project_id)
+    with service_context(data_dir) as ctx:
+        if node_id is not None and file_id is None and not name:
+            emit(files.get_file(ctx, node_id=node_id, **ws), as_json)
+            return
+        emit(files.get_file(ctx, file_id=_file_id(ctx, ws, name, file_id), **ws), as_json)
+
+
+@file.command("list")
+@_workspace_options
+@click.option("--workflow", "workflow_name", help="Only the files of this workflow.")
+@click.option("--folder-path", help="Only files in this folder or below.")
+@click.option("--keyword", help="Part of the file name.")
+@_paging_options
+@data_dir_option
+@json_option
+@one_line_errors
+def file_list(
+    workspace: str | None,
+    project_id: int | None,
+    workflow_name: str | None,
+    folder_path: str | None,
+    keyword: str | None,
+    page_number: int,
+    page_size: int,
+    data_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """List the files of a workspace."""
+    ws = _ws(workspace, project_id)
+    with service_context(data_dir) as ctx:
+        business_id = (
+            workflows.get_business(ctx, business_name=workflow_name, **ws).business_id
+            if workflow_name
+            else None
+        )
+        page = files.list_files(
+            ctx,
+            file_folder_path=folder_path,
+            keyword=keyword,
+            business_id=business_id,
+            page_number=page_number,
+            page_size=page_size,
+            **ws,
+        )
+        emit(page, as_json, columns=_FILE_COLUMNS)
+
+
+@file.command("update")
+@_file_arguments
+@_workspace_options
+@click.option("--new-name", help="Rename the file (its outputs stay as they are).")
+@_file_field_options
+@data_dir_option
+@json_option
+@one_line_errors
+def file_update(
+    name: str | None,
+    file_id: int | None,
+    workspace: str | None,
+    project_id: int | None,
+    new_name: str | None,
+    data_dir: Path | None,
+    as_json: bool,
+    **opts: Any,
+) -> None:
+    """Change file NAME (or --file-id); options not given stay as they are."""
+    ws = _ws(workspace, project_id)
+    with service_context(data_dir) as ctx:
+        view = files.update_file(
+            ctx,
+            file_id=_file_id(ctx, ws, name, file_id),
+            file_name=new_name,
+            caller=current_caller(),
+            **_file_fields(opts),
+            **ws,
+        )
+        emit(view, as_json)
+
+
+@file.command("delete")
+@_file_arguments
+@_workspace_options
+@data_dir_option
+@json_option
+@one_line_errors
+def file_delete(
+    name: str | None,
+    file_id: int | None,
+    workspace: str | None,
+    project_id: int | None,
+    data_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Delete file NAME (or --file-id); a submitted file leaves DEV and PROD at once."""
+    ws = _ws(workspace, project_id)
+    with service_context(data_dir) as ctx:
+        fid = _file_id(ctx, ws, name, file_id)
+        deployment_id = files.delete_file(ctx, file_id=fid, caller=current_caller(), **ws)
+        if as_json:
+            emit({"file_id": fid, "deployment_id": deployment_id}, True)
+        else:
+            click.echo(f"Deleted file {fid}.")
+
+
+@file.command("submit")
+@_file_arguments
+@_workspace_options
+@click.option("--comment", default="", help="Commit comment.")
+@data_dir_option
+@json_option
+@one_line_errors
+def file_submit(
+    name: str | None,
+    file_id: int | None,
+    workspace: str | None,
+    project_id: int | None,
+    comment: str,
+    data_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Commit file NAME (or --file-id): a new version, released to DEV (PROD if BASIC)."""
+    ws = _ws(workspace, project_id)
+    with service_context(data_dir) as ctx:
+        view = deployments.submit_file(
+            ctx,
+            file_id=_file_id(ctx, ws, name, file_id),
+            comment=comment,
+            caller=current_caller(),
+            **ws,
+        )
+        emit(view, as_json)
+
+
+@file.command("deploy")
+@_file_arguments
+@click.option("--node-id", type=int, help="The file's node id, instead of NAME.")
+@_workspace_options
+@click.option("--comment", default="", help="Deployment comment.")
+@data_dir_option
+@json_option
+@one_line_errors
+def file_deploy(
+    name: str | None,
+    file_id: int | None,
+    node_id: int | None,
+    workspace: str | None,
+    project_id: int | None,
+    comment: str,
+    data_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Publish the latest submitted version of file NAME (or --file-id, --node-id) to PROD."""
+    ws = _ws(workspace, project_id)
+    with service_context(data_dir) as ctx:
+        if file_id is None and (name or node_id is None):
+            file_id = _file_id(ctx, ws, name, None)
+        view = deployments.deploy_file(
+            ctx,
+            file_id=file_id,
+            node_id=node_id,
+            comment=comment,
+            caller=current_caller(),
+            **ws,
+        )
+        emit(view, as_json)
+
+
+@file.command("deployment")
+@click.argument("deployment_id", type=int)
+@_workspace_options
+@data_dir_option
+@json_option
+@one_line_errors
+def file_deployment(
+    deployment_id: int,
+    workspace: str | None,
+    project_id: int | None,
+    data_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Show deployment DEPLOYMENT_ID (a submit, deploy or delete) and its status."""
+    with service_context(data_dir) as ctx:
+        view = deployments.get_deployment(
+            ctx, deployment_id=deployment_id, **_ws(workspace, project_id)
+        )
+        emit(view, as_json)
+
+
+# --------------------------------------------------------------------------- node
+
+
+@click.group()
+def node() -> None:
+    """Nodes as released in an environment (DEV after submit, PROD after deploy)."""
+
+
+@node.command("get")
+@click.argument("node_id", type=int)
+@_env_option
+@data_dir_option
+@json_option
+@one_line_errors
+def node_get(node_id: int, project_env: str, data_dir: Path | None, as_json: bool) -> None:
+    """Show node NODE_ID in an environment."""
+    with service_context(data_dir) as ctx:
+        emit(nodes.get_node(ctx, node_id=node_id, project_env=project_env.upper()), as_json)
+
+
+@node.command("list")
+@_workspace_options
+@_env_option
+@click.option("--workflow", "biz_name", help="Only the nodes of this workflow.")
+@click.option("--name", "node_name", help="Part of the node name.")
+@click.option("--type", "program_type", help="Node type name or code.")
+@_paging_options
+@data_dir_option
+@json_option
+@one_line_errors
+def node_list(
+    workspace: str | None,
+    project_id: int | None,
+    project_env: str,
+    biz_name: str | None,
+    node_name: str | None,
+    program_type: str | None,
+    page_number: int,
+    page_size: int,
+    data_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """List the nodes of a workspace in an environment."""
+    with service_context(data_dir) as ctx:
+        page = nodes.list_nodes(
+            ctx,
+            project_env=project_env.upper(),
+            biz_name=biz_name,
+            node_name=node_name,
+            program_type=program_type,
+            page_number=page_number,
+            page_size=page_size,
+            **_ws(workspace, project_id),
+        )
+        emit(page, as_json, columns=_NODE_COLUMNS)
+
+
+@node.command("code")
+@click.argument("node_id", type=int)
+@_env_option
+@data_dir_option
+@json_option
+@one_line_errors
+def node_code(node_id: int, project_env: str, data_dir: Path | None, as_json: bool) -> None:
+    """Print the code node NODE_ID runs in an environment."""
+    with service_context(data_dir) as ctx:
+        code = nodes.get_node_code(ctx, node_id=node_id, project_env=project_env.upper())
+        emit({"node_id": node_id, "code": code} if as_json else code, as_json)
+
+
+@node.command("parents")
+@click.argument("node_id", type=int)
+@_env_option
+@data_dir_option
+@json_option
+@one_line_errors
+def node_parents(node_id: int, project_env: str, data_dir: Path | None, as_json: bool) -> None:
+    """List the upstream nodes of NODE_ID in an environment."""
+    with service_context(data_dir) as ctx:
+        views = nodes.get_node_parents(ctx, node_id=node_id, project_env=project_env.upper())
+        emit(views, as_json, columns=_NODE_COLUMNS)
+
+
+@node.command("children")
+@click.argument("node_id", type=int)
+@_env_option
+@data_dir_option
+@json_option
+@one_line_errors
+def node_children(node_id: int, project_env: str, data_dir: Path | None, as_json: bool) -> None:
+    """List the downstream nodes of NODE_ID in an environment."""
+    with service_context(data_dir) as ctx:
+        views = nodes.get_node_children(ctx, node_id=node_id, project_env=project_env.upper())
+        emit(views, as_json, columns=_NODE_COLUMNS)

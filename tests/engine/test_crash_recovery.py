@@ -1,0 +1,143 @@
+"""Crash safety with a real `opcenter serve` process killed with SIGKILL at several points of a
+run: every Dag continues after a restart, no finished instance runs again, an instance that was
+running becomes FAILURE with a log line saying so, and its auto-rerun policy applies."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from opcenter.domain.model import DagStatus, InstanceStatus
+from opcenter.engine.recovery import SERVER_STOPPED_LINE
+from opcenter.service.context import ServiceContext
+from opcenter.service.instances import get_instance_log
+from opcenter.service.runs import list_dags
+from opcenter.settings import load_settings
+from tests.engine.builders import by_name, make_flow, node, run_flow, wait_dag, wait_for
+
+OPCENTER = Path(sys.executable).with_name("opcenter")
+
+
+@pytest.fixture
+def data_ctx(tmp_path: Path) -> Iterator[ServiceContext]:
+    settings = load_settings(environ={}, dotenv=None, data_dir=tmp_path / "data", timezone="UTC")
+    ctx = ServiceContext.open(settings)
+    yield ctx
+    ctx.db.dispose()
+
+
+class Server:
+    """`opcenter serve` on the test's data directory, as a separate process."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "OPCENTER_TIMEZONE": "UTC"}
+        self.process = subprocess.Popen(
+            [str(OPCENTER), "serve", "--data-dir", str(self.data_dir), "--workers", "2"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+
+@pytest.fixture
+def server(data_ctx: ServiceContext) -> Iterator[Server]:
+    srv = Server(data_ctx.settings.data_dir)
+    yield srv
+    srv.kill()
+
+
+def test_a_killed_server_resumes_and_marks_the_running_instance_failed(
+    data_ctx: ServiceContext, server: Server
+) -> None:
+    # Given a chain whose middle node runs long the first time, with one automatic rerun
+    ctx = data_ctx
+    marker = ctx.settings.data_dir / "second-time"
+    pid_file = ctx.settings.data_dir / "sleep.pid"
+    flow = make_flow(
+        ctx,
+        [
+            node("first", "shell", "echo first"),
+            node(
+                "long",
+                "shell",
+                f"if [ -e {marker} ]; then exit 0; fi; touch {marker}; "
+                f"sleep 60 & echo $! > {pid_file}; wait",
+                after=["first"],
+                auto_rerun_times=1,
+            ),
+            node("last", "shell", "echo last", after=["long"]),
+        ],
+    )
+    created = run_flow(flow)
+    rows = by_name(ctx, created.dag_id)
+    # When the server is killed while `long` runs
+    server.start()
+    wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), timeout=20)
+    server.kill()
+    os.kill(int(pid_file.read_text()), signal.SIGKILL)  # the orphan of the killed server
+    assert by_name(ctx, created.dag_id)["long"].status is InstanceStatus.RUNNING
+    # Then a new server marks it failed, reruns it (AutoRerunTimes) and finishes the Dag
+    server.start()
+    assert wait_dag(ctx, created.dag_id, timeout=30) is DagStatus.SUCCESS
+    after = by_name(ctx, created.dag_id)
+    assert after["first"].attempt == 1  # finished before the kill: never ran again
+    assert after["long"].attempt == 2
+    first_log = get_instance_log(
+        ctx, instance_id=rows["long"].instance_id, project_env="PROD", instance_history_id=1
+    )
+    assert SERVER_STOPPED_LINE in first_log
+    assert after["last"].status is InstanceStatus.SUCCESS
+
+
+def test_killing_the_server_at_several_points_of_a_range_loses_nothing(
+    data_ctx: ServiceContext, server: Server
+) -> None:
+    # Given a 4-date range of a 3-node chain; every attempt appends a line to a journal
+    ctx = data_ctx
+    journal = ctx.settings.data_dir / "journal"
+    code = f'echo "${{d}} $OPCENTER_INSTANCE_ID" >> {journal}; sleep 0.15'
+    flow = make_flow(
+        ctx,
+        [
+            node("a", "shell", code, params="d=$bizdate", auto_rerun_times=5),
+            node("b", "shell", code, params="d=$bizdate", after=["a"], auto_rerun_times=5),
+            node("c", "shell", code, params="d=$bizdate", after=["b"], auto_rerun_times=5),
+        ],
+    )
+    created = run_flow(
+        flow, start_biz_date="2020-01-01 00:00:00", end_biz_date="2020-01-04 00:00:00"
+    )
+    # When the server is killed three times along the way
+    for pause in (1.2, 0.5, 0.7):
+        server.start()
+        time.sleep(pause)
+        server.kill()
+    server.start()
+    # Then every date succeeds, in order
+    assert wait_dag(ctx, created.dag_ids[-1], timeout=40) is DagStatus.SUCCESS
+    dags = list_dags(ctx, op_seq=created.op_seq, project_env="PROD")
+    assert [d.status for d in dags] == [DagStatus.SUCCESS] * 4
+    # and no instance ran more often than it has attempts (a finished attempt never ran again;
+    # an interrupted one is a failed attempt followed by a rerun, which may have been killed
+    # before its first line)
+    lines = journal.read_text().splitlines()
+    for dag_id in created.dag_ids:
+        for inst in by_name(ctx, dag_id).values():
+            runs = sum(1 for line in lines if line.endswith(f" {inst.instance_id}"))
+            assert 1 <= runs <= inst.attempt, (inst.node_name, inst.attempt, runs)
