@@ -200,3 +200,12 @@ def test_opcenter_runs_as_a_real_process_given_a_data_dir(tmp_path: Path) -> Non
         "Error: ProjectEnv='DEV' is not available: workspace 'demo' is in basic mode, "
         "which has PROD only.\n"
     )
+
+
+def test_workspace_member_is_the_iam_member_group_given_either_spelling() -> None:
+    from opcenter.cli import cli
+
+    workspace_member = cli.commands["workspace"].commands["member"]  # type: ignore[attr-defined]
+    iam_member = cli.commands["iam"].commands["member"]  # type: ignore[attr-defined]
+    assert workspace_member is iam_member
+    assert set(workspace_member.commands) >= {"add", "list", "remove", "grant", "revoke"}

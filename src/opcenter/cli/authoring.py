@@ -758,3 +758,14 @@ def node_children(node_id: int, project_env: str, data_dir: Path | None, as_json
     with service_context(data_dir) as ctx:
         views = nodes.get_node_children(ctx, node_id=node_id, project_env=project_env.upper())
         emit(views, as_json, columns=_NODE_COLUMNS)
+
+
+def _add_member_commands() -> None:
+    # `opcenter workspace member …` is the same group as `opcenter iam member …` (one
+    # implementation, two places people look for it).
+    from opcenter.cli.iam import member
+
+    workspace.add_command(member, "member")
+
+
+_add_member_commands()

@@ -3,66 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 import yaml
 from rich.console import Console
 from rich.table import Table
 
-from opcenter.errors import NotFound, OpcenterError
+from opcenter.cli._output import CommandFailed, data_dir_option, one_line_errors, service_context
+from opcenter.errors import NotFound
 from opcenter.service.context import ServiceContext
 from opcenter.service.definitions import ApplyReport, apply_definition, export_definition
 from opcenter.service.workspaces import create_project, get_project
-from opcenter.settings import load_settings
 
 __all__ = ["apply", "dump_yaml", "export"]
 
-EXIT_FAILURE = 1  # as opcenter.cli.EXIT_FAILURE (not imported: that module imports this one)
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class _Failed(click.ClickException):
-    """An OpcenterError, shown as one `Error: …` line; exit code 1."""
-
-    exit_code = EXIT_FAILURE
-
-
-def _one_line_errors(command: F) -> F:
-    """Our own errors become one line on stderr and a non-zero exit, under CliRunner too."""
-
-    @wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except OpcenterError as exc:
-            raise _Failed(exc.message) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-@contextmanager
-def _service_context(data_dir: Path | None) -> Iterator[ServiceContext]:
-    """The store of the data directory (`--data-dir`, else OPCENTER_DATA_DIR, else default)."""
-    settings = load_settings(data_dir=data_dir)
-    ctx = ServiceContext.open(settings)
-    try:
-        yield ctx
-    finally:
-        ctx.db.dispose()
-
-
-_data_dir_option = click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Data directory (default: OPCENTER_DATA_DIR, else ./.opcenter).",
-)
 _workspace_option = click.option(
     "--workspace",
     "-w",
@@ -101,8 +57,8 @@ def _literal_ok(value: str) -> bool:
     help="Create the workspace (STANDARD mode) if it does not exist yet.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@_data_dir_option
-@_one_line_errors
+@data_dir_option
+@one_line_errors
 def apply(
     path: Path, workspace: str, deploy: bool, create_workspace: bool, as_json: bool,
     data_dir: Path | None,
@@ -112,7 +68,7 @@ def apply(
     Creates or updates the workflow and one file per node, submits what changed (DEV) and,
     with --deploy, deploys it (PROD). Applying the same file again changes nothing.
     """
-    with _service_context(data_dir) as ctx:
+    with service_context(data_dir) as ctx:
         if create_workspace:
             _ensure_workspace(ctx, workspace)
         report = apply_definition(ctx, path_or_document=path, workspace=workspace, deploy=deploy)
@@ -181,8 +137,8 @@ def _print_report(report: ApplyReport) -> None:
     default=None,
     help="Write to this file instead of standard output.",
 )
-@_data_dir_option
-@_one_line_errors
+@data_dir_option
+@one_line_errors
 def export(
     workflow: str, workspace: str, fmt: str, env: str | None, output: Path | None,
     data_dir: Path | None,
@@ -191,7 +147,7 @@ def export(
 
     `opcenter apply` of the result changes nothing.
     """
-    with _service_context(data_dir) as ctx:
+    with service_context(data_dir) as ctx:
         document = export_definition(
             ctx, workspace=workspace, workflow_name=workflow, env=env.upper() if env else None
         )
@@ -206,5 +162,5 @@ def export(
     try:
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise _Failed(f"Cannot write {str(output)!r}: {exc}") from None
+        raise CommandFailed(f"Cannot write {str(output)!r}: {exc}") from None
     click.echo(f"Wrote {output}", err=True)

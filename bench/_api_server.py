@@ -1,0 +1,124 @@
+"""A stand-in for `opcenter serve` with the HTTP API, for bench/bench_api_load.py.
+
+    .venv/bin/python bench/_api_server.py --data-dir D --port P
+
+Builds exactly what the server process is made of: `ServiceContext` on the data directory's
+default SQLite store, the root account with the AccessKey from `OPCENTER_ROOT_ACCESS_KEY_ID` /
+`OPCENTER_ROOT_ACCESS_KEY_SECRET` (`ensure_root`), the `Engine` with its local executor, and
+the RPC app with the store's key resolver and the real `Authorizer`, served by uvicorn on
+127.0.0.1. Prints `listening <endpoint>` once it accepts connections and runs until SIGTERM or
+SIGINT.
+
+With `OPCENTER_BENCH_PROFILE=<file>` every dispatched request runs under cProfile (one profiler
+per worker thread, merged into `<file>` on exit; read it with `pstats`). Profiling slows the
+server down; use it to see where time goes, not for the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from opcenter.api.server import ServerThread, build_server  # noqa: E402
+from opcenter.engine.scheduler import Engine  # noqa: E402
+from opcenter.iam.authorizer import Authorizer  # noqa: E402
+from opcenter.iam.resolver import StoreKeyResolver  # noqa: E402
+from opcenter.service.context import ServiceContext  # noqa: E402
+from opcenter.service.iam import ensure_root  # noqa: E402
+from opcenter.settings import load_settings  # noqa: E402
+
+PROFILE_ENV = "OPCENTER_BENCH_PROFILE"
+
+
+class _Profiled:
+    """Wraps the app's dispatcher: each worker thread keeps its own cProfile.Profile."""
+
+    def __init__(self, dispatcher: Any) -> None:
+        self.dispatcher = dispatcher
+        self.local = threading.local()
+        self.profiles: list[cProfile.Profile] = []
+        self.lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.dispatcher, name)
+
+    def __call__(self, wire: Any) -> Any:
+        profile = getattr(self.local, "profile", None)
+        if profile is None:
+            profile = self.local.profile = cProfile.Profile()
+            with self.lock:
+                self.profiles.append(profile)
+        return profile.runcall(self.dispatcher, wire)
+
+    def dump(self, path: str) -> None:
+        with self.lock:
+            if not self.profiles:
+                return
+            stats = pstats.Stats(self.profiles[0])
+            for profile in self.profiles[1:]:
+                stats.add(profile)
+        stats.dump_stats(path)
+
+
+def _profile(app: Any) -> _Profiled:
+    """Route the app's requests through a profiling wrapper (the endpoint closes over the
+    dispatcher, so the wrapper replaces it in the closure cell)."""
+    wrapper = _Profiled(app.state.dispatcher)
+    for route in app.routes:
+        cells = route.endpoint.__closure__ or ()
+        for cell in cells:
+            if cell.cell_contents is app.state.dispatcher:
+                cell.cell_contents = wrapper
+    app.state.dispatcher = wrapper
+    return wrapper
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=None)
+    args = parser.parse_args()
+
+    settings = load_settings(
+        dotenv=None, data_dir=args.data_dir, host="127.0.0.1", port=args.port, workers=args.workers
+    )
+    ctx = ServiceContext.open(settings)
+    ensure_root(ctx)
+    engine = Engine(ctx)
+    engine.start()
+    app = build_server(
+        ctx,
+        key_resolver=StoreKeyResolver(ctx.db, settings),
+        authorize=Authorizer(ctx.db, settings),
+    )
+    profile_path = os.environ.get(PROFILE_ENV)
+    profiled = _profile(app) if profile_path else None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    server = ServerThread(app, host="127.0.0.1", port=args.port).start()
+    print(f"listening {server.endpoint}", flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+        engine.stop()
+        ctx.db.dispose()
+        if profiled is not None and profile_path:
+            profiled.dump(profile_path)
+
+
+if __name__ == "__main__":
+    main()
