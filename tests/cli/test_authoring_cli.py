@@ -165,7 +165,8 @@ def _commands() -> list[tuple[str, str]]:
     pairs = []
     for group in (authoring.workspace, authoring.workflow, authoring.file, authoring.node):
         assert isinstance(group, click.Group)
-        pairs.extend((group.name or "", name) for name in group.commands)
+        # `workspace member` is the IAM group, tested with the IAM commands.
+        pairs.extend((group.name or "", n) for n in group.commands if n != "member")
     return pairs
 
 
