@@ -147,7 +147,8 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, Python {platform.python_version()}, SQLite"
+    system = f"{platform.system()} {platform.release()}"
+    return f"{cpu}, {os.cpu_count()} CPUs, {system}, Python {platform.python_version()}"
 
 
 def write_docs(rows: list[tuple[str, str, str]]) -> None:

@@ -261,3 +261,24 @@ def test_list_instances_filters_by_dag_and_status(
     assert [i.node_name for i in page.instances] == ["b"]
     assert page.total_count == 1
     wait_for(lambda: True)
+
+
+def test_a_run_fails_then_succeeds_after_set_success_on_each_backend(
+    ctx: ServiceContext, start_engine: Callable[..., Engine]
+) -> None:
+    # The same engine path on SQLite and PostgreSQL.
+    from opcenter.service.instances import set_success_instance
+
+    start_engine(ctx)
+    flow = make_flow(
+        ctx, [node("a", "shell", "exit 2"), node("b", "python", "print('b')", after=["a"])]
+    )
+    created = run_flow(
+        flow, start_biz_date="2020-01-01 00:00:00", end_biz_date="2020-01-02 00:00:00"
+    )
+    assert wait_dag(ctx, created.dag_ids[0]) is DagStatus.FAILURE
+    a = by_name(ctx, created.dag_ids[0])["a"]
+    set_success_instance(ctx, instance_id=a.instance_id, project_env="PROD")
+    assert wait_dag(ctx, created.dag_ids[0]) is DagStatus.SUCCESS
+    assert wait_dag(ctx, created.dag_ids[1]) is DagStatus.FAILURE
+    assert "b\n" in log(ctx, by_name(ctx, created.dag_ids[0])["b"].instance_id)

@@ -110,3 +110,18 @@ def test_audit_cli_does_filter_given_outcome_and_action(tmp_path: Path) -> None:
         bad.stderr
         == "Error: --since 'yesterday' is not a date or time (YYYY-MM-DD[THH:MM[:SS]]).\n"
     )
+
+
+def test_workspace_member_cli_is_the_iam_member_group(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    ctx = ServiceContext.open(load_settings(environ={}, dotenv=None, data_dir=data))
+    create_project(ctx, project_identifier="sales", project_name="Sales")
+    ctx.db.dispose()
+    assert run(data, "iam", "user", "create", "alice").exit_code == 0
+
+    added = run(data, "workspace", "member", "add", "sales", "alice", "--role", "role_project_pe")
+    members = json.loads(run(data, "workspace", "member", "list", "sales", "--json").output)
+    assert added.output == "Added alice to sales.\n"
+    assert [(m["Name"], m["Type"], m["Roles"]) for m in members] == [
+        ("alice", "USER_UBACCOUNT", "role_project_pe")
+    ]

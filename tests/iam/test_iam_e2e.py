@@ -854,11 +854,6 @@ def test_node_of_workspace_b_answers_like_a_missing_node(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api/_resources.node_resource finds the workspace through nodes.get_node, which "
-    "judges ProjectEnv after the node exists; it must use service.iam.workspace_of_node",
-)
 @pytest.mark.parametrize("env", ["TEST", None])
 def test_node_of_workspace_b_answers_like_a_missing_node_given_a_bad_env(
     world: World, alice: Client, env: str | None
@@ -904,11 +899,6 @@ def test_dag_of_workspace_b_is_not_found_through_workspace_a(world: World, alice
     assert through_a[2] == missing[2].replace(str(MISSING_ID), str(world.hr_dag_id))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="service.workspaces.list_projects ignores `caller`: a RAM user's ListProjects must "
-    "list only visible workspaces (service.iam.visible_project_ids)",
-)
 def test_list_projects_shows_a_ram_user_only_its_workspaces(world: World, alice: Client) -> None:
     listed = alice.list_projects(dw.ListProjectsRequest(page_size=100)).body.page_result
     assert [p.project_identifier for p in listed.project_list] == [A]

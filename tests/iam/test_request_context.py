@@ -130,11 +130,6 @@ def test_served_call_sees_the_loopback_peer_and_the_sdk_user_agent(server: Runni
     assert body["UserAgent"].startswith("AlibabaCloud (")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api/app.py _head does not pass the ASGI scheme: add scheme=scope.get('scheme') "
-    "to the WireRequest it builds",
-)
 def test_served_call_knows_it_is_plain_http(server: RunningServer) -> None:
     body = call_api(tea_client(server), "GetProject", query={"ProjectId": 1})["body"]
     assert body["Secure"] is False

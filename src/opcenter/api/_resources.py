@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from opcenter.api.rpc import Call
 from opcenter.errors import OpcenterError
-from opcenter.service import instances, nodes, runs, workspaces
+from opcenter.service import iam, instances, runs, workspaces
 from opcenter.service.context import ServiceContext
 
 __all__ = [
@@ -63,13 +63,12 @@ def _env(call: Call) -> str:
 
 
 def node_resource(call: Call) -> str:
-    """The workspace of the node `NodeId` in `ProjectEnv`."""
-    return _resource_of(
-        call,
-        lambda ctx: nodes.get_node(
-            ctx, node_id=call.int("NodeId", required=True), project_env=_env(call)
-        ).project_id,
-    )
+    """The workspace of the node `NodeId`, in whatever environment (see iam.workspace_of_node)."""
+    try:
+        identifier = iam.workspace_of_node(call.services, call.int("NodeId", required=True))
+    except OpcenterError:
+        return ANY
+    return ANY if identifier is None else call.workspace_arn(identifier)
 
 
 def instance_resource(call: Call) -> str:

@@ -107,6 +107,7 @@ def _head(request: Request) -> WireRequest:
             for name, value in scope["headers"]
         ),
         client=client.host if client else None,
+        scheme=scope.get("scheme"),
     )
 
 

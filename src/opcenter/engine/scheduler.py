@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from opcenter.domain.model import DagStatus, InstanceStatus
 from opcenter.engine import dags as dagstore
 from opcenter.engine import transitions
-from opcenter.engine.changes import ChangeTracker
+from opcenter.engine.changes import Change, ChangeTracker
 from opcenter.engine.dispatch import instant_line, prepare, write_lines
 from opcenter.engine.lock import EngineLock
 from opcenter.engine.paths import log_path
@@ -270,15 +270,20 @@ class Engine:
     def _sync(self, session: Session, now: int, touched: set[int]) -> None:
         known = {d.id: d.revision for d in self._dags.values()}
         for change in self._tracker.poll(session, now, known):
-            in_flight = change.dag_id in self._in_flight.values()
-            if change.dag_id in known or in_flight or change.status is DagStatus.RUNNING:
-                self._reload(session, change.dag_id, now, touched)
-            elif change.status is DagStatus.CREATED and (
-                change.seq == 0 or self._previous_succeeded(session, change.run_id, change.seq)
-            ):
+            if self._worth_loading(session, change, known):
                 self._reload(session, change.dag_id, now, touched)
             elif change.status is DagStatus.SUCCESS:
                 self._start_next(session, change.run_id, change.seq, now)
+
+    def _worth_loading(self, session: Session, change: Change, known: dict[int, int]) -> bool:
+        """A Dag in memory, running, or CREATED and free to start; not a finished one."""
+        if change.dag_id in known or change.dag_id in self._in_flight.values():
+            return True
+        if change.status is DagStatus.RUNNING:
+            return True
+        return change.status is DagStatus.CREATED and (
+            change.seq == 0 or self._previous_succeeded(session, change.run_id, change.seq)
+        )
 
     def _reload(self, session: Session, dag_id: int, now: int, touched: set[int]) -> None:
         self._dags.pop(dag_id, None)

@@ -140,7 +140,8 @@ def record_result(
     retry = {
         "status": S.WAIT_TIME.value,
         "auto_rerun_left": T.c.auto_rerun_left - 1,
-        "retry_at": finished_at + T.c.auto_rerun_interval_millis,
+        # BigInteger on the left: the sum of epoch ms overflows PostgreSQL's int4.
+        "retry_at": sa.literal(finished_at, sa.BigInteger()) + T.c.auto_rerun_interval_millis,
         "begin_wait_time_time": finished_at,
         **common,
     }

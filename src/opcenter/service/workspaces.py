@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from opcenter.domain.model import WorkspaceMode
 from opcenter.errors import Conflict, InvalidParameter, MissingParameter
+from opcenter.service import iam
 from opcenter.service.context import Caller, ServiceContext
 from opcenter.service.lookup import check_paging, flush_unique, resolve_workspace
 from opcenter.service.views import Page, ProjectView
@@ -134,9 +135,11 @@ def list_projects(
     """Workspaces in id order, one page at a time."""
     offset, limit = check_paging(page_number, page_size)
     with ctx.db.transaction() as session:
-        total = session.scalar(sa.select(sa.func.count()).select_from(Workspace)) or 0
+        visible = iam.visible_project_ids(session, caller)
+        shown = sa.true() if visible is None else Workspace.id.in_(visible)
+        total = session.scalar(sa.select(sa.func.count()).select_from(Workspace).where(shown)) or 0
         rows = session.scalars(
-            sa.select(Workspace).order_by(Workspace.id).offset(offset).limit(limit)
+            sa.select(Workspace).where(shown).order_by(Workspace.id).offset(offset).limit(limit)
         ).all()
         return Page(
             items=tuple(project_view(ws) for ws in rows),

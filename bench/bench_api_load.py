@@ -1,0 +1,492 @@
+"""API load benchmark (issue 5, point 6), not a test:
+
+    .venv/bin/python bench/bench_api_load.py [--clients 32] [--seconds 15] [--calls 2000]
+
+1. starts opcenter as a separate process on 127.0.0.1 (`opcenter serve` once it serves HTTP,
+   else bench/_api_server.py, which builds the same server) on a fresh data directory with its
+   default SQLite store, the engine running, and the root AccessKey given through
+   `OPCENTER_ROOT_ACCESS_KEY_ID` / `OPCENTER_ROOT_ACCESS_KEY_SECRET`;
+2. (not timed) creates a workspace and a 20-node manual workflow of virtual nodes in five
+   layers through the official SDK, submitted and deployed;
+3. `--clients` threads, each with its own `alibabacloud_dataworks_public20200518` client
+   (default ACS3-HMAC-SHA256 signing, checked by the server against the stored key, then
+   authorized), send `RunManualDagNodes` for yesterday until `--seconds` have passed or
+   `--calls` calls were answered, whichever comes first; every answer must carry a DagId;
+4. afterwards checks through the SDK (`GetManualDagInstances`) that every DagId returned exists
+   with 20 instances, and waits until every Dag has run to SUCCESS.
+
+Prints a table and writes it into docs/benchmarks.md under "## API load (issue 5)", replacing
+only that section. `--profile FILE` runs the launcher's requests under cProfile and prints the
+top functions (slower; the figures of such a run are not written to the docs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import pstats
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from alibabacloud_dataworks_public20200518 import models as dw
+from alibabacloud_dataworks_public20200518.client import Client
+from alibabacloud_tea_openapi import models as open_api_models
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADING = "## API load (issue 5)"
+WORKSPACE = "bench_load"
+FLOW = "load20"
+VIRTUAL = 99
+LAYERS = (1, 4, 5, 5, 5)  # 20 nodes; every node depends on two nodes of the layer above
+NODES = sum(LAYERS)
+STARTUP_SECONDS = 60.0
+DRAIN_SECONDS = 300.0
+POLL_SECONDS = 0.2
+
+
+# --- the server process ---------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[str]
+    endpoint: str
+    how: str
+    key_id: str
+    secret: str
+    data_dir: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _cli_serves_http() -> bool:
+    """Whether `opcenter serve` already starts the HTTP server (issue 5 point 1)."""
+    source = ROOT / "src" / "opcenter" / "cli" / "serve.py"
+    return "build_server" in source.read_text()
+
+
+def _command(how: str, data_dir: Path, port: int) -> list[str]:
+    if how == "cli":
+        serve = ["serve", "--data-dir", str(data_dir), "--host", "127.0.0.1"]
+        return [str(Path(sys.executable).parent / "opcenter"), *serve, "--port", str(port)]
+    launcher = ROOT / "bench" / "_api_server.py"
+    return [sys.executable, str(launcher), "--data-dir", str(data_dir), "--port", str(port)]
+
+
+def _wait_listening(process: subprocess.Popen[str], port: int) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"the server did not listen on 127.0.0.1:{port}")
+
+
+@contextmanager
+def running_server(how: str, profile: Path | None) -> Iterator[Server]:
+    data_dir = Path(tempfile.mkdtemp(prefix="opcenter-load-"))
+    port = _free_port()
+    key_id, secret = "LTAIbenchroot", secrets.token_urlsafe(24)
+    env = {
+        **os.environ,
+        "OPCENTER_ROOT_ACCESS_KEY_ID": key_id,
+        "OPCENTER_ROOT_ACCESS_KEY_SECRET": secret,
+        "OPCENTER_TIMEZONE": "UTC",
+    }
+    if profile is not None:
+        env["OPCENTER_BENCH_PROFILE"] = str(profile)
+    log = (data_dir / "server.log").open("w")
+    process = subprocess.Popen(
+        _command(how, data_dir / "data", port),
+        cwd=data_dir,  # no stray .env is read
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        _wait_listening(process, port)
+        yield Server(process, f"127.0.0.1:{port}", how, key_id, secret, data_dir)
+    except BaseException:
+        print((data_dir / "server.log").read_text()[-4000:], file=sys.stderr)
+        raise
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def client(server: Server) -> Client:
+    """The official DataWorks client with its default (ACS3-HMAC-SHA256) signing."""
+    return Client(
+        open_api_models.Config(
+            access_key_id=server.key_id,
+            access_key_secret=server.secret,
+            endpoint=server.endpoint,
+            protocol="http",
+        )
+    )
+
+
+# --- setup (not timed) ------------------------------------------------------------------------
+
+
+def _layered() -> list[tuple[str, list[str]]]:
+    """(name, upstream names) of each node, layer by layer."""
+    nodes: list[tuple[str, list[str]]] = []
+    above: list[str] = []
+    for layer, width in enumerate(LAYERS):
+        names = [f"v{layer}_{i}" for i in range(width)]
+        for i, name in enumerate(names):
+            ups = sorted({above[i % len(above)], above[(i + 1) % len(above)]}) if above else []
+            nodes.append((name, ups))
+        above = names
+    return nodes
+
+
+def setup_flow(sdk: Client) -> None:
+    """A standard-mode workspace and the deployed 20-node MANUAL_BIZ workflow."""
+    sdk.create_project(
+        dw.CreateProjectRequest(
+            project_identifier=WORKSPACE, project_name="API load", project_mode=3
+        )
+    )
+    sdk.create_business(
+        dw.CreateBusinessRequest(
+            project_identifier=WORKSPACE, business_name=FLOW, use_type="MANUAL_BIZ"
+        )
+    )
+    file_ids = []
+    for name, ups in _layered():
+        inputs = [f"{WORKSPACE}.{u}" for u in ups] or [f"{WORKSPACE}_root"]
+        body = sdk.create_file(
+            dw.CreateFileRequest(
+                project_identifier=WORKSPACE,
+                file_folder_path=f"Business Flow/{FLOW}/nodes",
+                file_name=name,
+                file_type=VIRTUAL,
+                input_list=",".join(inputs),
+            )
+        ).body
+        file_ids.append(int(body.data))
+    for file_id in file_ids:
+        sdk.submit_file(dw.SubmitFileRequest(project_identifier=WORKSPACE, file_id=file_id))
+        sdk.deploy_file(dw.DeployFileRequest(project_identifier=WORKSPACE, file_id=file_id))
+
+
+# --- the load -------------------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    """What the clients saw; appended to under `lock`."""
+
+    latencies_ms: list[float] = field(default_factory=list)
+    dag_ids: list[int] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    server_cpu: float = 0.0
+    client_cpu: float = 0.0
+
+
+def _request(biz_date: str) -> dw.RunManualDagNodesRequest:
+    return dw.RunManualDagNodesRequest(
+        project_env="PROD", project_name=WORKSPACE, flow_name=FLOW, biz_date=biz_date
+    )
+
+
+def _one_call(sdk: Client, biz_date: str, tally: Tally) -> None:
+    began = time.perf_counter()
+    try:
+        body = sdk.run_manual_dag_nodes(_request(biz_date)).body
+    except Exception as exc:  # an error is a figure here, not a crash
+        with tally.lock:
+            tally.errors[f"{type(exc).__name__}: {getattr(exc, 'code', '') or exc}"[:160]] += 1
+        return
+    elapsed_ms = (time.perf_counter() - began) * 1000
+    with tally.lock:
+        if isinstance(body.dag_id, int) and body.dag_id > 0:
+            tally.latencies_ms.append(elapsed_ms)
+            tally.dag_ids.append(body.dag_id)
+        else:
+            tally.errors[f"no DagId in {body.to_map()!r}"[:160]] += 1
+
+
+def run_load(server: Server, clients: int, seconds: float, calls: int) -> tuple[Tally, float]:
+    """Every client calls in a loop until the time or the call budget is spent."""
+    biz_date = (dt.date.today() - dt.timedelta(days=1)).strftime("%Y-%m-%d 00:00:00")
+    tally = Tally()
+    budget = threading.Semaphore(calls)
+    sdks = [client(server) for _ in range(clients)]
+    start = threading.Barrier(clients + 1)
+    deadline = [0.0]
+
+    def worker(sdk: Client) -> None:
+        start.wait()
+        while time.perf_counter() < deadline[0] and budget.acquire(blocking=False):
+            _one_call(sdk, biz_date, tally)
+
+    threads = [threading.Thread(target=worker, args=(s,), daemon=True) for s in sdks]
+    for thread in threads:
+        thread.start()
+    server_cpu, client_cpu = cpu_seconds(server.process.pid), time.process_time()
+    began = time.perf_counter()
+    deadline[0] = began + seconds
+    start.wait()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    tally.server_cpu = cpu_seconds(server.process.pid) - server_cpu
+    tally.client_cpu = time.process_time() - client_cpu
+    return tally, elapsed
+
+
+# --- verification ---------------------------------------------------------------------------
+
+
+def _instances(sdk: Client, dag_id: int) -> list[Any]:
+    body = sdk.get_manual_dag_instances(
+        dw.GetManualDagInstancesRequest(
+            project_env="PROD", project_name=WORKSPACE, dag_id=str(dag_id)
+        )
+    ).body
+    return list(body.instances or [])
+
+
+def verify(server: Server, dag_ids: list[int], clients: int) -> dict[str, Any]:
+    """Every DagId is distinct and has NODES instances; then wait for all to be SUCCESS."""
+    local = threading.local()
+
+    def sdk() -> Client:
+        if not hasattr(local, "sdk"):
+            local.sdk = client(server)
+        return local.sdk
+
+    def statuses(dag_id: int) -> tuple[int, int, set[str]]:
+        rows = _instances(sdk(), dag_id)
+        return dag_id, len({r.instance_id for r in rows}), {r.status for r in rows}
+
+    began = time.perf_counter()
+    pending = sorted(set(dag_ids))
+    wrong: dict[int, int] = {}
+    failed: set[int] = set()
+    with ThreadPoolExecutor(min(clients, 16)) as pool:
+        while pending and time.perf_counter() - began < DRAIN_SECONDS:
+            still = []
+            for dag_id, count, seen in pool.map(statuses, pending):
+                if count != NODES:
+                    wrong[dag_id] = count
+                elif seen - {"SUCCESS"} <= {"NOT_RUN", "WAIT_TIME", "WAIT_RESOURCE", "RUNNING"}:
+                    if seen != {"SUCCESS"}:
+                        still.append(dag_id)
+                else:
+                    failed.add(dag_id)
+            pending = still
+            if pending:
+                time.sleep(POLL_SECONDS)
+    return {
+        "distinct": len(set(dag_ids)),
+        "wrong_counts": wrong,
+        "failed": failed,
+        "unfinished": pending,
+        "drain_seconds": time.perf_counter() - began,
+    }
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+def percentile(ordered: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of an ascending list."""
+    if not ordered:
+        return float("nan")
+    rank = max(1, min(len(ordered), round(fraction * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} CPUs (nproc), {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def rows_of(tally: Tally, elapsed: float, check: dict[str, Any]) -> list[tuple[str, str]]:
+    ordered = sorted(tally.latencies_ms)
+    answered = len(ordered)
+    errors = sum(tally.errors.values())
+    bad = len(check["wrong_counts"]) + len(check["failed"]) + len(check["unfinished"])
+    return [
+        ("calls answered with a DagId", f"{answered:,} in {elapsed:.2f} s"),
+        ("throughput", f"{answered / elapsed:,.1f} calls/s"),
+        ("latency p50", f"{percentile(ordered, 0.50):.1f} ms"),
+        ("latency p90", f"{percentile(ordered, 0.90):.1f} ms"),
+        ("latency p99", f"{percentile(ordered, 0.99):.1f} ms"),
+        ("latency max", f"{ordered[-1]:.1f} ms" if ordered else "n/a"),
+        (
+            "CPU during the load (2 cores = 200%)",
+            f"server {tally.server_cpu / elapsed:.0%}, clients {tally.client_cpu / elapsed:.0%}",
+        ),
+        ("errors", f"{errors}" + (f" ({dict(tally.errors)})" if errors else "")),
+        (
+            f"Dags verified ({NODES} instances each)",
+            f"{check['distinct'] - bad:,} of {answered:,} distinct DagIds",
+        ),
+        (
+            "all Dags run to SUCCESS",
+            f"{'yes' if not bad else 'NO'}, {check['drain_seconds']:.1f} s after the load ended",
+        ),
+    ]
+
+
+def write_docs(rows: list[tuple[str, str]], args: argparse.Namespace, how: str) -> None:
+    server = "`opcenter serve`" if how == "cli" else "`bench/_api_server.py` (as `opcenter serve`)"
+    lines = [
+        HEADING,
+        "",
+        f"Measured {dt.date.today().isoformat()} on {machine()} with "
+        f"`.venv/bin/python bench/bench_api_load.py --clients {args.clients} "
+        f"--seconds {args.seconds:g} --calls {args.calls}`: {args.clients} threads, each with its "
+        "own official `alibabacloud_dataworks_public20200518` client (ACS3-HMAC-SHA256), call "
+        f"`RunManualDagNodes` for yesterday on a deployed {NODES}-node workflow of virtual nodes "
+        f"in {len(LAYERS)} layers, against {server} in a separate process on 127.0.0.1 "
+        "(SQLite store in WAL mode, engine running, AccessKey verified against the store and "
+        "authorized). The run stops at the time or the call budget, whichever comes first; "
+        "every answer is checked for a DagId, and afterwards every Dag is read back with "
+        "`GetManualDagInstances` and waited for until all its instances succeed.",
+        "",
+        "| figure | measured |",
+        "| --- | --- |",
+        *(f"| {name} | {value} |" for name, value in rows),
+        "",
+    ]
+    _replace_section(ROOT / "docs" / "benchmarks.md", "\n".join(lines))
+
+
+def _replace_section(path: Path, section: str) -> None:
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if HEADING in text:
+        start = text.index(HEADING)
+        nxt = text.find("\n## ", start + len(HEADING))
+        end = len(text) if nxt < 0 else nxt + 1
+        tail = text[end:]
+        text = text[:start] + section + ("\n" + tail if tail else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
+
+
+def print_profile(path: Path, top: int = 30) -> None:
+    if not path.exists():
+        print("(no profile written)")
+        return
+    stats = pstats.Stats(str(path))
+    stats.sort_stats("cumulative").print_stats(top)
+    stats.sort_stats("tottime").print_stats(top)
+
+
+# --- main -----------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="RunManualDagNodes under concurrent load.")
+    parser.add_argument("--clients", type=int, default=32, help="concurrent SDK clients")
+    parser.add_argument("--seconds", type=float, default=15.0, help="time budget of the load")
+    parser.add_argument("--calls", type=int, default=2000, help="call budget of the load")
+    parser.add_argument(
+        "--server",
+        choices=("auto", "cli", "launcher"),
+        default="auto",
+        help="`opcenter serve` (cli), bench/_api_server.py (launcher), or cli when it serves HTTP",
+    )
+    parser.add_argument("--profile", type=Path, help="cProfile the server's requests into FILE")
+    parser.add_argument("--no-docs", action="store_true", help="do not touch docs/benchmarks.md")
+    return parser.parse_args(argv)
+
+
+def _timed(what: str, action: Callable[[], Any]) -> Any:
+    began = time.perf_counter()
+    result = action()
+    print(f"{what}: {time.perf_counter() - began:.2f} s", flush=True)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    how = args.server
+    if how == "auto":
+        how = "cli" if _cli_serves_http() else "launcher"
+    if args.profile is not None and how != "launcher":
+        raise SystemExit("--profile needs --server launcher")
+    profile = args.profile.resolve() if args.profile else None
+    with running_server(how, profile) as server:
+        print(f"server: {how} on {server.endpoint}", flush=True)
+        _timed(
+            "setup (workspace + 20-node flow, submitted and deployed)",
+            lambda: setup_flow(client(server)),
+        )
+        tally, elapsed = _timed(
+            f"load ({args.clients} clients)",
+            lambda: run_load(server, args.clients, args.seconds, args.calls),
+        )
+        check = _timed("verify", lambda: verify(server, tally.dag_ids, args.clients))
+    rows = rows_of(tally, elapsed, check)
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    if profile is not None:
+        print_profile(profile)
+    elif not args.no_docs:
+        write_docs(rows, args, how)
+    ok = not tally.errors and not check["wrong_counts"] and not check["failed"]
+    return 0 if ok and not check["unfinished"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
