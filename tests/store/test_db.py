@@ -9,7 +9,11 @@ from opcenter.store.tables import Workspace
 def _add_workspace(db: Database, identifier: str) -> int:
     with db.transaction() as s:
         ws = Workspace(
-            identifier=identifier, display_name=identifier, mode="STANDARD", created_at=1, modified_at=1
+            identifier=identifier,
+            display_name=identifier,
+            mode="STANDARD",
+            created_at=1,
+            modified_at=1,
         )
         s.add(ws)
         s.flush()
@@ -25,7 +29,11 @@ def test_migrate_is_idempotent_given_a_migrated_store(db: Database) -> None:
 def test_transaction_rolls_back_given_an_exception(db: Database) -> None:
     try:
         with db.transaction() as s:
-            s.add(Workspace(identifier="w", display_name="w", mode="BASIC", created_at=1, modified_at=1))
+            s.add(
+                Workspace(
+                    identifier="w", display_name="w", mode="BASIC", created_at=1, modified_at=1
+                )
+            )
             s.flush()
             raise RuntimeError("boom")
     except RuntimeError:
