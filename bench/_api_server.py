@@ -7,7 +7,8 @@ default SQLite store, the root account with the AccessKey from `OPCENTER_ROOT_AC
 `OPCENTER_ROOT_ACCESS_KEY_SECRET` (`ensure_root`), the `Engine` with its local executor, and
 the RPC app with the store's key resolver and the real `Authorizer`, served by uvicorn on
 127.0.0.1. Prints `listening <endpoint>` once it accepts connections and runs until SIGTERM or
-SIGINT.
+SIGINT (the line also names the engine thread's native id, so a benchmark can read that
+thread's CPU time in /proc).
 
 With `OPCENTER_BENCH_PROFILE=<file>` every dispatched request runs under cProfile (one profiler
 per worker thread, merged into `<file>` on exit; read it with `pstats`). Profiling slows the
@@ -25,6 +26,7 @@ import pstats
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,7 +82,8 @@ class _Profiled:
     def __call__(self, wire: Any) -> Any:
         profile = getattr(self.local, "profile", None)
         if profile is None:
-            profile = self.local.profile = cProfile.Profile()
+            # CPU time of this thread, not wall time: waits on locks would drown the rest.
+            profile = self.local.profile = cProfile.Profile(time.thread_time)
             with self.lock:
                 self.profiles.append(profile)
         return profile.runcall(self.dispatcher, wire)
@@ -135,7 +138,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     server = ServerThread(app, host="127.0.0.1", port=args.port).start()
-    print(f"listening {server.endpoint}", flush=True)
+    engine_tid = engine._thread.native_id if engine._thread else None  # for per-thread CPU
+    print(f"listening {server.endpoint} engine-tid {engine_tid}", flush=True)
     try:
         while not stop.wait(0.5):
             pass

@@ -16,9 +16,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -154,8 +156,6 @@ def machine() -> str:
     if meminfo.exists():
         match = re.search(r"^MemTotal:\s*(\d+) kB", meminfo.read_text(), re.M)
         mem = f", {int(match.group(1)) / 1024**2:.0f} GiB RAM" if match else ""
-    import os
-
     return (
         f"{cpu}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}, "
         f"Python {platform.python_version()}"
@@ -223,8 +223,20 @@ def write_section(text: str, doc: Path = DOC) -> None:
     doc.write_text(updated)
 
 
+def _stop_on_signals() -> None:
+    """SIGTERM and SIGINT end the run through ``finally`` so that services are torn down
+    (a background job may have been started with SIGINT ignored)."""
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
+    _stop_on_signals()
     started = dt.datetime.now(dt.UTC)
     clock = time.monotonic()
     for peer in args.peers:

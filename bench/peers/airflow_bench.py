@@ -99,9 +99,7 @@ def _env(home: Path) -> dict[str, str]:
         AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
         AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK="False",
         AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
-        AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME=os.environ.get(
-            "BENCH_AIRFLOW_IDLE_SLEEP", "1"
-        ),
+        AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME=IDLE_SLEEP_SECONDS,
     )
     return env
 
