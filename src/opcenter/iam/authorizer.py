@@ -199,7 +199,7 @@ class Authorizer:
         account = request.account_id or self.settings.account_id
         if principal is not None and principal.is_root and principal.account_id == account:
             return
-        with self.db.transaction() as session:
+        with self.db.transaction(readonly=True) as session:
             user = find_user(session, principal.name) if principal and principal.name else None
             if user is None or principal is None or principal.account_id != account:
                 raise self._policy_denied(request, None, Outcome.IMPLICIT_DENY, request.resource)

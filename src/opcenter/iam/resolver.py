@@ -28,7 +28,7 @@ class StoreKeyResolver:
         self.box = box if box is not None else load_secret_box(settings)
 
     def resolve(self, access_key_id: str) -> ResolvedKey | None:
-        with self.db.transaction() as session:
+        with self.db.transaction(readonly=True) as session:
             row = session.execute(
                 sa.select(IamAccessKey, IamUser.name)
                 .outerjoin(IamUser, IamUser.id == IamAccessKey.user_id)

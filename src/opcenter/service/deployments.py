@@ -323,7 +323,7 @@ def get_deployment(
     caller: Caller = Caller(),
 ) -> DeploymentView:
     """One deployment of the workspace (GetDeployment)."""
-    with ctx.db.transaction() as session:
+    with ctx.db.transaction(readonly=True) as session:
         ws = resolve_workspace(
             session, project_id=project_id, project_identifier=project_identifier
         )

@@ -368,7 +368,7 @@ def get_file(
     caller: Caller = Caller(),
 ) -> FileView:
     """One live file by `FileId` or by its `NodeId`."""
-    with ctx.db.transaction() as session:
+    with ctx.db.transaction(readonly=True) as session:
         ws = resolve_workspace(
             session, project_id=project_id, project_identifier=project_identifier
         )
@@ -442,7 +442,7 @@ def list_files(
     """Live files of a workspace in id order. `file_folder_path` matches the folder and its
     subfolders; `use_type` the workflow's UseType; `business_id` the workflow (ours)."""
     offset, limit = check_paging(page_number, page_size)
-    with ctx.db.transaction() as session:
+    with ctx.db.transaction(readonly=True) as session:
         ws = resolve_workspace(
             session, project_id=project_id, project_identifier=project_identifier
         )

@@ -122,7 +122,7 @@ def create_user(ctx: ServiceContext, *, user_name: str, display_name: str = "") 
 
 
 def list_users(ctx: ServiceContext) -> list[UserRecord]:
-    with ctx.db.transaction() as session:
+    with ctx.db.transaction(readonly=True) as session:
         return principals.list_users(session)
 
 
@@ -148,7 +148,7 @@ def create_access_key(
 
 
 def list_access_keys(ctx: ServiceContext, *, user_name: str | None = None) -> list[KeyRecord]:
-    with ctx.db.transaction() as session:
+    with ctx.db.transaction(readonly=True) as session:
         return keys.list_access_keys(session, user_id=_user_id(session, user_name))
 
 
@@ -184,12 +184,12 @@ def create_policy(
 
 
 def get_policy(ctx: ServiceContext, *, policy_name: str) -> PolicyRecord:
-    with ctx.db.transaction() as session:
+    with ctx.db.transaction(readonly=True) as session:
         return policy_store.get_policy(session, policy_name)
 
 
 def list_policies(ctx: ServiceContext) -> list[PolicyRecord]:
-    with ctx.db.transaction() as session:
+    with ctx.db.transaction(readonly=True) as session:
         return policy_store.list_policies(session)
 
 
@@ -211,7 +211,7 @@ def detach_policy(ctx: ServiceContext, *, policy_name: str, user_name: str) -> N
 
 
 def list_user_policies(ctx: ServiceContext, *, user_name: str) -> list[str]:
-    with ctx.db.transaction() as session:
+    with ctx.db.transaction(readonly=True) as session:
         user = principals.get_user(session, user_name)
         return policy_store.user_policy_names(session, user.id)
 
@@ -321,7 +321,7 @@ def list_project_members(
 ) -> Page[ProjectMemberView]:
     """ListProjectMembers: the members of a workspace with their roles, one page at a time."""
     offset, limit = check_paging(page_number, page_size)
-    with ctx.db.transaction() as session:
+    with ctx.db.transaction(readonly=True) as session:
         ws = _workspace(session, project_id)
         everyone = members.list_members(session, ws.id)
         page = everyone[offset : offset + limit]
@@ -357,7 +357,7 @@ def list_project_roles(
     ctx: ServiceContext, *, project_id: int | None, caller: Caller = Caller()
 ) -> tuple[Role, ...]:
     """ListProjectRoles: the system roles of a workspace."""
-    with ctx.db.transaction() as session:
+    with ctx.db.transaction(readonly=True) as session:
         _workspace(session, project_id)
     return ROLES
 
@@ -390,7 +390,7 @@ def workspace_of_node(ctx: ServiceContext, node_id: int) -> str | None:
     one, whatever `ProjectEnv` says. (Instances and Dags are the other way round: their
     operations judge `ProjectEnv` first, for missing and invisible objects alike.)
     """
-    with ctx.db.transaction() as session:
+    with ctx.db.transaction(readonly=True) as session:
         return session.scalar(
             sa.select(Workspace.identifier)
             .join(Node, Node.workspace_id == Workspace.id)
@@ -402,5 +402,5 @@ def workspace_of_node(ctx: ServiceContext, node_id: int) -> str | None:
 
 
 def list_audit_events(ctx: ServiceContext, where: audit.AuditFilter) -> list[audit.AuditRecord]:
-    with ctx.db.transaction() as session:
+    with ctx.db.transaction(readonly=True) as session:
         return audit.list_events(session, where)

@@ -103,7 +103,7 @@ def get_node(
     caller: Caller = Caller(),
 ) -> NodeView:
     """The node as released in `project_env` (DEV on a BASIC workspace → InvalidParameter)."""
-    with ctx.db.transaction() as session:
+    with ctx.db.transaction(readonly=True) as session:
         return _view(*_released(session, node_id, project_env))
 
 
@@ -115,7 +115,7 @@ def get_node_code(
     caller: Caller = Caller(),
 ) -> str:
     """The code the node runs in `project_env` (GetNodeCode `Data`)."""
-    with ctx.db.transaction() as session:
+    with ctx.db.transaction(readonly=True) as session:
         _, version, _ = _released(session, node_id, project_env)
         return version.content
 
@@ -181,7 +181,7 @@ def list_nodes(
     """Nodes released in `project_env`, by node id. `biz_name` is the workflow name (exact),
     `node_name` matches part of the name, `program_type` a type name or code."""
     offset, limit = check_paging(page_number, page_size)
-    with ctx.db.transaction() as session:
+    with ctx.db.transaction(readonly=True) as session:
         ws = resolve_workspace(
             session, project_id=project_id, project_identifier=project_identifier
         )

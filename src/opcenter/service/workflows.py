@@ -123,7 +123,7 @@ def get_business(
     caller: Caller = Caller(),
 ) -> BusinessView:
     """One live workflow by `BusinessId` (or by name, a convenience of ours)."""
-    with ctx.db.transaction() as session:
+    with ctx.db.transaction(readonly=True) as session:
         ws = resolve_workspace(
             session, project_id=project_id, project_identifier=project_identifier
         )
@@ -143,7 +143,7 @@ def list_business(
 ) -> Page[BusinessView]:
     """Live workflows of a workspace in id order; `keyword` matches part of the name."""
     offset, limit = check_paging(page_number, page_size)
-    with ctx.db.transaction() as session:
+    with ctx.db.transaction(readonly=True) as session:
         ws = resolve_workspace(
             session, project_id=project_id, project_identifier=project_identifier
         )

@@ -118,7 +118,7 @@ def get_project(
     caller: Caller = Caller(),
 ) -> ProjectView:
     """One workspace by `ProjectId` or `ProjectIdentifier`."""
-    with ctx.db.transaction() as session:
+    with ctx.db.transaction(readonly=True) as session:
         ws = resolve_workspace(
             session, project_id=project_id, project_identifier=project_identifier
         )
@@ -134,7 +134,7 @@ def list_projects(
 ) -> Page[ProjectView]:
     """Workspaces in id order, one page at a time."""
     offset, limit = check_paging(page_number, page_size)
-    with ctx.db.transaction() as session:
+    with ctx.db.transaction(readonly=True) as session:
         visible = iam.visible_project_ids(session, caller)
         shown = sa.true() if visible is None else Workspace.id.in_(visible)
         total = session.scalar(sa.select(sa.func.count()).select_from(Workspace).where(shown)) or 0

@@ -1,7 +1,11 @@
 """The database: one engine per process, one transaction per unit of work, schema by migration.
 
-SQLite (the embedded default) runs in WAL mode with a busy timeout, and write transactions start
-with `BEGIN IMMEDIATE` so two writers never deadlock on a lock upgrade. PostgreSQL works through a
+SQLite (the embedded default) runs in WAL mode with a busy timeout. Write transactions start with
+`BEGIN IMMEDIATE` so two writers never deadlock on a lock upgrade, and within one process they queue
+on a Python lock first: SQLite has one writer at a time anyway, and its busy handler sleeps in steps
+of up to 100 ms where a lock wakes the next writer at once (fair, and no long tail under load).
+Read-only transactions (`transaction(readonly=True)`) start with a plain `BEGIN` and take no lock:
+in WAL mode they read a snapshot while a writer works. PostgreSQL works through a
 `postgresql+psycopg://` URL with the same schema.
 """
 
@@ -10,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from threading import RLock
 from typing import Any
 
 from alembic import command
@@ -25,6 +30,7 @@ __all__ = ["Database", "StoreUnavailable"]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _MIGRATIONS = Path(__file__).with_name("migrations")
+_READONLY = "opcenter_readonly"
 
 
 class StoreUnavailable(InternalError):
@@ -55,7 +61,8 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        readonly = conn.get_execution_options().get(_READONLY, False)
+        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -75,14 +82,29 @@ class Database:
                 url, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args=connect_args
             )
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            self.engine.execution_options(**{_READONLY: True}), expire_on_commit=False
+        )
+        # Reentrant: a thread already inside a write transaction must not wait for itself.
+        self._write_lock = RLock() if self.is_sqlite else None
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
+    def transaction(self, *, readonly: bool = False) -> Iterator[Session]:
         """One unit of work: commit on success, roll back on any exception, always release.
 
+        `readonly=True` promises no writes (on SQLite a write in it may fail with a busy error).
         Our own errors pass through unchanged; driver errors become `StoreUnavailable`.
         """
-        session = self._sessions()
+        if readonly or self._write_lock is None:
+            with self._unit_of_work(self._read_sessions if readonly else self._sessions) as s:
+                yield s
+            return
+        with self._write_lock, self._unit_of_work(self._sessions) as session:
+            yield session
+
+    @contextmanager
+    def _unit_of_work(self, sessions: sessionmaker[Session]) -> Iterator[Session]:
+        session = sessions()
         try:
             with session.begin():
                 yield session
