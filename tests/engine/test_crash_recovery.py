@@ -43,7 +43,16 @@ class Server:
     def start(self) -> None:
         env = {**os.environ, "OPCENTER_TIMEZONE": "UTC"}
         self.process = subprocess.Popen(
-            [str(OPCENTER), "serve", "--data-dir", str(self.data_dir), "--workers", "2"],
+            [
+                str(OPCENTER),
+                "serve",
+                "--data-dir",
+                str(self.data_dir),
+                "--workers",
+                "2",
+                "--port",
+                "0",
+            ],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

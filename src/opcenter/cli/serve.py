@@ -1,4 +1,7 @@
-"""`opcenter serve`: run the engine on a data directory until SIGINT or SIGTERM.
+"""`opcenter serve`: the OpenAPI server and the engine in one process, until SIGINT or SIGTERM.
+
+On first start of an empty data directory it creates the root account and its AccessKey pair
+(OPCENTER_ROOT_ACCESS_KEY_ID / _SECRET when set, otherwise a generated pair printed once).
 
 Started again after any stop (a crash or SIGKILL included), it resumes every unfinished Dag:
 instances that were running are marked FAILURE (auto-rerun applies), nothing that finished runs
@@ -7,7 +10,6 @@ again (engine/recovery.py).
 
 from __future__ import annotations
 
-import importlib
 import logging
 import signal
 import threading
@@ -29,14 +31,8 @@ logger = logging.getLogger("opcenter.serve")
 
 
 def _apply_example(ctx: ServiceContext, path: Path) -> None:
-    """Apply and deploy the example definition, when the definitions service exists."""
-    try:
-        definitions = importlib.import_module("opcenter.service.definitions")
-    except ModuleNotFoundError:
-        return
-    apply_definition = getattr(definitions, "apply_definition", None)
-    if apply_definition is None:
-        return
+    """Apply and deploy the example definition into the workspace `demo` (idempotent)."""
+    from opcenter.service.definitions import apply_definition
     from opcenter.service.workspaces import create_project, get_project
 
     try:
@@ -56,7 +52,9 @@ def _apply_example(ctx: ServiceContext, path: Path) -> None:
 )
 @click.option("--workers", type=click.IntRange(min=1), help="Worker slots (default: CPUs).")
 @click.option("--host", help="Address to listen on (HTTP API).")
-@click.option("--port", type=click.IntRange(min=1, max=65535), help="Port to listen on.")
+@click.option(
+    "--port", type=click.IntRange(min=0, max=65535), help="Port to listen on (0: any free port)."
+)
 @click.option(
     "--example",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
@@ -69,10 +67,15 @@ def serve(
     port: int | None,
     example: Path | None,
 ) -> None:
-    """Run the scheduling engine (and resume unfinished runs) until stopped."""
+    """Run the OpenAPI server and the engine (resuming unfinished runs) until stopped."""
+    from opcenter.api.server import ServerThread, build_server
     from opcenter.engine.scheduler import Engine, EngineBusy
+    from opcenter.iam.authorizer import Authorizer
+    from opcenter.iam.resolver import StoreKeyResolver
+    from opcenter.service.iam import ensure_root
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     settings = load_settings(data_dir=data_dir, workers=workers, host=host, port=port)
     ctx = ServiceContext.open(settings)
     stop = threading.Event()
@@ -84,6 +87,7 @@ def serve(
     signal.signal(signal.SIGTERM, _on_signal)
     engine = Engine(ctx)
     try:
+        key_id, secret = ensure_root(ctx)
         if example is not None:
             _apply_example(ctx, example)
         engine.start()
@@ -94,10 +98,35 @@ def serve(
         ctx.db.dispose()
         raise click.ClickException(exc.message) from None
     click.echo(f"opcenter engine running on {settings.data_dir} with {settings.workers} slot(s).")
+    app = build_server(
+        ctx, key_resolver=StoreKeyResolver(ctx.db, settings), authorize=Authorizer(ctx.db, settings)
+    )
+    server = ServerThread(app, host=settings.host, port=settings.port, log_level="warning")
+    try:
+        server.start()
+    except OSError as exc:
+        engine.stop()
+        ctx.db.dispose()
+        raise click.ClickException(
+            f"cannot listen on {settings.host}:{settings.port}: {exc}"
+        ) from None
+    _print_endpoint(server.endpoint, key_id, secret)
     try:
         while not stop.wait(0.5):
             pass
     finally:
         click.echo("Stopping.")
+        server.stop()
         engine.stop()
         ctx.db.dispose()
+
+
+def _print_endpoint(endpoint: str, key_id: str, secret: str | None) -> None:
+    click.echo(
+        f"OpenAPI endpoint: http://{endpoint}/  (SDK: endpoint={endpoint!r}, protocol='http')"
+    )
+    if secret is not None:
+        click.echo(f"Root AccessKey id: {key_id}")
+        click.echo(f"Root AccessKey secret: {secret}  (shown only now: keep it)")
+    else:
+        click.echo(f"Root AccessKey id: {key_id} (secret as configured or shown at first start)")
