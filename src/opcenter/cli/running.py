@@ -7,97 +7,41 @@ time it waits (otherwise it watches the server's engine through the store).
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import enum
-import getpass
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from functools import wraps
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-from rich.console import Console, Group
+from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 
+from opcenter.cli._output import (
+    EXIT_FAILURE,
+    console,
+    current_caller,
+    one_line_errors,
+    service_context,
+    to_plain,
+)
 from opcenter.domain.model import DagStatus, InstanceStatus
 from opcenter.engine.lock import EngineLock
-from opcenter.errors import OpcenterError
 from opcenter.service import instances as ops
-from opcenter.service.context import Caller, ServiceContext
+from opcenter.service.context import ServiceContext
 from opcenter.service.run_views import DagView, InstanceView, RunCreated
 from opcenter.service.runs import get_dag, list_dags, start_manual_run
-from opcenter.settings import load_settings
 
 __all__ = ["dag", "instance", "run"]
 
-EXIT_FAILURE = 1  # as opcenter.cli.EXIT_FAILURE (that module imports this one)
 REFRESH_SECONDS = 0.25
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class _Failed(click.ClickException):
-    exit_code = EXIT_FAILURE
-
-
-def _one_line_errors(command: F) -> F:
-    """Our own errors become one `Error: …` line and exit code 1, under CliRunner too."""
-
-    @wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except OpcenterError as exc:
-            raise _Failed(exc.message) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-@contextmanager
-def _service_context(data_dir: Path | None) -> Iterator[ServiceContext]:
-    ctx = ServiceContext.open(load_settings(data_dir=data_dir))
-    try:
-        yield ctx
-    finally:
-        ctx.db.dispose()
-
-
-def _caller() -> Caller:
-    try:
-        return Caller(name=getpass.getuser())
-    except (KeyError, OSError):
-        return Caller()
-
-
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {k: _plain(v) for k, v in dataclasses.asdict(value).items()}
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return value
 
 
 def _echo_json(value: Any) -> None:
-    click.echo(json.dumps(_plain(value), indent=2, ensure_ascii=False))
-
-
-def _console() -> Console:
-    console = Console(highlight=False, soft_wrap=True)
-    if not console.is_terminal:
-        console = Console(highlight=False, soft_wrap=True, width=160)
-    return console
+    click.echo(json.dumps(to_plain(value), indent=2, ensure_ascii=False))
 
 
 def _biz_date(value: str | None) -> str | None:
@@ -164,7 +108,7 @@ _json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.
 @click.option("--wait", is_flag=True, help="Follow the run; exit 0 only if every Dag succeeds.")
 @_json_option
 @_data_dir_option
-@_one_line_errors
+@one_line_errors
 def run(
     flow: str,
     workspace: str,
@@ -182,7 +126,7 @@ def run(
 ) -> None:
     """Run the manually triggered workflow FLOW (RunManualDagNodes) for --bizdate D, or for
     every date of --from D1 --to D2 (one Dag per date, in date order)."""
-    with _service_context(data_dir) as ctx:
+    with service_context(data_dir) as ctx:
         created = start_manual_run(
             ctx,
             project_env=project_env,
@@ -195,7 +139,7 @@ def run(
             dag_parameters=_dag_params(dag_param),
             include_node_ids=include,
             exclude_node_ids=exclude,
-            caller=_caller(),
+            caller=current_caller(),
         )
         if not wait:
             if as_json:
@@ -216,10 +160,10 @@ def _wait(ctx: ServiceContext, created: RunCreated, env: str, as_json: bool) -> 
     """Follow the run until every Dag succeeded or one failed (later dates then wait)."""
     engine = _embedded_engine(ctx)
     started = time.monotonic()
-    console = _console()
+    out = console()
     try:
-        if console.is_terminal and not as_json:
-            with Live(console=console, refresh_per_second=8, transient=False) as live:
+        if out.is_terminal and not as_json:
+            with Live(console=out, refresh_per_second=8, transient=False) as live:
                 while True:
                     dags, done = _progress(ctx, created, env)
                     live.update(_render(ctx, dags, env, time.monotonic() - started))
@@ -235,7 +179,7 @@ def _wait(ctx: ServiceContext, created: RunCreated, env: str, as_json: bool) -> 
             if as_json:
                 _echo_json({"OpSeq": created.op_seq, "Dags": dags})
             else:
-                console.print(_render(ctx, dags, env, time.monotonic() - started))
+                out.print(_render(ctx, dags, env, time.monotonic() - started))
     finally:
         if engine is not None:
             engine.stop(drain=True, timeout=30)
@@ -315,22 +259,22 @@ def dag() -> None:
 @_env_option
 @_json_option
 @_data_dir_option
-@_one_line_errors
+@one_line_errors
 def dag_show(dag_id: int, project_env: str, as_json: bool, data_dir: Path | None) -> None:
     """A Dag (GetDag) and its instances (ListManualDagInstances)."""
-    with _service_context(data_dir) as ctx:
+    with service_context(data_dir) as ctx:
         view = get_dag(ctx, dag_id=dag_id, project_env=project_env)
         rows = ops.get_manual_dag_instances(ctx, dag_id=dag_id, project_env=project_env)
     if as_json:
         _echo_json({"Dag": view, "Instances": rows})
         return
-    console = _console()
-    console.print(
+    out = console()
+    out.print(
         f"Dag {view.dag_id} {view.name} · business date {view.biz_date} · {view.status.value}"
         f" · OpSeq {view.op_seq} · started {_ms(view.start_time)} · finished "
         f"{_ms(view.finish_time)}"
     )
-    console.print(_instances_table(rows))
+    out.print(_instances_table(rows))
 
 
 def _instances_table(rows: list[InstanceView]) -> Table:
@@ -354,10 +298,10 @@ def _instances_table(rows: list[InstanceView]) -> Table:
 @_env_option
 @_json_option
 @_data_dir_option
-@_one_line_errors
+@one_line_errors
 def dag_list(op_seq: int, project_env: str, as_json: bool, data_dir: Path | None) -> None:
     """The Dags of one run, in date order (ListDags)."""
-    with _service_context(data_dir) as ctx:
+    with service_context(data_dir) as ctx:
         dags = list_dags(ctx, op_seq=op_seq, project_env=project_env)
     if as_json:
         _echo_json(dags)
@@ -368,7 +312,7 @@ def dag_list(op_seq: int, project_env: str, as_json: bool, data_dir: Path | None
             str(d.dag_id), d.biz_date.isoformat(), d.status.value, _ms(d.start_time),
             _ms(d.finish_time),
         )  # fmt: skip
-    _console().print(table)
+    console().print(table)
 
 
 # -- opcenter instance ----------------------------------------------------------------------------
@@ -384,19 +328,19 @@ def instance() -> None:
 @_env_option
 @_json_option
 @_data_dir_option
-@_one_line_errors
+@one_line_errors
 def instance_show(instance_id: int, project_env: str, as_json: bool, data_dir: Path | None) -> None:
     """An instance (GetInstance)."""
-    with _service_context(data_dir) as ctx:
+    with service_context(data_dir) as ctx:
         view = ops.get_instance(ctx, instance_id=instance_id, project_env=project_env)
     if as_json:
         _echo_json(view)
         return
     table = Table("field", "value", show_header=False)
-    for key, value in _plain(view).items():
+    for key, value in to_plain(view).items():
         shown = _ms(value) if key.endswith(("_time", "time_time")) and value else value
         table.add_row(key, "-" if shown is None else str(shown))
-    _console().print(table)
+    console().print(table)
 
 
 @instance.command("log")
@@ -405,12 +349,12 @@ def instance_show(instance_id: int, project_env: str, as_json: bool, data_dir: P
 @click.option("--follow", "-f", is_flag=True, help="Keep printing while the instance runs.")
 @_env_option
 @_data_dir_option
-@_one_line_errors
+@one_line_errors
 def instance_log(
     instance_id: int, attempt: int | None, follow: bool, project_env: str, data_dir: Path | None
 ) -> None:
     """The log of an instance (GetInstanceLog)."""
-    with _service_context(data_dir) as ctx:
+    with service_context(data_dir) as ctx:
         offset = 0
         while True:
             view = ops.read_instance_log(
@@ -434,10 +378,10 @@ def _operation(name: str, function: Callable[..., bool], done: str) -> click.Com
     @click.argument("instance_id", type=int)
     @_env_option
     @_data_dir_option
-    @_one_line_errors
+    @one_line_errors
     def command(instance_id: int, project_env: str, data_dir: Path | None) -> None:
-        with _service_context(data_dir) as ctx:
-            function(ctx, instance_id=instance_id, project_env=project_env, caller=_caller())
+        with service_context(data_dir) as ctx:
+            function(ctx, instance_id=instance_id, project_env=project_env, caller=current_caller())
         click.echo(f"Instance {instance_id} {done}.")
 
     command.help = function.__doc__.split("\n")[0] if function.__doc__ else None
