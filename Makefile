@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 DATA   ?= .opcenter
 
-.PHONY: serve test lint format bench bench-peers clean
+.PHONY: serve test lint format bench bench-peers docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,3 +41,7 @@ bench-peers: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(DATA) .pytest_cache .ruff_cache
+
+## docs: regenerate the CLI reference from --help
+docs: $(STAMP)
+	$(BIN)/python -m opcenter.cli.reference > docs/cli.md
