@@ -38,10 +38,21 @@ from venvs import PEERS, VENVS_DIR, ensure_venv  # noqa: E402
 from workloads import WORKLOADS, Workload  # noqa: E402
 
 STATE = VENVS_DIR / "_state"
+RESULTS = STATE / "peers-results.json"
 DOC = ROOT / "docs" / "benchmarks.md"
 HEADING = "## Peers (issue 7)"
 DEFAULT_RUNS = 3
 DEFAULT_AIRFLOW_RUNS = 1  # one Airflow run of the shell workload takes about five minutes
+
+
+READING = (
+    "Reading the table: a ratio above 1× means the peer took longer than opcenter. The times of "
+    "opcenter, Luigi, Dagster and Prefect include starting the interpreter and importing the "
+    "engine (for `opcenter run` about 1 s of its chain time; the run itself takes about 0.3 s), "
+    "Airflow's do not (its runs are triggered over REST with the components already up), which "
+    "flatters Airflow on short workloads such as the fan. The machine was shared with other work "
+    "while measuring; the min–max spread shows how much that moved the figures.",
+)
 
 
 @dataclass
@@ -73,6 +84,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--peers", default=",".join(PEER_ENGINES), help="comma-separated")
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated")
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/benchmarks.md")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing; write the table again from the last results file",
+    )
     args = parser.parse_args(argv)
     args.peers = _names(parser, "--peers", args.peers, PEER_ENGINES)
     args.workloads = _names(parser, "--workloads", args.workloads, WORKLOADS)
@@ -182,7 +198,7 @@ def render(engines, workloads, results, args, started: dt.datetime) -> str:
         for engine in engines:
             cell = results[workload.name][engine.key]
             lines.append(_row(workload, engine, cell, base_median))
-    lines += ["", "Engines:", ""]
+    lines += ["", *READING, "", "Engines:", ""]
     lines += [f"- **{e.key}** ({e.label}): {e.mode}." for e in engines]
     lines += [
         "",
@@ -200,14 +216,19 @@ def _row(workload: Workload, engine: Engine, cell: Cell, base: float | None) -> 
     if workload.name in engine.unsupported:
         return f"{head} — | — | — | — | cannot: {engine.unsupported[workload.name]} |"
     if not cell.times:
-        return f"{head} — | — | — | — | failed: {cell.failure or 'not run'} |"
+        return f"{head} — | — | — | — | failed: {_short(cell.failure or 'not run')} |"
     med = cell.median
     per_node = med / workload.node_runs * 1000
     ratio = f"{med / base:.1f}×" if base else "—"
     spread = f"{min(cell.times):.2f}–{max(cell.times):.2f}"
     if cell.failure:
-        note = f"{note}; a later run failed: {cell.failure}".lstrip("; ")
+        note = f"{note}; a later run failed: {_short(cell.failure)}".lstrip("; ")
     return f"{head} {med:.2f} | {spread} | {per_node:.2f} | {ratio} | {note} |"
+
+
+def _short(failure: str) -> str:
+    """A failure message fit for a table cell: its last part, no pipes."""
+    return failure.rsplit(" | ", 1)[-1].replace("|", "/")[-160:]
 
 
 def write_section(text: str, doc: Path = DOC) -> None:
@@ -234,15 +255,23 @@ def _stop_on_signals() -> None:
     signal.signal(signal.SIGINT, stop)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parse_args(argv)
-    _stop_on_signals()
-    started = dt.datetime.now(dt.UTC)
-    clock = time.monotonic()
+def _save(results: dict[str, dict[str, Cell]], args: argparse.Namespace, started) -> None:
+    meta = {k: getattr(args, k) for k in ("runs", "warmup", "airflow_runs", "peers", "workloads")}
+    cells = {w: {k: vars(c) for k, c in row.items()} for w, row in results.items()}
+    payload = {"started": started.isoformat(), "args": meta, "results": cells}
+    RESULTS.write_text(json.dumps(payload, indent=1))
+
+
+def _load() -> tuple[dict[str, dict[str, Cell]], argparse.Namespace, dt.datetime]:
+    payload = json.loads(RESULTS.read_text())
+    results = {w: {k: Cell(**c) for k, c in row.items()} for w, row in payload["results"].items()}
+    args = argparse.Namespace(**payload["args"])
+    return results, args, dt.datetime.fromisoformat(payload["started"])
+
+
+def _run(args: argparse.Namespace, engines: list[Engine], workloads: list[Workload]):
     for peer in args.peers:
         ensure_venv(PEERS[peer], log=lambda line: print(line, flush=True))
-    engines = [ENGINES["opcenter"]] + [ENGINES[k] for p in args.peers for k in PEER_ENGINES[p]]
-    workloads = [WORKLOADS[w] for w in args.workloads]
     shutil.rmtree(STATE, ignore_errors=True)
     results: dict[str, dict[str, Cell]] = {}
     try:
@@ -255,11 +284,25 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for engine in engines:
             engine.teardown(STATE / engine.key)
-    raw = {w: {k: vars(c) for k, c in cells.items()} for w, cells in results.items()}
-    (STATE / "peers-results.json").write_text(json.dumps(raw, indent=1))
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    cli = _parse_args(argv)
+    _stop_on_signals()
+    clock = time.monotonic()
+    if cli.report_only:
+        results, args, started = _load()
+    else:
+        args, started = cli, dt.datetime.now(dt.UTC)
+    engines = [ENGINES["opcenter"]] + [ENGINES[k] for p in args.peers for k in PEER_ENGINES[p]]
+    workloads = [WORKLOADS[w] for w in args.workloads]
+    if not cli.report_only:
+        results = _run(args, engines, workloads)
+        _save(results, args, started)
     text = render(engines, workloads, results, args, started)
     print(text)
-    if not args.no_write:
+    if not cli.no_write:
         write_section(text)
         print(f"wrote {DOC.relative_to(ROOT)} ({time.monotonic() - clock:.0f} s in all)")
     return 0

@@ -36,7 +36,7 @@ PEERS: dict[str, Peer] = {
     "prefect": Peer("prefect", ("prefect==3.9.1",), "Prefect 3.9.1"),
     "airflow": Peer(
         "airflow",
-        ("apache-airflow==3.3.2", "psycopg2-binary==2.9.13", "asyncpg"),
+        ("apache-airflow==3.3.2", "psycopg2-binary==2.9.13", "asyncpg==0.32.0"),
         "Airflow 3.3.2",
     ),
 }
