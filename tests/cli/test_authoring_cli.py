@@ -176,7 +176,7 @@ def test_every_authoring_command_has_help_given_help_flag(group: str, command: s
     assert result.exit_code == 0
     assert "--json" in result.stdout
     assert "--data-dir" in result.stdout
-    sub = cli.commands[group].commands[command]  # type: ignore[attr-defined]
+    sub = getattr(authoring, group).commands[command]
     assert sub.help
     assert " ".join(sub.help.split()) in " ".join(result.stdout.split())
 
@@ -204,9 +204,9 @@ def test_opcenter_runs_as_a_real_process_given_a_data_dir(tmp_path: Path) -> Non
 
 
 def test_workspace_member_is_the_iam_member_group_given_either_spelling() -> None:
-    from opcenter.cli import cli
+    from opcenter.cli import iam
 
-    workspace_member = cli.commands["workspace"].commands["member"]  # type: ignore[attr-defined]
-    iam_member = cli.commands["iam"].commands["member"]  # type: ignore[attr-defined]
+    workspace_member = authoring.workspace.commands["member"]
+    iam_member = iam.iam.commands["member"]
     assert workspace_member is iam_member
     assert set(workspace_member.commands) >= {"add", "list", "remove", "grant", "revoke"}

@@ -56,3 +56,21 @@ def test_sqlite_store_runs_in_wal_mode_given_the_default_backend(tmp_path) -> No
     with db.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+
+
+def test_schema_head_names_the_newest_migration_given_the_migration_scripts() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from opcenter.store import db as store_db
+
+    config = Config()
+    config.set_main_option("script_location", str(store_db._MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_heads() == [store_db.SCHEMA_HEAD]
+
+
+def test_migrate_brings_an_empty_store_to_the_head_given_a_new_file(tmp_path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'new.db'}")
+    assert db.schema_revision() is None
+    db.migrate()
+    assert db.schema_revision() == "0002"

@@ -17,42 +17,42 @@ __all__ = ["EXIT_FAILURE", "EXIT_USAGE", "cli", "main"]
 EXIT_FAILURE = 1  # the operation failed (an OpcenterError, a failed run)
 EXIT_USAGE = 2  # bad input on the command line (also click's own usage code)
 
-# (module, attribute) of every command or group; a module that is not written yet is skipped.
-_COMMANDS = [
-    ("opcenter.cli.params", "params"),
-    ("opcenter.cli.authoring", "workspace"),
-    ("opcenter.cli.authoring", "workflow"),
-    ("opcenter.cli.authoring", "file"),
-    ("opcenter.cli.authoring", "node"),
-    ("opcenter.cli.definitions", "apply"),
-    ("opcenter.cli.definitions", "export"),
-    ("opcenter.cli.running", "run"),
-    ("opcenter.cli.running", "dag"),
-    ("opcenter.cli.running", "instance"),
-    ("opcenter.cli.serve", "serve"),
-    ("opcenter.cli.iam", "iam"),
-    ("opcenter.cli.iam", "audit"),
-]
+# The module of every top-level command; each is imported only when that command runs (a CLI
+# call pays for what it uses: `opcenter run` does not import the HTTP server).
+_COMMANDS = {
+    "apply": "opcenter.cli.definitions",
+    "audit": "opcenter.cli.iam",
+    "dag": "opcenter.cli.running",
+    "export": "opcenter.cli.definitions",
+    "file": "opcenter.cli.authoring",
+    "iam": "opcenter.cli.iam",
+    "instance": "opcenter.cli.running",
+    "node": "opcenter.cli.authoring",
+    "params": "opcenter.cli.params",
+    "run": "opcenter.cli.running",
+    "serve": "opcenter.cli.serve",
+    "workflow": "opcenter.cli.authoring",
+    "workspace": "opcenter.cli.authoring",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module_name = _COMMANDS.get(cmd_name)
+        if module_name is None:
+            return None
+        command = getattr(importlib.import_module(module_name), cmd_name)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="opcenter")
 def cli() -> None:
     """opcenter: run manually triggered workflows, the DataWorks way."""
-
-
-def _register() -> None:
-    for module_name, attr in _COMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        cli.add_command(getattr(module, attr))
-
-
-_register()
 
 
 def main() -> None:

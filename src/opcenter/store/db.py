@@ -17,20 +17,21 @@ from pathlib import Path
 from threading import RLock
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from opcenter.errors import InternalError, OpcenterError
 
-__all__ = ["Database", "StoreUnavailable"]
+__all__ = ["SCHEMA_HEAD", "Database", "StoreUnavailable"]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _READONLY = "opcenter_readonly"
+# The newest migration; `migrate` is a no-op (and imports no Alembic) when the store is there.
+# tests/store/test_db.py checks it against the migration scripts.
+SCHEMA_HEAD = "0002"
 
 
 class StoreUnavailable(InternalError):
@@ -62,7 +63,9 @@ def _sqlite_engine(url: str) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         readonly = conn.get_execution_options().get(_READONLY, False)
-        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+        # Straight to the driver: every transaction passes here, and the statement needs none
+        # of SQLAlchemy's execution machinery (no parameters, no result).
+        conn.connection.dbapi_connection.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -117,8 +120,21 @@ class Database:
         finally:
             session.close()
 
+    def schema_revision(self) -> str | None:
+        """The store's migration revision, or None for an empty store."""
+        with self.engine.connect() as conn:
+            if not inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+
     def migrate(self) -> None:
         """Bring the schema to the newest revision (idempotent)."""
+        if self.schema_revision() == SCHEMA_HEAD:
+            return
+        # Imported here: Alembic costs a CLI call ~0.4 s of start-up, and is needed only once.
+        from alembic import command
+        from alembic.config import Config
+
         config = Config()
         config.set_main_option("script_location", str(_MIGRATIONS))
         with self.engine.connect() as conn:
