@@ -15,14 +15,21 @@ _WIDTH = 100
 def _walk(command: click.Command, path: list[str]) -> list[tuple[list[str], click.Command]]:
     found = [(path, command)]
     if isinstance(command, click.Group):
-        for name in sorted(command.commands):
-            found.extend(_walk(command.commands[name], [*path, name]))
+        ctx = click.Context(command, info_name=path[-1])
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            if sub is not None:
+                found.extend(_walk(sub, [*path, name]))
     return found
 
 
 def _help_text(command: click.Command, path: list[str]) -> str:
     ctx = click.Context(
-        command, info_name=" ".join(path), terminal_width=_WIDTH, max_content_width=_WIDTH
+        command,
+        info_name=" ".join(path),
+        terminal_width=_WIDTH,
+        max_content_width=_WIDTH,
+        help_option_names=["-h", "--help"],  # as the root group sets for every command
     )
     return command.get_help(ctx)
 
