@@ -37,7 +37,8 @@ from opcenter.service.runs import get_dag, list_dags, start_manual_run
 
 __all__ = ["dag", "instance", "run"]
 
-REFRESH_SECONDS = 0.25
+REFRESH_SECONDS = 0.25  # how often the live table is redrawn
+POLL_SECONDS = 0.02  # how often the run's Dags are checked: a cheap read, and a short tail
 
 
 def _echo_json(value: Any) -> None:
@@ -164,18 +165,21 @@ def _wait(ctx: ServiceContext, created: RunCreated, env: str, as_json: bool) -> 
     try:
         if out.is_terminal and not as_json:
             with Live(console=out, refresh_per_second=8, transient=False) as live:
+                drawn = 0.0
                 while True:
                     dags, done = _progress(ctx, created, env)
-                    live.update(_render(ctx, dags, env, time.monotonic() - started))
+                    if done or time.monotonic() - drawn >= REFRESH_SECONDS:
+                        live.update(_render(ctx, dags, env, time.monotonic() - started))
+                        drawn = time.monotonic()
                     if done:
                         break
-                    time.sleep(REFRESH_SECONDS)
+                    time.sleep(POLL_SECONDS)
         else:
             while True:
                 dags, done = _progress(ctx, created, env)
                 if done:
                     break
-                time.sleep(REFRESH_SECONDS)
+                time.sleep(POLL_SECONDS)
             if as_json:
                 _echo_json({"OpSeq": created.op_seq, "Dags": dags})
             else:
