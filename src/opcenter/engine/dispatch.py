@@ -8,11 +8,13 @@ written) before it hands the attempt to the executor, which appends the process 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -21,9 +23,9 @@ from opcenter.domain.model import FileType, TaskType
 from opcenter.domain.params import ResolvedParams, render_code
 from opcenter.engine.paths import log_path, sql_url, workdir
 from opcenter.runners.base import InstanceSpec
-from opcenter.runners.logs import append_log_line
+from opcenter.runners.logs import CappedLog
 from opcenter.settings import Settings
-from opcenter.store.tables import Dag, FileVersion, Instance, Workspace
+from opcenter.store.tables import Workspace
 
 __all__ = [
     "Prepared",
@@ -35,6 +37,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+_WORKSPACES = sa.select(
+    Workspace.id, Workspace.identifier, Workspace.sql_url_dev, Workspace.sql_url_prod
+).where(Workspace.id.in_(sa.bindparam("ids", expanding=True)))
 
 
 def encode_resolved(resolved: ResolvedParams) -> str:
@@ -74,37 +80,29 @@ def _undefined_warning(names: Sequence[str]) -> str:
     return f"WARNING: undefined parameter(s) left as written: {refs}"
 
 
-def prepare(session: Session, ids: Sequence[int], settings: Settings) -> dict[int, Prepared]:
-    """Build the executor spec and log header of each RUNNING attempt in `ids`."""
-    if not ids:
+def prepare(session: Session, rows: Sequence[Any], settings: Settings) -> dict[int, Prepared]:
+    """Build the executor spec and log header of each attempt just marked RUNNING; `rows` are
+    what `transitions.mark_running` returned (the instance's columns, its code and business
+    date), so only SQL nodes read anything more: their workspace's connection. Keyed by
+    instance id."""
+    if not rows:
         return {}
-    rows = session.execute(
-        sa.select(
-            Instance.id,
-            Instance.dag_id,
-            Instance.attempt,
-            Instance.node_id,
-            Instance.node_name,
-            Instance.file_type,
-            Instance.env,
-            Instance.param_values,
-            Instance.resolved_params,
-            Instance.timeout_seconds,
-            Dag.biz_date,
-            FileVersion.content,
-            Workspace.identifier,
-            Workspace.sql_url_dev,
-            Workspace.sql_url_prod,
-        )
-        .join(Dag, Dag.id == Instance.dag_id)
-        .join(FileVersion, FileVersion.id == Instance.version_id)
-        .join(Workspace, Workspace.id == Instance.workspace_id)
-        .where(Instance.id.in_(list(ids)))
-    ).all()
-    return {r.id: _prepare_row(r, settings) for r in rows}
+    sql_ids = sorted({r.workspace_id for r in rows if r.file_type == FileType.ODPS_SQL})
+    spaces: dict[int, Any] = {}
+    if sql_ids:
+        spaces = {w.id: w for w in session.connection().execute(_WORKSPACES, {"ids": sql_ids})}
+    data_dir = _absolute(settings.data_dir)
+    return {r.id: _prepare_row(r, spaces.get(r.workspace_id), settings, data_dir) for r in rows}
 
 
-def _prepare_row(r: sa.Row, settings: Settings) -> Prepared:
+@functools.lru_cache(maxsize=8)
+def _absolute(data_dir: Path) -> Path:
+    """The data directory resolved once per process (a dozen system calls each time otherwise);
+    the paths below it are our own folders, never links."""
+    return Path(data_dir).resolve()
+
+
+def _prepare_row(r: Any, space: Any, settings: Settings, data_dir: Path) -> Prepared:
     resolved = decode_resolved(r.resolved_params)
     rendered = render_code(r.content or "", resolved)
     undefined = list(dict.fromkeys([*resolved.undefined, *rendered.undefined]))
@@ -115,18 +113,17 @@ def _prepare_row(r: sa.Row, settings: Settings) -> Prepared:
     ]
     if undefined:
         header.append(_undefined_warning(undefined))
-    data_dir = settings.data_dir
     url = None
-    if r.file_type == FileType.ODPS_SQL:
-        url = sql_url(data_dir, r.identifier, r.env, r.sql_url_dev, r.sql_url_prod)
+    if space is not None:
+        url = sql_url(data_dir, space.identifier, r.env, space.sql_url_dev, space.sql_url_prod)
     spec = InstanceSpec(
         instance_id=r.id,
         attempt=r.attempt,
         file_type=r.file_type,
         code=rendered.code,
         argv=tuple(rendered.argv),
-        workdir=workdir(data_dir, r.id, r.attempt).resolve(),
-        log_path=log_path(data_dir, r.dag_id, r.id, r.attempt).resolve(),
+        workdir=workdir(data_dir, r.id, r.attempt),
+        log_path=log_path(data_dir, r.dag_id, r.id, r.attempt),
         timeout_seconds=float(r.timeout_seconds),
         sql_url=url,
         env={
@@ -153,7 +150,8 @@ def instant_line(task_type: TaskType, file_type: int) -> str:
 def write_lines(path: Path, lines: Sequence[str]) -> None:
     """Append `[opcenter]` lines to a log; a log that cannot be written is not fatal."""
     try:
-        for line in lines:
-            append_log_line(path, line)
+        with CappedLog(path, 0) as log:  # one open for all the lines; they are not capped
+            for line in lines:
+                log.line(line)
     except OSError as exc:
         logger.warning("cannot write log %s: %s", path, exc)

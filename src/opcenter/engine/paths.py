@@ -9,12 +9,12 @@ __all__ = ["log_path", "sql_url", "workdir"]
 
 def log_path(data_dir: Path, dag_id: int, instance_id: int, attempt: int) -> Path:
     """One log file per attempt: `<data_dir>/logs/dag_<DagId>/<InstanceId>.<attempt>.log`."""
-    return Path(data_dir) / "logs" / f"dag_{dag_id}" / f"{instance_id}.{attempt}.log"
+    return Path(data_dir, "logs", f"dag_{dag_id}", f"{instance_id}.{attempt}.log")
 
 
 def workdir(data_dir: Path, instance_id: int, attempt: int) -> Path:
     """The working directory of one attempt (created by the executor)."""
-    return Path(data_dir) / "work" / str(instance_id) / str(attempt)
+    return Path(data_dir, "work", str(instance_id), str(attempt))
 
 
 def sql_url(

@@ -453,7 +453,11 @@ class Engine:
         """Hand claimed attempts to free executor slots, highest priority first."""
         if self._draining:
             return
-        free = self.executor.slots - len(self._in_flight) - len(self._stopping)
+        # Attempts whose results this step records free their slots now, not after the commit:
+        # otherwise each result would only refill the slot of the result before it.
+        ended = set(outbox.finished)
+        busy = sum(1 for key in (*self._in_flight, *self._stopping) if key not in ended)
+        free = self.executor.slots - busy
         chosen: list[InstanceView] = []
         while free > len(chosen) and self._queue:
             _, instance_id, dag_id = heapq.heappop(self._queue)
@@ -465,10 +469,10 @@ class Engine:
             chosen.append(inst)
         if not chosen:
             return
-        running = set(transitions.mark_running(session, [i.id for i in chosen], now))
-        prepared = prepare(session, sorted(running), self.ctx.settings)
+        running = transitions.mark_running(session, [i.id for i in chosen], now)
+        prepared = prepare(session, running, self.ctx.settings)
         for inst in chosen:
-            if inst.id not in running:
+            if inst.id not in prepared:
                 self._mark_stale(inst.dag_id)
                 continue
             self._dags[inst.dag_id].set_status(inst.id, S.RUNNING)

@@ -8,14 +8,14 @@ rows the store confirmed. Every function runs inside the caller's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from opcenter.domain.model import InstanceStatus
-from opcenter.store.tables import Instance
+from opcenter.store.tables import Dag, FileVersion, Instance
 
 __all__ = [
     "claim",
@@ -89,6 +89,23 @@ _CLAIM_RETRY = _statement(
 )
 _RUNNING = _statement(
     S.WAIT_RESOURCE, {"status": S.RUNNING.value, "begin_running_time": NOW, "modified_at": NOW}
+).returning(
+    # What an executor spec needs from the instance, so handing it over reads nothing more.
+    T.c.dag_id,
+    T.c.workspace_id,
+    T.c.version_id,
+    T.c.node_id,
+    T.c.node_name,
+    T.c.file_type,
+    T.c.env,
+    T.c.param_values,
+    T.c.resolved_params,
+    T.c.timeout_seconds,
+    sa.select(FileVersion.content)
+    .where(FileVersion.id == T.c.version_id)
+    .scalar_subquery()
+    .label("content"),
+    sa.select(Dag.biz_date).where(Dag.id == T.c.dag_id).scalar_subquery().label("biz_date"),
 )
 
 
@@ -118,10 +135,47 @@ def claim_retries(session: Session, ids: Sequence[int], now: int) -> list[tuple[
     return [(r.id, r.attempt) for r in _update(session, _CLAIM_RETRY, ids, now)]
 
 
-def mark_running(session: Session, ids: Sequence[int], now: int) -> list[int]:
+def mark_running(session: Session, ids: Sequence[int], now: int) -> list[Any]:
     """WAIT_RESOURCE → RUNNING for the attempts about to be handed to the executor (committed
-    before the hand-over, so a crash after it is seen as 'was running')."""
-    return [r.id for r in _update(session, _RUNNING, ids, now)]
+    before the hand-over, so a crash after it is seen as 'was running'). Returns the changed
+    rows: id, attempt and the columns `dispatch.Preparer` builds the spec from."""
+    return _update(session, _RUNNING, ids, now)
+
+
+_RESULT_WHERE = (
+    T.c.id == sa.bindparam("b_instance"),
+    T.c.attempt == sa.bindparam("b_attempt"),
+    T.c.status == S.RUNNING.value,
+)
+_RESULT_COMMON = {"finish_time": NOW, "modified_at": NOW}
+_RETURNING = (T.c.id, T.c.retry_at)
+# Built once, like the batch statements above: one result per finished attempt is the engine's
+# hottest path, and building a statement costs more than running it.
+_SUCCEEDED = (
+    sa.update(T)
+    .where(*_RESULT_WHERE)
+    .values(status=S.SUCCESS.value, **_RESULT_COMMON)
+    .returning(*_RETURNING)
+)
+_RETRY = (
+    sa.update(T)
+    .where(*_RESULT_WHERE, T.c.auto_rerun_left > 0, T.c.rerun_mode != "ALL_DENIED")
+    .values(
+        status=S.WAIT_TIME.value,
+        auto_rerun_left=T.c.auto_rerun_left - 1,
+        # BigInteger on the left: the sum of epoch ms overflows PostgreSQL's int4.
+        retry_at=sa.bindparam("retry_from", type_=sa.BigInteger()) + T.c.auto_rerun_interval_millis,
+        begin_wait_time_time=NOW,
+        **_RESULT_COMMON,
+    )
+    .returning(*_RETURNING)
+)
+_FAILED = (
+    sa.update(T)
+    .where(*_RESULT_WHERE)
+    .values(status=S.FAILURE.value, **_RESULT_COMMON)
+    .returning(*_RETURNING)
+)
 
 
 def record_result(
@@ -132,27 +186,11 @@ def record_result(
     else FAILURE. Returns the new status, or None when the instance was no longer RUNNING
     that attempt (an operator stopped it, or a newer attempt exists). With WAIT_TIME comes the
     time the rerun is due (epoch ms)."""
-    where = (T.c.id == instance_id, T.c.attempt == attempt, T.c.status == S.RUNNING.value)
-    common = {"finish_time": finished_at, "modified_at": finished_at}
+    conn = session.connection()
+    params = {"b_instance": instance_id, "b_attempt": attempt, "now": finished_at}
     if succeeded:
-        values: dict[str, Any] = {"status": S.SUCCESS.value, **common}
-        return (S.SUCCESS, None) if _one(session, where, values) else None
-    retry = {
-        "status": S.WAIT_TIME.value,
-        "auto_rerun_left": T.c.auto_rerun_left - 1,
-        # BigInteger on the left: the sum of epoch ms overflows PostgreSQL's int4.
-        "retry_at": sa.literal(finished_at, sa.BigInteger()) + T.c.auto_rerun_interval_millis,
-        "begin_wait_time_time": finished_at,
-        **common,
-    }
-    retry_where = (*where, T.c.auto_rerun_left > 0, T.c.rerun_mode != "ALL_DENIED")
-    row = _one(session, retry_where, retry)
+        return (S.SUCCESS, None) if conn.execute(_SUCCEEDED, params).first() else None
+    row = conn.execute(_RETRY, {**params, "retry_from": finished_at}).first()
     if row is not None:
         return S.WAIT_TIME, row.retry_at
-    values = {"status": S.FAILURE.value, **common}
-    return (S.FAILURE, None) if _one(session, where, values) else None
-
-
-def _one(session: Session, where: Iterable[Any], values: dict[str, Any]) -> Any:
-    stmt = sa.update(T).where(*where).values(**values)
-    return session.connection().execute(stmt.returning(T.c.id, T.c.retry_at)).first()
+    return (S.FAILURE, None) if conn.execute(_FAILED, params).first() else None

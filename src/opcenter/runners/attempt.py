@@ -25,6 +25,8 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
 
 from opcenter.runners.base import InstanceResult, InstanceSpec, Outcome
 from opcenter.runners.logs import CappedLog, append_log_line
@@ -57,7 +59,7 @@ def run_attempt(
     if stop.is_set():
         return _ended_early(spec, Outcome.STOPPED, "stopped before it started")
     try:
-        spec.workdir.mkdir(parents=True, exist_ok=True)
+        _make_workdir(spec.workdir)
         command = runner.prepare(spec)
     except (OSError, RunnerError) as exc:
         return _cannot_start(spec, str(exc))
@@ -65,6 +67,19 @@ def run_attempt(
         on_started()
         return _ended_early(spec, Outcome.SUCCESS, "nothing to run (virtual node)")
     return _run_process(spec, command, stop, on_started, grace_seconds)
+
+
+def _make_workdir(path: Path) -> None:
+    """`mkdir -p` in two calls for the usual case (a new instance's folder, then its attempt's)
+    instead of `Path.mkdir(parents=True)`'s three, one of them failing."""
+    try:
+        os.mkdir(path.parent)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        path.mkdir(parents=True, exist_ok=True)
+        return
+    path.mkdir(exist_ok=True)
 
 
 def _result(spec: InstanceSpec, outcome: Outcome, code: int | None, message: str) -> InstanceResult:
@@ -179,6 +194,13 @@ def group_alive(pgid: int) -> bool:
     return any(_live_member(entry.path, pgid) for entry in os.scandir("/proc"))
 
 
+def _pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):  # not Linux, an old kernel, or a seccomp filter
+        return None
+
+
 def _live_member(proc_dir: str, pgid: int) -> bool:
     if not os.path.basename(proc_dir).isdigit():
         return False
@@ -214,6 +236,9 @@ class _Supervisor:
         self.left_behind = False
         self.drain_until: float | None = None
         self.pipe = proc.stdout
+        # Readable once the process has exited: waiting on it wakes at the exit itself, where
+        # `Popen.wait(timeout)` would poll in growing sleeps (Linux ≥ 5.3; else None).
+        self.pidfd = _pidfd(proc.pid)
 
     def run(self) -> Outcome | None:
         """Supervise until the process and its group are gone; the reason it was ended early
@@ -229,6 +254,9 @@ class _Supervisor:
             self.killed = True
             self.proc.wait()
         self._close_pipe()
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
 
     def _finished(self, now: float) -> bool:
         if self.proc.poll() is None:
@@ -269,19 +297,23 @@ class _Supervisor:
         due = [self.deadline] if self.reason is None else []
         due += [self.kill_at] if self.kill_at is not None else []
         timeout = max(0.0, min([POLL_SECONDS, *(t - now for t in due)]))
+        exit_fd = self.pidfd if self.proc.returncode is None else None
         if self.pipe is not None:
-            self._pump(timeout)
+            self._pump(timeout, exit_fd)
+        elif exit_fd is not None:
+            select.select([exit_fd], [], [], timeout)
         elif self.proc.returncode is None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout)
         else:
             time.sleep(timeout)
 
-    def _pump(self, timeout: float) -> None:
+    def _pump(self, timeout: float, exit_fd: int | None) -> None:
         assert self.pipe is not None
-        ready, _, _ = select.select([self.pipe], [], [], timeout)
-        if not ready:
-            return
+        watched: list[Any] = [self.pipe] if exit_fd is None else [self.pipe, exit_fd]
+        ready, _, _ = select.select(watched, [], [], timeout)
+        if self.pipe not in ready:
+            return  # nothing, or the process exited: the loop looks at it now
         data = os.read(self.pipe.fileno(), READ_CHUNK_BYTES)
         if data:
             self.log.write(data)

@@ -22,7 +22,7 @@ __all__ = [
 ]
 
 LOG_TAG = "[opcenter]"
-_OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+_OPEN_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT  # read: the last byte, with pread
 _FILE_MODE = 0o644
 
 
@@ -34,34 +34,40 @@ def format_log_line(text: str, now: datetime | None = None) -> str:
 
 
 def _open_append(path: Path) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return os.open(path, _OPEN_FLAGS, _FILE_MODE)
-
-
-def _last_byte(path: Path) -> bytes:
-    """The file's last byte; a newline for an empty or missing file."""
+    """Open for appending (and reading the last byte), creating the folder only when missing:
+    the common case costs one system call."""
     try:
-        with open(path, "rb") as log:
-            log.seek(0, os.SEEK_END)
-            if log.tell() == 0:
-                return b"\n"
-            log.seek(-1, os.SEEK_END)
-            return log.read(1)
-    except FileNotFoundError:
-        return b"\n"
+        return os.open(path, _OPEN_FLAGS, _FILE_MODE)
+    except (FileNotFoundError, NotADirectoryError):  # mkdir raises the telling error
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, _OPEN_FLAGS, _FILE_MODE)
+
+
+def _last_byte_of(fd: int) -> bytes:
+    """The last byte of the open file; a newline for an empty one."""
+    size = os.fstat(fd).st_size
+    return os.pread(fd, 1, size - 1) if size else b"\n"
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        done = os.write(fd, view)
+        view = view[done:]
 
 
 def append_log_line(path: Path, text: str, *, now: datetime | None = None) -> None:
     """Append one time-stamped `[opcenter]` line to the log at `path` (created with its folder
     if missing). If the log does not end with a newline, the line starts on a new one.
     Raises OSError when the file cannot be written."""
-    line = format_log_line(text, now)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if _last_byte(path) != b"\n":
-        line = "\n" + line
-    with open(path, "ab") as log:
-        log.write(line.encode("utf-8"))
+    line = format_log_line(text, now).encode("utf-8")
+    fd = _open_append(Path(path))
+    try:
+        if _last_byte_of(fd) != b"\n":
+            line = b"\n" + line
+        _write_all(fd, line)
+    finally:
+        os.close(fd)
 
 
 class CappedLog:
@@ -80,7 +86,7 @@ class CappedLog:
         self.written = 0
         self.truncated = False
         self._fd: int | None = _open_append(self.path)
-        self._last = _last_byte(self.path)
+        self._last = _last_byte_of(self._fd)
 
     def write(self, data: bytes) -> None:
         """Append `data`, or the part of it that still fits under the cap."""
@@ -109,10 +115,7 @@ class CappedLog:
 
     def _write_all(self, data: bytes) -> None:
         assert self._fd is not None
-        view = memoryview(data)
-        while view:
-            done = os.write(self._fd, view)
-            view = view[done:]
+        _write_all(self._fd, data)
         self._last = data[-1:]
 
     def __enter__(self) -> CappedLog:

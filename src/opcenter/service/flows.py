@@ -56,19 +56,45 @@ class FlowGraph:
         return [n for n, ps in self.parents.items() if node_id in ps]
 
 
+# Built once, Core and only the columns a node needs: every run loads its flow this way.
+_DEPLOYED = (
+    sa.select(
+        NodeRelease.node_id,
+        FileVersion.file_id,
+        FileVersion.id,
+        FileVersion.name,
+        FileVersion.file_type,
+        FileVersion.content,
+        FileVersion.para_value,
+        FileVersion.output_list,
+        FileVersion.input_list,
+        FileVersion.rerun_mode,
+        FileVersion.auto_rerun_times,
+        FileVersion.auto_rerun_interval_millis,
+        FileVersion.timeout_hours,
+        FileVersion.priority,
+        FileVersion.owner,
+        FileVersion.description,
+        FileVersion.scheduler_type,
+    )
+    .join(FileVersion, FileVersion.id == NodeRelease.version_id)
+    .where(
+        NodeRelease.workflow_id == sa.bindparam("workflow_id"),
+        NodeRelease.env == sa.bindparam("env"),
+    )
+    .order_by(NodeRelease.node_id)
+)
+
+
 def deployed_flow(session: Session, workflow_id: int, env: str) -> FlowGraph:
     """Load the nodes released to `env` for the workflow, with edges resolved by output name."""
-    rows = session.execute(
-        sa.select(NodeRelease.node_id, FileVersion)
-        .join(FileVersion, FileVersion.id == NodeRelease.version_id)
-        .where(NodeRelease.workflow_id == workflow_id, NodeRelease.env == env)
-        .order_by(NodeRelease.node_id)
-    ).all()
+    params = {"workflow_id": workflow_id, "env": env}
+    rows = session.execute(_DEPLOYED, params).all()  # (autoflushes, as callers may expect)
     graph = FlowGraph()
     producer: dict[str, int] = {}
-    for node_id, v in rows:
+    for v in rows:
         node = DeployedNode(
-            node_id=node_id,
+            node_id=v.node_id,
             file_id=v.file_id,
             version_id=v.id,
             name=v.name,
@@ -86,9 +112,9 @@ def deployed_flow(session: Session, workflow_id: int, env: str) -> FlowGraph:
             description=v.description,
             scheduler_type=v.scheduler_type,
         )
-        graph.nodes[node_id] = node
+        graph.nodes[v.node_id] = node
         for out in node.outputs:
-            producer[out] = node_id
+            producer[out] = v.node_id
     for node_id, node in graph.nodes.items():
         ups = {producer[i] for i in node.inputs if i in producer and producer[i] != node_id}
         graph.parents[node_id] = sorted(ups)

@@ -272,7 +272,7 @@ def resume_instance(
 def get_instance(ctx: ServiceContext, *, instance_id: int, project_env: str) -> InstanceView:
     """GetInstance."""
     env = _env(project_env)
-    with ctx.db.transaction() as session:
+    with ctx.db.transaction(readonly=True) as session:
         return instance_view(_instance(session, instance_id, env))
 
 
@@ -291,7 +291,7 @@ def get_manual_dag_instances(
     """GetManualDagInstances: every instance of the Dag, by InstanceId."""
     env = _env(project_env)
     number = _dag_id(dag_id)
-    with ctx.db.transaction() as session:
+    with ctx.db.transaction(readonly=True) as session:
         dag = session.get(Dag, number)
         ws = session.get(Workspace, dag.workspace_id) if dag is not None else None
         if dag is None or dag.env != env or (project_name and ws and ws.identifier != project_name):
@@ -342,7 +342,7 @@ def list_instances(
     offset, limit = check_paging(page_number, page_size)
     if status is not None and status not in S.__members__:
         raise InvalidParameter(f"Status={status!r} is not an instance status.")
-    with ctx.db.transaction() as session:
+    with ctx.db.transaction(readonly=True) as session:
         ws = resolve_workspace(session, project_id=project_id)
         where: list[Any] = [Instance.workspace_id == ws.id, Instance.env == env]
         for column, value in (
@@ -403,7 +403,7 @@ def get_instance_status_count(
     if not biz_date:
         raise MissingParameter("BizDate")
     day = _day_ms(ctx, biz_date, "BizDate")
-    with ctx.db.transaction() as session:
+    with ctx.db.transaction(readonly=True) as session:
         ws = resolve_workspace(session, project_id=project_id)
         rows = session.execute(
             sa.select(Instance.status, sa.func.count())
@@ -433,7 +433,7 @@ def read_instance_log(
     """The log of one attempt (default: the latest) from byte `offset`; readable while the
     instance runs. An attempt that has not started has an empty log."""
     env = _env(project_env)
-    with ctx.db.transaction() as session:
+    with ctx.db.transaction(readonly=True) as session:
         inst = _instance(session, instance_id, env)
         dag_id, latest = inst.dag_id, inst.attempt
     number = latest if attempt is None else attempt
