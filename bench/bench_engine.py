@@ -2,8 +2,9 @@
 
 1. a 1,000-node layered workflow of virtual nodes, run once: instances/s through the whole engine
    (create → schedule → succeed, every state committed);
-2. 200 Shell nodes running `true` in a wide DAG, 2 slots: wall time against the bare cost of
-   starting 200 bash processes two at a time, measured in the same run;
+2. 200 Shell nodes running `true` in a wide DAG, 2 slots: the overhead above the bare cost of
+   starting 200 bash processes two at a time, measured in the same run (paired runs, medians);
+   the issue's target is overhead ≤ 2× the bare cost;
 3. a 365-day range of a 20-node virtual workflow (7,300 instances): wall time;
 4. dependency latency FinishTime → successor BeginRunningTime over a 100-node Shell chain.
 
@@ -84,19 +85,25 @@ def bare_bash(count: int, slots: int) -> float:
     return time.perf_counter() - began
 
 
+SHELL_PAIRS = 3
+
+
 def bench_shell_200() -> dict[str, float]:
     ctx = context()
     flow = make_flow(
         ctx, [node("root")] + [node(f"s{i}", "shell", "true", after=["root"]) for i in range(200)]
     )
-    bare = bare_bash(200, 2)
     eng = engine(ctx, 2)
-    began = time.perf_counter()
-    created = run_flow(flow)
-    wait_dag(ctx, created.dag_id, timeout=300)
-    elapsed = time.perf_counter() - began
+    bares, runs = [], []
+    for _ in range(SHELL_PAIRS):  # alternate, so both halves of a pair see the same machine
+        bares.append(bare_bash(200, 2))
+        began = time.perf_counter()
+        created = run_flow(flow)
+        wait_dag(ctx, created.dag_id, timeout=300)
+        runs.append(time.perf_counter() - began)
     eng.stop()
-    return {"bare": bare, "engine": elapsed, "ratio": elapsed / bare}
+    bare, elapsed = statistics.median(bares), statistics.median(runs)
+    return {"bare": bare, "engine": elapsed, "overhead": (elapsed - bare) / bare}
 
 
 def bench_range_365() -> dict[str, float]:
@@ -191,8 +198,9 @@ def main() -> None:
         ),
         (
             "200 Shell `true` nodes, 2 slots",
-            f"{s['engine']:.2f} s vs bare bash {s['bare']:.2f} s ({s['ratio']:.2f}×)",
-            "≤ 2× bare",
+            f"{s['engine']:.2f} s vs bare bash {s['bare']:.2f} s: overhead "
+            f"{s['overhead']:.2f}× bare (median of {SHELL_PAIRS} paired runs)",
+            "overhead ≤ 2× bare",
         ),
         ("365-day range × 20 virtual nodes (7,300 instances)", f"{r['seconds']:.2f} s", "≤ 10 s"),
         (
