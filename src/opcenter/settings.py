@@ -23,6 +23,7 @@ DEFAULT_LOG_CAP_BYTES = 10 * 1024 * 1024  # per instance attempt
 DEFAULT_SQLITE_BUSY_TIMEOUT_MS = 30_000
 DEFAULT_REGION = "cn-shanghai"
 DEFAULT_ACCOUNT_ID = "1000000000000000"
+DEFAULT_RATE_LIMIT_PER_SECOND = 0.0  # calls per AccessKey per second on the API; 0: no limit
 
 
 class SettingsError(InvalidParameter):
@@ -53,6 +54,7 @@ class Settings:
     log_cap_bytes: int = DEFAULT_LOG_CAP_BYTES
     region: str = DEFAULT_REGION
     account_id: str = DEFAULT_ACCOUNT_ID
+    rate_limit_per_second: float = DEFAULT_RATE_LIMIT_PER_SECOND
     secret_key: str | None = None
     root_access_key_id: str | None = None
     root_access_key_secret: str | None = None
@@ -91,6 +93,16 @@ def _int(key: str, value: str, minimum: int = 0) -> int:
         raise SettingsError(f"Setting {key}={value!r} is not an integer.") from None
     if number < minimum:
         raise SettingsError(f"Setting {key}={value!r} must be at least {minimum}.")
+    return number
+
+
+def _float(key: str, value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise SettingsError(f"Setting {key}={value!r} is not a number.") from None
+    if not number >= 0:
+        raise SettingsError(f"Setting {key}={value!r} must be 0 or more.")
     return number
 
 

@@ -28,6 +28,7 @@ from opcenter.api.rpc import (
     new_request_id,
 )
 from opcenter.api.signature import KeyResolver, NonceStore
+from opcenter.api.throttle import RateLimiter
 from opcenter.api.wire import DEFAULT_RECOMMEND, WireRequest, WireResponse
 from opcenter.errors import OpcenterError
 
@@ -50,6 +51,7 @@ def create_app(
     region: str = "local",
     recommend: str = DEFAULT_RECOMMEND,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    rate_limit_per_second: float = 0,
 ) -> Starlette:
     """Build the RPC application.
 
@@ -59,7 +61,8 @@ def create_app(
     process-wide one with every `opcenter.api.ops_*` module loaded; `nonces` to a bounded
     in-memory store. `region` goes into resource ARNs; `recommend` is the error bodies'
     `Recommend` (`{code}` and `{request_id}` are filled in). A body larger than
-    `max_body_bytes` is refused (413) before it is read whole.
+    `max_body_bytes` is refused (413) before it is read whole. `rate_limit_per_second` caps
+    the calls of each AccessKey (0: no limit; see `throttle.py`).
     """
     dispatcher = Dispatcher(
         registry=registry if registry is not None else load_operations(),
@@ -70,6 +73,7 @@ def create_app(
         clock=clock,
         region=region,
         recommend=recommend,
+        limiter=RateLimiter(rate_limit_per_second) if rate_limit_per_second > 0 else None,
     )
 
     async def endpoint(request: Request) -> Response:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, overload
 
 from opcenter.api import signature as sig
+from opcenter.api.throttle import RateLimiter
 from opcenter.api.wire import DEFAULT_RECOMMEND, WireRequest, WireResponse
 from opcenter.api.wire import error_response as _error_response
 from opcenter.api.wire import json_response as _json_response
@@ -435,8 +436,10 @@ class Dispatcher:
         clock: Callable[[], float] = time.time,
         region: str = "local",
         recommend: str = DEFAULT_RECOMMEND,
+        limiter: RateLimiter | None = None,
     ):
         self.registry = registry
+        self.limiter = limiter
         self.services = services
         self.key_resolver = key_resolver
         self.nonces: sig.NonceStore = nonces if nonces is not None else sig.InMemoryNonceStore()
@@ -481,6 +484,8 @@ class Dispatcher:
             keys=self.key_resolver,
             nonces=self.nonces,
         )
+        if self.limiter is not None:
+            self.limiter.check(auth.key.access_key_id, now)
         params = dict(query)
         params.update(form)
         action, version = _action_of(request, params, auth)

@@ -50,6 +50,7 @@ def build_server(
         nonces=nonces,
         region=ctx.settings.region,
         clock=time.time,
+        rate_limit_per_second=ctx.settings.rate_limit_per_second,
     )
 
 
