@@ -46,12 +46,13 @@ DEFAULT_AIRFLOW_RUNS = 1  # one Airflow run of the shell workload takes about fi
 
 
 READING = (
-    "Reading the table: a ratio above 1× means the peer took longer than opcenter. The times of "
-    "opcenter, Luigi, Dagster and Prefect include starting the interpreter and importing the "
-    "engine (for `opcenter run` about 1 s of its chain time; the run itself takes about 0.3 s), "
-    "Airflow's do not (its runs are triggered over REST with the components already up), which "
-    "flatters Airflow on short workloads such as the fan. The machine was shared with other work "
-    "while measuring; the min–max spread shows how much that moved the figures.",
+    "Reading the table: a ratio above 1× means the engine took longer than opcenter. The times "
+    "of `opcenter run`, Luigi, Dagster and Prefect include starting the interpreter and "
+    "importing the engine (for `opcenter run` about 0.6 s of SQLAlchemy, the store and the "
+    "engine, plus start and stop of its embedded engine); Airflow's and opcenter-api's do not "
+    "(their runs are triggered over HTTP with the components already up), so compare Airflow "
+    "with opcenter-api (the `vs API` column). The machine was shared with other work while "
+    "measuring; the min–max spread shows how much that moved the figures.",
 )
 
 
@@ -187,17 +188,19 @@ def render(engines, workloads, results, args, started: dt.datetime) -> str:
         f"(Airflow: {args.airflow_runs} run, no warm-up), engines in turn; wall time of the "
         "whole process (Airflow: trigger request → run seen successful). Setup (workspace, "
         "deploy, database, services) is not timed. Per node = median ÷ node runs; "
-        "ratio = median ÷ opcenter's median on the same workload.",
+        "ratio = median ÷ opcenter's median on the same workload (`opcenter run --wait`, a whole "
+        "process); vs API = median ÷ opcenter-api's median (server already up, like Airflow).",
         "",
-        "| workload | engine | version | median s | min–max s | per node ms | ratio | note |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |",
+        "| workload | engine | version | median s | min–max s | per node ms | ratio | vs API "
+        "| note |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for workload in workloads:
-        base = results[workload.name].get("opcenter")
-        base_median = base.median if base and base.times else None
+        base = _median(results[workload.name].get("opcenter"))
+        api = _median(results[workload.name].get("opcenter-api"))
         for engine in engines:
             cell = results[workload.name][engine.key]
-            lines.append(_row(workload, engine, cell, base_median))
+            lines.append(_row(workload, engine, cell, base, api))
     lines += ["", *READING, "", "Engines:", ""]
     lines += [f"- **{e.key}** ({e.label}): {e.mode}." for e in engines]
     lines += [
@@ -210,20 +213,27 @@ def render(engines, workloads, results, args, started: dt.datetime) -> str:
     return "\n".join(lines)
 
 
-def _row(workload: Workload, engine: Engine, cell: Cell, base: float | None) -> str:
+def _median(cell: Cell | None) -> float | None:
+    return cell.median if cell and cell.times else None
+
+
+def _row(
+    workload: Workload, engine: Engine, cell: Cell, base: float | None, api: float | None = None
+) -> str:
     head = f"| {workload.name} | {engine.key} | {engine.label} |"
     note = engine.notes.get(workload.name, "")
     if workload.name in engine.unsupported:
-        return f"{head} — | — | — | — | cannot: {engine.unsupported[workload.name]} |"
+        return f"{head} — | — | — | — | — | cannot: {engine.unsupported[workload.name]} |"
     if not cell.times:
-        return f"{head} — | — | — | — | failed: {_short(cell.failure or 'not run')} |"
+        return f"{head} — | — | — | — | — | failed: {_short(cell.failure or 'not run')} |"
     med = cell.median
     per_node = med / workload.node_runs * 1000
     ratio = f"{med / base:.1f}×" if base else "—"
+    vs_api = f"{med / api:.1f}×" if api else "—"
     spread = f"{min(cell.times):.2f}–{max(cell.times):.2f}"
     if cell.failure:
         note = f"{note}; a later run failed: {_short(cell.failure)}".lstrip("; ")
-    return f"{head} {med:.2f} | {spread} | {per_node:.2f} | {ratio} | {note} |"
+    return f"{head} {med:.2f} | {spread} | {per_node:.2f} | {ratio} | {vs_api} | {note} |"
 
 
 def _short(failure: str) -> str:
@@ -295,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         results, args, started = _load()
     else:
         args, started = cli, dt.datetime.now(dt.UTC)
-    engines = [ENGINES["opcenter"]] + [ENGINES[k] for p in args.peers for k in PEER_ENGINES[p]]
+    engines = [ENGINES["opcenter"], ENGINES["opcenter-api"]]
+    engines += [ENGINES[k] for p in args.peers for k in PEER_ENGINES[p]]
     workloads = [WORKLOADS[w] for w in args.workloads]
     if not cli.report_only:
         results = _run(args, engines, workloads)

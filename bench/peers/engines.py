@@ -47,10 +47,10 @@ class Engine:
     def setup(self, state: Path) -> None:
         """Prepare ``state`` (not timed): fresh store, definitions deployed, services started."""
         state.mkdir(parents=True, exist_ok=True)
-        if self.peer is None:
-            opcenter_bench.setup(state)
-        elif self.has_services:
+        if self.has_services:
             self._program(["setup", "--home", str(state)])
+        elif self.peer is None:
+            opcenter_bench.setup(state)
 
     def teardown(self, state: Path) -> None:
         if self.has_services:
@@ -58,7 +58,7 @@ class Engine:
 
     def command(self, workload: Workload, state: Path) -> tuple[list[str], dict[str, str]]:
         """The timed command and its environment."""
-        if self.peer is None:
+        if self.peer is None and not self.has_services:
             return opcenter_bench.run_command(workload), opcenter_bench.run_env(state)
         argv = [self.python(), str(PEERS_DIR / self.program)]
         if self.has_services:
@@ -80,6 +80,17 @@ ENGINES: dict[str, Engine] = {
         None,
         "opcenter_bench.py",
         notes={"dates": "`--from/--to`, one Dag per date, " + _IN_ORDER},
+    ),
+    "opcenter-api": Engine(
+        "opcenter-api",
+        "`opcenter serve` already running (SQLite store, 2 worker slots), each run started with "
+        "the official SDK's RunManualDagNodes and timed until every Dag succeeded (ListDags "
+        "polled every 5 ms): the counterpart of Airflow's measurement",
+        None,
+        "opcenter_api_bench.py",
+        has_services=True,
+        self_timed=True,
+        notes={"dates": "StartBizDate/EndBizDate, one Dag per date, " + _IN_ORDER},
     ),
     "luigi-1w": Engine(
         "luigi-1w",

@@ -81,10 +81,10 @@ def test_write_section_appends_the_section_given_a_file_without_it(tmp_path):
 
 def test_row_gives_per_node_cost_and_ratio_to_opcenter():
     cell = run_peers.Cell(times=[2.0, 1.0, 3.0])
-    row = run_peers._row(WORKLOADS["chain"], run_peers.ENGINES["dagster"], cell, base=0.5)
-    assert row.endswith("| 2.00 | 1.00–3.00 | 10.00 | 4.0× |  |")
+    row = run_peers._row(WORKLOADS["chain"], run_peers.ENGINES["dagster"], cell, 0.5, 0.25)
+    assert row.endswith("| 2.00 | 1.00–3.00 | 10.00 | 4.0× | 8.0× |  |")
 
 
 def test_row_says_why_given_a_workload_the_engine_cannot_run():
     row = run_peers._row(WORKLOADS["dates"], run_peers.ENGINES["prefect"], run_peers.Cell(), 1.0)
-    assert row.endswith("| — | — | — | — | cannot: no notion of business date |")
+    assert row.endswith("| — | — | — | — | — | cannot: no notion of business date |")
