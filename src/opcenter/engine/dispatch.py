@@ -11,8 +11,10 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Sequence
+import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from opcenter.domain.model import FileType, TaskType
 from opcenter.domain.params import ResolvedParams, render_code
 from opcenter.engine.paths import log_path, sql_url, workdir
 from opcenter.runners.base import InstanceSpec
-from opcenter.runners.logs import CappedLog
+from opcenter.runners.logs import CappedLog, format_log_line
 from opcenter.settings import Settings
 from opcenter.store.tables import Workspace
 
@@ -33,6 +35,7 @@ __all__ = [
     "encode_resolved",
     "instant_line",
     "prepare",
+    "write_instant_logs",
     "write_lines",
 ]
 
@@ -155,3 +158,36 @@ def write_lines(path: Path, lines: Sequence[str]) -> None:
                 log.line(line)
     except OSError as exc:
         logger.warning("cannot write log %s: %s", path, exc)
+
+
+_NEW_LOG_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+
+
+def write_instant_logs(data_dir: Path, items: Iterable[tuple[int, int, int, str]]) -> None:
+    """Write the one-line log of each instance finished inside the engine: (DagId, InstanceId,
+    attempt, text), at `paths.log_path`. Each attempt is new, so its file is too: one open and
+    one write per file, no look at what the file ends with, and each Dag's folder made only
+    when missing. A log that cannot be written is not fatal."""
+    now = datetime.now().astimezone()  # one stamp for the batch (second resolution)
+    folders: dict[int, str] = {}
+    for dag_id, instance_id, attempt, text in items:
+        folder = folders.get(dag_id)
+        if folder is None:
+            folder = folders[dag_id] = str(log_path(data_dir, dag_id, 0, 0).parent)
+        path = f"{folder}{os.sep}{instance_id}.{attempt}.log"
+        try:
+            _write_new(path, format_log_line(text, now).encode("utf-8"))
+        except OSError as exc:
+            logger.warning("cannot write log %s: %s", path, exc)
+
+
+def _write_new(path: str, data: bytes) -> None:
+    try:
+        fd = os.open(path, _NEW_LOG_FLAGS, 0o644)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, _NEW_LOG_FLAGS, 0o644)
+    try:
+        os.write(fd, data)  # one short line: a regular file takes it whole
+    finally:
+        os.close(fd)

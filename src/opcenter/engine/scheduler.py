@@ -34,7 +34,7 @@ from opcenter.domain.model import DagStatus, InstanceStatus
 from opcenter.engine import dags as dagstore
 from opcenter.engine import transitions
 from opcenter.engine.changes import Change, ChangeTracker
-from opcenter.engine.dispatch import instant_line, prepare, write_lines
+from opcenter.engine.dispatch import instant_line, prepare, write_instant_logs, write_lines
 from opcenter.engine.lock import EngineLock
 from opcenter.engine.paths import log_path
 from opcenter.engine.recovery import recover
@@ -50,6 +50,9 @@ logger = logging.getLogger(__name__)
 S = InstanceStatus
 DEFAULT_POLL_SECONDS = 0.3  # how often changes by other processes are looked for
 _ERROR_BACKOFF_SECONDS = (0.05, 2.0)  # after a failed step: first wait, cap
+# Dry-run/virtual instances one step finishes at most; the rest go to a following step, so a
+# huge no-op cascade does not hold one transaction (and the results waiting behind it) for long.
+_INSTANT_PER_STEP = 4000
 
 
 class EngineBusy(RuntimeError):
@@ -63,6 +66,7 @@ class _Outbox:
     lines: list[tuple[Path, list[str]]] = field(default_factory=list)
     submit: list[tuple[InstanceSpec, int]] = field(default_factory=list)  # spec, dag id
     finished: list[tuple[int, int]] = field(default_factory=list)  # (instance, attempt)
+    instant: list[tuple[InstanceView, str]] = field(default_factory=list)  # finished in-engine
 
 
 _SYNC = object()
@@ -219,6 +223,11 @@ class Engine:
             self._stopping.pop(key, None)
         for path, lines in outbox.lines:
             write_lines(path, lines)
+        if outbox.instant:
+            write_instant_logs(
+                self.ctx.settings.data_dir,
+                [(i.dag_id, i.id, i.attempt, line) for i, line in outbox.instant],
+            )
         for spec, dag_id in outbox.submit:
             self._in_flight[(spec.instance_id, spec.attempt)] = dag_id
             self.executor.submit(spec)
@@ -374,8 +383,9 @@ class Engine:
     # -- advancing ----------------------------------------------------------------------------
 
     def _advance(self, session: Session, now: int, touched: set[int], outbox: _Outbox) -> None:
-        """Finish ready dry-run/virtual instances (cascading through their successors) and
-        claim ready ones that need a process."""
+        """Finish ready dry-run/virtual instances (cascading through their successors, at most
+        `_INSTANT_PER_STEP` a step) and claim ready ones that need a process."""
+        budget = _INSTANT_PER_STEP
         while True:
             instant: list[InstanceView] = []
             claims: list[InstanceView] = []
@@ -390,24 +400,74 @@ class Engine:
                 self._claim(session, now, claims)
             if not instant:
                 return
-            self._finish_instant(session, now, instant, outbox)
+            if budget <= 0:  # the rest in a following step, so other work is not held up
+                self._next.update(i.dag_id for i in instant)
+                return
+            budget -= self._finish_instant(session, now, instant, budget, outbox)
 
     def _finish_instant(
+        self,
+        session: Session,
+        now: int,
+        ready: list[InstanceView],
+        budget: int,
+        outbox: _Outbox,
+    ) -> int:
+        """Finish `ready` and, in the same statement, the instant successors they release in
+        turn; returns how many finished. The cascade is decided in memory and confirmed by the
+        store as a whole: if any row was refused (an operator changed it under us), the
+        savepoint is rolled back and only `ready` is finished, as its own wave."""
+        chain = self._cascade(ready, budget)
+        if len(chain) == len(ready):
+            return self._finish_wave(session, now, ready, outbox)
+        savepoint = session.begin_nested()
+        done = dict(transitions.finish_instant(session, [i.id for i in chain], now))
+        if len(done) < len(chain):
+            savepoint.rollback()
+            for inst in reversed(chain[len(ready) :]):  # children first: views as they were
+                self._dags[inst.dag_id].set_status(inst.id, S.NOT_RUN)
+            return self._finish_wave(session, now, ready, outbox)
+        savepoint.commit()
+        for inst in chain:
+            inst.attempt = done[inst.id]
+            outbox.instant.append((inst, instant_line(inst.task_type, inst.file_type)))
+        return len(chain)
+
+    def _cascade(self, ready: list[InstanceView], budget: int) -> list[InstanceView]:
+        """`ready` and the instant instances their success makes ready, breadth first, marked
+        SUCCESS in the views (tentatively: the caller confirms or reverts). Suspended
+        instances are never ready, so a cascade stops at them."""
+        chain = list(ready)
+        for inst in ready:
+            self._dags[inst.dag_id].set_status(inst.id, S.SUCCESS)
+        at = 0
+        while at < len(chain) and len(chain) < budget:
+            view = self._dags[chain[at].dag_id]
+            for child_id in view.children[chain[at].id]:
+                child = view.instances[child_id]
+                if child.instant and child_id in view.ready and len(chain) < budget:
+                    view.set_status(child_id, S.SUCCESS)
+                    chain.append(child)
+            at += 1
+        return chain
+
+    def _finish_wave(
         self, session: Session, now: int, ready: list[InstanceView], outbox: _Outbox
-    ) -> None:
+    ) -> int:
+        """Finish exactly `ready` (marked SUCCESS in the views by `_cascade`); a row the store
+        refused is put back and its Dag reloaded."""
         done = dict(transitions.finish_instant(session, [i.id for i in ready], now))
-        data_dir = self.ctx.settings.data_dir
         for inst in ready:
             view = self._dags[inst.dag_id]
             if inst.id not in done:
+                view.set_status(inst.id, S.NOT_RUN)
                 view.ready.discard(inst.id)
                 self._next.add(inst.dag_id)  # changed under us: reload it
                 self._mark_stale(inst.dag_id)
                 continue
             inst.attempt = done[inst.id]
-            view.set_status(inst.id, S.SUCCESS)
-            path = log_path(data_dir, inst.dag_id, inst.id, inst.attempt)
-            outbox.lines.append((path, [instant_line(inst.task_type, inst.file_type)]))
+            outbox.instant.append((inst, instant_line(inst.task_type, inst.file_type)))
+        return len(done)
 
     def _claim(self, session: Session, now: int, ready: list[InstanceView]) -> None:
         done = dict(transitions.claim(session, [i.id for i in ready], now))
