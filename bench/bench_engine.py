@@ -171,6 +171,7 @@ def write_docs(rows: list[tuple[str, str, str]]) -> None:
         "| --- | --- | --- |",
         *(f"| {name} | {value} | {target} |" for name, value, target in rows),
         "",
+        "",  # a blank line before the next section's heading
     ]
     section = "\n".join(lines)
     if HEADING in text:
