@@ -115,3 +115,20 @@ def module_rpc_server() -> Iterator[ServerFactory]:
     stack: list[tuple[_ThreadServer, threading.Thread]] = []
     yield _factory(stack)
     _stop(stack)
+
+
+# --- a live opcenter (store, engine, server) per test module, for the operation tests ----------
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real opcenter for the module: SQLite store, engine and server on 127.0.0.1."""
+    from tests.api.opsupport import live_opcenter
+
+    yield from live_opcenter(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def client(live: Any) -> Any:
+    """The official SDK client, signed with the live server's root key."""
+    return live.client()

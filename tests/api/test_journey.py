@@ -12,7 +12,6 @@ has succeeded.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,12 +26,10 @@ from tests.api.opsupport import (
     VIRTUAL,
     FileSpec,
     Flow,
-    Live,
     create_flow,
     create_workspace,
     instance_log,
     instances_of,
-    live_opcenter,
     wait_for,
     wait_statuses,
 )
@@ -40,11 +37,6 @@ from tests.api.opsupport import (
 WS = "journey"
 FLOW = "daily_sales"
 SLOW_SECONDS = 60
-
-
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    yield from live_opcenter(tmp_path_factory)
 
 
 def _files(marker: Path) -> list[FileSpec]:
@@ -83,11 +75,6 @@ def _files(marker: Path) -> list[FileSpec]:
             ["start"],
         ),
     ]
-
-
-@pytest.fixture(scope="module")
-def client(live: Live) -> Client:
-    return live.client()
 
 
 @pytest.fixture(scope="module")

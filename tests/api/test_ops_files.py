@@ -3,8 +3,6 @@ GetDeployment through the official SDK against a live server."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from alibabacloud_dataworks_public20200518 import models as dw
 from alibabacloud_dataworks_public20200518.client import Client
@@ -15,18 +13,12 @@ from tests.api.opsupport import (
     Live,
     assert_sdk_error,
     create_workspace,
-    live_opcenter,
     sdk_error,
 )
 
 WS = "file_ws"
 FLOW = "file_flow"
 FOLDER = f"Business Flow/{FLOW}/scripts"
-
-
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    yield from live_opcenter(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

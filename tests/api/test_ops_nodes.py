@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from alibabacloud_dataworks_public20200518 import models as dw
 from alibabacloud_dataworks_public20200518.client import Client
@@ -14,25 +12,13 @@ from tests.api.opsupport import (
     VIRTUAL,
     FileSpec,
     Flow,
-    Live,
     assert_sdk_error,
     create_flow,
     create_workspace,
-    live_opcenter,
     sdk_error,
 )
 
 WS = "node_ws"
-
-
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    yield from live_opcenter(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def client(live: Live) -> Client:
-    return live.client()
 
 
 @pytest.fixture(scope="module")

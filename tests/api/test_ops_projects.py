@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import pytest
 from alibabacloud_dataworks_public20200518 import models as dw
 
-from tests.api.opsupport import Live, assert_sdk_error, create_workspace, live_opcenter, sdk_error
-
-
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    yield from live_opcenter(tmp_path_factory)
+from tests.api.opsupport import Live, assert_sdk_error, create_workspace, sdk_error
 
 
 def test_create_project_returns_the_id_get_project_reads_by_identifier_and_id(live: Live) -> None:

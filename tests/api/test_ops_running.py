@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -29,7 +29,6 @@ from tests.api.opsupport import (
     create_flow,
     create_workspace,
     instances_of,
-    live_opcenter,
     sdk_error,
     wait_for,
     wait_statuses,
@@ -41,16 +40,6 @@ FLOW = "greet"
 BIZ_DATE = "2024-03-01 00:00:00"
 YESTERDAY = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()  # server TZ: UTC
 MISSING = 'The input parameter "{}" that is mandatory for processing this request is not supplied.'
-
-
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    yield from live_opcenter(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def client(live: Live) -> Client:
-    return live.client()
 
 
 @pytest.fixture(scope="module")

@@ -5,24 +5,16 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from opcenter.service import definitions, workspaces
 from tests.api.conftest import ACCESS_KEY_ID, ACCESS_KEY_SECRET
-from tests.api.opsupport import Live, instances_of, live_opcenter, wait_statuses
+from tests.api.opsupport import Live, instances_of, wait_statuses
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "sales_daily.yaml"
 NODES = {"start", "extract_orders", "extract_customers", "load_sales", "done"}
-
-
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    yield from live_opcenter(tmp_path_factory)
 
 
 def _snippet() -> str:
