@@ -39,7 +39,9 @@ class OpcenterError(Exception):
     code: str = "InternalError.System"
     http_status: int = 500
 
-    def __init__(self, message: str, *, code: str | None = None, http_status: int | None = None):
+    def __init__(
+        self, message: str, *, code: str | None = None, http_status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
@@ -57,7 +59,7 @@ class MissingParameter(OpcenterError):
     code = "MissingParameter"
     http_status = 400
 
-    def __init__(self, name: str):
+    def __init__(self, name: str) -> None:
         super().__init__(
             f'The input parameter "{name}" that is mandatory for processing this request '
             "is not supplied."
@@ -83,7 +85,7 @@ class NotFound(OpcenterError):
 
     http_status = 404
 
-    def __init__(self, kind: str, message: str):
+    def __init__(self, kind: str, message: str) -> None:
         super().__init__(message, code=f"Invalid.{kind}.NotExists")
         self.kind = kind
 
@@ -93,7 +95,7 @@ class Conflict(OpcenterError):
 
     http_status = 409
 
-    def __init__(self, kind: str, message: str, *, reason: str = "Status"):
+    def __init__(self, kind: str, message: str, *, reason: str = "Status") -> None:
         super().__init__(message, code=f"Invalid.{kind}.{reason}")
         self.kind = kind
 

@@ -235,7 +235,7 @@ class Call:
         source_ip: _Str = "",
         secure: _Bool | None = None,
         user_agent: _Str = "",
-    ):
+    ) -> None:
         self.action = action
         self.version = version
         self.params: Mapping[_Str, _Str] = params
@@ -437,7 +437,7 @@ class Dispatcher:
         region: str = "local",
         recommend: str = DEFAULT_RECOMMEND,
         limiter: RateLimiter | None = None,
-    ):
+    ) -> None:
         self.registry = registry
         self.limiter = limiter
         self.services = services

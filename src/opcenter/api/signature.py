@@ -98,7 +98,7 @@ class KeyResolver(Protocol):
 class StaticKeyResolver:
     """A fixed set of keys held in memory (the root key of a server, tests)."""
 
-    def __init__(self, keys: Mapping[str, ResolvedKey]):
+    def __init__(self, keys: Mapping[str, ResolvedKey]) -> None:
         self._keys = dict(keys)
 
     def resolve(self, access_key_id: str) -> ResolvedKey | None:
@@ -142,7 +142,7 @@ class InMemoryNonceStore:
     a shorter replay window under a flood of requests.
     """
 
-    def __init__(self, capacity: int = DEFAULT_NONCE_CAPACITY):
+    def __init__(self, capacity: int = DEFAULT_NONCE_CAPACITY) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, not {capacity}")
         self.capacity = capacity

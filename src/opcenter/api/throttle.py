@@ -31,7 +31,7 @@ class RateLimiter:
     A rate of 0 (or less) means no limit.
     """
 
-    def __init__(self, rate_per_second: float, *, burst_seconds: float = DEFAULT_BURST):
+    def __init__(self, rate_per_second: float, *, burst_seconds: float = DEFAULT_BURST) -> None:
         self.rate = rate_per_second
         self.capacity = max(1.0, rate_per_second * burst_seconds)
         self._buckets: dict[str, _Bucket] = {}

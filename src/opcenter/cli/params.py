@@ -32,7 +32,7 @@ class _BadExpression(click.ClickException):
 class _Moment(click.ParamType):
     """A date (`2020-11-10`) or a date and time (`2020-11-11 00:00:00`)."""
 
-    def __init__(self, formats: tuple[str, ...], *, date_only: bool):
+    def __init__(self, formats: tuple[str, ...], *, date_only: bool) -> None:
         self.formats = formats
         self.date_only = date_only
         self.name = "date" if date_only else "datetime"

@@ -310,7 +310,7 @@ class _Refs:
 
     COLLECTIONS = ("scripts", "files", "variables", "runtimeResources", "nodes")
 
-    def __init__(self, spec: Mapping[str, Any]):
+    def __init__(self, spec: Mapping[str, Any]) -> None:
         self.by_type: dict[str, dict[str, Any]] = {}
         for collection in self.COLLECTIONS:
             items = _list(spec.get(collection) or [], f"spec.{collection}")

@@ -70,7 +70,7 @@ class PolicyDenied(Forbidden):
 
     code = "Forbidden.RAM"
 
-    def __init__(self, message: str, access_denied_detail: Mapping[str, str]):
+    def __init__(self, message: str, access_denied_detail: Mapping[str, str]) -> None:
         super().__init__(message)
         self.access_denied_detail = dict(access_denied_detail)
 
@@ -175,7 +175,7 @@ def _as_number(raw: str) -> int | str:
 class Authorizer:
     """Decides requests against the store's users, policies and workspace members."""
 
-    def __init__(self, db: Database, settings: Settings):
+    def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.settings = settings
 

@@ -77,7 +77,7 @@ def new_secret() -> str:
 class SecretBox:
     """Seals and opens AccessKey secrets with one 256-bit server key (AES-GCM)."""
 
-    def __init__(self, key: bytes):
+    def __init__(self, key: bytes) -> None:
         if len(key) != 32:
             raise ValueError(f"the server key must be 32 bytes, not {len(key)}")
         self._aead = AESGCM(key)

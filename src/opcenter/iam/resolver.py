@@ -22,7 +22,7 @@ __all__ = ["StoreKeyResolver"]
 class StoreKeyResolver:
     """Finds AccessKeys in the store and opens their secrets with the server key."""
 
-    def __init__(self, db: Database, settings: Settings, *, box: SecretBox | None = None):
+    def __init__(self, db: Database, settings: Settings, *, box: SecretBox | None = None) -> None:
         self.db = db
         self.account_id = settings.account_id
         self.box = box if box is not None else load_secret_box(settings)

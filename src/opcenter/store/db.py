@@ -73,7 +73,7 @@ def _sqlite_engine(url: str) -> Engine:
 class Database:
     """Owns the engine and hands out transactions. Create one per process."""
 
-    def __init__(self, url: str, *, schema: str | None = None):
+    def __init__(self, url: str, *, schema: str | None = None) -> None:
         self.url = url
         self.schema = schema
         self.is_sqlite = url.startswith("sqlite")

@@ -65,7 +65,7 @@ _SECONDS_PER_DAY = 86_400
 class ExprError(Exception):
     """Internal: what is wrong (`reason`) and in which expression (`expression`)."""
 
-    def __init__(self, reason: str, expression: str = ""):
+    def __init__(self, reason: str, expression: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
         self.expression = expression

@@ -66,7 +66,7 @@ class RenderResult:
 class _Resolver:
     """Evaluates named values on demand, following `${name}` references between them."""
 
-    def __init__(self, compiled: dict[str, tuple[Piece, CompiledExpr]], ctx: EvalContext):
+    def __init__(self, compiled: dict[str, tuple[Piece, CompiledExpr]], ctx: EvalContext) -> None:
         self._compiled = compiled
         self._ctx = ctx
         self._done: dict[str, str] = {}
