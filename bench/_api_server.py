@@ -12,9 +12,8 @@ thread's CPU time in /proc).
 
 With `OPCENTER_BENCH_PROFILE=<file>` every dispatched request runs under cProfile (one profiler
 per worker thread, merged into `<file>` on exit; read it with `pstats`). Profiling slows the
-server down; use it to see where time goes, not for the figures. With
-`OPCENTER_BENCH_SERIALIZE=1` every store transaction waits on one Python lock instead of in
-SQLite's busy handler (an experiment; see `_serialize_transactions`).
+server down; use it to see where time goes, not for the figures. (The store's own writer lock,
+store/db.py, replaced the OPCENTER_BENCH_SERIALIZE experiment this file once carried.)
 """
 
 from __future__ import annotations
@@ -27,8 +26,6 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,29 +39,8 @@ from opcenter.iam.resolver import StoreKeyResolver  # noqa: E402
 from opcenter.service.context import ServiceContext  # noqa: E402
 from opcenter.service.iam import ensure_root  # noqa: E402
 from opcenter.settings import load_settings  # noqa: E402
-from opcenter.store.db import Database  # noqa: E402
 
 PROFILE_ENV = "OPCENTER_BENCH_PROFILE"
-SERIALIZE_ENV = "OPCENTER_BENCH_SERIALIZE"
-
-
-def _serialize_transactions() -> None:
-    """Experiment: run every store transaction under one process-wide lock.
-
-    Every transaction on SQLite starts with `BEGIN IMMEDIATE`, so they are serialized anyway;
-    this only changes *how* a waiter waits: on a Python lock that wakes it as soon as the
-    holder commits, instead of in SQLite's busy handler, which sleeps in growing steps (up to
-    100 ms) and retries. The difference between the two runs is the cost of those sleeps.
-    """
-    original = Database.transaction
-    lock = threading.RLock()
-
-    @contextmanager
-    def transaction(self: Database) -> Iterator[Any]:
-        with lock, original(self) as session:
-            yield session
-
-    Database.transaction = transaction  # type: ignore[method-assign]
 
 
 class _Profiled:
@@ -117,8 +93,6 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--workers", type=int, default=None)
     args = parser.parse_args()
-    if os.environ.get(SERIALIZE_ENV) == "1":
-        _serialize_transactions()
 
     settings = load_settings(
         dotenv=None, data_dir=args.data_dir, host="127.0.0.1", port=args.port, workers=args.workers

@@ -2,8 +2,7 @@
 
     .venv/bin/python bench/bench_api_load.py [--clients 32] [--seconds 15] [--calls 2000]
 
-1. starts opcenter as a separate process on 127.0.0.1 (`opcenter serve` once it serves HTTP,
-   else bench/_api_server.py, which builds the same server) on a fresh data directory with its
+1. starts `opcenter serve` as a separate process on 127.0.0.1 on a fresh data directory with its
    default SQLite store, the engine running, and the root AccessKey given through
    `OPCENTER_ROOT_ACCESS_KEY_ID` / `OPCENTER_ROOT_ACCESS_KEY_SECRET`;
 2. (not timed) creates a workspace and a 20-node manual workflow of virtual nodes in five
@@ -16,8 +15,9 @@
    with 20 instances, and waits until every Dag has run to SUCCESS.
 
 Prints a table and writes it into docs/benchmarks.md under "## API load (issue 5)", replacing
-only that section. `--profile FILE` runs the launcher's requests under cProfile and prints the
-top functions (slower; the figures of such a run are not written to the docs).
+only that section. `--profile FILE` runs the server through bench/_api_server.py instead, the
+same server with its request threads under cProfile, and prints the top functions (slower; the
+figures of such a run are not written to the docs).
 """
 
 from __future__ import annotations
@@ -80,12 +80,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _cli_serves_http() -> bool:
-    """Whether `opcenter serve` already starts the HTTP server (issue 5 point 1)."""
-    source = ROOT / "src" / "opcenter" / "cli" / "serve.py"
-    return "build_server" in source.read_text()
 
 
 def _command(how: str, data_dir: Path, port: int) -> list[str]:
@@ -524,12 +518,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=15.0, help="time budget of the load")
     parser.add_argument("--calls", type=int, default=2000, help="call budget of the load")
     parser.add_argument(
-        "--server",
-        choices=("auto", "cli", "launcher"),
-        default="auto",
-        help="`opcenter serve` (cli), bench/_api_server.py (launcher), or cli when it serves HTTP",
+        "--profile",
+        type=Path,
+        help="serve through bench/_api_server.py with the requests under cProfile, into FILE",
     )
-    parser.add_argument("--profile", type=Path, help="cProfile the server's requests into FILE")
     parser.add_argument("--no-docs", action="store_true", help="do not touch docs/benchmarks.md")
     return parser.parse_args(argv)
 
@@ -543,11 +535,7 @@ def _timed(what: str, action: Callable[[], Any]) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    how = args.server
-    if how == "auto":
-        how = "cli" if _cli_serves_http() else "launcher"
-    if args.profile is not None and how != "launcher":
-        raise SystemExit("--profile needs --server launcher")
+    how = "cli" if args.profile is None else "launcher"
     profile = args.profile.resolve() if args.profile else None
     with running_server(how, profile) as server:
         print(f"server: {how} on {server.endpoint}", flush=True)
