@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,7 +20,6 @@ DEFAULT_DATA_DIR = ".opcenter"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_LOG_CAP_BYTES = 10 * 1024 * 1024  # per instance attempt
-DEFAULT_SQLITE_BUSY_TIMEOUT_MS = 30_000
 DEFAULT_REGION = "cn-shanghai"
 DEFAULT_ACCOUNT_ID = "1000000000000000"
 DEFAULT_RATE_LIMIT_PER_SECOND = 0.0  # calls per AccessKey per second on the API; 0: no limit
@@ -68,9 +67,6 @@ class Settings:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
-
-    def with_overrides(self, **changes: object) -> Settings:
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
 def _read_dotenv(path: Path) -> dict[str, str]:
@@ -132,6 +128,8 @@ def load_settings(
         kwargs["port"] = _int("OPCENTER_PORT", v, minimum=1)
     if (v := get("LOG_CAP_BYTES")) is not None:
         kwargs["log_cap_bytes"] = _int("OPCENTER_LOG_CAP_BYTES", v, minimum=1024)
+    if (v := get("RATE_LIMIT_PER_SECOND")) is not None:
+        kwargs["rate_limit_per_second"] = _float("OPCENTER_RATE_LIMIT_PER_SECOND", v)
     for name in (
         "REGION",
         "ACCOUNT_ID",

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from opcenter.cli import cli
+from opcenter.settings import SettingsError, load_settings
+
+
+def test_settings_take_the_environment_over_the_dotenv_file(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("OPCENTER_WORKERS=3\nOPCENTER_PORT=9000\n# a comment\n")
+    settings = load_settings(environ={"OPCENTER_PORT": "9100"}, dotenv=dotenv)
+    assert (settings.workers, settings.port) == (3, 9100)
+
+
+def test_settings_default_to_sqlite_under_the_data_dir_given_no_database_url(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(environ={"OPCENTER_DATA_DIR": str(tmp_path)}, dotenv=None)
+    assert settings.db_url == f"sqlite:///{(tmp_path / 'opcenter.db').resolve()}"
+    url = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    assert load_settings(environ={"OPCENTER_DATABASE_URL": url}, dotenv=None).db_url == url
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("OPCENTER_WORKERS", "two", "Setting OPCENTER_WORKERS='two' is not an integer."),
+        ("OPCENTER_WORKERS", "0", "Setting OPCENTER_WORKERS='0' must be at least 1."),
+        ("OPCENTER_PORT", "80.5", "Setting OPCENTER_PORT='80.5' is not an integer."),
+        ("OPCENTER_TIMEZONE", "Mars/Olympus", "Setting OPCENTER_TIMEZONE='Mars/Olympus' is not"),
+        (
+            "OPCENTER_RATE_LIMIT_PER_SECOND",
+            "fast",
+            "Setting OPCENTER_RATE_LIMIT_PER_SECOND='fast' is not a number.",
+        ),
+    ],
+)
+def test_settings_fail_naming_the_key_given_a_bad_value(key: str, value: str, message: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(environ={key: value}, dotenv=None)
+    assert caught.value.message.startswith(message)
+
+
+def test_cli_prints_one_error_line_given_a_bad_setting(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["workspace", "list", "--data-dir", str(tmp_path)],
+        env={"OPCENTER_WORKERS": "many"},
+    )
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "Error: Setting OPCENTER_WORKERS='many' is not an integer."
+
+
+def test_settings_read_the_api_rate_limit_given_the_environment() -> None:
+    settings = load_settings(environ={"OPCENTER_RATE_LIMIT_PER_SECOND": "12.5"}, dotenv=None)
+    assert settings.rate_limit_per_second == 12.5
