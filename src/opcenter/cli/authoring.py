@@ -24,6 +24,7 @@ from opcenter.cli._output import (
 from opcenter.domain.model import FileType
 from opcenter.errors import MissingParameter, NotFound
 from opcenter.service import deployments, files, nodes, workflows, workspaces
+from opcenter.service._fields import RERUN_MODES, SCHEDULER_TYPES
 from opcenter.service.context import ServiceContext
 
 __all__ = ["file", "node", "workflow", "workspace"]
@@ -391,13 +392,11 @@ _file_field_options = _options(
     click.option("--para-value", help="Node parameters (ParaValue): 'k=v $bizdate ...'."),
     click.option("--output", "output_list", help="Output names, comma-separated (OutputList)."),
     click.option("--input", "input_list", help="Upstream output names, comma-separated."),
-    click.option(
-        "--rerun-mode", type=click.Choice(["ALL_ALLOWED", "FAILURE_ALLOWED", "ALL_DENIED"])
-    ),
+    click.option("--rerun-mode", type=click.Choice(RERUN_MODES)),
     click.option("--auto-rerun-times", type=int, help="Automatic reruns on failure (0-10)."),
     click.option("--auto-rerun-interval-millis", type=int, help="Between automatic reruns."),
     click.option("--timeout", type=int, help="Timeout in hours (0: the 3-day ceiling)."),
-    click.option("--scheduler-type", type=click.Choice(["NORMAL", "MANUAL", "PAUSE", "SKIP"])),
+    click.option("--scheduler-type", type=click.Choice(SCHEDULER_TYPES)),
     click.option("--dependent-type", help="Cross-cycle dependency type (stored only)."),
     click.option("--dependent-node-ids", help="Cross-cycle node ids, comma-separated."),
     click.option("--description", help="File description."),

@@ -34,7 +34,7 @@ import yaml
 from opcenter.domain import flowspec
 from opcenter.domain.flowspec import NodeDefinition, WorkflowDefinition
 from opcenter.domain.model import RUNNABLE_FILE_TYPES, Env, FileType, UseType
-from opcenter.domain.params import parse_params, validate_params, validate_workflow_params
+from opcenter.domain.params import parse_params
 from opcenter.errors import InvalidParameter, NotFound
 from opcenter.service import _fields as fields
 from opcenter.service.context import Caller, ServiceContext
@@ -203,8 +203,8 @@ def apply_definition(
 def _preflight(definition: WorkflowDefinition) -> None:
     """The checks CreateFile/SubmitFile would make one file at a time, made before any write."""
     fields.check_name(definition.name, "BusinessName")
+    # Also runs validate_workflow_params on the same names and values.
     fields.check_workflow_parameters(flowspec.workflow_parameter_string(definition.parameters))
-    validate_workflow_params(definition.parameters)
     for node in definition.nodes:
         try:
             _check_node(node)
@@ -221,8 +221,7 @@ def _check_node(node: NodeDefinition) -> None:
             f"command {command} (FileType={node.file_type}) is not supported for running; "
             f"supported: {supported}."
         )
-    fields.check_para_value(node.para_value)
-    validate_params(node.para_value)
+    fields.check_para_value(node.para_value)  # parses and validates every expression
     fields.name_list(node.outputs, "OutputList")
     fields.check_range(node.auto_rerun_times, 0, MAX_AUTO_RERUN_TIMES, "rerunTimes")
     fields.check_range(
@@ -601,4 +600,4 @@ def _node_definitions(rows: list[_Row], identifier: str) -> list[NodeDefinition]
 
 
 def _workflow_parameters(text: str) -> dict[str, str]:
-    return {p.key: p.value for p in parse_params(text).pieces if p.key is not None}
+    return parse_params(text).named

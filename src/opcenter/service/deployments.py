@@ -30,7 +30,7 @@ from opcenter.domain.model import (
 from opcenter.errors import Conflict, InvalidParameter, MissingParameter, NotFound
 from opcenter.service._graph import find_cycle, parents_by_output
 from opcenter.service.context import Caller, ServiceContext
-from opcenter.service.files import VERSIONED_FIELDS, latest_version
+from opcenter.service.files import VERSIONED_FIELDS, latest_version, matches_draft
 from opcenter.service.flows import deployed_flow, root_output
 from opcenter.service.lookup import resolve_file, resolve_workspace
 from opcenter.service.views import DeploymentView
@@ -144,7 +144,7 @@ def _new_version(
 ) -> tuple[FileVersion, bool]:
     """The version to release: a new snapshot, or the latest when the draft equals it."""
     latest = latest_version(session, file.id)
-    if latest is not None and all(getattr(file, f) == getattr(latest, f) for f in VERSIONED_FIELDS):
+    if latest is not None and matches_draft(file, latest):
         return latest, False
     now = ctx.clock()
     if file.node_id is None:

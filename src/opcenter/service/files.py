@@ -46,7 +46,9 @@ __all__ = [
     "file_view",
     "get_file",
     "latest_version",
+    "latest_versions",
     "list_files",
+    "matches_draft",
     "update_file",
 ]
 
@@ -84,10 +86,34 @@ def latest_version(session: Session, file_id: int) -> FileVersion | None:
     )
 
 
-def file_view(file: File, workflow: Workflow | None, latest: FileVersion | None) -> FileView:
-    clean = latest is not None and all(
-        getattr(file, f) == getattr(latest, f) for f in VERSIONED_FIELDS
+def latest_versions(session: Session, file_ids: Sequence[int]) -> dict[int, FileVersion]:
+    """file id -> its latest version, for files that have one: one query for a whole page."""
+    if not file_ids:
+        return {}
+    newest = (
+        sa.select(FileVersion.file_id, sa.func.max(FileVersion.version).label("version"))
+        .where(FileVersion.file_id.in_(file_ids))
+        .group_by(FileVersion.file_id)
+        .subquery()
     )
+    rows = session.scalars(
+        sa.select(FileVersion).join(
+            newest,
+            (FileVersion.file_id == newest.c.file_id) & (FileVersion.version == newest.c.version),
+        )
+    )
+    return {v.file_id: v for v in rows}
+
+
+def matches_draft(file: File, version: FileVersion | None) -> bool:
+    """True when `version` snapshots the file's draft as it is now."""
+    return version is not None and all(
+        getattr(file, f) == getattr(version, f) for f in VERSIONED_FIELDS
+    )
+
+
+def file_view(file: File, workflow: Workflow | None, latest: FileVersion | None) -> FileView:
+    clean = matches_draft(file, latest)
     return FileView(
         file_id=file.id,
         file_name=file.name,
@@ -468,7 +494,8 @@ def list_files(
         rows = session.execute(
             query.where(*where).order_by(File.id).offset(offset).limit(limit)
         ).all()
-        items = tuple(file_view(f, wf, latest_version(session, f.id)) for f, wf in rows)
+        latest = latest_versions(session, [f.id for f, _ in rows])
+        items = tuple(file_view(f, wf, latest.get(f.id)) for f, wf in rows)
         return Page(
             items=items, page_number=page_number, page_size=page_size, total_count=total or 0
         )

@@ -188,10 +188,6 @@ class CompiledExpr:
         names = (s.name for s in self.segments if isinstance(s, _Reference))
         return tuple(dict.fromkeys(names))
 
-    @property
-    def is_constant(self) -> bool:
-        return all(isinstance(s, _Literal) for s in self.segments)
-
     def evaluate(self, ctx: EvalContext, lookup: Lookup | None = None) -> str:
         """The value in `ctx`. `lookup(name)` resolves `${name}` references; a reference it
         cannot resolve (returns None), or any reference when there is no lookup, stays as
