@@ -27,21 +27,15 @@ __all__ = [
 ANY = "*"
 
 
-def _identifier_of(ctx: ServiceContext, project_id: int) -> str | None:
-    try:
-        return workspaces.get_project(ctx, project_id=project_id).project_identifier
-    except OpcenterError:
-        return None
-
-
 def _resource_of(call: Call, project_id: Callable[[ServiceContext], int]) -> str:
-    """The ARN of the workspace `project_id(ctx)` names; `*` when it raises or is unknown."""
+    """The ARN of the workspace `project_id(ctx)` names; `*` when either lookup raises."""
     ctx: ServiceContext = call.services
     try:
-        identifier = _identifier_of(ctx, project_id(ctx))
+        return call.workspace_arn(
+            workspaces.get_project(ctx, project_id=project_id(ctx)).project_identifier
+        )
     except OpcenterError:
         return ANY
-    return ANY if identifier is None else call.workspace_arn(identifier)
 
 
 def project_resource(call: Call) -> str:

@@ -205,13 +205,12 @@ class Authorizer:
                 raise self._policy_denied(request, None, Outcome.IMPLICIT_DENY, request.resource)
             named = _workspace_part(request.resource)
             workspace = self._workspace(session, named) if named else None
-            resource = self._policy_resource(request, workspace, account)
+            resource = self._policy_resource(request, named, workspace, account)
             self._check_policy(session, request, user, resource)
             if named is None:
                 return
-            roles = (
-                None if workspace is None else roles_in(session, workspace, user, request.principal)
-            )
+            # No such workspace, or not a member of it: the same answer (visibility).
+            roles = roles_in(session, workspace, user, request.principal) if workspace else None
             if workspace is None or roles is None:
                 raise _not_found(request, named)
             self._check_role(request, user, workspace, roles)
@@ -224,12 +223,12 @@ class Authorizer:
         return ws
 
     def _policy_resource(
-        self, request: AccessRequest, workspace: Workspace | None, account: str
+        self, request: AccessRequest, named: str | None, workspace: Workspace | None, account: str
     ) -> str:
         region = request.region or self.settings.region
         if request.resource == "*":
             return f"acs:dataworks:{region}:{account}:*"
-        if workspace is not None and _workspace_part(request.resource) != workspace.identifier:
+        if workspace is not None and named != workspace.identifier:
             # Named by id: policies are written against identifiers.
             return f"acs:dataworks:{region}:{account}:workspace/{workspace.identifier}"
         return request.resource

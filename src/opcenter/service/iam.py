@@ -340,7 +340,6 @@ def _names(session: Session, uids: list[str]) -> dict[str, str]:
 def _member_view(
     ctx: ServiceContext, member: members.MemberRecord, names: dict[str, str]
 ) -> ProjectMemberView:
-    by_code = {r.code: r for r in ROLES}
     is_account = member.user_uid == ctx.settings.account_id
     name = "root" if is_account else names.get(member.user_uid, member.user_uid)
     return ProjectMemberView(
@@ -349,7 +348,7 @@ def _member_view(
         nick=name,
         project_member_type=MEMBER_TYPE_ACCOUNT if is_account else MEMBER_TYPE_RAM_USER,
         status=MEMBER_STATUS_NORMAL,
-        roles=tuple(by_code[c] for c in member.role_codes),
+        roles=tuple(r for r in ROLES if r.code in member.role_codes),  # codes are in ROLES order
     )
 
 
