@@ -29,7 +29,6 @@ from opcenter.cli._output import (
     to_plain,
 )
 from opcenter.domain.model import DagStatus, InstanceStatus
-from opcenter.engine.lock import EngineLock
 from opcenter.service import instances as ops
 from opcenter.service.context import ServiceContext
 from opcenter.service.run_views import DagView, InstanceView, RunCreated
@@ -55,24 +54,23 @@ def _biz_date(value: str | None) -> str | None:
     return text
 
 
-def _node_params(values: tuple[str, ...]) -> str | None:
-    params: dict[str, str] = {}
-    for value in values:
-        node_id, sep, text = value.partition("=")
-        if not sep or not node_id.strip():
-            raise click.BadParameter(f"{value!r} is not ID='k=v …'", param_hint="--node-param")
-        params[node_id.strip()] = text
-    return json.dumps(params) if params else None
-
-
-def _dag_params(values: tuple[str, ...]) -> str | None:
+def _json_pairs(values: tuple[str, ...], shape: str, option: str) -> str | None:
+    """`KEY=text` options as a JSON object (None when there are none)."""
     params: dict[str, str] = {}
     for value in values:
         key, sep, text = value.partition("=")
         if not sep or not key.strip():
-            raise click.BadParameter(f"{value!r} is not k=v", param_hint="--dag-param")
+            raise click.BadParameter(f"{value!r} is not {shape}", param_hint=option)
         params[key.strip()] = text
     return json.dumps(params) if params else None
+
+
+def _node_params(values: tuple[str, ...]) -> str | None:
+    return _json_pairs(values, "ID='k=v …'", "--node-param")
+
+
+def _dag_params(values: tuple[str, ...]) -> str | None:
+    return _json_pairs(values, "k=v", "--dag-param")
 
 
 _data_dir_option = click.option(
@@ -194,9 +192,7 @@ def _embedded_engine(ctx: ServiceContext) -> Any:
     """An engine in this process when no server holds the data directory; else None."""
     from opcenter.engine.scheduler import Engine, EngineBusy
 
-    if not EngineLock(ctx.settings.data_dir).is_free():
-        return None
-    engine = Engine(ctx)
+    engine = Engine(ctx)  # start() takes the lock or raises EngineBusy: no probe needed first
     try:
         engine.start()
     except EngineBusy:

@@ -24,7 +24,6 @@ from opcenter.settings import load_settings
 
 __all__ = ["EXAMPLE_WORKSPACE", "serve"]
 
-EXIT_FAILURE = 1
 EXAMPLE_WORKSPACE = "demo"
 
 logger = logging.getLogger("opcenter.serve")

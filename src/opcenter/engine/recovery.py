@@ -35,13 +35,11 @@ def recover(session: Session, settings: Settings, now: int) -> list[int]:
     ).all()
     dags: set[int] = set()
     for r in rows:
-        write_lines(log_path(settings.data_dir, r.dag_id, r.id, r.attempt), [SERVER_STOPPED_LINE])
+        lines = [SERVER_STOPPED_LINE]
         outcome = record_result(session, r.id, r.attempt, False, now)
         if outcome is not None and outcome[0] is InstanceStatus.WAIT_TIME:
-            write_lines(
-                log_path(settings.data_dir, r.dag_id, r.id, r.attempt),
-                ["An automatic rerun is scheduled (AutoRerunTimes)."],
-            )
+            lines.append("An automatic rerun is scheduled (AutoRerunTimes).")
+        write_lines(log_path(settings.data_dir, r.dag_id, r.id, r.attempt), lines)
         dags.add(r.dag_id)
     for dag_id in sorted(dags):
         refresh_dag(session, dag_id, now)

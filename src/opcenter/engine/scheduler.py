@@ -290,9 +290,7 @@ class Engine:
             return True
         if change.status is DagStatus.RUNNING:
             return True
-        return change.status is DagStatus.CREATED and (
-            change.seq == 0 or self._previous_succeeded(session, change.run_id, change.seq)
-        )
+        return self._may_start(session, change.status, change.run_id, change.seq)
 
     def _reload(self, session: Session, dag_id: int, now: int, touched: set[int]) -> None:
         self._dags.pop(dag_id, None)
@@ -300,10 +298,8 @@ class Engine:
         if view is None:
             return
         self._reconcile_in_flight(view)
-        if (
-            view.status is DagStatus.CREATED
-            and (view.seq == 0 or self._previous_succeeded(session, view.run_id, view.seq))
-            and dagstore.start_dag(session, dag_id, now)
+        if self._may_start(session, view.status, view.run_id, view.seq) and dagstore.start_dag(
+            session, dag_id, now
         ):
             view.status = DagStatus.RUNNING
         if view.status is DagStatus.SUCCESS:
@@ -314,11 +310,16 @@ class Engine:
         self._adopt(view)
         touched.add(dag_id)
 
-    def _previous_succeeded(self, session: Session, run_id: int, seq: int) -> bool:
-        status = session.scalar(
+    def _may_start(self, session: Session, status: DagStatus, run_id: int, seq: int) -> bool:
+        """CREATED and free to start: the first date of its run, or the date after a SUCCESS."""
+        if status is not DagStatus.CREATED:
+            return False
+        if seq == 0:
+            return True
+        previous = session.scalar(
             sa.select(Dag.status).where(Dag.run_id == run_id, Dag.seq == seq - 1)
         )
-        return status == DagStatus.SUCCESS.value
+        return previous == DagStatus.SUCCESS.value
 
     def _reconcile_in_flight(self, view: DagView) -> None:
         """Stop attempts an operator ended (stop, set success …) while they ran."""

@@ -104,6 +104,8 @@ def _cannot_start(spec: InstanceSpec, reason: str) -> InstanceResult:
 
 
 def _ended_early(spec: InstanceSpec, outcome: Outcome, message: str) -> InstanceResult:
+    """End an attempt without a process: log `message` (a log that cannot be written is only
+    warned about) and return the result."""
     _log_line(spec, message)
     return _result(spec, outcome, None, message)
 

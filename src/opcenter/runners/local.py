@@ -16,9 +16,8 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from opcenter.runners.attempt import STOP_GRACE_SECONDS, run_attempt
+from opcenter.runners.attempt import STOP_GRACE_SECONDS, _ended_early, run_attempt
 from opcenter.runners.base import ExecutorEvents, InstanceResult, InstanceSpec, Outcome
-from opcenter.runners.logs import append_log_line
 from opcenter.runners.registry import default_runners
 from opcenter.runners.runner import Runner
 
@@ -184,11 +183,7 @@ class LocalExecutor:
     # -- events ---------------------------------------------------------------------------------
 
     def _dropped(self, spec: InstanceSpec, outcome: Outcome, message: str) -> InstanceResult:
-        try:
-            append_log_line(spec.log_path, message)
-        except OSError as exc:
-            logger.warning("instance %s attempt %s: cannot write log: %s", *_key(spec), exc)
-        return InstanceResult(spec.instance_id, spec.attempt, outcome, None, message)
+        return _ended_early(spec, outcome, message)
 
     def _notify(self) -> None:
         while (result := self._notices.get()) is not None:
@@ -205,10 +200,6 @@ class LocalExecutor:
             getattr(events, name)(*args)
         except Exception:
             logger.exception("ExecutorEvents.%s raised; ignored", name)
-
-
-def _key(spec: InstanceSpec) -> _Key:
-    return spec.instance_id, spec.attempt
 
 
 def _spawn(target: Callable[[], None], name: str) -> threading.Thread:

@@ -10,7 +10,6 @@ the in-process engine (`ctx.notify`). A refused state → `Conflict("Instance", 
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -459,8 +458,3 @@ def get_instance_log(
         ctx, instance_id=instance_id, project_env=project_env, attempt=instance_history_id
     )
     return view.text
-
-
-def instance_day(ctx: ServiceContext, bizdate_ms: int) -> dt.date:
-    """The business date of an instance's `Bizdate` milliseconds (server time zone)."""
-    return dt.datetime.fromtimestamp(bizdate_ms / 1000, ctx.settings.tz).date()

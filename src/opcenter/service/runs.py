@@ -11,7 +11,6 @@ resolved parameters), and the instance edges, with bulk inserts; the engine is t
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -42,6 +41,7 @@ from opcenter.engine.dispatch import encode_resolved
 from opcenter.errors import InvalidParameter, MissingParameter, NotFound
 from opcenter.service.context import Caller, ServiceContext
 from opcenter.service.flows import DeployedNode, FlowGraph, deployed_flow
+from opcenter.service.instances import _env  # one ProjectEnv check for every query
 from opcenter.service.lookup import require_env, resolve_workspace
 from opcenter.service.run_views import DAG_TYPE, DagView, RunCreated, dag_view
 from opcenter.store.tables import (
@@ -378,8 +378,8 @@ class _RunWriter:
             "type": DAG_TYPE,
             "status": DagStatus.CREATED.value,
             "biz_date": day,
-            "bizdate_ms": day_start_ms(day, self.tz),
-            "gmtdate_ms": day_start_ms(day + dt.timedelta(days=1), self.tz),
+            "bizdate_ms": self._day_ms(day),
+            "gmtdate_ms": self._day_ms(day + dt.timedelta(days=1)),
             "start_time": None,
             "finish_time": None,
             "create_user": self.user,
@@ -468,14 +468,6 @@ def _allocate_ids(session: Session, table: str, count: int) -> list[int]:
 # -- queries --------------------------------------------------------------------------------------
 
 
-def _env(project_env: str | None) -> str:
-    _required(project_env, "ProjectEnv")
-    try:
-        return Env(project_env).value
-    except ValueError:
-        raise InvalidParameter(f"ProjectEnv={project_env!r} is not one of DEV, PROD.") from None
-
-
 _DAG_BY_ID = sa.select(Dag.__table__).where(Dag.__table__.c.id == sa.bindparam("dag_id"))
 
 
@@ -501,20 +493,3 @@ def list_dags(ctx: ServiceContext, *, op_seq: int, project_env: str) -> list[Dag
         if not dags:
             raise NotFound("Dag", f"No Dag has OpSeq={op_seq} in {env}.")
         return [dag_view(d) for d in dags]
-
-
-def run_summary(session: Session, op_seq: int) -> dict[str, Any]:
-    """The stored request of a run (for the CLI and the page)."""
-    run = session.get(Run, op_seq)
-    if run is None:
-        raise NotFound("Dag", f"No run has OpSeq={op_seq}.")
-    return {
-        "op_seq": run.id,
-        "env": run.env,
-        "dag_parameters": json.loads(run.dag_parameters or "{}"),
-        "node_parameters": json.loads(run.node_parameters or "{}"),
-        "include_node_ids": run.include_node_ids,
-        "exclude_node_ids": run.exclude_node_ids,
-        "create_user": run.create_user,
-        "created_at": run.created_at,
-    }
