@@ -150,6 +150,7 @@ def instance_view(inst: Instance) -> InstanceView:
         suspended=bool(inst.suspended),
         attempt=inst.attempt,
         stopped_by=inst.stopped_by,
+        error_message=inst.error_message or "",
         repeatability=inst.rerun_mode != "ALL_DENIED",
         repeat_interval=inst.auto_rerun_interval_millis,
         task_rerun_time=inst.auto_rerun_left,

@@ -64,6 +64,9 @@ class Workspace(Base):
     owner: Mapped[str] = mapped_column(String(128), default="")
     sql_url_dev: Mapped[str | None] = mapped_column(Text, nullable=True)
     sql_url_prod: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Variables the workspace gives its jobs (a JSON object of name -> value), on top of the
+    # clean job environment (runners/environment.py).
+    job_env: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
     created_at: Mapped[int] = mapped_column(Millis)
     modified_at: Mapped[int] = mapped_column(Millis)
 
@@ -319,6 +322,15 @@ class Instance(Base):
     begin_wait_res_time: Mapped[int | None] = mapped_column(Millis, nullable=True)
     begin_running_time: Mapped[int | None] = mapped_column(Millis, nullable=True)
     finish_time: Mapped[int | None] = mapped_column(Millis, nullable=True)
+    # Why the latest attempt ended as it did, when not by its own exit ("stopped by …",
+    # "interrupted by a restart", "cannot start: …"); '' otherwise.
+    error_message: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # The process group of the latest attempt while it runs, as the executor reported it: group
+    # id, the leader's start time (clock ticks since boot) and the machine's boot id. Recovery
+    # kills a group that is still alive before anything is rerun (runners/reaper.py).
+    pgid: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    proc_start: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    proc_boot: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[int] = mapped_column(Millis)
     modified_at: Mapped[int] = mapped_column(Millis)
 
@@ -338,6 +350,7 @@ class InstanceEdge(Base):
 __all__ += [
     "AuditEvent",
     "IamAccessKey",
+    "RequestNonce",
     "IamAccount",
     "IamPolicy",
     "IamPolicyAttachment",
@@ -451,3 +464,15 @@ class AuditEvent(Base):
     code: Mapped[str] = mapped_column(String(64), default="")
     message: Mapped[str] = mapped_column(Text, default="")
     request_id: Mapped[str] = mapped_column(String(64), default="")
+
+
+class RequestNonce(Base):
+    """A signature nonce seen within its time window: kept in the store, so a signed request
+    cannot be replayed after a restart or against another API process."""
+
+    __tablename__ = "request_nonce"
+    __table_args__ = (Index("ix_request_nonce_expires_at", "expires_at"),)
+
+    access_key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(128), primary_key=True)
+    expires_at: Mapped[int] = mapped_column(Millis)
