@@ -23,6 +23,7 @@ DEFAULT_LOG_CAP_BYTES = 10 * 1024 * 1024  # per instance attempt
 DEFAULT_REGION = "cn-shanghai"
 DEFAULT_ACCOUNT_ID = "1000000000000000"
 DEFAULT_RATE_LIMIT_PER_SECOND = 0.0  # calls per AccessKey per second on the API; 0: no limit
+DEFAULT_STOP_GRACE_SECONDS = 3.0  # between SIGTERM and SIGKILL when a job is stopped
 
 
 class SettingsError(InvalidParameter):
@@ -57,6 +58,7 @@ class Settings:
     secret_key: str | None = None
     root_access_key_id: str | None = None
     root_access_key_secret: str | None = None
+    stop_grace_seconds: float = DEFAULT_STOP_GRACE_SECONDS
 
     @property
     def db_url(self) -> str:
@@ -130,6 +132,8 @@ def load_settings(
         kwargs["log_cap_bytes"] = _int("OPCENTER_LOG_CAP_BYTES", v, minimum=1024)
     if (v := get("RATE_LIMIT_PER_SECOND")) is not None:
         kwargs["rate_limit_per_second"] = _float("OPCENTER_RATE_LIMIT_PER_SECOND", v)
+    if (v := get("STOP_GRACE_SECONDS")) is not None:
+        kwargs["stop_grace_seconds"] = _float("OPCENTER_STOP_GRACE_SECONDS", v)
     for name in (
         "REGION",
         "ACCOUNT_ID",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from opcenter.runners.base import InstanceResult, InstanceSpec, Outcome
+from opcenter.runners.base import InstanceResult, InstanceSpec, Outcome, ProcessHandle
 from opcenter.runners.local import STOP_GRACE_SECONDS, LocalExecutor
 from opcenter.runners.registry import default_runners
 from opcenter.runners.runner import Command
@@ -229,8 +229,8 @@ def test_local_executor_keeps_working_given_a_runner_that_crashes(
 
 
 class _RaisingEvents(Recorder):
-    def on_started(self, instance_id: int, attempt: int) -> None:
-        super().on_started(instance_id, attempt)
+    def on_started(self, instance_id: int, attempt: int, process: ProcessHandle | None) -> None:
+        super().on_started(instance_id, attempt, process)
         raise RuntimeError("engine bug")
 
 

@@ -37,9 +37,9 @@ from opcenter.engine.changes import Change, ChangeTracker
 from opcenter.engine.dispatch import instant_line, prepare, write_instant_logs, write_lines
 from opcenter.engine.lock import EngineLock
 from opcenter.engine.paths import log_path
-from opcenter.engine.recovery import recover
+from opcenter.engine.recovery import record_process, recover
 from opcenter.engine.view import DagView, InstanceView
-from opcenter.runners.base import Executor, InstanceResult, InstanceSpec, Outcome
+from opcenter.runners.base import Executor, InstanceResult, InstanceSpec, Outcome, ProcessHandle
 from opcenter.service.context import ServiceContext
 from opcenter.store.tables import Dag, Instance
 
@@ -87,7 +87,7 @@ class Engine:
         if executor is None:
             from opcenter.runners.local import LocalExecutor
 
-            executor = LocalExecutor(ctx.settings.workers)
+            executor = LocalExecutor.from_settings(ctx.settings)
         self.ctx = ctx
         self.executor = executor
         self.poll_seconds = poll_seconds
@@ -150,8 +150,16 @@ class Engine:
 
     # -- ExecutorEvents (any thread) ------------------------------------------------------------
 
-    def on_started(self, instance_id: int, attempt: int) -> None:
-        """RUNNING was committed before the hand-over: nothing to record."""
+    def on_started(self, instance_id: int, attempt: int, process: ProcessHandle | None) -> None:
+        """RUNNING was committed before the hand-over; record the attempt's process group at
+        once, so that recovery can kill what is left of it if this server dies."""
+        if process is None:
+            return
+        try:
+            with self.ctx.db.transaction() as session:
+                record_process(session, instance_id, attempt, process)
+        except Exception:
+            logger.exception("cannot record the process of instance %s", instance_id)
 
     def on_finished(self, result: InstanceResult) -> None:
         self._events.put((result, self.ctx.clock()))
@@ -363,8 +371,10 @@ class Engine:
         now = self.ctx.clock()
         with self.ctx.db.transaction() as session:
             recovered = recover(session, self.ctx.settings, now)
-        if recovered:
-            logger.warning("marked %d instance(s) left running by a stopped server", len(recovered))
+        recovered.write_logs()  # only now that the store says the same
+        if recovered.instance_ids:
+            count = len(recovered.instance_ids)
+            logger.warning("settled %d instance(s) interrupted by a stopped server", count)
         with self.ctx.db.transaction() as session:
             self._load_started(session, now)
         self._tracker.begin(now)
