@@ -47,8 +47,6 @@ __all__ = [
     "RERUN_LINE",
     "UNKILLABLE_LINE",
     "Recovery",
-    "clear_process",
-    "record_process",
     "recover",
 ]
 
@@ -163,39 +161,5 @@ def _forget_processes(session: Session, scope: list[Any], *, keep: Collection[in
     session.execute(
         sa.update(Instance)
         .where(Instance.pgid.is_not(None), Instance.id.not_in(list(keep)), *scope)
-        .values(**_NO_PROCESS)
-    )
-
-
-def record_process(
-    session: Session, instance_id: int, attempt: int, process: ProcessHandle | None
-) -> bool:
-    """Record the process group of a RUNNING attempt (what the engine does with
-    `ExecutorEvents.on_started`); False when the instance no longer runs that attempt."""
-    values = _NO_PROCESS
-    if process is not None:
-        values = {
-            "pgid": process.pgid,
-            "proc_start": process.start_ticks,
-            "proc_boot": process.boot_id,
-        }
-    changed = session.execute(
-        sa.update(Instance)
-        .where(
-            Instance.id == instance_id,
-            Instance.attempt == attempt,
-            Instance.status == InstanceStatus.RUNNING.value,
-        )
-        .values(**values)
-        .returning(Instance.id)
-    ).first()
-    return changed is not None
-
-
-def clear_process(session: Session, instance_id: int, attempt: int) -> None:
-    """Forget the recorded group of an attempt whose group is gone (after `on_finished`)."""
-    session.execute(
-        sa.update(Instance)
-        .where(Instance.id == instance_id, Instance.attempt == attempt)
         .values(**_NO_PROCESS)
     )
