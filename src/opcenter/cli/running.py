@@ -8,6 +8,7 @@ time it waits (otherwise it watches the server's engine through the store).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import sys
 import time
@@ -30,6 +31,7 @@ from opcenter.cli._output import (
 )
 from opcenter.domain.model import DagStatus, InstanceStatus
 from opcenter.service import instances as ops
+from opcenter.service import logs
 from opcenter.service.context import ServiceContext
 from opcenter.service.run_views import DagView, InstanceView, RunCreated
 from opcenter.service.runs import get_dag, list_dags, start_manual_run
@@ -346,31 +348,67 @@ def instance_show(instance_id: int, project_env: str, as_json: bool, data_dir: P
 @instance.command("log")
 @click.argument("instance_id", type=int)
 @click.option("--attempt", type=int, help="Attempt number (default: the latest).")
+@click.option("--offset", type=click.IntRange(min=0), help="Start at this byte of the log.")
+@click.option("--limit", type=click.IntRange(min=1), help="Print at most this many bytes.")
+@click.option(
+    "--tail", type=click.IntRange(min=1), help="Print only the last N bytes (from a line start)."
+)
 @click.option("--follow", "-f", is_flag=True, help="Keep printing while the instance runs.")
 @_env_option
 @_data_dir_option
 @one_line_errors
 def instance_log(
-    instance_id: int, attempt: int | None, follow: bool, project_env: str, data_dir: Path | None
+    instance_id: int,
+    attempt: int | None,
+    offset: int | None,
+    limit: int | None,
+    tail: int | None,
+    follow: bool,
+    project_env: str,
+    data_dir: Path | None,
 ) -> None:
-    """The log of an instance (GetInstanceLog)."""
+    """The log of an instance, read page by page (never whole in memory): all of it by
+    default, from byte --offset, at most --limit bytes, or the last --tail bytes."""
+    if tail is not None and offset is not None:
+        raise click.UsageError("--tail and --offset exclude each other.")
     with service_context(data_dir) as ctx:
-        offset = 0
-        while True:
-            view = ops.read_instance_log(
-                ctx, instance_id=instance_id, project_env=project_env, attempt=attempt,
-                offset=offset,
-            )  # fmt: skip
-            if view.text:
-                sys.stdout.write(view.text)
-                sys.stdout.flush()
-                offset = view.offset + len(view.text.encode("utf-8"))
-            if not follow:
-                return
-            status = ops.get_instance(ctx, instance_id=instance_id, project_env=project_env)
-            if status.status.finished and offset >= view.size:
+        read = functools.partial(
+            logs.read_instance_log, ctx, instance_id=instance_id, project_env=project_env
+        )
+        at = offset or 0
+        if tail is not None:
+            page = read(attempt=attempt, limit=tail, tail=True)
+            _write(page.text)
+            at, attempt = page.next_offset, page.attempt
+        left = limit
+        while left is None or left > 0:
+            done = follow and _finished(ctx, instance_id, project_env)  # before the read
+            page = read(attempt=attempt, offset=at, limit=min(left or _PAGE, _PAGE))
+            _write(page.text)
+            attempt = page.attempt  # a rerun meanwhile does not switch logs under --follow
+            at = page.next_offset
+            left = None if left is None else left - (page.next_offset - page.offset)
+            if at < page.size and page.text:
+                continue  # more is there already
+            if not follow or done:
                 return
             time.sleep(REFRESH_SECONDS)
+        if at < page.size:
+            click.echo(f"(the log goes on: --offset {at})", err=True)
+
+
+_PAGE = logs.DEFAULT_LOG_PAGE_BYTES
+
+
+def _write(text: str) -> None:
+    if text:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
+def _finished(ctx: ServiceContext, instance_id: int, project_env: str) -> bool:
+    view = ops.get_instance(ctx, instance_id=instance_id, project_env=project_env)
+    return view.status.finished
 
 
 def _operation(name: str, function: Callable[..., bool], done: str) -> click.Command:
