@@ -20,9 +20,12 @@ from opcenter.store.tables import Dag, FileVersion, Instance
 __all__ = [
     "claim",
     "claim_retries",
+    "fail_to_start",
     "finish_instant",
     "mark_running",
+    "record_process",
     "record_result",
+    "record_stopped",
 ]
 
 S = InstanceStatus
@@ -72,6 +75,7 @@ _CLAIM = _statement(
         "begin_wait_res_time": NOW,
         "begin_running_time": None,
         "finish_time": None,
+        "error_message": "",
         "modified_at": NOW,
     },
 )
@@ -84,6 +88,7 @@ _CLAIM_RETRY = _statement(
         "begin_wait_res_time": NOW,
         "begin_running_time": None,
         "finish_time": None,
+        "error_message": "",
         "modified_at": NOW,
     },
 )
@@ -147,19 +152,28 @@ _RESULT_WHERE = (
     T.c.attempt == sa.bindparam("b_attempt"),
     T.c.status == S.RUNNING.value,
 )
-_RESULT_COMMON = {"finish_time": NOW, "modified_at": NOW}
+# An attempt's process record is cleared with its result: the group is gone.
+_RESULT_COMMON = {
+    "finish_time": NOW,
+    "modified_at": NOW,
+    "pgid": None,
+    "proc_start": None,
+    "proc_boot": None,
+}
+# A result of an attempt an operator stopped is recorded by `record_stopped` instead.
+_NOT_STOPPED = T.c.stopped_by.is_(None)
 _RETURNING = (T.c.id, T.c.retry_at)
 # Built once, like the batch statements above: one result per finished attempt is the engine's
 # hottest path, and building a statement costs more than running it.
 _SUCCEEDED = (
     sa.update(T)
-    .where(*_RESULT_WHERE)
+    .where(*_RESULT_WHERE, _NOT_STOPPED)
     .values(status=S.SUCCESS.value, **_RESULT_COMMON)
     .returning(*_RETURNING)
 )
 _RETRY = (
     sa.update(T)
-    .where(*_RESULT_WHERE, T.c.auto_rerun_left > 0, T.c.rerun_mode != "ALL_DENIED")
+    .where(*_RESULT_WHERE, _NOT_STOPPED, T.c.auto_rerun_left > 0, T.c.rerun_mode != "ALL_DENIED")
     .values(
         status=S.WAIT_TIME.value,
         auto_rerun_left=T.c.auto_rerun_left - 1,
@@ -172,7 +186,7 @@ _RETRY = (
 )
 _FAILED = (
     sa.update(T)
-    .where(*_RESULT_WHERE)
+    .where(*_RESULT_WHERE, _NOT_STOPPED)
     .values(status=S.FAILURE.value, **_RESULT_COMMON)
     .returning(*_RETURNING)
 )
@@ -184,7 +198,7 @@ def record_result(
     """Record the end of a RUNNING attempt: SUCCESS; or, on failure, WAIT_TIME for an automatic
     rerun when the node has reruns left (AutoRerunTimes; none when RerunMode is ALL_DENIED),
     else FAILURE. Returns the new status, or None when the instance was no longer RUNNING
-    that attempt (an operator stopped it, or a newer attempt exists). With WAIT_TIME comes the
+    that attempt or an operator stopped it (see `record_stopped`). With WAIT_TIME comes the
     time the rerun is due (epoch ms)."""
     conn = session.connection()
     params = {"b_instance": instance_id, "b_attempt": attempt, "now": finished_at}
@@ -194,3 +208,56 @@ def record_result(
     if row is not None:
         return S.WAIT_TIME, row.retry_at
     return (S.FAILURE, None) if conn.execute(_FAILED, params).first() else None
+
+
+def record_stopped(
+    session: Session, instance_id: int, attempt: int, finished_at: int
+) -> str | None:
+    """Record the end of a RUNNING attempt an operator stopped (`stopped_by` set): FAILURE
+    with `error_message` "Stopped by <who>.", never an automatic rerun. Returns who stopped
+    it, or None when the row was not RUNNING that attempt with a stop pending."""
+    params = {"b_instance": instance_id, "b_attempt": attempt, "now": finished_at}
+    row = session.execute(
+        sa.select(T.c.stopped_by).where(*_RESULT_WHERE, T.c.stopped_by.is_not(None)), params
+    ).first()
+    if row is None:
+        return None
+    done = session.execute(
+        sa.update(T)
+        .where(*_RESULT_WHERE, T.c.stopped_by == row.stopped_by)
+        .values(
+            status=S.FAILURE.value,
+            error_message=f"Stopped by {row.stopped_by}.",
+            **_RESULT_COMMON,
+        )
+        .returning(T.c.id),
+        params,
+    ).first()
+    return None if done is None else str(row.stopped_by)
+
+
+def fail_to_start(session: Session, instance_id: int, attempt: int, message: str, now: int) -> bool:
+    """An attempt marked RUNNING that the executor refused: FAILURE with `message` as its
+    `error_message`, no automatic rerun. False when the row was not RUNNING that attempt."""
+    row = session.execute(
+        sa.update(T)
+        .where(*_RESULT_WHERE)
+        .values(status=S.FAILURE.value, error_message=message, **_RESULT_COMMON)
+        .returning(T.c.id),
+        {"b_instance": instance_id, "b_attempt": attempt, "now": now},
+    ).first()
+    return row is not None
+
+
+def record_process(
+    session: Session, instance_id: int, attempt: int, pgid: int, start: int, boot: str
+) -> bool:
+    """Record the process group of a RUNNING attempt (for recovery after a crash)."""
+    row = session.execute(
+        sa.update(T)
+        .where(*_RESULT_WHERE)
+        .values(pgid=pgid, proc_start=start, proc_boot=boot)
+        .returning(T.c.id),
+        {"b_instance": instance_id, "b_attempt": attempt},
+    ).first()
+    return row is not None
