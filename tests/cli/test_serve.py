@@ -4,7 +4,6 @@ the store's), on SQLite with one (the store is the data directory's file)."""
 
 from __future__ import annotations
 
-import inspect
 import os
 import signal
 import subprocess
@@ -17,7 +16,6 @@ import pytest
 
 from opcenter.domain.model import DagStatus, InstanceStatus
 from opcenter.engine.paths import log_path
-from opcenter.engine.scheduler import Engine
 from opcenter.service.context import ServiceContext
 from opcenter.settings import load_settings
 from opcenter.store.db import Database
@@ -26,11 +24,6 @@ from tests.engine.builders import by_name, make_flow, node, run_flow, wait_dag, 
 
 OPCENTER = Path(sys.executable).with_name("opcenter")
 STANDING_BY = "Another opcenter engine leads this store"
-
-# Until the engine takes its leadership from engine/leader.py (the `engine` branch), the lock
-# is per data directory, so two data directories on PostgreSQL are not yet excluded.
-_STORE_LEADERSHIP = "leadership" in inspect.signature(Engine).parameters
-
 
 class Server:
     """`opcenter serve` as a separate process; its output goes to `out`."""
@@ -68,8 +61,6 @@ def servers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[Ser
     if request.param == "sqlite":
         url, dirs = None, [tmp_path / "data"] * 2
     else:
-        if not _STORE_LEADERSHIP:
-            pytest.skip("needs the engine's store-wide leadership (engine branch)")
         schema = request.getfixturevalue("pg_schema")
         url, dirs = f"{PG_URL}?options=-csearch_path%3D{schema}", [tmp_path / "a", tmp_path / "b"]
     started = [Server(url, d, tmp_path / f"{n}.out") for n, d in zip("ab", dirs, strict=True)]
