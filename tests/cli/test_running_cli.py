@@ -10,10 +10,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from opcenter.cli import cli
+from opcenter.cli.running import DRIVING_HERE, _ms
+from opcenter.domain.model import DagStatus, InstanceStatus
+from opcenter.engine.scheduler import Engine
+from opcenter.runners.local import LocalExecutor
 from opcenter.service.context import ServiceContext
+from opcenter.service.runs import get_dag
 from opcenter.settings import load_settings
 from tests.engine.builders import YESTERDAY, Flow, by_name, make_flow, node
 
@@ -33,7 +38,7 @@ def flow(data_dir: Path) -> Iterator[Flow]:
     ctx.db.dispose()
 
 
-def invoke(*args: str) -> object:
+def invoke(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
@@ -43,14 +48,73 @@ def test_run_wait_runs_the_flow_and_exits_zero(data_dir: Path, flow: Flow) -> No
         "--json", "--data-dir", str(data_dir),
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert [d["status"] for d in report["Dags"]] == ["SUCCESS"]
     dag_id = report["Dags"][0]["dag_id"]
     shown = invoke("dag", "show", str(dag_id), "--data-dir", str(data_dir))
-    assert "SUCCESS" in shown.output and "a" in shown.output
+    assert _table_rows(shown.output) == _expected_rows(flow, dag_id)
+    assert shown.output.splitlines()[0] == (
+        f"Dag {dag_id} flow · business date {YESTERDAY.isoformat()} · SUCCESS · OpSeq 1 · started "
+        f"{_ms(report['Dags'][0]['start_time'])} · finished {_ms(report['Dags'][0]['finish_time'])}"
+    )
+    assert result.stderr == f"{DRIVING_HERE}\n"
     a = by_name(flow.ctx, dag_id)["a"].instance_id
     log = invoke("instance", "log", str(a), "--data-dir", str(data_dir))
     assert f"hello {YESTERDAY.strftime('%Y%m%d')}" in log.output
+
+
+def _table_rows(output: str) -> list[list[str]]:
+    """The body rows of the rich table in `output`, cell by cell."""
+    return [
+        [cell.strip() for cell in line.split("│")[1:-1]]
+        for line in output.splitlines()
+        if line.startswith("│")
+    ]
+
+
+def _expected_rows(flow: Flow, dag_id: int) -> list[list[str]]:
+    return [
+        [str(i.instance_id), name, str(flow.id(name)), "MANUAL", "SUCCESS",
+         _ms(i.begin_running_time), _ms(i.finish_time)]
+        for name, i in sorted(by_name(flow.ctx, dag_id).items())
+    ]  # fmt: skip
+
+
+def test_run_wait_drives_only_its_own_run_given_another_run_pending(
+    data_dir: Path, flow: Flow
+) -> None:
+    # Given a run A created while no server runs (nobody drives it)
+    first = invoke("run", "flow", "-w", "ws", "--bizdate", YESTERDAY.isoformat(), "--json",
+                   "--data-dir", str(data_dir))  # fmt: skip
+    dag_a = json.loads(first.stdout)["DagId"]
+    # When run B is started with --wait
+    second = invoke("run", "flow", "-w", "ws", "--bizdate", YESTERDAY.isoformat(), "--wait",
+                    "--json", "--data-dir", str(data_dir))  # fmt: skip
+    # Then B ran here to the end, and A was left as it was
+    assert second.exit_code == 0, second.output
+    assert second.stderr == f"{DRIVING_HERE}\n"
+    assert [d["status"] for d in json.loads(second.stdout)["Dags"]] == ["SUCCESS"]
+    assert get_dag(flow.ctx, dag_id=dag_a, project_env="PROD").status is DagStatus.CREATED
+    a_rows = by_name(flow.ctx, dag_a).values()
+    assert {(i.status, i.attempt) for i in a_rows} == {(InstanceStatus.NOT_RUN, 0)}
+
+
+def test_run_wait_only_watches_given_a_server_engine_leads_the_store(
+    data_dir: Path, flow: Flow
+) -> None:
+    # Given an engine leading the store in this process (as `opcenter serve` would)
+    engine = Engine(flow.ctx, LocalExecutor(2), poll_seconds=0.05)
+    engine.start()
+    try:
+        # When a run is started with --wait
+        result = invoke("run", "flow", "-w", "ws", "--bizdate", YESTERDAY.isoformat(), "--wait",
+                        "--json", "--data-dir", str(data_dir))  # fmt: skip
+    finally:
+        engine.stop()
+    # Then the server's engine ran it, and the command only followed it
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    assert [d["status"] for d in json.loads(result.stdout)["Dags"]] == ["SUCCESS"]
 
 
 def test_run_wait_exits_one_given_a_failing_node(data_dir: Path, tmp_path: Path) -> None:
@@ -76,7 +140,7 @@ def test_run_fails_with_one_line_given_a_bad_date(data_dir: Path, flow: Flow) ->
 def test_instance_operations_answer_and_refuse(data_dir: Path, flow: Flow) -> None:
     result = invoke("run", "flow", "-w", "ws", "--bizdate", YESTERDAY.isoformat(), "--json",
                     "--data-dir", str(data_dir))  # fmt: skip
-    dag_id = json.loads(result.output)["DagId"]
+    dag_id = json.loads(result.stdout)["DagId"]
     b = by_name(flow.ctx, dag_id)["b"].instance_id
     assert invoke("instance", "suspend", str(b), "--data-dir", str(data_dir)).exit_code == 0
     assert invoke("instance", "resume", str(b), "--data-dir", str(data_dir)).exit_code == 0
@@ -86,9 +150,9 @@ def test_instance_operations_answer_and_refuse(data_dir: Path, flow: Flow) -> No
     assert again.exit_code == 1
     assert "with status FAILURE" in again.output
     shown = invoke("instance", "show", str(b), "--json", "--data-dir", str(data_dir))
-    assert json.loads(shown.output)["status"] == "FAILURE"
+    assert json.loads(shown.stdout)["status"] == "FAILURE"
     listed = invoke("dag", "list", "--op-seq", "1", "--json", "--data-dir", str(data_dir))
-    assert json.loads(listed.output)[0]["dag_id"] == dag_id
+    assert json.loads(listed.stdout)[0]["dag_id"] == dag_id
 
 
 def test_run_as_a_subprocess(data_dir: Path, flow: Flow) -> None:
