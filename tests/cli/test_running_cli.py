@@ -4,23 +4,26 @@ as a real subprocess."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
 from opcenter.cli import cli
-from opcenter.cli.running import DRIVING_HERE, _ms
+from opcenter.cli.running import DRAIN_SECONDS, DRIVING_HERE, _ms
 from opcenter.domain.model import DagStatus, InstanceStatus
 from opcenter.engine.scheduler import Engine
 from opcenter.runners.local import LocalExecutor
 from opcenter.service.context import ServiceContext
 from opcenter.service.runs import get_dag
 from opcenter.settings import load_settings
-from tests.engine.builders import YESTERDAY, Flow, by_name, make_flow, node
+from opcenter.store.tables import Dag
+from tests.engine.builders import YESTERDAY, Flow, by_name, make_flow, node, wait_for
 
 
 @pytest.fixture
@@ -164,3 +167,51 @@ def test_run_as_a_subprocess(data_dir: Path, flow: Flow) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "SUCCESS" in done.stdout
+
+
+def test_run_wait_drains_its_own_instances_given_ctrl_c(data_dir: Path, tmp_path: Path) -> None:
+    # Given a run whose first node runs until a gate file exists, driven by `run --wait`
+    ctx = ServiceContext.open(load_settings(environ={}, dotenv=None, data_dir=data_dir))
+    gate = tmp_path / "gate"
+    flow = make_flow(ctx, [node("slow", "shell", f"until [ -e {gate} ]; do sleep 0.05; done"),
+                           node("next", "shell", "echo next", after=["slow"])])  # fmt: skip
+    opcenter = Path(sys.executable).with_name("opcenter")
+    waiting = subprocess.Popen(
+        [str(opcenter), "run", "flow", "-w", "ws", "--bizdate", YESTERDAY.isoformat(), "--wait",
+         "--json", "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        dag_id = wait_for(lambda: _first_dag(flow), timeout=30)
+        wait_for(lambda: by_name(ctx, dag_id)["slow"].status is InstanceStatus.RUNNING, 30)
+        # When it is interrupted (Ctrl-C), and the running attempt ends within the drain time
+        waiting.send_signal(signal.SIGINT)
+        assert waiting.stderr is not None
+        said = [waiting.stderr.readline(), waiting.stderr.readline()]  # draining from here on
+        gate.touch()
+        _, err = waiting.communicate(timeout=60)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.communicate()
+    # Then it said so, the attempt was recorded, and nothing new was started
+    assert waiting.returncode == 1
+    assert [*said, *err.splitlines(keepends=True)] == [
+        f"{DRIVING_HERE}\n",
+        f"Interrupted: this run's running instances get {DRAIN_SECONDS:g} s to finish, then are "
+        "killed; the next opcenter engine on this store records them as interrupted and "
+        "continues the run.\n",
+        "\n",  # click ends the interrupted line
+        "Aborted!\n",
+    ]
+    rows = by_name(ctx, dag_id)
+    assert rows["slow"].status is InstanceStatus.SUCCESS
+    assert rows["next"].begin_running_time is None  # queued at most: the next engine runs it
+    assert rows["next"].status in (InstanceStatus.NOT_RUN, InstanceStatus.WAIT_RESOURCE)
+    assert get_dag(ctx, dag_id=dag_id, project_env="PROD").status is DagStatus.RUNNING
+    ctx.db.dispose()
+
+
+def _first_dag(flow: Flow) -> int | None:
+    with flow.ctx.db.transaction(readonly=True) as session:
+        return session.scalar(sa.select(Dag.id).order_by(Dag.id).limit(1))

@@ -231,8 +231,9 @@ class _RunDriver:
         """Ctrl-C: this run's running attempts get a short while to finish, then are stopped."""
         if self.engine is not None:
             click.echo(
-                f"Interrupted: this run's running instances may finish within {DRAIN_SECONDS:g} s,"
-                " then they are stopped; the next opcenter engine on this store continues the run.",
+                f"Interrupted: this run's running instances get {DRAIN_SECONDS:g} s to finish, then"
+                " are killed; the next opcenter engine on this store records them as interrupted"
+                " and continues the run.",
                 err=True,
             )
             self.stop()
