@@ -17,6 +17,7 @@ from click.testing import CliRunner, Result
 from opcenter.cli import cli
 from opcenter.cli.running import DRAIN_SECONDS, DRIVING_HERE, _ms
 from opcenter.domain.model import DagStatus, InstanceStatus
+from opcenter.engine.paths import log_path
 from opcenter.engine.scheduler import Engine
 from opcenter.runners.local import LocalExecutor
 from opcenter.service.context import ServiceContext
@@ -215,3 +216,23 @@ def test_run_wait_drains_its_own_instances_given_ctrl_c(data_dir: Path, tmp_path
 def _first_dag(flow: Flow) -> int | None:
     with flow.ctx.db.transaction(readonly=True) as session:
         return session.scalar(sa.select(Dag.id).order_by(Dag.id).limit(1))
+
+
+def test_instance_log_reads_pages_a_window_and_the_tail(data_dir: Path, flow: Flow) -> None:
+    run = invoke("run", "flow", "-w", "ws", "--bizdate", YESTERDAY.isoformat(), "--wait",
+                 "--json", "--data-dir", str(data_dir))  # fmt: skip
+    dag_id = json.loads(run.stdout)["Dags"][0]["dag_id"]
+    a = by_name(flow.ctx, dag_id)["a"]
+    whole = log_path(data_dir, dag_id, a.instance_id, 1).read_text()
+    assert whole.endswith("exit code 0\n") and len(whole) > 40
+    log = ("instance", "log", str(a.instance_id), "--data-dir", str(data_dir))
+
+    assert invoke(*log).stdout == whole
+    window = invoke(*log, "--offset", "5", "--limit", "10")
+    assert (window.stdout, window.stderr) == (whole[5:15], "(the log goes on: --offset 15)\n")
+    assert invoke(*log, "--offset", str(len(whole) - 3)).stdout == whole[-3:]
+    last = whole[-60:]  # the last lines, and part of one before them
+    assert invoke(*log, "--tail", "60").stdout == last[last.index("\n") + 1 :]
+    refused = invoke(*log, "--tail", "5", "--offset", "1")
+    assert refused.exit_code == 2
+    assert "--tail and --offset exclude each other." in refused.stderr
