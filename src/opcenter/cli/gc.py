@@ -32,8 +32,9 @@ __all__ = ["gc"]
 )
 @one_line_errors
 def gc(days: int | None, dry_run: bool, data_dir: Path | None) -> None:
-    """Delete the logs and work directories of instances (and Dags) finished more than the
-    retention age ago; their rows are kept."""
+    """Delete old instances' logs and work directories (their rows are kept).
+
+    An instance is old when it and its Dag finished more than the retention age ago."""
     with service_context(data_dir) as ctx:
         report = sweep(ctx, days=days, dry_run=dry_run)
     click.echo(report.summary())

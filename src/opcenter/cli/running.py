@@ -409,8 +409,10 @@ def instance_log(
     project_env: str,
     data_dir: Path | None,
 ) -> None:
-    """The log of an instance, read page by page (never whole in memory): all of it by
-    default, from byte --offset, at most --limit bytes, or the last --tail bytes."""
+    """The log of an instance, read in pages: all, a window, or the tail.
+
+    The log is never loaded whole: all of it by default, from byte --offset, at most --limit
+    bytes, or the last --tail bytes."""
     if tail is not None and offset is not None:
         raise click.UsageError("--tail and --offset exclude each other.")
     with service_context(data_dir) as ctx:
