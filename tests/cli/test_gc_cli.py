@@ -18,7 +18,7 @@ from tests.engine.builders import YESTERDAY, make_flow, node
 def invoke(*args: str) -> str:
     result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout
 
 
 def test_gc_reports_then_removes_the_files_of_a_run_finished_long_ago(tmp_path: Path) -> None:

@@ -32,12 +32,12 @@ def runs(ctx: ServiceContext) -> Iterator[tuple[Flow, int, int]]:
     engine.start()
     try:
         done = run_flow(flow).dag_id
-        assert wait_dag(ctx, done) is DagStatus.SUCCESS
+        assert wait_dag(ctx, done, timeout=60) is DagStatus.SUCCESS
         running = run_flow(flow, biz_date="2020-01-01 00:00:00").dag_id
         instances.suspend_instance(
             ctx, instance_id=by_name(ctx, running)["b"].instance_id, project_env=PROD
         )
-        wait_for(lambda: by_name(ctx, running)["a"].status is InstanceStatus.SUCCESS)
+        wait_for(lambda: by_name(ctx, running)["a"].status is InstanceStatus.SUCCESS, 60)
     finally:
         engine.stop()
     yield flow, done, running
@@ -123,7 +123,7 @@ def test_retention_sweeper_sweeps_in_the_background_given_a_short_delay(
     with caplog.at_level(logging.INFO, logger="opcenter.service.retention"):
         sweeper.start()
         try:
-            wait_for(lambda: sweeper.sweeps >= 2, timeout=20)
+            wait_for(lambda: sweeper.sweeps >= 2, timeout=60)
         finally:
             sweeper.stop()
     assert not log.exists() and not work.exists()
