@@ -25,6 +25,7 @@ from tests.engine.builders import by_name, make_flow, node, run_flow, wait_dag, 
 OPCENTER = Path(sys.executable).with_name("opcenter")
 STANDING_BY = "Another opcenter engine leads this store"
 
+
 class Server:
     """`opcenter serve` as a separate process; its output goes to `out`."""
 
