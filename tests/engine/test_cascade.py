@@ -12,7 +12,7 @@ from opcenter.engine.scheduler import Engine
 from opcenter.runners.local import LocalExecutor
 from opcenter.service import instances as ops
 from opcenter.service.context import ServiceContext
-from opcenter.service.instances import get_instance_log
+from opcenter.service.logs import get_instance_log
 from opcenter.service.runs import get_dag
 from tests.engine.builders import by_name, make_flow, node, run_flow, wait_dag, wait_for
 

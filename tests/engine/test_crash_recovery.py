@@ -17,7 +17,7 @@ import pytest
 from opcenter.domain.model import DagStatus, InstanceStatus
 from opcenter.engine.recovery import INTERRUPTED_LINE, RERUN_LINE
 from opcenter.service.context import ServiceContext
-from opcenter.service.instances import get_instance_log
+from opcenter.service.logs import get_instance_log
 from opcenter.service.runs import list_dags
 from opcenter.settings import load_settings
 from tests.engine.builders import by_name, make_flow, node, run_flow, wait_dag, wait_for

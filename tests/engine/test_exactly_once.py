@@ -29,6 +29,7 @@ from opcenter.errors import Conflict
 from opcenter.runners.base import InstanceSpec
 from opcenter.runners.local import LocalExecutor
 from opcenter.service import instances as ops
+from opcenter.service import logs
 from opcenter.service.context import Caller, ServiceContext
 from opcenter.service.runs import get_dag
 from opcenter.store.db import Database
@@ -138,7 +139,7 @@ def test_a_refused_hand_over_fails_that_instance_only(
     failed = ops.get_instance(ctx, instance_id=bad, project_env=PROD)
     assert failed.status is S.FAILURE
     assert failed.error_message == "cannot start: no worker will take it"
-    log = ops.get_instance_log(ctx, instance_id=bad, project_env=PROD)
+    log = logs.get_instance_log(ctx, instance_id=bad, project_env=PROD)
     assert log.rstrip().endswith("cannot start: no worker will take it")
     for name in ("a", "c"):
         assert status_of(ctx, rows[name].instance_id) is S.SUCCESS
@@ -228,7 +229,7 @@ def test_a_restart_after_a_stop_never_overlaps_the_stopped_attempt(
     wait_for(lambda: status_of(ctx, slow) is S.FAILURE)
     stopped = ops.get_instance(ctx, instance_id=slow, project_env=PROD)
     assert (stopped.error_message, stopped.stopped_by) == ("Stopped by alice.", "alice")
-    log = ops.get_instance_log(ctx, instance_id=slow, project_env=PROD)
+    log = logs.get_instance_log(ctx, instance_id=slow, project_env=PROD)
     assert log.rstrip().endswith("Stopped by alice.")
     # and the restart runs attempt 2 with no process of attempt 1 left
     ops.restart_instance(ctx, instance_id=slow, project_env=PROD)

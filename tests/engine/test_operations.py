@@ -13,6 +13,7 @@ from opcenter.domain.model import DagStatus, InstanceStatus
 from opcenter.engine.scheduler import Engine
 from opcenter.errors import Conflict, NotFound
 from opcenter.service import instances as ops
+from opcenter.service import logs
 from opcenter.service.context import Caller, ServiceContext
 from opcenter.service.runs import get_dag, list_dags
 from tests.engine.builders import by_name, make_flow, node, run_flow, wait_dag, wait_for
@@ -39,7 +40,7 @@ def test_stop_kills_the_process_tree_and_logs_who(
         ctx, instance_id=long.instance_id, project_env=PROD, caller=Caller(name="bob")
     )
     assert wait_dag(ctx, created.dag_id) is DagStatus.FAILURE
-    wait_for(lambda: ops.get_instance_log(ctx, instance_id=long.instance_id, project_env=PROD)
+    wait_for(lambda: logs.get_instance_log(ctx, instance_id=long.instance_id, project_env=PROD)
              .rstrip().endswith("Stopped by bob."))  # fmt: skip
     with pytest.raises(ProcessLookupError):
         wait_for(lambda: os.kill(child, 0), timeout=5)
@@ -59,7 +60,7 @@ def test_stop_a_waiting_instance_fails_it_without_running(
     ops.stop_instance(ctx, instance_id=b.instance_id, project_env=PROD)
     assert wait_dag(ctx, created.dag_id) is DagStatus.FAILURE
     assert status_of(ctx, b.instance_id) is S.FAILURE
-    assert ops.get_instance_log(ctx, instance_id=b.instance_id, project_env=PROD).endswith(
+    assert logs.get_instance_log(ctx, instance_id=b.instance_id, project_env=PROD).endswith(
         "Stopped by root.\n"
     )
 
@@ -117,7 +118,7 @@ def test_rerun_runs_a_failed_instance_again_with_a_new_attempt(
     assert wait_dag(ctx, created.dag_id) is DagStatus.SUCCESS
     again = ops.get_instance(ctx, instance_id=a.instance_id, project_env=PROD)
     assert (again.status, again.attempt) == (S.SUCCESS, 2)
-    assert "exit code 1" in ops.get_instance_log(
+    assert "exit code 1" in logs.get_instance_log(
         ctx, instance_id=a.instance_id, project_env=PROD, instance_history_id=1
     )
 

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from opcenter.domain.model import DagStatus, InstanceStatus, TaskType
 from opcenter.engine.scheduler import Engine
 from opcenter.service.context import ServiceContext
-from opcenter.service.instances import get_instance_log, list_instances
+from opcenter.service.instances import list_instances
+from opcenter.service.logs import get_instance_log
 from opcenter.service.runs import list_dags
 from opcenter.store.tables import Instance
 from tests.engine.builders import by_name, make_flow, node, run_flow, wait_dag, wait_for

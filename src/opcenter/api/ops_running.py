@@ -19,7 +19,7 @@ from opcenter.api._resources import (
     project_resource,
 )
 from opcenter.api.rpc import Call, operation
-from opcenter.service import instances, runs
+from opcenter.service import instances, logs, runs
 
 __all__ = [
     "create_manual_dag",
@@ -156,7 +156,7 @@ def list_instances(call: Call) -> dict[str, Any]:
 
 @operation("GetInstanceLog", resource=instance_resource)
 def get_instance_log(call: Call) -> dict[str, Any]:
-    text = instances.get_instance_log(
+    text = logs.get_instance_log(
         call.services, instance_history_id=call.int("InstanceHistoryId"), **_instance(call)
     )
     return render.ok(Data=text)

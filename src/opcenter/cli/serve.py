@@ -3,9 +3,13 @@
 On first start of an empty data directory it creates the root account and its AccessKey pair
 (OPCENTER_ROOT_ACCESS_KEY_ID / _SECRET when set, otherwise a generated pair printed once).
 
-Started again after any stop (a crash or SIGKILL included), it resumes every unfinished Dag:
-instances that were running are marked FAILURE (auto-rerun applies), nothing that finished runs
-again (engine/recovery.py).
+One engine drives a store (engine/leader.py). When another process already leads the store,
+this one serves the API only (operations go into the store, where the leader sees them) and
+stands by: it tries to take the lead about once a second and, when the leader is gone, its own
+engine takes over (recovery first, engine/recovery.py). Started again after any stop (a crash
+or SIGKILL included), it resumes every unfinished Dag; nothing that finished runs again.
+
+A background thread also sweeps old logs and work directories (service/retention.py).
 """
 
 from __future__ import annotations
@@ -18,13 +22,16 @@ from typing import Any
 
 import click
 
+from opcenter.engine.scheduler import Engine, EngineBusy
 from opcenter.errors import NotFound, OpcenterError
 from opcenter.service.context import ServiceContext
+from opcenter.service.retention import RetentionSweeper
 from opcenter.settings import load_settings
 
-__all__ = ["EXAMPLE_WORKSPACE", "serve"]
+__all__ = ["EXAMPLE_WORKSPACE", "STANDBY_RETRY_SECONDS", "serve"]
 
 EXAMPLE_WORKSPACE = "demo"
+STANDBY_RETRY_SECONDS = 1.0  # how often a standby server tries to take the lead
 
 logger = logging.getLogger("opcenter.serve")
 
@@ -68,7 +75,6 @@ def serve(
 ) -> None:
     """Run the OpenAPI server and the engine (resuming unfinished runs) until stopped."""
     from opcenter.api.server import ServerThread, build_server
-    from opcenter.engine.scheduler import Engine, EngineBusy
     from opcenter.iam.authorizer import Authorizer
     from opcenter.iam.resolver import StoreKeyResolver
     from opcenter.service.iam import ensure_root
@@ -89,14 +95,10 @@ def serve(
         key_id, secret = ensure_root(ctx)
         if example is not None:
             _apply_example(ctx, example)
-        engine.start()
-    except EngineBusy as exc:
-        ctx.db.dispose()
-        raise click.ClickException(str(exc)) from None
+        standby = _lead_or_stand_by(engine, stop)
     except OpcenterError as exc:
         ctx.db.dispose()
         raise click.ClickException(exc.message) from None
-    click.echo(f"opcenter engine running on {settings.data_dir} with {settings.workers} slot(s).")
     app = build_server(
         ctx, key_resolver=StoreKeyResolver(ctx.db, settings), authorize=Authorizer(ctx.db, settings)
     )
@@ -104,20 +106,64 @@ def serve(
     try:
         server.start()
     except OSError as exc:
-        engine.stop()
-        ctx.db.dispose()
+        _shut_down(stop, standby, engine, ctx)
         raise click.ClickException(
             f"cannot listen on {settings.host}:{settings.port}: {exc}"
         ) from None
     _print_endpoint(server.endpoint, key_id, secret)
+    sweeper = RetentionSweeper(ctx)
+    sweeper.start()
     try:
         while not stop.wait(0.5):
             pass
     finally:
         click.echo("Stopping.")
         server.stop()
-        engine.stop()
-        ctx.db.dispose()
+        sweeper.stop()
+        _shut_down(stop, standby, engine, ctx)
+
+
+def _lead_or_stand_by(engine: Engine, stop: threading.Event) -> threading.Thread | None:
+    """Start the engine if this process can lead the store; otherwise start the standby thread
+    that takes over once the leader is gone (returned, to be joined on shutdown)."""
+    settings = engine.ctx.settings
+    try:
+        engine.start()
+    except EngineBusy:
+        click.echo(
+            "Another opcenter engine leads this store: serving the API only, and taking over "
+            "if that engine stops."
+        )
+        thread = threading.Thread(
+            target=_stand_by, args=(engine, stop), name="opcenter-standby", daemon=True
+        )
+        thread.start()
+        return thread
+    click.echo(f"opcenter engine running on {settings.data_dir} with {settings.workers} slot(s).")
+    return None
+
+
+def _stand_by(engine: Engine, stop: threading.Event) -> None:
+    while not stop.wait(STANDBY_RETRY_SECONDS):
+        try:
+            engine.start()
+        except EngineBusy:
+            continue
+        except Exception:  # a store hiccup: try again, as when the leader is still there
+            logger.exception("taking over the engine failed; trying again")
+            continue
+        logger.info("This server now leads the store: its engine runs the Dags.")
+        return
+
+
+def _shut_down(
+    stop: threading.Event, standby: threading.Thread | None, engine: Engine, ctx: ServiceContext
+) -> None:
+    stop.set()
+    if standby is not None:
+        standby.join()  # a take-over in progress finishes first, so the engine stops below
+    engine.stop()
+    ctx.db.dispose()
 
 
 def _print_endpoint(endpoint: str, key_id: str, secret: str | None) -> None:
