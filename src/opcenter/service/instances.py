@@ -30,7 +30,7 @@ from opcenter.engine.dispatch import write_lines
 from opcenter.engine.lock import EngineLock
 from opcenter.engine.paths import log_path
 from opcenter.engine.view import DagView
-from opcenter.errors import Conflict, InvalidParameter, MissingParameter, NotFound
+from opcenter.errors import Conflict, InvalidParameter, MissingParameter, NotFound, not_found
 from opcenter.runners.logs import log_size, read_log
 from opcenter.service.context import Caller, ServiceContext
 from opcenter.service.lookup import check_paging, resolve_workspace
@@ -73,9 +73,7 @@ def _env(project_env: str | None) -> str:
 def _instance(session: Session, instance_id: int, env: str) -> Instance:
     inst = session.get(Instance, instance_id)
     if inst is None or inst.env != env:
-        raise NotFound(
-            "Instance", f"The instance InstanceId={instance_id} does not exist in {env}."
-        )
+        raise not_found("InstanceId", instance_id, env)
     return inst
 
 

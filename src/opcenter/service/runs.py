@@ -38,7 +38,7 @@ from opcenter.domain.planning import (
     timeout_seconds,
 )
 from opcenter.engine.dispatch import encode_resolved
-from opcenter.errors import InvalidParameter, MissingParameter, NotFound
+from opcenter.errors import InvalidParameter, MissingParameter, NotFound, not_found
 from opcenter.service.context import Caller, ServiceContext
 from opcenter.service.flows import DeployedNode, FlowGraph, deployed_flow
 from opcenter.service.instances import _env  # one ProjectEnv check for every query
@@ -477,7 +477,7 @@ def get_dag(ctx: ServiceContext, *, dag_id: int, project_env: str) -> DagView:
     with ctx.db.transaction(readonly=True) as session:
         dag = session.connection().execute(_DAG_BY_ID, {"dag_id": dag_id}).first()
     if dag is None or dag.env != env:
-        raise NotFound("Dag", f"The Dag DagId={dag_id} does not exist in {env}.")
+        raise not_found("DagId", dag_id, env)
     # A Core row has the mapped object's attribute names, at a fraction of an ORM load's cost
     # (GetDag is what every waiting client polls).
     return dag_view(cast(Dag, dag))
@@ -491,5 +491,5 @@ def list_dags(ctx: ServiceContext, *, op_seq: int, project_env: str) -> list[Dag
             sa.select(Dag).where(Dag.run_id == op_seq, Dag.env == env).order_by(Dag.seq)
         ).all()
         if not dags:
-            raise NotFound("Dag", f"No Dag has OpSeq={op_seq} in {env}.")
+            raise not_found("OpSeq", op_seq, env)
         return [dag_view(d) for d in dags]
