@@ -50,8 +50,8 @@ def _refusal(where: str, value: str) -> InvalidParameter:
     return InvalidParameter(
         f"{where}: the value {value!r} is not allowed. Without the right to edit the "
         "workflow's files (dataworks:UpdateFile in the workspace), a run parameter may hold "
-        f"only letters, digits and {' '.join(_SAFE_PUNCTUATION)}, or scheduling-parameter expressions "
-        "($bizdate, ${yyyymmdd-1}, $[yyyymmdd-1], ...) whose results do."
+        f"only letters, digits and {' '.join(_SAFE_PUNCTUATION)}, or scheduling-parameter "
+        "expressions ($bizdate, ${yyyymmdd-1}, $[yyyymmdd-1], ...) whose results do."
     )
 
 
