@@ -13,7 +13,6 @@ import hashlib
 import threading
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from opcenter.store.db import Database
 from opcenter.store.tables import RequestNonce
@@ -25,6 +24,14 @@ PURGE_INTERVAL_SECONDS = 60.0
 _MAX_NONCE = 128
 
 _TABLE = RequestNonce.__table__
+# The same text on SQLite and PostgreSQL. A row left over from an ended window is taken over; a
+# live one makes this a no-op (rowcount 0): the request is a replay. (A compiled Core insert
+# reports no rowcount on psycopg; the text statement does, on both backends.)
+_UPSERT = sa.text(
+    "INSERT INTO request_nonce (access_key_id, nonce, expires_at) VALUES (:k, :n, :e) "
+    "ON CONFLICT (access_key_id, nonce) DO UPDATE SET expires_at = excluded.expires_at "
+    "WHERE request_nonce.expires_at <= :t"
+)
 
 
 class StoreNonceStore:
@@ -46,10 +53,8 @@ class StoreNonceStore:
         with self.db.transaction() as session:
             if self._purge_due(now):
                 session.execute(sa.delete(_TABLE).where(_TABLE.c.expires_at <= now_ms))
-            result = session.execute(
-                self._upsert(),
-                {"k": access_key_id, "n": _stored(nonce), "e": expires_ms, "t": now_ms},
-            )
+            params = {"k": access_key_id, "n": _stored(nonce), "e": expires_ms, "t": now_ms}
+            result = session.execute(_UPSERT, params)
         return result.rowcount == 1  # type: ignore[attr-defined]
 
     def _purge_due(self, now: float) -> bool:
@@ -58,19 +63,6 @@ class StoreNonceStore:
                 return False
             self._last_purge = now
             return True
-
-    def _upsert(self) -> sa.Insert:
-        dialect = postgresql if not self.db.is_sqlite else sqlite
-        insert = dialect.insert(_TABLE).values(
-            access_key_id=sa.bindparam("k"), nonce=sa.bindparam("n"), expires_at=sa.bindparam("e")
-        )
-        # A row left over from an ended window is taken over; a live one makes this a no-op
-        # (rowcount 0): the request is a replay.
-        return insert.on_conflict_do_update(
-            index_elements=[_TABLE.c.access_key_id, _TABLE.c.nonce],
-            set_={"expires_at": insert.excluded.expires_at},
-            where=_TABLE.c.expires_at <= sa.bindparam("t"),
-        )
 
 
 def _stored(nonce: str) -> str:
