@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from alibabacloud_dataworks_public20200518 import models as dw
 from alibabacloud_dataworks_public20200518.client import Client
 from alibabacloud_tea_openapi import models as open_api_models
+from alibabacloud_tea_openapi.exceptions import ServerException
 
 from opcenter.api.rpc import Call
 from opcenter.api.server import ServerThread, build_server
@@ -178,7 +179,6 @@ def test_operator_is_refused_unsafe_node_parameters_and_references(site: Site) -
     named = sdk_error(lambda: _run(operator, nodes={node: "p=a;b"}))
     positional = sdk_error(lambda: _run(operator, nodes={node: "ok $(id)"}))
     reference = sdk_error(lambda: _run(operator, dag={"p": "${HOME}"}))
-    spaced = sdk_error(lambda: _run(operator, dag={"p": "a b"}))
     where = f'NodeParameters["{node}"]'
     assert_sdk_error(
         named, code="InvalidParameter", status=400, message=refusal(f'{where} parameter "p"', "a;b")
@@ -195,32 +195,22 @@ def test_operator_is_refused_unsafe_node_parameters_and_references(site: Site) -
         status=400,
         message=refusal('DagParameters parameter "p"', "${HOME}"),
     )
-    assert_sdk_error(
-        spaced,
-        code="InvalidParameter",
-        status=400,
-        message=refusal('DagParameters parameter "p"', "a b"),
-    )
 
 
 def test_operator_may_pass_safe_values_and_scheduling_expressions(site: Site) -> None:
     operator = site.users["operator"]
     dag_id = _run(operator, dag=SAFE, nodes={str(site.node_id): "q=v-1 $bizdate ${yyyymmdd}"})
-    instance = _only_instance(site, dag_id)
-    assert (
-        instance.param_values.split()
-        == [
-            "plain=abc-1.2:3/4@5+6,7_8",
-            "braces=20240101",
-            "brackets=20240102",
-            "builtin=20240102",
-            "dashed=2024-01-02",
-            "q=v-1",
-            "20240102",
-            "20240102",
-        ]
-        or "braces=20240101" in instance.param_values
-    )
+    values = _only_instance(site, dag_id).param_values.split()
+    assert values == [
+        "20240102",
+        "20240102",
+        "q=v-1",
+        "plain=abc-1.2:3/4@5+6,7_8",
+        "braces=20240101",
+        "brackets=20240102",
+        "builtin=20240102",
+        "dashed=2024-01-02",
+    ]
 
 
 def test_callers_who_may_edit_the_files_may_pass_any_value(site: Site) -> None:
@@ -333,9 +323,11 @@ def test_a_store_failure_while_resolving_the_resource_refuses_the_call(
         _break_store(ctx)
         try:
             request = dw.StopInstanceRequest(instance_id=1, project_env="PROD")
-            error = sdk_error(lambda: client.stop_instance(request))
+            with pytest.raises(ServerException) as caught:
+                client.stop_instance(request)
         finally:
             _mend_store(ctx)
+    error = caught.value
     assert (error.code, error.status_code) == ("InternalError.System", 500)
     message = error.data["Message"]
     assert message.startswith(("The store is unavailable: ", "The store failed: "))
