@@ -13,7 +13,7 @@ import pytest
 import uvicorn
 
 from opcenter.api.app import create_app
-from opcenter.api.rpc import Registry
+from opcenter.api.rpc import Registry, allow_all
 from opcenter.api.signature import ResolvedKey, StaticKeyResolver, root_key
 
 ACCESS_KEY_ID = "LTAI-test-root"
@@ -84,8 +84,10 @@ ServerFactory = Callable[..., RunningServer]
 
 def _factory(stack: list[tuple[_ThreadServer, threading.Thread]]) -> ServerFactory:
     def rpc_server(registry: Registry, **options: Any) -> RunningServer:
-        """Serve `create_app(registry=registry, **options)`; defaults: test keys, no services."""
+        """Serve `create_app(registry=registry, **options)`; defaults: test keys, no services,
+        the allow-all stand-in authorizer (passed explicitly: the app has no default)."""
         options.setdefault("key_resolver", make_key_resolver())
+        options.setdefault("authorize", allow_all)
         options.setdefault("services", None)
         app = create_app(registry=registry, **options)
         server, thread, port = _start(app)

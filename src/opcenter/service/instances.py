@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from opcenter.domain.model import Env, InstanceStatus
 from opcenter.domain.planning import day_start_ms, parse_biz_date
 from opcenter.engine import operations
-from opcenter.errors import InvalidParameter, MissingParameter, NotFound
+from opcenter.errors import InvalidParameter, MissingParameter, NotFound, not_found
 from opcenter.service.context import Caller, ServiceContext
 from opcenter.service.lookup import check_paging, resolve_workspace
 from opcenter.service.run_views import (
@@ -57,9 +57,7 @@ def _env(project_env: str | None) -> str:
 def _instance(session: Session, instance_id: int, env: str) -> Instance:
     inst = session.get(Instance, instance_id)
     if inst is None or inst.env != env:
-        raise NotFound(
-            "Instance", f"The instance InstanceId={instance_id} does not exist in {env}."
-        )
+        raise not_found("InstanceId", instance_id, env)
     return inst
 
 
