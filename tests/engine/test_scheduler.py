@@ -23,10 +23,9 @@ def log(ctx: ServiceContext, instance_id: int) -> str:
 
 
 def test_instances_run_in_dependency_order_through_dry_run_nodes(
-    sqlite_ctx: ServiceContext, engine: Engine
+    ctx: ServiceContext, engine: Engine
 ) -> None:
     # Given a chain a -> b -> c where b is excluded (a dry run)
-    ctx = sqlite_ctx
     flow = make_flow(
         ctx,
         [
@@ -47,8 +46,7 @@ def test_instances_run_in_dependency_order_through_dry_run_nodes(
     assert "\nc\n" in log(ctx, rows["c"].instance_id)
 
 
-def test_nodes_outside_include_are_dry_runs(sqlite_ctx: ServiceContext, engine: Engine) -> None:
-    ctx = sqlite_ctx
+def test_nodes_outside_include_are_dry_runs(ctx: ServiceContext, engine: Engine) -> None:
     flow = make_flow(ctx, [node("a", "shell", "echo ran-a"), node("b", "shell", "echo ran-b")])
     created = run_flow(flow, include_node_ids=flow.ids("a"))
     assert wait_dag(ctx, created.dag_id) is DagStatus.SUCCESS
@@ -58,8 +56,7 @@ def test_nodes_outside_include_are_dry_runs(sqlite_ctx: ServiceContext, engine: 
     assert "ran-b" not in log(ctx, rows["b"].instance_id)
 
 
-def test_every_state_is_stamped_in_order(sqlite_ctx: ServiceContext, engine: Engine) -> None:
-    ctx = sqlite_ctx
+def test_every_state_is_stamped_in_order(ctx: ServiceContext, engine: Engine) -> None:
     flow = make_flow(ctx, [node("a", "shell", "sleep 0.1")])
     created = run_flow(flow)
     wait_dag(ctx, created.dag_id)
@@ -71,8 +68,7 @@ def test_every_state_is_stamped_in_order(sqlite_ctx: ServiceContext, engine: Eng
     assert a.attempt == 1
 
 
-def test_each_node_type_sees_its_parameters(sqlite_ctx: ServiceContext, engine: Engine) -> None:
-    ctx = sqlite_ctx
+def test_each_node_type_sees_its_parameters(ctx: ServiceContext, engine: Engine) -> None:
     flow = make_flow(
         ctx,
         [
@@ -105,9 +101,8 @@ def test_each_node_type_sees_its_parameters(sqlite_ctx: ServiceContext, engine: 
 
 
 def test_sql_nodes_use_a_sqlite_file_per_workspace_and_env(
-    sqlite_ctx: ServiceContext, engine: Engine
+    ctx: ServiceContext, engine: Engine
 ) -> None:
-    ctx = sqlite_ctx
     flow = make_flow(
         ctx,
         [
@@ -122,9 +117,8 @@ def test_sql_nodes_use_a_sqlite_file_per_workspace_and_env(
 
 
 def test_a_failure_keeps_descendants_not_run_and_fails_the_dag(
-    sqlite_ctx: ServiceContext, engine: Engine
+    ctx: ServiceContext, engine: Engine
 ) -> None:
-    ctx = sqlite_ctx
     flow = make_flow(
         ctx,
         [
@@ -144,8 +138,7 @@ def test_a_failure_keeps_descendants_not_run_and_fails_the_dag(
     assert "exit code 3" in log(ctx, rows["bad"].instance_id)
 
 
-def test_dates_of_a_range_run_one_after_another(sqlite_ctx: ServiceContext, engine: Engine) -> None:
-    ctx = sqlite_ctx
+def test_dates_of_a_range_run_one_after_another(ctx: ServiceContext, engine: Engine) -> None:
     flow = make_flow(ctx, [node("a", "shell", "sleep 0.05"), node("b", after=["a"])])
     created = run_flow(
         flow, start_biz_date="2020-01-01 00:00:00", end_biz_date="2020-01-04 00:00:00"
@@ -157,8 +150,7 @@ def test_dates_of_a_range_run_one_after_another(sqlite_ctx: ServiceContext, engi
         assert earlier.finish_time <= later.start_time
 
 
-def test_a_failed_date_holds_the_later_dates(sqlite_ctx: ServiceContext, engine: Engine) -> None:
-    ctx = sqlite_ctx
+def test_a_failed_date_holds_the_later_dates(ctx: ServiceContext, engine: Engine) -> None:
     flow = make_flow(ctx, [node("a", "shell", 'test "${d}" != 20200102', params="d=$bizdate")])
     created = run_flow(
         flow, start_biz_date="2020-01-01 00:00:00", end_biz_date="2020-01-03 00:00:00"
@@ -171,9 +163,8 @@ def test_a_failed_date_holds_the_later_dates(sqlite_ctx: ServiceContext, engine:
 
 
 def test_a_node_timeout_fails_the_instance(
-    sqlite_ctx: ServiceContext, start_engine: Callable[..., Engine]
+    ctx: ServiceContext, start_engine: Callable[..., Engine]
 ) -> None:
-    ctx = sqlite_ctx
     flow = make_flow(ctx, [node("slow", "shell", "sleep 30", timeout=1)])
     created = run_flow(flow)
     slow = by_name(ctx, created.dag_id)["slow"]
@@ -187,9 +178,8 @@ def test_a_node_timeout_fails_the_instance(
 
 
 def test_auto_rerun_retries_a_failure_with_a_new_attempt(
-    sqlite_ctx: ServiceContext, engine: Engine
+    ctx: ServiceContext, engine: Engine
 ) -> None:
-    ctx = sqlite_ctx
     marker = ctx.settings.data_dir / "tries"
     flow = make_flow(
         ctx,
@@ -214,8 +204,7 @@ def test_auto_rerun_retries_a_failure_with_a_new_attempt(
     assert "attempt 3" in log(ctx, flaky.instance_id)
 
 
-def test_auto_rerun_gives_up_after_its_count(sqlite_ctx: ServiceContext, engine: Engine) -> None:
-    ctx = sqlite_ctx
+def test_auto_rerun_gives_up_after_its_count(ctx: ServiceContext, engine: Engine) -> None:
     flow = make_flow(
         ctx, [node("bad", "shell", "exit 1", auto_rerun_times=1, auto_rerun_interval_millis=0)]
     )
@@ -226,10 +215,9 @@ def test_auto_rerun_gives_up_after_its_count(sqlite_ctx: ServiceContext, engine:
 
 
 def test_work_created_by_another_process_is_picked_up_by_polling(
-    sqlite_ctx: ServiceContext, start_engine: Callable[..., Engine]
+    ctx: ServiceContext, start_engine: Callable[..., Engine]
 ) -> None:
     # Given a second context on the same store, as another process would have: no notify hook
-    ctx = sqlite_ctx
     other = ServiceContext(db=ctx.db, settings=ctx.settings)
     start_engine(ctx)
     flow = make_flow(other, [node("a")])
@@ -238,9 +226,8 @@ def test_work_created_by_another_process_is_picked_up_by_polling(
 
 
 def test_unfinished_work_is_resumed_by_a_new_engine(
-    sqlite_ctx: ServiceContext, start_engine: Callable[..., Engine]
+    ctx: ServiceContext, start_engine: Callable[..., Engine]
 ) -> None:
-    ctx = sqlite_ctx
     flow = make_flow(ctx, [node("a"), node("b", after=["a"])])
     created = run_flow(flow)  # no engine yet: stays CREATED
     assert list_dags(ctx, op_seq=created.op_seq, project_env="PROD")[0].status is DagStatus.CREATED
@@ -248,10 +235,7 @@ def test_unfinished_work_is_resumed_by_a_new_engine(
     assert wait_dag(ctx, created.dag_id) is DagStatus.SUCCESS
 
 
-def test_list_instances_filters_by_dag_and_status(
-    sqlite_ctx: ServiceContext, engine: Engine
-) -> None:
-    ctx = sqlite_ctx
+def test_list_instances_filters_by_dag_and_status(ctx: ServiceContext, engine: Engine) -> None:
     flow = make_flow(ctx, [node("a"), node("b", "shell", "exit 1")])
     created = run_flow(flow)
     wait_dag(ctx, created.dag_id)
