@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from opcenter.service.context import ServiceContext
 from opcenter.settings import load_settings
+from opcenter.store import tables
 from opcenter.store.db import Database
 
 PG_URL = os.environ.get("OPCENTER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -83,6 +84,21 @@ def database_on(backend: str, sqlite_file: Path, schema: str | None = None) -> D
     return db
 
 
+def store_url(db: Database) -> str:
+    """A URL reaching `db`'s store, schema included, for another process (OPCENTER_DATABASE_URL)."""
+    return f"{db.url}?options=-csearch_path%3D{db.schema}" if db.schema else db.url
+
+
+def stored_bytes(db: Database) -> bytes:
+    """Everything the store holds: every row of every table, as text (for secrets-at-rest)."""
+    with db.engine.connect() as conn:
+        return b"".join(
+            repr(row).encode()
+            for table in tables.Base.metadata.sorted_tables
+            for row in conn.execute(sa.select(table))
+        )
+
+
 def second_context(ctx: ServiceContext) -> ServiceContext:
     """Another connection pool to `ctx`'s store, as a second process has (dispose its db)."""
     return ServiceContext(db=Database(ctx.db.url, schema=ctx.db.schema), settings=ctx.settings)
@@ -120,3 +136,20 @@ def sqlite_ctx(tmp_path: Path) -> Iterator[ServiceContext]:
     context = ServiceContext.open(settings)
     yield context
     context.db.dispose()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_db(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, pg_ready: bool
+) -> Iterator[Database]:
+    """A migrated store living for a whole test module (a live server's), on each backend:
+    the module's tests run once on SQLite, then once on PostgreSQL in a fresh schema."""
+    if request.param == "sqlite":
+        database = database_on("sqlite", tmp_path_factory.mktemp("store") / "opcenter.db")
+        yield database
+        database.dispose()
+        return
+    with fresh_pg_schema(pg_ready) as schema:
+        database = database_on("postgresql", Path(), schema)
+        yield database
+        database.dispose()
