@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import sqlite3
 from collections.abc import Callable
 
 from opcenter.domain.model import DagStatus, InstanceStatus, TaskType
@@ -13,7 +14,7 @@ from opcenter.service.context import ServiceContext
 from opcenter.service.instances import get_instance_log, list_instances
 from opcenter.service.runs import list_dags
 from opcenter.store.tables import Instance
-from tests.engine.builders import by_name, make_flow, node, run_flow, wait_dag, wait_for
+from tests.engine.builders import by_name, make_flow, node, run_flow, wait_dag
 
 S = InstanceStatus
 
@@ -81,7 +82,13 @@ def test_each_node_type_sees_its_parameters(ctx: ServiceContext, engine: Engine)
                 "import sys\nprint('py', '${d}', '${region}', sys.argv[1:])",
                 params="d=${yyyy-mm-dd} first",
             ),
-            node("sql", "sql", "select '${d}' as d, '${region}' as r;", params="d=$cyctime"),
+            node(
+                "sql",
+                "sql",
+                "create table t_${d} (r text); insert into t_${d} values ('${region}');"
+                " select '${d}' as d, r from t_${d};",
+                params="d=$cyctime",
+            ),
         ],
         parameters="region=cn",
     )
@@ -95,9 +102,15 @@ def test_each_node_type_sees_its_parameters(ctx: ServiceContext, engine: Engine)
     assert f"Parameters: d={ymd} p1 p2 region=us" in sh
     assert "WARNING: undefined parameter(s) left as written: ${HOME_X}" in sh
     assert f"py {day.isoformat()} us ['first']" in log(ctx, rows["py"].instance_id)
-    next_day = day.fromordinal(day.toordinal() + 1).strftime("%Y%m%d")
-    assert f"{next_day}000000" in log(ctx, rows["sql"].instance_id)
-    assert "us" in log(ctx, rows["sql"].instance_id)
+    # The SQL's own output, not the log header: its result row, and the table it created
+    cyctime = day.fromordinal(day.toordinal() + 1).strftime("%Y%m%d") + "000000"
+    sql_lines = log(ctx, rows["sql"].instance_id).splitlines()
+    assert (
+        sql_lines[sql_lines.index("[sql] result of statement 3: 1 row(s)") + 3] == f"{cyctime} | us"
+    )
+    with sqlite3.connect(ctx.settings.data_dir / "sql" / "ws_PROD.db") as made:
+        names = made.execute("select name from sqlite_master where type = 'table'").fetchall()
+    assert names == [(f"t_{cyctime}",)]
 
 
 def test_sql_nodes_use_a_sqlite_file_per_workspace_and_env(
@@ -236,15 +249,26 @@ def test_unfinished_work_is_resumed_by_a_new_engine(
 
 
 def test_list_instances_filters_by_dag_and_status(ctx: ServiceContext, engine: Engine) -> None:
+    # Given two runs of one flow, each with a success and a failure
     flow = make_flow(ctx, [node("a"), node("b", "shell", "exit 1")])
-    created = run_flow(flow)
-    wait_dag(ctx, created.dag_id)
-    page = list_instances(
-        ctx, project_env="PROD", project_id=flow.project_id, dag_id=created.dag_id, status="FAILURE"
-    )
-    assert [i.node_name for i in page.instances] == ["b"]
-    assert page.total_count == 1
-    wait_for(lambda: True)
+    first, second = run_flow(flow), run_flow(flow)
+    assert wait_dag(ctx, first.dag_id) is wait_dag(ctx, second.dag_id) is DagStatus.FAILURE
+
+    def listed(**filters: object) -> list[tuple[int, str, S]]:
+        page = list_instances(ctx, project_env="PROD", project_id=flow.project_id, **filters)
+        assert page.total_count == len(page.instances)
+        return sorted((i.dag_id, i.node_name, i.status) for i in page.instances)
+
+    # Then each filter keeps exactly its instances, and both together keep their intersection
+    assert listed(dag_id=first.dag_id) == [
+        (first.dag_id, "a", S.SUCCESS),
+        (first.dag_id, "b", S.FAILURE),
+    ]
+    assert listed(status="FAILURE") == [
+        (first.dag_id, "b", S.FAILURE),
+        (second.dag_id, "b", S.FAILURE),
+    ]
+    assert listed(dag_id=second.dag_id, status="FAILURE") == [(second.dag_id, "b", S.FAILURE)]
 
 
 def test_a_run_fails_then_succeeds_after_set_success_on_each_backend(
