@@ -15,6 +15,7 @@ import uvicorn
 from opcenter.api.app import create_app
 from opcenter.api.rpc import Registry, allow_all
 from opcenter.api.signature import ResolvedKey, StaticKeyResolver, root_key
+from opcenter.store.db import Database
 
 ACCESS_KEY_ID = "LTAI-test-root"
 ACCESS_KEY_SECRET = "test-secret-0123456789"
@@ -123,11 +124,12 @@ def module_rpc_server() -> Iterator[ServerFactory]:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A real opcenter for the module: SQLite store, engine and server on 127.0.0.1."""
+def live(tmp_path_factory: pytest.TempPathFactory, module_db: Database) -> Iterator[Any]:
+    """A real opcenter for the module: store, engine and server on 127.0.0.1; the module runs
+    on SQLite, then on PostgreSQL (`module_db`)."""
     from tests.api.opsupport import live_opcenter
 
-    yield from live_opcenter(tmp_path_factory)
+    yield from live_opcenter(tmp_path_factory, module_db)
 
 
 @pytest.fixture(scope="module")

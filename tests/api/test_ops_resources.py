@@ -14,6 +14,7 @@ from alibabacloud_dataworks_public20200518.client import Client
 
 from opcenter.api.rpc import Call
 from opcenter.errors import Forbidden
+from opcenter.store.db import Database
 from tests.api.conftest import ACCOUNT_ID
 from tests.api.opsupport import (
     SHELL,
@@ -58,8 +59,10 @@ def recorder() -> Recorder:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory, recorder: Recorder) -> Iterator[Live]:
-    yield from live_opcenter(tmp_path_factory, authorize=recorder)
+def live(
+    tmp_path_factory: pytest.TempPathFactory, recorder: Recorder, module_db: Database
+) -> Iterator[Live]:
+    yield from live_opcenter(tmp_path_factory, module_db, authorize=recorder)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ validation rule (decisions.md "What a run creates"), on SQLite and PostgreSQL.""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 import sqlalchemy as sa
@@ -256,17 +255,17 @@ def test_ids_are_never_reused_across_runs(ctx: ServiceContext, diamond: Flow) ->
     assert min(b) > max(a)
 
 
-def test_a_year_of_a_20_node_flow_is_created_quickly(sqlite_ctx: ServiceContext) -> None:
+def test_a_year_of_a_20_node_flow_creates_365_dags_of_20_instances(
+    sqlite_ctx: ServiceContext,
+) -> None:
+    # How fast is measured in bench/bench_engine.py (bench_create_365), not here
     nodes = [node("n0")] + [
         node(f"n{i}", params="d=$bizdate", after=[f"n{i - 1}"]) for i in range(1, 20)
     ]
     flow = make_flow(sqlite_ctx, nodes)
-    began = time.perf_counter()
     created = run_flow(flow, start_biz_date=biz(days_ago=364), end_biz_date=biz())
-    elapsed = time.perf_counter() - began
-    assert len(created.dag_ids) == 365
+    assert len(created.dag_ids) == len(set(created.dag_ids)) == 365
     assert count(sqlite_ctx, Instance) == 7300
-    assert elapsed < 2.0
 
 
 # --- who may pass what: the safe set of run parameters (docs/parameters.md) -------------------
