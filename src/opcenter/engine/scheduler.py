@@ -152,7 +152,6 @@ class Engine:
         self._tracker = ChangeTracker()
         self._last_poll = 0.0
         self._draining = False
-        self._lost = False  # leadership lost: nothing more is driven
         self._checked_at = 0.0
         self._previous_notify: Callable[[], None] | None = None
 
@@ -244,7 +243,6 @@ class Engine:
         if self.leadership.held():
             return True
         logger.error("engine leadership lost: stopping, killing the attempts running here")
-        self._lost = True
         self._draining = True
         self.executor.shutdown(wait=False)
         return False
