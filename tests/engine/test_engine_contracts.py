@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Callable
 from types import SimpleNamespace
 
@@ -155,3 +157,13 @@ def test_a_stop_while_no_engine_runs_is_resolved_by_the_next_engine(
         1,
         "Stopped by bob.",
     )
+
+
+def test_the_engine_does_not_import_the_service_layer() -> None:
+    # The engine owns instance state; the service asks it (never the other way round).
+    code = (
+        "import sys, opcenter.engine.scheduler, opcenter.engine.operations, opcenter.context\n"
+        "print(sorted(m for m in sys.modules if m.startswith('opcenter.service')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
