@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Callable
 from types import SimpleNamespace
 
@@ -16,7 +18,7 @@ from opcenter.engine.lock import FileLeadership
 from opcenter.engine.scheduler import Engine, EngineBusy
 from opcenter.runners.local import LocalExecutor
 from opcenter.service import instances as ops
-from opcenter.service.context import ServiceContext
+from opcenter.service.context import Caller, ServiceContext
 from opcenter.service.runs import get_dag
 from opcenter.store.tables import Instance, Workspace
 from tests.engine.builders import by_name, make_flow, node, run_flow, wait_dag, wait_for
@@ -127,3 +129,41 @@ def test_only_one_engine_leads_and_a_lost_leadership_stops_driving(
     wait_for(lambda: log_of(ctx, long).rstrip().endswith("stopped"))
     # and leaves the store as a crash would, for the next leader's recovery
     assert ops.get_instance(ctx, instance_id=long, project_env=PROD).status is S.RUNNING
+
+
+def test_a_stop_while_no_engine_runs_is_resolved_by_the_next_engine(
+    ctx: ServiceContext, start_engine: Callable[..., Engine]
+) -> None:
+    # Given an instance left RUNNING by an engine that stopped (its process killed)
+    flag = ctx.settings.data_dir / "never"
+    code = f"while [ ! -e {flag} ]; do sleep 0.02; done"
+    flow = make_flow(ctx, [node("long", "shell", code, auto_rerun_times=2)])
+    first = start_engine(ctx)
+    created = run_flow(flow)
+    long = by_name(ctx, created.dag_id)["long"].instance_id
+    wait_for(lambda: ops.get_instance(ctx, instance_id=long, project_env=PROD).status
+             is S.RUNNING)  # fmt: skip
+    first.stop()
+    # When it is stopped while no engine runs: it stays RUNNING, the stop recorded
+    ops.stop_instance(ctx, instance_id=long, project_env=PROD, caller=Caller(name="bob"))
+    pending = ops.get_instance(ctx, instance_id=long, project_env=PROD)
+    assert (pending.status, pending.stopped_by) == (S.RUNNING, "bob")
+    # Then the next engine ends it FAILURE as stopped, with no automatic rerun
+    start_engine(ctx)
+    assert wait_dag(ctx, created.dag_id) is DagStatus.FAILURE
+    ended = ops.get_instance(ctx, instance_id=long, project_env=PROD)
+    assert (ended.status, ended.attempt, ended.error_message) == (
+        S.FAILURE,
+        1,
+        "Stopped by bob.",
+    )
+
+
+def test_the_engine_does_not_import_the_service_layer() -> None:
+    # The engine owns instance state; the service asks it (never the other way round).
+    code = (
+        "import sys, opcenter.engine.scheduler, opcenter.engine.operations, opcenter.context\n"
+        "print(sorted(m for m in sys.modules if m.startswith('opcenter.service')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

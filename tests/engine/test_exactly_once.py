@@ -200,21 +200,45 @@ def _restart_races_a_failure(
 
 # -- item 3: stop, then restart -----------------------------------------------------------------
 
+OVERLAP_JOB = """
+import os, pathlib, signal, subprocess, time
+
+trace = pathlib.Path(TRACE)
+
+
+def alive(group):
+    for name in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{name}/stat") as stat:
+                fields = stat.read().rpartition(")")[2].split()
+        except (OSError, ValueError):
+            continue
+        if name.isdigit() and fields[2] == str(group) and fields[0] not in ("Z", "X"):
+            return True
+    return False
+
+
+with trace.open("a") as out:
+    for line in trace.read_text().splitlines() if trace.exists() else []:
+        if line.startswith("start") and alive(int(line.split()[1])):
+            out.write(f"overlap {line.split()[1]}\\n")
+    out.write(f"start {os.getpgrp()}\\n")
+signal.signal(signal.SIGTERM, signal.SIG_IGN)  # inherited by the child: both ignore it
+subprocess.run(["sleep", "3"])
+with trace.open("a") as out:
+    out.write("end\\n")
+"""
+
 
 def test_a_restart_after_a_stop_never_overlaps_the_stopped_attempt(
     ctx: ServiceContext, engines: Callable[..., Engine]
 ) -> None:
-    # Given a job that ignores SIGTERM and, when it starts, notes any earlier attempt's process
-    # group still alive
+    # Given a job (a process group of two) that ignores SIGTERM and, when it starts, notes any
+    # earlier attempt's process group with a live (not zombie) member
     trace = ctx.settings.data_dir / "trace"
-    code = (
-        f"for g in $(awk '/^start/ {{print $2}}' {trace} 2>/dev/null); do "
-        f"kill -0 -- -$g 2>/dev/null && echo overlap $g >> {trace}; done; "
-        f"echo start $(awk '{{print $5}}' /proc/$$/stat) >> {trace}; "
-        f"trap '' TERM; sleep 3; echo end >> {trace}"
-    )
+    code = OVERLAP_JOB.replace("TRACE", repr(str(trace)))
     engines(ctx, LocalExecutor(2, stop_grace_seconds=1.0))
-    flow = make_flow(ctx, [node("slow", "shell", code)])
+    flow = make_flow(ctx, [node("slow", "python", code)])
     created = run_flow(flow)
     slow = by_name(ctx, created.dag_id)["slow"].instance_id
     wait_for(lambda: trace.exists() and "start" in trace.read_text())

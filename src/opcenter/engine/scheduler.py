@@ -142,7 +142,6 @@ class Engine:
         self._tracker = ChangeTracker()
         self._last_poll = 0.0
         self._draining = False
-        self._lost = False  # leadership lost: nothing more is driven
         self._checked_at = 0.0
         self._previous_notify: Callable[[], None] | None = None
 
@@ -247,7 +246,6 @@ class Engine:
         if self.leadership.held():
             return True
         logger.error("engine leadership lost: stopping, killing the attempts running here")
-        self._lost = True
         self._draining = True
         self.executor.shutdown(wait=False)
         return False
@@ -358,16 +356,13 @@ class Engine:
         touched.add(dag_id)
         path = log_path(self.ctx.settings.data_dir, dag_id, *key)
         succeeded = result.outcome is Outcome.SUCCESS
-        recorded = transitions.record_result(session, *key, succeeded, finished_at)
-        if recorded is None:
-            # Stopped by an operator: FAILURE now that the attempt's process group is gone.
-            who = transitions.record_stopped(session, *key, finished_at)
-            if who is not None:
-                self._set_status(dag_id, result.instance_id, S.FAILURE)
-                outbox.lines.append((path, [f"Stopped by {who}."]))
-            return
-        status, retry_at = recorded
+        ended = transitions.record_end(session, *key, succeeded, finished_at)
+        if ended is None:
+            return  # no longer RUNNING that attempt: nothing to record
+        status, retry_at, stopped_by = ended
         self._set_status(dag_id, result.instance_id, status)
+        if stopped_by is not None:  # the stop is recorded now that the process group is gone
+            outbox.lines.append((path, [f"Stopped by {stopped_by}."]))
         if status is S.WAIT_TIME and retry_at is not None:
             heapq.heappush(self._retries, (retry_at, result.instance_id, dag_id))
             wait = max(0, retry_at - finished_at) / 1000
