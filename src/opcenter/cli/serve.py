@@ -73,7 +73,9 @@ def serve(
     port: int | None,
     example: Path | None,
 ) -> None:
-    """Run the OpenAPI server and the engine (resuming unfinished runs) until stopped."""
+    """Run the OpenAPI server and the engine (resuming unfinished runs) until stopped.
+
+    When another engine leads the store, serve the API only and take over when it stops."""
     from opcenter.api.server import ServerThread, build_server
     from opcenter.iam.authorizer import Authorizer
     from opcenter.iam.resolver import StoreKeyResolver
