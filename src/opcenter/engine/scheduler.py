@@ -360,16 +360,13 @@ class Engine:
         touched.add(dag_id)
         path = log_path(self.ctx.settings.data_dir, dag_id, *key)
         succeeded = result.outcome is Outcome.SUCCESS
-        recorded = transitions.record_result(session, *key, succeeded, finished_at)
-        if recorded is None:
-            # Stopped by an operator: FAILURE now that the attempt's process group is gone.
-            who = transitions.record_stopped(session, *key, finished_at)
-            if who is not None:
-                self._set_status(dag_id, result.instance_id, S.FAILURE)
-                outbox.lines.append((path, [f"Stopped by {who}."]))
-            return
-        status, retry_at = recorded
+        ended = transitions.record_end(session, *key, succeeded, finished_at)
+        if ended is None:
+            return  # no longer RUNNING that attempt: nothing to record
+        status, retry_at, stopped_by = ended
         self._set_status(dag_id, result.instance_id, status)
+        if stopped_by is not None:  # the stop is recorded now that the process group is gone
+            outbox.lines.append((path, [f"Stopped by {stopped_by}."]))
         if status is S.WAIT_TIME and retry_at is not None:
             heapq.heappush(self._retries, (retry_at, result.instance_id, dag_id))
             wait = max(0, retry_at - finished_at) / 1000

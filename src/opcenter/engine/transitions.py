@@ -9,7 +9,7 @@ rows the store confirmed. Every function runs inside the caller's transaction.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -18,14 +18,15 @@ from opcenter.domain.model import InstanceStatus
 from opcenter.store.tables import Dag, FileVersion, Instance
 
 __all__ = [
+    "Ended",
     "claim",
     "claim_retries",
     "fail_to_start",
     "finish_instant",
     "mark_running",
+    "record_end",
     "record_process",
     "record_result",
-    "record_stopped",
 ]
 
 S = InstanceStatus
@@ -76,6 +77,7 @@ _CLAIM = _statement(
         "begin_running_time": None,
         "finish_time": None,
         "error_message": "",
+        "stopped_by": None,
         "modified_at": NOW,
     },
 )
@@ -89,6 +91,7 @@ _CLAIM_RETRY = _statement(
         "begin_running_time": None,
         "finish_time": None,
         "error_message": "",
+        "stopped_by": None,
         "modified_at": NOW,
     },
 )
@@ -160,9 +163,14 @@ _RESULT_COMMON = {
     "proc_start": None,
     "proc_boot": None,
 }
-# A result of an attempt an operator stopped is recorded by `record_stopped` instead.
+# An attempt an operator stopped (`stopped_by` set) ends FAILURE whatever its exit, without an
+# automatic rerun, and says who stopped it.
 _NOT_STOPPED = T.c.stopped_by.is_(None)
-_RETURNING = (T.c.id, T.c.retry_at)
+_STOP_MESSAGE = sa.case(
+    (T.c.stopped_by.is_not(None), "Stopped by " + T.c.stopped_by + "."),
+    else_=T.c.error_message,
+)
+_RETURNING = (T.c.id, T.c.retry_at, T.c.stopped_by)
 # Built once, like the batch statements above: one result per finished attempt is the engine's
 # hottest path, and building a statement costs more than running it.
 _SUCCEEDED = (
@@ -186,54 +194,47 @@ _RETRY = (
 )
 _FAILED = (
     sa.update(T)
-    .where(*_RESULT_WHERE, _NOT_STOPPED)
-    .values(status=S.FAILURE.value, **_RESULT_COMMON)
+    .where(*_RESULT_WHERE)
+    .values(status=S.FAILURE.value, error_message=_STOP_MESSAGE, **_RESULT_COMMON)
     .returning(*_RETURNING)
 )
+
+
+class Ended(NamedTuple):
+    """How an attempt's end was recorded."""
+
+    status: InstanceStatus
+    retry_at: int | None  # with WAIT_TIME: when the automatic rerun is due (epoch ms)
+    stopped_by: str | None  # with FAILURE: the operator who stopped it, if one did
+
+
+def record_end(
+    session: Session, instance_id: int, attempt: int, succeeded: bool, finished_at: int
+) -> Ended | None:
+    """Record the end of a RUNNING attempt, as a compare-and-set on RUNNING and the attempt:
+    SUCCESS; or, on failure, WAIT_TIME for an automatic rerun when the node has reruns left
+    (AutoRerunTimes; none when RerunMode is ALL_DENIED), else FAILURE. An attempt an operator
+    stopped ends FAILURE in any case, `error_message` "Stopped by <who>.". None when the
+    instance was no longer RUNNING that attempt."""
+    conn = session.connection()
+    params = {"b_instance": instance_id, "b_attempt": attempt, "now": finished_at}
+    if succeeded:
+        if conn.execute(_SUCCEEDED, params).first() is not None:
+            return Ended(S.SUCCESS, None, None)
+    else:
+        row = conn.execute(_RETRY, {**params, "retry_from": finished_at}).first()
+        if row is not None:
+            return Ended(S.WAIT_TIME, row.retry_at, None)
+    row = conn.execute(_FAILED, params).first()
+    return None if row is None else Ended(S.FAILURE, None, row.stopped_by)
 
 
 def record_result(
     session: Session, instance_id: int, attempt: int, succeeded: bool, finished_at: int
 ) -> tuple[InstanceStatus, int | None] | None:
-    """Record the end of a RUNNING attempt: SUCCESS; or, on failure, WAIT_TIME for an automatic
-    rerun when the node has reruns left (AutoRerunTimes; none when RerunMode is ALL_DENIED),
-    else FAILURE. Returns the new status, or None when the instance was no longer RUNNING
-    that attempt or an operator stopped it (see `record_stopped`). With WAIT_TIME comes the
-    time the rerun is due (epoch ms)."""
-    conn = session.connection()
-    params = {"b_instance": instance_id, "b_attempt": attempt, "now": finished_at}
-    if succeeded:
-        return (S.SUCCESS, None) if conn.execute(_SUCCEEDED, params).first() else None
-    row = conn.execute(_RETRY, {**params, "retry_from": finished_at}).first()
-    if row is not None:
-        return S.WAIT_TIME, row.retry_at
-    return (S.FAILURE, None) if conn.execute(_FAILED, params).first() else None
-
-
-def record_stopped(
-    session: Session, instance_id: int, attempt: int, finished_at: int
-) -> str | None:
-    """Record the end of a RUNNING attempt an operator stopped (`stopped_by` set): FAILURE
-    with `error_message` "Stopped by <who>.", never an automatic rerun. Returns who stopped
-    it, or None when the row was not RUNNING that attempt with a stop pending."""
-    params = {"b_instance": instance_id, "b_attempt": attempt, "now": finished_at}
-    row = session.execute(
-        sa.select(T.c.stopped_by).where(*_RESULT_WHERE, T.c.stopped_by.is_not(None)), params
-    ).first()
-    if row is None:
-        return None
-    done = session.execute(
-        sa.update(T)
-        .where(*_RESULT_WHERE, T.c.stopped_by == row.stopped_by)
-        .values(
-            status=S.FAILURE.value,
-            error_message=f"Stopped by {row.stopped_by}.",
-            **_RESULT_COMMON,
-        )
-        .returning(T.c.id),
-        params,
-    ).first()
-    return None if done is None else str(row.stopped_by)
+    """`record_end` as (status, retry_at), for callers that need no more."""
+    ended = record_end(session, instance_id, attempt, succeeded, finished_at)
+    return None if ended is None else (ended.status, ended.retry_at)
 
 
 def fail_to_start(session: Session, instance_id: int, attempt: int, message: str, now: int) -> bool:
