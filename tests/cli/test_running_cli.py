@@ -228,6 +228,7 @@ def test_instance_log_reads_pages_a_window_and_the_tail(data_dir: Path, flow: Fl
     log = ("instance", "log", str(a.instance_id), "--data-dir", str(data_dir))
 
     assert invoke(*log).stdout == whole
+    assert invoke(*log, "--follow").stdout == whole  # finished: prints all, then returns
     window = invoke(*log, "--offset", "5", "--limit", "10")
     assert (window.stdout, window.stderr) == (whole[5:15], "(the log goes on: --offset 15)\n")
     assert invoke(*log, "--offset", str(len(whole) - 3)).stdout == whole[-3:]

@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from opcenter.domain.model import DagStatus, InstanceStatus
+from opcenter.engine.leader import advisory_key, lock_file
 from opcenter.engine.paths import log_path
 from opcenter.service.context import ServiceContext
 from opcenter.settings import load_settings
@@ -126,3 +128,41 @@ def test_a_second_server_stands_by_then_takes_over_when_the_leader_is_killed(
     long = by_name(ctx, dag)["long"]
     assert log_path(second.data_dir, dag, long.instance_id, 2).exists()
     assert second.said("This server now leads the store")
+
+
+def _take_the_lead_away(ctx: ServiceContext, server: Server) -> None:
+    """What a lost lead looks like: the lock file removed (SQLite), the leading session
+    terminated (PostgreSQL; only the backend holding this store's key)."""
+    if server.url is None:
+        lock_file(ctx.db, ctx.settings).unlink()
+        return
+    with ctx.db.engine.connect() as conn:
+        database, schema = conn.execute(
+            sa.text("SELECT current_database(), current_schema()")
+        ).one()
+        key = advisory_key(database, schema)
+        ended = conn.execute(
+            sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+                " AND classid::bigint = :high AND objid::bigint = :low AND objsubid = 1"
+            ),
+            {"high": (key >> 32) & 0xFFFFFFFF, "low": key & 0xFFFFFFFF},
+        ).all()
+    assert ended == [(True,)]
+
+
+def test_a_server_that_lost_the_lead_stands_by_then_leads_again(
+    ctx: ServiceContext, servers: list[Server]
+) -> None:
+    # Given a server leading the store
+    server = servers[0].start()
+    flow = make_flow(ctx, [node("a", "shell", "echo a")])
+    assert wait_dag(ctx, run_flow(flow).dag_id, timeout=30) is DagStatus.SUCCESS
+    # When it loses the lead
+    _take_the_lead_away(ctx, server)
+    # Then it notices, stands by, leads again, and runs the next Dag
+    wait_for(lambda: server.said("now leads the store"), timeout=30)
+    assert server.said("This server lost the lead of the store: standing by.")
+    assert wait_dag(ctx, run_flow(flow, biz_date="2020-01-01 00:00:00").dag_id) is (
+        DagStatus.SUCCESS
+    )

@@ -93,3 +93,24 @@ def test_read_instance_log_refuses_a_bad_page(
     with pytest.raises(InvalidParameter) as caught:
         logs.read_instance_log(ctx, instance_id=1, project_env=PROD, offset=offset, limit=limit)
     assert caught.value.message == message
+
+
+def test_log_and_retention_modules_export_what_they_mean() -> None:
+    from opcenter.service import retention
+
+    assert logs.__all__ == [
+        "DEFAULT_LOG_PAGE_BYTES",
+        "GET_INSTANCE_LOG_BYTES",
+        "MAX_LOG_PAGE_BYTES",
+        "LogPage",
+        "get_instance_log",
+        "read_instance_log",
+    ]
+    assert retention.__all__ == [
+        "DAY_MS",
+        "FIRST_SWEEP_SECONDS",
+        "SWEEP_INTERVAL_SECONDS",
+        "RetentionSweeper",
+        "SweepReport",
+        "sweep",
+    ]

@@ -28,15 +28,16 @@ def runs(ctx: ServiceContext) -> Iterator[tuple[Flow, int, int]]:
     flow = make_flow(
         ctx, [node("a", "shell", "echo data > out.txt; echo hi"), node("b", "shell", after=["a"])]
     )
+    done = run_flow(flow).dag_id
+    running = run_flow(flow, biz_date="2020-01-01 00:00:00").dag_id
+    # Suspended before any engine runs, so it cannot have started yet
+    instances.suspend_instance(
+        ctx, instance_id=by_name(ctx, running)["b"].instance_id, project_env=PROD
+    )
     engine = Engine(ctx, LocalExecutor(2), poll_seconds=0.05)
     engine.start()
     try:
-        done = run_flow(flow).dag_id
         assert wait_dag(ctx, done, timeout=60) is DagStatus.SUCCESS
-        running = run_flow(flow, biz_date="2020-01-01 00:00:00").dag_id
-        instances.suspend_instance(
-            ctx, instance_id=by_name(ctx, running)["b"].instance_id, project_env=PROD
-        )
         wait_for(lambda: by_name(ctx, running)["a"].status is InstanceStatus.SUCCESS, 60)
     finally:
         engine.stop()

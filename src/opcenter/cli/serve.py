@@ -73,7 +73,9 @@ def serve(
     port: int | None,
     example: Path | None,
 ) -> None:
-    """Run the OpenAPI server and the engine (resuming unfinished runs) until stopped."""
+    """Run the OpenAPI server and the engine (resuming unfinished runs) until stopped.
+
+    When another engine leads the store, serve the API only and take over when it stops."""
     from opcenter.api.server import ServerThread, build_server
     from opcenter.iam.authorizer import Authorizer
     from opcenter.iam.resolver import StoreKeyResolver
@@ -90,12 +92,12 @@ def serve(
 
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
-    engine = Engine(ctx)
+    leader = _Leader(ctx, stop)
     try:
         key_id, secret = ensure_root(ctx)
         if example is not None:
             _apply_example(ctx, example)
-        standby = _lead_or_stand_by(engine, stop)
+        leader.start()
     except OpcenterError as exc:
         ctx.db.dispose()
         raise click.ClickException(exc.message) from None
@@ -106,7 +108,7 @@ def serve(
     try:
         server.start()
     except OSError as exc:
-        _shut_down(stop, standby, engine, ctx)
+        leader.shut_down()
         raise click.ClickException(
             f"cannot listen on {settings.host}:{settings.port}: {exc}"
         ) from None
@@ -120,50 +122,68 @@ def serve(
         click.echo("Stopping.")
         server.stop()
         sweeper.stop()
-        _shut_down(stop, standby, engine, ctx)
+        leader.shut_down()
 
 
-def _lead_or_stand_by(engine: Engine, stop: threading.Event) -> threading.Thread | None:
-    """Start the engine if this process can lead the store; otherwise start the standby thread
-    that takes over once the leader is gone (returned, to be joined on shutdown)."""
-    settings = engine.ctx.settings
-    try:
-        engine.start()
-    except EngineBusy:
-        click.echo(
-            "Another opcenter engine leads this store: serving the API only, and taking over "
-            "if that engine stops."
-        )
-        thread = threading.Thread(
-            target=_stand_by, args=(engine, stop), name="opcenter-standby", daemon=True
-        )
-        thread.start()
-        return thread
-    click.echo(f"opcenter engine running on {settings.data_dir} with {settings.workers} slot(s).")
-    return None
+class _Leader:
+    """Keeps this server's engine leading the store whenever it can. When another engine leads,
+    the server only serves the API, and a thread tries to take the lead about once a second; it
+    also notices a lead lost (the store's connection dropped: the engine stops driving at once)
+    and stands by again with a fresh engine."""
 
+    def __init__(self, ctx: ServiceContext, stop: threading.Event) -> None:
+        self.ctx, self.stop = ctx, stop
+        self.engine = Engine(ctx)
+        self.leading = False
+        self._thread: threading.Thread | None = None
 
-def _stand_by(engine: Engine, stop: threading.Event) -> None:
-    while not stop.wait(STANDBY_RETRY_SECONDS):
+    def start(self) -> None:
+        """Lead now if possible (a store error here fails the start); then keep watching."""
+        settings = self.ctx.settings
+        self.leading = self._try_lead()
+        if self.leading:
+            click.echo(
+                f"opcenter engine running on {settings.data_dir} with {settings.workers} slot(s)."
+            )
+        else:
+            click.echo(
+                "Another opcenter engine leads this store: serving the API only, and taking over "
+                "if that engine stops."
+            )
+        self._thread = threading.Thread(target=self._watch, name="opcenter-leader", daemon=True)
+        self._thread.start()
+
+    def shut_down(self) -> None:
+        self.stop.set()
+        if self._thread is not None:
+            self._thread.join()  # a take-over in progress finishes first, so it is stopped below
+        self.engine.stop()
+        self.ctx.db.dispose()
+
+    def _try_lead(self) -> bool:
         try:
-            engine.start()
+            self.engine.start()
         except EngineBusy:
-            continue
-        except Exception:  # a store hiccup: try again, as when the leader is still there
-            logger.exception("taking over the engine failed; trying again")
-            continue
-        logger.info("This server now leads the store: its engine runs the Dags.")
-        return
+            return False
+        return True
 
+    def _watch(self) -> None:
+        while not self.stop.wait(STANDBY_RETRY_SECONDS):
+            try:
+                self._check()
+            except Exception:  # a store hiccup: try again, as when the leader is still there
+                logger.exception("taking the lead of the store failed; trying again")
 
-def _shut_down(
-    stop: threading.Event, standby: threading.Thread | None, engine: Engine, ctx: ServiceContext
-) -> None:
-    stop.set()
-    if standby is not None:
-        standby.join()  # a take-over in progress finishes first, so the engine stops below
-    engine.stop()
-    ctx.db.dispose()
+    def _check(self) -> None:
+        if self.leading:
+            if self.engine.leadership.held():
+                return
+            logger.warning("This server lost the lead of the store: standing by.")
+            self.engine.stop()
+            self.engine, self.leading = Engine(self.ctx), False
+        self.leading = self._try_lead()
+        if self.leading:
+            logger.info("This server now leads the store: its engine runs the Dags.")
 
 
 def _print_endpoint(endpoint: str, key_id: str, secret: str | None) -> None:

@@ -48,11 +48,6 @@ class LogPage:
     next_offset: int
     size: int
 
-    @property
-    def whole(self) -> bool:
-        """True when the page holds the whole log as it was when read."""
-        return self.offset == 0 and self.next_offset >= self.size
-
 
 def _check_page(offset: int, limit: int) -> None:
     if offset < 0:

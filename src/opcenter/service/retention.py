@@ -32,6 +32,7 @@ from opcenter.service.context import ServiceContext
 from opcenter.store.tables import Dag, Instance
 
 __all__ = [
+    "DAY_MS",
     "FIRST_SWEEP_SECONDS",
     "SWEEP_INTERVAL_SECONDS",
     "RetentionSweeper",
