@@ -53,6 +53,11 @@ def test_settings_default_to_sqlite_under_the_data_dir_given_no_database_url(
             "fast",
             "Setting OPCENTER_RATE_LIMIT_PER_SECOND='fast' is not a number.",
         ),
+        (
+            "OPCENTER_STOP_GRACE_SECONDS",
+            "-1",
+            "Setting OPCENTER_STOP_GRACE_SECONDS='-1' must be 0 or more.",
+        ),
     ],
 )
 def test_settings_fail_naming_the_key_given_a_bad_value(key: str, value: str, message: str) -> None:
@@ -69,6 +74,12 @@ def test_cli_prints_one_error_line_given_a_bad_setting(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert result.stderr.strip() == "Error: Setting OPCENTER_WORKERS='many' is not an integer."
+
+
+def test_settings_read_the_stop_grace_given_the_environment() -> None:
+    assert load_settings(environ={}, dotenv=None).stop_grace_seconds == 3.0
+    settings = load_settings(environ={"OPCENTER_STOP_GRACE_SECONDS": "0.5"}, dotenv=None)
+    assert settings.stop_grace_seconds == 0.5
 
 
 def test_settings_read_the_api_rate_limit_given_the_environment() -> None:

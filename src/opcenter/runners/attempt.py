@@ -13,7 +13,9 @@ The result is returned only once the whole process group is gone (or, for a memb
 SIGKILL does not end, after `reaper.KILL_WAIT_SECONDS`, with a log line saying so). The process
 is started with the parent-death signal SIGKILL: if the thread supervising it dies (the whole
 server killed), the kernel kills it too; the rest of its group is left for `reaper.reap` at the
-next start, which is why `on_started` receives the group's `ProcessHandle` to record.
+next start, which is why `on_started` receives the group's `ProcessHandle` to record. The
+command itself waits behind a one-line `/bin/sh` gate until `on_started` has returned, so no job
+code runs before its group could be recorded.
 
 The log always ends with one `[opcenter]` line: `exit code N`, `killed by signal NAME`,
 `timed out after S s`, `stopped`, or `cannot start: …`. Bad input never raises: an unknown node
@@ -159,12 +161,16 @@ def _run_process(
         finally:
             supervisor.close()  # on any error too: never leave a process group behind
         result = _conclude(spec, reason, proc.returncode)
-        if supervisor.left_behind:
-            log.line("terminated processes the script left running")
-        if supervisor.unkillable:
-            log.line(f"processes of group {supervisor.pgid} did not end after SIGKILL")
-        log.line(result.message)
+        _final_lines(log, supervisor, result)
     return result
+
+
+def _final_lines(log: CappedLog, supervisor: _Supervisor, result: InstanceResult) -> None:
+    if supervisor.left_behind:
+        log.line("terminated processes the script left running")
+    if supervisor.unkillable:
+        log.line(f"processes of group {supervisor.pgid} did not end after SIGKILL")
+    log.line(result.message)
 
 
 # The command waits behind this gate until its process group has been reported (and so, by the
