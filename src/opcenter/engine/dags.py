@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -27,14 +29,26 @@ __all__ = [
 _FINISHED = (DagStatus.SUCCESS.value, DagStatus.FAILURE.value)
 
 
-def write_dag_status(session: Session, dag_id: int, status: DagStatus, now: int) -> None:
-    """Set a started Dag's status; SUCCESS/FAILURE stamp FinishTime, RUNNING clears it."""
+def write_dag_status(
+    session: Session, dag_id: int, status: DagStatus, now: int, *, revision: int | None = None
+) -> bool:
+    """Set a started Dag's status; SUCCESS/FAILURE stamp FinishTime, RUNNING clears it.
+
+    With `revision` (the engine's writes), only while the Dag still has that revision: an
+    operator (in any process) bumps it with every change, so a status the engine derived from
+    a view older than the operator's change is refused (False) and the engine reloads the Dag.
+    The engine's own writes leave the revision alone."""
     finish = now if status.value in _FINISHED else None
-    session.execute(
+    where = [Dag.id == dag_id, Dag.status != DagStatus.CREATED.value]
+    if revision is not None:
+        where.append(Dag.revision == revision)
+    row = session.execute(
         sa.update(Dag)
-        .where(Dag.id == dag_id, Dag.status != DagStatus.CREATED.value)
+        .where(*where)
         .values(status=status.value, finish_time=finish, modified_at=now)
-    )
+        .returning(Dag.id)
+    ).first()
+    return row is not None
 
 
 def bump_revision(session: Session, dag_id: int, now: int) -> None:
@@ -78,12 +92,15 @@ def start_next(session: Session, run_id: int, seq: int, now: int) -> int | None:
     return None if row is None else int(row.id)
 
 
-def startable_dags(session: Session) -> list[int]:
-    """CREATED Dags that may start: the first of their run, or the one after a SUCCESS."""
+def startable_dags(session: Session, runs: Collection[int] | None = None) -> list[int]:
+    """CREATED Dags that may start: the first of their run, or the one after a SUCCESS
+    (of the runs `runs` only, when given)."""
     prev = sa.orm.aliased(Dag)
+    query = sa.select(Dag.id)
+    if runs is not None:
+        query = query.where(Dag.run_id.in_(sorted(runs)))
     rows = session.execute(
-        sa.select(Dag.id)
-        .where(Dag.status == DagStatus.CREATED.value)
+        query.where(Dag.status == DagStatus.CREATED.value)
         .where(
             sa.or_(
                 Dag.seq == 0,

@@ -34,6 +34,7 @@ __all__ = [
     "decode_resolved",
     "encode_resolved",
     "instant_line",
+    "job_env",
     "prepare",
     "write_instant_logs",
     "write_lines",
@@ -42,7 +43,11 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _WORKSPACES = sa.select(
-    Workspace.id, Workspace.identifier, Workspace.sql_url_dev, Workspace.sql_url_prod
+    Workspace.id,
+    Workspace.identifier,
+    Workspace.sql_url_dev,
+    Workspace.sql_url_prod,
+    Workspace.job_env,
 ).where(Workspace.id.in_(sa.bindparam("ids", expanding=True)))
 
 
@@ -86,16 +91,45 @@ def _undefined_warning(names: Sequence[str]) -> str:
 def prepare(session: Session, rows: Sequence[Any], settings: Settings) -> dict[int, Prepared]:
     """Build the executor spec and log header of each attempt just marked RUNNING; `rows` are
     what `transitions.mark_running` returned (the instance's columns, its code and business
-    date), so only SQL nodes read anything more: their workspace's connection. Keyed by
+    date); one query more reads their workspaces (SQL connection, job environment). Keyed by
     instance id."""
     if not rows:
         return {}
-    sql_ids = sorted({r.workspace_id for r in rows if r.file_type == FileType.ODPS_SQL})
-    spaces: dict[int, Any] = {}
-    if sql_ids:
-        spaces = {w.id: w for w in session.connection().execute(_WORKSPACES, {"ids": sql_ids})}
+    ids = sorted({r.workspace_id for r in rows})
+    spaces = {w.id: w for w in session.connection().execute(_WORKSPACES, {"ids": ids})}
     data_dir = _absolute(settings.data_dir)
     return {r.id: _prepare_row(r, spaces.get(r.workspace_id), settings, data_dir) for r in rows}
+
+
+def job_env(r: Any, space: Any) -> dict[str, str]:
+    """What a job finds in its environment from opcenter: the workspace's `job_env` first,
+    then the instance's own identifiers and parameters (which a workspace cannot override).
+    The executor adds the allow-listed variables of the server (runners/environment.py)."""
+    env = _workspace_env(space)
+    env.update(
+        {
+            "OPCENTER_INSTANCE_ID": str(r.id),
+            "OPCENTER_DAG_ID": str(r.dag_id),
+            "OPCENTER_NODE_ID": str(r.node_id),
+            "OPCENTER_BIZDATE": r.biz_date.strftime("%Y%m%d"),
+            "OPCENTER_ATTEMPT": str(r.attempt),
+            "OPCENTER_PARAMS": r.param_values or "",
+        }
+    )
+    return env
+
+
+def _workspace_env(space: Any) -> dict[str, str]:
+    """The workspace's `job_env` (a JSON object); anything else is ignored with a warning."""
+    text = getattr(space, "job_env", None) or "{}"
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        logger.warning("workspace %s: job_env is not a JSON object; ignored", space.id)
+        return {}
+    return {str(k): str(v) for k, v in data.items()}
 
 
 @functools.lru_cache(maxsize=8)
@@ -117,7 +151,7 @@ def _prepare_row(r: Any, space: Any, settings: Settings, data_dir: Path) -> Prep
     if undefined:
         header.append(_undefined_warning(undefined))
     url = None
-    if space is not None:
+    if space is not None and r.file_type == FileType.ODPS_SQL:
         url = sql_url(data_dir, space.identifier, r.env, space.sql_url_dev, space.sql_url_prod)
     spec = InstanceSpec(
         instance_id=r.id,
@@ -129,12 +163,7 @@ def _prepare_row(r: Any, space: Any, settings: Settings, data_dir: Path) -> Prep
         log_path=log_path(data_dir, r.dag_id, r.id, r.attempt),
         timeout_seconds=float(r.timeout_seconds),
         sql_url=url,
-        env={
-            "OPCENTER_INSTANCE_ID": str(r.id),
-            "OPCENTER_DAG_ID": str(r.dag_id),
-            "OPCENTER_NODE_ID": str(r.node_id),
-            "OPCENTER_BIZDATE": r.biz_date.strftime("%Y%m%d"),
-        },
+        env=job_env(r, space),
         log_cap_bytes=settings.log_cap_bytes,
     )
     return Prepared(spec, tuple(header))

@@ -10,7 +10,7 @@ import fcntl
 import os
 from pathlib import Path
 
-__all__ = ["EngineLock"]
+__all__ = ["EngineLock", "FileLeadership"]
 
 
 class EngineLock:
@@ -57,3 +57,23 @@ class EngineLock:
             return False
         self.release()
         return True
+
+
+class FileLeadership:
+    """Leadership over one data directory's `EngineLock`, with the three methods the engine
+    uses (`acquire`, `held`, `release`). The stand-in used when `engine/leader.py` (leadership
+    held in the store itself) is not available."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self._lock = EngineLock(data_dir)
+
+    def acquire(self) -> bool:
+        """Never blocks; False when another engine leads."""
+        return self._lock.acquire()
+
+    def held(self) -> bool:
+        """A flock stays ours as long as its descriptor is open."""
+        return self._lock.held
+
+    def release(self) -> None:
+        self._lock.release()

@@ -19,29 +19,31 @@ successors are decided from in-memory in-degrees (engine/view.py) in the same st
 from __future__ import annotations
 
 import heapq
+import inspect
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from opcenter.context import ServiceContext
 from opcenter.domain.model import DagStatus, InstanceStatus
 from opcenter.engine import dags as dagstore
 from opcenter.engine import transitions
 from opcenter.engine.changes import Change, ChangeTracker
 from opcenter.engine.dispatch import instant_line, prepare, write_instant_logs, write_lines
-from opcenter.engine.lock import EngineLock
+from opcenter.engine.lock import FileLeadership
 from opcenter.engine.paths import log_path
 from opcenter.engine.recovery import recover
 from opcenter.engine.view import DagView, InstanceView
 from opcenter.runners.base import Executor, InstanceResult, InstanceSpec, Outcome
-from opcenter.service.context import ServiceContext
-from opcenter.store.tables import Dag, Instance
+from opcenter.store.tables import Dag
 
 __all__ = ["DEFAULT_POLL_SECONDS", "Engine", "EngineBusy"]
 
@@ -53,10 +55,49 @@ _ERROR_BACKOFF_SECONDS = (0.05, 2.0)  # after a failed step: first wait, cap
 # Dry-run/virtual instances one step finishes at most; the rest go to a following step, so a
 # huge no-op cascade does not hold one transaction (and the results waiting behind it) for long.
 _INSTANT_PER_STEP = 4000
+_LEADERSHIP_CHECK_SECONDS = 1.0  # how often the loop checks that it still leads
 
 
 class EngineBusy(RuntimeError):
-    """Raised when another engine already holds the data directory's lock."""
+    """Raised when another engine already leads this store."""
+
+
+class LeadershipLike(Protocol):
+    """What the engine needs of its leadership (engine/leader.py, or `FileLeadership`)."""
+
+    def acquire(self) -> bool: ...
+
+    def held(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+
+def _default_leadership(ctx: ServiceContext) -> LeadershipLike:
+    """Leadership held in the store when available, else the data directory's file lock."""
+    try:
+        from opcenter.engine.leader import Leadership  # type: ignore[import-not-found]
+    except ImportError:
+        return FileLeadership(ctx.settings.data_dir)
+    return Leadership(ctx.db, ctx.settings)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class _Started:
+    """An attempt's process started: its group is recorded for recovery after a crash."""
+
+    instance_id: int
+    attempt: int
+    process: Any  # runners.base.ProcessHandle: pgid, start_ticks, boot_id
+
+
+@dataclass(frozen=True)
+class _StartFailed:
+    """The executor refused an attempt already committed RUNNING."""
+
+    instance_id: int
+    attempt: int
+    dag_id: int
+    reason: str
 
 
 @dataclass
@@ -83,7 +124,12 @@ class Engine:
         executor: Executor | None = None,
         *,
         poll_seconds: float = DEFAULT_POLL_SECONDS,
+        runs: Collection[int] | None = None,
+        leadership: LeadershipLike | None = None,
     ) -> None:
+        """`runs`: drive (load, advance, recover) only the Dags of these run ids and leave every
+        other Dag alone. `leadership`: who may drive the store (default: the store's own
+        leadership, or the data directory's file lock before that exists)."""
         if executor is None:
             from opcenter.runners.local import LocalExecutor
 
@@ -91,31 +137,36 @@ class Engine:
         self.ctx = ctx
         self.executor = executor
         self.poll_seconds = poll_seconds
-        self.lock = EngineLock(ctx.settings.data_dir)
+        self.runs = None if runs is None else frozenset(runs)
+        self.leadership = leadership if leadership is not None else _default_leadership(ctx)
         self._events: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._dags: dict[int, DagView] = {}
-        self._queue: list[tuple[int, int, int]] = []  # (-priority, instance id, dag id)
+        self._queue: list[tuple[int, int, int, int]] = []  # -priority, instance, dag, attempt
+        self._queued: set[tuple[int, int]] = set()  # (instance, attempt) in `_queue`: once each
         self._retries: list[tuple[int, int, int]] = []  # (due ms, instance id, dag id)
         self._in_flight: dict[tuple[int, int], int] = {}  # (instance, attempt) -> dag
         self._stopping: dict[tuple[int, int], int] = {}  # stopped by an operator -> dag
         self._next: set[int] = set()  # Dags to advance in a following step
+        self._stale: set[int] = set()  # Dags to reload: the store refused a decision on them
         self._tracker = ChangeTracker()
         self._last_poll = 0.0
         self._draining = False
+        self._lost = False  # leadership lost: nothing more is driven
+        self._checked_at = 0.0
         self._previous_notify: Callable[[], None] | None = None
 
     # -- life cycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Take the lock, settle what a previous process left running, load the started Dags,
-        and begin. Raises EngineBusy when another engine holds the lock."""
-        if not self.lock.acquire():
+        """Take the leadership, settle what a previous process left running, load the started
+        Dags, and begin. Raises EngineBusy when another engine leads the store."""
+        if not self.leadership.acquire():
             raise EngineBusy(f"another opcenter engine is running on {self.ctx.settings.data_dir}")
         try:
             self._boot()
         except BaseException:
-            self.lock.release()
+            self.leadership.release()
             raise
         self.executor.start(self)
         self._previous_notify = self.ctx.notify
@@ -142,7 +193,7 @@ class Engine:
         self.executor.shutdown(wait=False)
         if self._previous_notify is not None:
             self.ctx.notify = self._previous_notify
-        self.lock.release()
+        self.leadership.release()
 
     def notify(self) -> None:
         """Look at the store now (new runs, operator changes)."""
@@ -150,8 +201,11 @@ class Engine:
 
     # -- ExecutorEvents (any thread) ------------------------------------------------------------
 
-    def on_started(self, instance_id: int, attempt: int) -> None:
-        """RUNNING was committed before the hand-over: nothing to record."""
+    def on_started(self, instance_id: int, attempt: int, process: Any = None) -> None:
+        """RUNNING was committed before the hand-over; a process group (`ProcessHandle`) is
+        recorded by the next step, for recovery after a crash. None: no process (virtual)."""
+        if process is not None:
+            self._events.put(_Started(instance_id, attempt, process))
 
     def on_finished(self, result: InstanceResult) -> None:
         self._events.put((result, self.ctx.clock()))
@@ -162,11 +216,11 @@ class Engine:
         failures = 0
         while True:
             events = self._collect()
-            if _STOP in events:
+            if _STOP in events or not self._still_leading():
                 return
             try:
                 self._step(events)
-                while self._next:
+                while self._next or self._stale:
                     self._step([])
                 failures = 0
             except Exception:
@@ -177,8 +231,23 @@ class Engine:
                 self._resync_safely()
                 # Results of a step that did not commit are applied again in the next one.
                 for event in events:
-                    if isinstance(event, tuple):
+                    if event is not _SYNC:
                         self._events.put(event)
+
+    def _still_leading(self) -> bool:
+        """Checked about once a second. When the leadership is lost (another engine may now
+        drive this store), nothing more is started and what runs here is killed: two engines
+        must never drive the same Dags."""
+        if time.monotonic() - self._checked_at < _LEADERSHIP_CHECK_SECONDS:
+            return True
+        self._checked_at = time.monotonic()
+        if self.leadership.held():
+            return True
+        logger.error("engine leadership lost: stopping, killing the attempts running here")
+        self._lost = True
+        self._draining = True
+        self.executor.shutdown(wait=False)
+        return False
 
     def _collect(self) -> list[object]:
         timeout = self.poll_seconds
@@ -199,15 +268,18 @@ class Engine:
     def _step(self, events: list[object]) -> None:
         outbox = _Outbox()
         touched, self._next = set(self._next), set()
-        sync = _SYNC in events or time.monotonic() - self._last_poll >= self.poll_seconds
+        sync = (
+            _SYNC in events
+            or bool(self._stale)
+            or time.monotonic() - self._last_poll >= self.poll_seconds
+        )
         with self.ctx.db.transaction() as session:
             # Read the clock once the write lock is held: a stamp never precedes a write that
             # committed before this step could see it.
             session.connection()  # BEGIN (IMMEDIATE on SQLite) happens here, not lazily
             now = self.ctx.clock()
             for event in events:
-                if isinstance(event, tuple):
-                    self._apply_result(session, *event, touched, outbox)
+                self._apply_event(session, event, now, touched, outbox)
             if sync:
                 self._last_poll = time.monotonic()
                 self._sync(session, now, touched)
@@ -229,10 +301,48 @@ class Engine:
                 [(i.dag_id, i.id, i.attempt, line) for i, line in outbox.instant],
             )
         for spec, dag_id in outbox.submit:
-            self._in_flight[(spec.instance_id, spec.attempt)] = dag_id
+            self._hand_over(spec, dag_id)
+
+    def _hand_over(self, spec: InstanceSpec, dag_id: int) -> None:
+        """Give one committed RUNNING attempt to the executor. A refusal ends that instance
+        only (a following step records it FAILURE); the other hand-overs still happen."""
+        key = (spec.instance_id, spec.attempt)
+        self._in_flight[key] = dag_id
+        try:
             self.executor.submit(spec)
+        except Exception as exc:
+            logger.exception("cannot start instance %d attempt %d", *key)
+            self._in_flight.pop(key, None)
+            reason = str(exc) or type(exc).__name__
+            self._events.put(_StartFailed(*key, dag_id, reason))
 
     # -- results ------------------------------------------------------------------------------
+
+    def _apply_event(
+        self, session: Session, event: object, now: int, touched: set[int], outbox: _Outbox
+    ) -> None:
+        if isinstance(event, tuple):
+            self._apply_result(session, *event, touched, outbox)
+        elif isinstance(event, _Started):
+            p = event.process
+            transitions.record_process(
+                session, event.instance_id, event.attempt, p.pgid, p.start_ticks, p.boot_id
+            )
+        elif isinstance(event, _StartFailed):
+            self._apply_start_failure(session, event, now, touched, outbox)
+
+    def _apply_start_failure(
+        self, session: Session, event: _StartFailed, now: int, touched: set[int], outbox: _Outbox
+    ) -> None:
+        message = f"cannot start: {event.reason}"
+        if not transitions.fail_to_start(session, event.instance_id, event.attempt, message, now):
+            return
+        view = self._dags.get(event.dag_id)
+        if view is not None and event.instance_id in view.instances:
+            view.set_status(event.instance_id, S.FAILURE)
+        path = log_path(self.ctx.settings.data_dir, event.dag_id, event.instance_id, event.attempt)
+        outbox.lines.append((path, [message]))
+        touched.add(event.dag_id)
 
     def _apply_result(
         self,
@@ -243,50 +353,52 @@ class Engine:
         outbox: _Outbox,
     ) -> None:
         key = (result.instance_id, result.attempt)
-        dag_id = self._in_flight.get(key)
-        stopped_dag = self._stopping.get(key)
-        if dag_id is None:
-            dag_id = stopped_dag
+        dag_id = self._in_flight.get(key, self._stopping.get(key))
         if dag_id is None:
             return  # not ours (an executor shared with an earlier engine)
         outbox.finished.append(key)
+        touched.add(dag_id)
         path = log_path(self.ctx.settings.data_dir, dag_id, *key)
         succeeded = result.outcome is Outcome.SUCCESS
-        recorded = None
-        if stopped_dag is None:
-            recorded = transitions.record_result(session, *key, succeeded, finished_at)
-        if recorded is None:
-            self._note_stop(session, result.instance_id, path, outbox)
-            touched.add(dag_id)
-            return
-        status, retry_at = recorded
-        view = self._dags.get(dag_id)
-        if view is not None and result.instance_id in view.instances:
-            view.set_status(result.instance_id, status)
+        ended = transitions.record_end(session, *key, succeeded, finished_at)
+        if ended is None:
+            return  # no longer RUNNING that attempt: nothing to record
+        status, retry_at, stopped_by = ended
+        self._set_status(dag_id, result.instance_id, status)
+        if stopped_by is not None:  # the stop is recorded now that the process group is gone
+            outbox.lines.append((path, [f"Stopped by {stopped_by}."]))
         if status is S.WAIT_TIME and retry_at is not None:
             heapq.heappush(self._retries, (retry_at, result.instance_id, dag_id))
             wait = max(0, retry_at - finished_at) / 1000
             outbox.lines.append((path, [f"An automatic rerun starts in {wait:g} s."]))
-        touched.add(dag_id)
 
-    def _note_stop(self, session: Session, instance_id: int, path: Path, outbox: _Outbox) -> None:
-        who = session.get(Instance, instance_id)
-        if who is not None and who.stopped_by:
-            outbox.lines.append((path, [f"Stopped by {who.stopped_by}."]))
+    def _set_status(self, dag_id: int, instance_id: int, status: InstanceStatus) -> None:
+        view = self._dags.get(dag_id)
+        if view is not None and instance_id in view.instances:
+            view.set_status(instance_id, status)
 
     # -- other writers ------------------------------------------------------------------------
 
     def _sync(self, session: Session, now: int, touched: set[int]) -> None:
+        stale, self._stale = sorted(self._stale), set()
+        for dag_id in stale:
+            self._reload(session, dag_id, now, touched)
         known = {d.id: d.revision for d in self._dags.values()}
         for change in self._tracker.poll(session, now, known):
+            if self.runs is not None and change.run_id not in self.runs:
+                continue  # a scoped engine leaves other runs alone
             if self._worth_loading(session, change, known):
                 self._reload(session, change.dag_id, now, touched)
             elif change.status is DagStatus.SUCCESS:
                 self._start_next(session, change.run_id, change.seq, now)
 
     def _worth_loading(self, session: Session, change: Change, known: dict[int, int]) -> bool:
-        """A Dag in memory, running, or CREATED and free to start; not a finished one."""
-        if change.dag_id in known or change.dag_id in self._in_flight.values():
+        """A Dag in memory or with attempts here, RUNNING in the store, or CREATED and free to
+        start; not a finished one. (The store's RUNNING is right even when this engine wrote
+        FAILURE earlier: its writes are refused once an operator changed the Dag.)"""
+        if change.dag_id in known:
+            return True
+        if change.dag_id in self._in_flight.values() or change.dag_id in self._stopping.values():
             return True
         if change.status is DagStatus.RUNNING:
             return True
@@ -322,12 +434,19 @@ class Engine:
         return previous == DagStatus.SUCCESS.value
 
     def _reconcile_in_flight(self, view: DagView) -> None:
-        """Stop attempts an operator ended (stop, set success …) while they ran."""
+        """Terminate attempts an operator stopped (`stopped_by`) or otherwise ended while they
+        ran. They keep their executor slot until their result arrives (the process group is
+        gone), and only then is the stop recorded."""
         for key, dag_id in list(self._in_flight.items()):
             if dag_id != view.id:
                 continue
             inst = view.instances.get(key[0])
-            if inst is None or inst.status is not S.RUNNING or inst.attempt != key[1]:
+            if (
+                inst is None
+                or inst.status is not S.RUNNING
+                or inst.attempt != key[1]
+                or inst.stopped_by is not None
+            ):
                 del self._in_flight[key]
                 self._stopping[key] = dag_id
                 self.executor.stop(*key)
@@ -337,11 +456,19 @@ class Engine:
         self._dags[view.id] = view
         self._tracker.note(view.id, view.revision)
         for inst in view.of_status(S.WAIT_RESOURCE):
-            if (inst.id, inst.attempt) not in self._in_flight:
-                heapq.heappush(self._queue, (-inst.priority, inst.id, view.id))
+            self._enqueue(inst)
         for inst in view.of_status(S.WAIT_TIME):
             if inst.retry_at is not None:
                 heapq.heappush(self._retries, (inst.retry_at, inst.id, view.id))
+
+    def _enqueue(self, inst: InstanceView) -> None:
+        """Queue a claimed attempt for a slot, once: a Dag reloaded many times does not queue
+        its waiting attempts again, and an attempt handed over is never queued again."""
+        key = (inst.id, inst.attempt)
+        if key in self._queued or key in self._in_flight or key in self._stopping:
+            return
+        self._queued.add(key)
+        heapq.heappush(self._queue, (-inst.priority, inst.id, inst.dag_id, inst.attempt))
 
     def _resync_safely(self) -> None:
         try:
@@ -353,6 +480,8 @@ class Engine:
         """Forget the in-memory picture and rebuild it from the store."""
         self._dags.clear()
         self._queue.clear()
+        self._queued.clear()
+        self._stale.clear()
         self._retries.clear()
         self._tracker.forget()
         now = self.ctx.clock()
@@ -362,19 +491,30 @@ class Engine:
     def _boot(self) -> None:
         now = self.ctx.clock()
         with self.ctx.db.transaction() as session:
-            recovered = recover(session, self.ctx.settings, now)
+            recovered = self._recover(session, now)
         if recovered:
             logger.warning("marked %d instance(s) left running by a stopped server", len(recovered))
         with self.ctx.db.transaction() as session:
             self._load_started(session, now)
         self._tracker.begin(now)
 
+    def _recover(self, session: Session, now: int) -> list[int]:
+        """Settle what a previous engine left running: everything, or (scoped) only our runs.
+        A scoped engine needs a `recover` that takes `runs`; without one it recovers nothing
+        rather than touch other runs."""
+        if self.runs is None:
+            return recover(session, self.ctx.settings, now)
+        if "runs" not in inspect.signature(recover).parameters:
+            return []
+        return recover(session, self.ctx.settings, now, runs=self.runs)  # type: ignore[call-arg]
+
     def _load_started(self, session: Session, now: int) -> None:
-        for dag_id in dagstore.startable_dags(session):
+        for dag_id in dagstore.startable_dags(session, runs=self.runs):
             dagstore.start_dag(session, dag_id, now)
-        running = session.scalars(
-            sa.select(Dag.id).where(Dag.status == DagStatus.RUNNING.value).order_by(Dag.id)
-        ).all()
+        query = sa.select(Dag.id).where(Dag.status == DagStatus.RUNNING.value)
+        if self.runs is not None:
+            query = query.where(Dag.run_id.in_(sorted(self.runs)))
+        running = session.scalars(query.order_by(Dag.id)).all()
         for dag_id in running:
             view = DagView.load(session, dag_id)
             if view is not None:
@@ -480,29 +620,30 @@ class Engine:
                 continue
             inst.attempt = done[inst.id]
             view.set_status(inst.id, S.WAIT_RESOURCE)
-            heapq.heappush(self._queue, (-inst.priority, inst.id, inst.dag_id))
+            self._enqueue(inst)
 
     def _mark_stale(self, dag_id: int) -> None:
+        """The store refused a decision taken on this Dag's view: reload it (next step)."""
         view = self._dags.get(dag_id)
         if view is not None:
-            view.revision = -1  # the next poll reloads it
-        self._events.put(_SYNC)
+            view.revision = -1  # nothing more is written from this view
+        self._stale.add(dag_id)
 
     def _claim_due_retries(self, session: Session, now: int) -> None:
-        due: list[InstanceView] = []
+        due: dict[int, InstanceView] = {}  # a Dag reloaded twice queued its retries twice
         while self._retries and self._retries[0][0] <= now:
             _, instance_id, dag_id = heapq.heappop(self._retries)
             inst = self._instance(dag_id, instance_id)
             if inst is not None and inst.status is S.WAIT_TIME and not inst.suspended:
-                due.append(inst)
+                due[inst.id] = inst
         if not due:
             return
-        done = dict(transitions.claim_retries(session, [i.id for i in due], now))
-        for inst in due:
+        done = dict(transitions.claim_retries(session, list(due), now))
+        for inst in due.values():
             if inst.id in done:
                 inst.attempt = done[inst.id]
                 self._dags[inst.dag_id].set_status(inst.id, S.WAIT_RESOURCE)
-                heapq.heappush(self._queue, (-inst.priority, inst.id, inst.dag_id))
+                self._enqueue(inst)
             else:
                 self._mark_stale(inst.dag_id)
 
@@ -517,17 +658,8 @@ class Engine:
         # Attempts whose results this step records free their slots now, not after the commit:
         # otherwise each result would only refill the slot of the result before it.
         ended = set(outbox.finished)
-        busy = sum(1 for key in (*self._in_flight, *self._stopping) if key not in ended)
-        free = self.executor.slots - busy
-        chosen: list[InstanceView] = []
-        while free > len(chosen) and self._queue:
-            _, instance_id, dag_id = heapq.heappop(self._queue)
-            inst = self._instance(dag_id, instance_id)
-            if inst is None or inst.status is not S.WAIT_RESOURCE or inst.suspended:
-                continue  # stopped, suspended or reloaded since it was queued
-            if (inst.id, inst.attempt) in self._in_flight:
-                continue
-            chosen.append(inst)
+        live = [key for key in (*self._in_flight, *self._stopping) if key not in ended]
+        chosen = self._choose(self.executor.slots - len(live), {key[0] for key in live})
         if not chosen:
             return
         running = transitions.mark_running(session, [i.id for i in chosen], now)
@@ -541,6 +673,30 @@ class Engine:
             outbox.lines.append((item.spec.log_path, list(item.header)))
             outbox.submit.append((item.spec, inst.dag_id))
 
+    def _choose(self, free: int, busy: set[int]) -> list[InstanceView]:
+        """Up to `free` queued attempts, highest priority first; each instance at most once,
+        and never one with an attempt still live here (a stopped one whose process group is
+        not gone yet): that one is kept queued for a later step."""
+        chosen: dict[int, InstanceView] = {}
+        held: list[tuple[int, int, int, int]] = []
+        while free > len(chosen) and self._queue:
+            entry = heapq.heappop(self._queue)
+            _, instance_id, dag_id, attempt = entry
+            self._queued.discard((instance_id, attempt))
+            inst = self._instance(dag_id, instance_id)
+            if inst is None or inst.status is not S.WAIT_RESOURCE or inst.suspended:
+                continue  # stopped, suspended or reloaded since it was queued
+            if inst.attempt != attempt or instance_id in chosen:
+                continue
+            if instance_id in busy:
+                held.append(entry)
+                continue
+            chosen[instance_id] = inst
+        for entry in held:
+            self._queued.add((entry[1], entry[3]))
+            heapq.heappush(self._queue, entry)
+        return list(chosen.values())
+
     def _settle_dags(self, session: Session, now: int, touched: set[int]) -> None:
         """Write the status each touched Dag now has; a success starts the next date."""
         for dag_id in sorted(touched):
@@ -550,7 +706,9 @@ class Engine:
             status = view.derive_status()
             if status is view.status:
                 continue
-            dagstore.write_dag_status(session, dag_id, status, now)
+            if not dagstore.write_dag_status(session, dag_id, status, now, revision=view.revision):
+                self._mark_stale(dag_id)  # an operator changed it since the view was loaded
+                continue
             view.status = status
             if status is not DagStatus.RUNNING:
                 self._tracker.note(dag_id, view.revision)

@@ -9,7 +9,7 @@ rows the store confirmed. Every function runs inside the caller's transaction.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -18,10 +18,14 @@ from opcenter.domain.model import InstanceStatus
 from opcenter.store.tables import Dag, FileVersion, Instance
 
 __all__ = [
+    "Ended",
     "claim",
     "claim_retries",
+    "fail_to_start",
     "finish_instant",
     "mark_running",
+    "record_end",
+    "record_process",
     "record_result",
 ]
 
@@ -72,6 +76,8 @@ _CLAIM = _statement(
         "begin_wait_res_time": NOW,
         "begin_running_time": None,
         "finish_time": None,
+        "error_message": "",
+        "stopped_by": None,
         "modified_at": NOW,
     },
 )
@@ -84,6 +90,8 @@ _CLAIM_RETRY = _statement(
         "begin_wait_res_time": NOW,
         "begin_running_time": None,
         "finish_time": None,
+        "error_message": "",
+        "stopped_by": None,
         "modified_at": NOW,
     },
 )
@@ -147,19 +155,33 @@ _RESULT_WHERE = (
     T.c.attempt == sa.bindparam("b_attempt"),
     T.c.status == S.RUNNING.value,
 )
-_RESULT_COMMON = {"finish_time": NOW, "modified_at": NOW}
-_RETURNING = (T.c.id, T.c.retry_at)
+# An attempt's process record is cleared with its result: the group is gone.
+_RESULT_COMMON = {
+    "finish_time": NOW,
+    "modified_at": NOW,
+    "pgid": None,
+    "proc_start": None,
+    "proc_boot": None,
+}
+# An attempt an operator stopped (`stopped_by` set) ends FAILURE whatever its exit, without an
+# automatic rerun, and says who stopped it.
+_NOT_STOPPED = T.c.stopped_by.is_(None)
+_STOP_MESSAGE = sa.case(
+    (T.c.stopped_by.is_not(None), "Stopped by " + T.c.stopped_by + "."),
+    else_=T.c.error_message,
+)
+_RETURNING = (T.c.id, T.c.retry_at, T.c.stopped_by)
 # Built once, like the batch statements above: one result per finished attempt is the engine's
 # hottest path, and building a statement costs more than running it.
 _SUCCEEDED = (
     sa.update(T)
-    .where(*_RESULT_WHERE)
+    .where(*_RESULT_WHERE, _NOT_STOPPED)
     .values(status=S.SUCCESS.value, **_RESULT_COMMON)
     .returning(*_RETURNING)
 )
 _RETRY = (
     sa.update(T)
-    .where(*_RESULT_WHERE, T.c.auto_rerun_left > 0, T.c.rerun_mode != "ALL_DENIED")
+    .where(*_RESULT_WHERE, _NOT_STOPPED, T.c.auto_rerun_left > 0, T.c.rerun_mode != "ALL_DENIED")
     .values(
         status=S.WAIT_TIME.value,
         auto_rerun_left=T.c.auto_rerun_left - 1,
@@ -173,24 +195,70 @@ _RETRY = (
 _FAILED = (
     sa.update(T)
     .where(*_RESULT_WHERE)
-    .values(status=S.FAILURE.value, **_RESULT_COMMON)
+    .values(status=S.FAILURE.value, error_message=_STOP_MESSAGE, **_RESULT_COMMON)
     .returning(*_RETURNING)
 )
+
+
+class Ended(NamedTuple):
+    """How an attempt's end was recorded."""
+
+    status: InstanceStatus
+    retry_at: int | None  # with WAIT_TIME: when the automatic rerun is due (epoch ms)
+    stopped_by: str | None  # with FAILURE: the operator who stopped it, if one did
+
+
+def record_end(
+    session: Session, instance_id: int, attempt: int, succeeded: bool, finished_at: int
+) -> Ended | None:
+    """Record the end of a RUNNING attempt, as a compare-and-set on RUNNING and the attempt:
+    SUCCESS; or, on failure, WAIT_TIME for an automatic rerun when the node has reruns left
+    (AutoRerunTimes; none when RerunMode is ALL_DENIED), else FAILURE. An attempt an operator
+    stopped ends FAILURE in any case, `error_message` "Stopped by <who>.". None when the
+    instance was no longer RUNNING that attempt."""
+    conn = session.connection()
+    params = {"b_instance": instance_id, "b_attempt": attempt, "now": finished_at}
+    if succeeded:
+        if conn.execute(_SUCCEEDED, params).first() is not None:
+            return Ended(S.SUCCESS, None, None)
+    else:
+        row = conn.execute(_RETRY, {**params, "retry_from": finished_at}).first()
+        if row is not None:
+            return Ended(S.WAIT_TIME, row.retry_at, None)
+    row = conn.execute(_FAILED, params).first()
+    return None if row is None else Ended(S.FAILURE, None, row.stopped_by)
 
 
 def record_result(
     session: Session, instance_id: int, attempt: int, succeeded: bool, finished_at: int
 ) -> tuple[InstanceStatus, int | None] | None:
-    """Record the end of a RUNNING attempt: SUCCESS; or, on failure, WAIT_TIME for an automatic
-    rerun when the node has reruns left (AutoRerunTimes; none when RerunMode is ALL_DENIED),
-    else FAILURE. Returns the new status, or None when the instance was no longer RUNNING
-    that attempt (an operator stopped it, or a newer attempt exists). With WAIT_TIME comes the
-    time the rerun is due (epoch ms)."""
-    conn = session.connection()
-    params = {"b_instance": instance_id, "b_attempt": attempt, "now": finished_at}
-    if succeeded:
-        return (S.SUCCESS, None) if conn.execute(_SUCCEEDED, params).first() else None
-    row = conn.execute(_RETRY, {**params, "retry_from": finished_at}).first()
-    if row is not None:
-        return S.WAIT_TIME, row.retry_at
-    return (S.FAILURE, None) if conn.execute(_FAILED, params).first() else None
+    """`record_end` as (status, retry_at), for callers that need no more."""
+    ended = record_end(session, instance_id, attempt, succeeded, finished_at)
+    return None if ended is None else (ended.status, ended.retry_at)
+
+
+def fail_to_start(session: Session, instance_id: int, attempt: int, message: str, now: int) -> bool:
+    """An attempt marked RUNNING that the executor refused: FAILURE with `message` as its
+    `error_message`, no automatic rerun. False when the row was not RUNNING that attempt."""
+    row = session.execute(
+        sa.update(T)
+        .where(*_RESULT_WHERE)
+        .values(status=S.FAILURE.value, error_message=message, **_RESULT_COMMON)
+        .returning(T.c.id),
+        {"b_instance": instance_id, "b_attempt": attempt, "now": now},
+    ).first()
+    return row is not None
+
+
+def record_process(
+    session: Session, instance_id: int, attempt: int, pgid: int, start: int, boot: str
+) -> bool:
+    """Record the process group of a RUNNING attempt (for recovery after a crash)."""
+    row = session.execute(
+        sa.update(T)
+        .where(*_RESULT_WHERE)
+        .values(pgid=pgid, proc_start=start, proc_boot=boot)
+        .returning(T.c.id),
+        {"b_instance": instance_id, "b_attempt": attempt},
+    ).first()
+    return row is not None

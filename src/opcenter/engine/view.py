@@ -36,6 +36,7 @@ class InstanceView:
     retry_at: int | None
     priority: int
     waiting: int = 0  # parents not yet SUCCESS
+    stopped_by: str | None = None  # an operator stopped the running attempt: kill it
 
     @property
     def instant(self) -> bool:
@@ -77,6 +78,7 @@ class DagView:
                 Instance.attempt,
                 Instance.retry_at,
                 Instance.priority,
+                Instance.stopped_by,
             ).where(Instance.dag_id == dag_id)
         ).all()
         for r in rows:
@@ -90,6 +92,7 @@ class DagView:
                 r.attempt,
                 r.retry_at,
                 r.priority,
+                stopped_by=r.stopped_by,
             )
             view.parents[r.id] = []
             view.children[r.id] = []

@@ -1,11 +1,10 @@
 """The instance operations (rerun, set success, stop, suspend, resume) and instance queries.
 
-Each operation checks the instance's state against decisions.md (`domain.states`), writes one
-conditional update (`… WHERE status = <the status it checked>`), recomputes the Dag's status,
-bumps the Dag's revision so an engine in any process sees the change, commits, and then wakes
-the in-process engine (`ctx.notify`). A refused state → `Conflict("Instance", …)`
-(`Invalid.Instance.Status`, HTTP 409) naming the current status; an unknown id →
-`NotFound("Instance")`.
+An operation validates its input, resolves the instance in the requested environment
+(`NotFound("Instance")` for an unknown id) and asks the engine for the transition
+(`opcenter.engine.operations`), which checks the state against decisions.md, writes it as a
+compare-and-set, refreshes the Dag and wakes the engine. A refused state →
+`Conflict("Instance", …)` (`Invalid.Instance.Status`, HTTP 409) naming the current status.
 """
 
 from __future__ import annotations
@@ -16,21 +15,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from opcenter.domain.model import Env, InstanceStatus, TaskType
+from opcenter.domain.model import Env, InstanceStatus
 from opcenter.domain.planning import day_start_ms, parse_biz_date
-from opcenter.domain.states import (
-    InstanceFacts,
-    Operation,
-    RerunMode,
-    blocked_by_failure,
-    check_operation,
-)
-from opcenter.engine.dags import refresh_dag
-from opcenter.engine.dispatch import write_lines
-from opcenter.engine.lock import EngineLock
+from opcenter.engine import operations
 from opcenter.engine.paths import log_path
-from opcenter.engine.view import DagView
-from opcenter.errors import Conflict, InvalidParameter, MissingParameter, NotFound
+from opcenter.errors import InvalidParameter, MissingParameter, NotFound
 from opcenter.runners.logs import log_size, read_log
 from opcenter.service.context import Caller, ServiceContext
 from opcenter.service.lookup import check_paging, resolve_workspace
@@ -41,7 +30,7 @@ from opcenter.service.run_views import (
     InstanceView,
     instance_view,
 )
-from opcenter.store.tables import Dag, FileVersion, Instance, Workflow, Workspace
+from opcenter.store.tables import Dag, Instance, Workflow, Workspace
 
 __all__ = [
     "get_instance",
@@ -79,127 +68,32 @@ def _instance(session: Session, instance_id: int, env: str) -> Instance:
     return inst
 
 
-def _facts(session: Session, inst: Instance, op: Operation) -> InstanceFacts:
-    blocked = False
-    if op is Operation.SET_SUCCESS and inst.status == S.NOT_RUN.value:
-        view = DagView.load(session, inst.dag_id)
-        assert view is not None
-        statuses = {i.id: i.status for i in view.instances.values()}
-        blocked = blocked_by_failure(inst.id, statuses, view.parents)
-    return InstanceFacts(
-        instance_id=inst.id,
-        status=S(inst.status),
-        task_type=TaskType(inst.task_type),
-        suspended=bool(inst.suspended),
-        rerun_mode=RerunMode.of(inst.rerun_mode),
-        blocked_by_failure=blocked,
-    )
-
-
-_Values = Callable[[Session, Instance, int, Caller], dict[str, Any]]
-
-
 def _operate(
     ctx: ServiceContext,
-    op: Operation,
-    values: _Values,
+    transition: Callable[[ServiceContext, int, str], InstanceStatus],
     *,
     instance_id: int,
     project_env: str,
     caller: Caller,
 ) -> bool:
+    """Validate the request and resolve the instance in its environment, then ask the engine
+    for the transition (engine/operations.py)."""
     env = _env(project_env)
-    with ctx.db.transaction() as session:
-        inst = _instance(session, instance_id, env)
-        check_operation(op, _facts(session, inst, op))
-        now = ctx.clock()
-        before = S(inst.status)
-        changed = session.execute(
-            sa.update(Instance)
-            .where(
-                Instance.id == inst.id,
-                Instance.status == inst.status,
-                Instance.suspended == inst.suspended,
-                Instance.attempt == inst.attempt,
-            )
-            .values(modified_at=now, **values(session, inst, now, caller))
-            .returning(Instance.id)
-        ).first()
-        if changed is None:
-            session.expire(inst)
-            raise Conflict(
-                "Instance",
-                f"{op.value}: InstanceId={instance_id} changed meanwhile; its status is now "
-                f"{session.get(Instance, instance_id).status}.",  # type: ignore[union-attr]
-            )
-        refresh_dag(session, inst.dag_id, now)
-        dag_id, attempt = inst.dag_id, inst.attempt
-    if op is Operation.STOP:
-        _log_stop(ctx, dag_id, instance_id, attempt, before, caller)
-    ctx.notify()
+    with ctx.db.transaction(readonly=True) as session:
+        _instance(session, instance_id, env)
+    transition(ctx, instance_id, caller.name)
     return True
-
-
-def _log_stop(
-    ctx: ServiceContext, dag_id: int, instance_id: int, attempt: int, before: S, caller: Caller
-) -> None:
-    """The stop line ends the log. A running process is killed by the engine, which writes the
-    line after the process is gone; without a process (or without any engine), it is written
-    here."""
-    if before is S.RUNNING and not EngineLock(ctx.settings.data_dir).is_free():
-        return
-    path = log_path(ctx.settings.data_dir, dag_id, instance_id, attempt)
-    write_lines(path, [f"Stopped by {caller.name}."])
-
-
-def _restart_values(session: Session, inst: Instance, now: int, caller: Caller) -> dict[str, Any]:
-    reruns = session.scalar(
-        sa.select(FileVersion.auto_rerun_times).where(FileVersion.id == inst.version_id)
-    )
-    return {
-        "status": S.NOT_RUN.value,
-        "suspended": False,
-        "stopped_by": None,
-        "retry_at": None,
-        "auto_rerun_left": max(0, reruns or 0),
-        "begin_wait_time_time": None,
-        "begin_wait_res_time": None,
-        "begin_running_time": None,
-        "finish_time": None,
-    }
-
-
-def _success_values(session: Session, inst: Instance, now: int, caller: Caller) -> dict[str, Any]:
-    return {"status": S.SUCCESS.value, "suspended": False, "retry_at": None, "finish_time": now}
-
-
-def _stop_values(session: Session, inst: Instance, now: int, caller: Caller) -> dict[str, Any]:
-    return {
-        "status": S.FAILURE.value,
-        "suspended": False,
-        "retry_at": None,
-        "stopped_by": caller.name,
-        "finish_time": now,
-    }
-
-
-def _suspend_values(session: Session, inst: Instance, now: int, caller: Caller) -> dict[str, Any]:
-    return {"suspended": True}
-
-
-def _resume_values(session: Session, inst: Instance, now: int, caller: Caller) -> dict[str, Any]:
-    return {"suspended": False}
 
 
 def restart_instance(
     ctx: ServiceContext, *, instance_id: int, project_env: str, caller: Caller = Caller()
 ) -> bool:
     """RestartInstance: from FAILURE (a stopped instance too) or SUCCESS (not a dry run), as the
-    node's RerunMode allows; back to NOT_RUN, then it runs again with its stored parameters."""
+    node's RerunMode allows; back to NOT_RUN, then it runs again with its stored parameters.
+    Refused while the instance is RUNNING, a stop in progress included."""
     return _operate(
         ctx,
-        Operation.RESTART,
-        _restart_values,
+        operations.restart,
         instance_id=instance_id,
         project_env=project_env,
         caller=caller,
@@ -213,8 +107,7 @@ def set_success_instance(
     releasing its descendants; the Dag goes back to RUNNING."""
     return _operate(
         ctx,
-        Operation.SET_SUCCESS,
-        _success_values,
+        operations.set_success,
         instance_id=instance_id,
         project_env=project_env,
         caller=caller,
@@ -224,12 +117,13 @@ def set_success_instance(
 def stop_instance(
     ctx: ServiceContext, *, instance_id: int, project_env: str, caller: Caller = Caller()
 ) -> bool:
-    """StopInstance: from NOT_RUN, WAIT_TIME, WAIT_RESOURCE or RUNNING → FAILURE; a running
-    process group is terminated (SIGTERM, then SIGKILL); the log ends saying who stopped it."""
+    """StopInstance: from NOT_RUN, WAIT_TIME or WAIT_RESOURCE → FAILURE at once. A RUNNING
+    instance stays RUNNING, recording who stopped it, until the engine has terminated its process
+    group (SIGTERM, grace, SIGKILL); then it is FAILURE. Either way ErrorMessage and the log end
+    with "Stopped by <who>."."""
     return _operate(
         ctx,
-        Operation.STOP,
-        _stop_values,
+        operations.stop,
         instance_id=instance_id,
         project_env=project_env,
         caller=caller,
@@ -243,8 +137,7 @@ def suspend_instance(
     does not run, blocks its descendants)."""
     return _operate(
         ctx,
-        Operation.SUSPEND,
-        _suspend_values,
+        operations.suspend,
         instance_id=instance_id,
         project_env=project_env,
         caller=caller,
@@ -257,8 +150,7 @@ def resume_instance(
     """ResumeInstance: unfreeze a suspended instance."""
     return _operate(
         ctx,
-        Operation.RESUME,
-        _resume_values,
+        operations.resume,
         instance_id=instance_id,
         project_env=project_env,
         caller=caller,

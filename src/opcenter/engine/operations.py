@@ -1,0 +1,195 @@
+"""The operator transitions of an instance (rerun, set success, stop, suspend, resume).
+
+The engine owns instance state: the service validates the request, resolves the instance and
+calls one function here. Each function, in one transaction, checks the instance's state against
+the rules (`domain.states.check_operation`), writes one compare-and-set update (`… WHERE status
+= <the status it checked> AND attempt = … AND suspended = …`), recomputes the Dag's status and
+bumps the Dag's revision, so an engine in any process sees the change and a decision it took on
+the older state is refused by the store. After the commit the in-process engine is woken
+(`ctx.notify`).
+
+Stop: an instance without a process (NOT_RUN, WAIT_TIME, WAIT_RESOURCE) ends FAILURE at once,
+`error_message` and its log saying who stopped it. A RUNNING instance only records who stopped
+it (`stopped_by`) and stays RUNNING: the engine that runs it terminates the process group and
+records FAILURE "Stopped by <who>." once the attempt's result arrives (the group is gone). When
+no engine runs, the next engine start resolves it (engine/recovery.py). A refused state raises
+`Conflict("Instance", …)` naming the current status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from opcenter.context import ServiceContext
+from opcenter.domain.model import InstanceStatus, TaskType
+from opcenter.domain.states import (
+    InstanceFacts,
+    Operation,
+    RerunMode,
+    blocked_by_failure,
+    check_operation,
+)
+from opcenter.engine.dags import refresh_dag
+from opcenter.engine.dispatch import write_lines
+from opcenter.engine.paths import log_path
+from opcenter.engine.view import DagView
+from opcenter.errors import Conflict, NotFound
+from opcenter.store.tables import FileVersion, Instance
+
+__all__ = [
+    "restart",
+    "resume",
+    "set_success",
+    "stop",
+    "stopped_line",
+    "suspend",
+]
+
+S = InstanceStatus
+_Values = Callable[[Session, Instance, int, str], dict[str, Any]]
+
+
+def stopped_line(who: str) -> str:
+    """The log line and `error_message` of an attempt an operator stopped."""
+    return f"Stopped by {who}."
+
+
+def restart(ctx: ServiceContext, instance_id: int, who: str) -> InstanceStatus:
+    """FAILURE/SUCCESS (as RerunMode allows) → NOT_RUN; the engine then runs a new attempt.
+    Refused while the instance is RUNNING (a stop is still being carried out)."""
+    return _apply(ctx, Operation.RESTART, _restart_values, instance_id, who)
+
+
+def set_success(ctx: ServiceContext, instance_id: int, who: str) -> InstanceStatus:
+    """FAILURE, or NOT_RUN blocked by a failed upstream → SUCCESS."""
+    return _apply(ctx, Operation.SET_SUCCESS, _success_values, instance_id, who)
+
+
+def stop(ctx: ServiceContext, instance_id: int, who: str) -> InstanceStatus:
+    """Not running → FAILURE now; RUNNING → stays RUNNING with `stopped_by` (see above)."""
+    return _apply(ctx, Operation.STOP, _stop_values, instance_id, who)
+
+
+def suspend(ctx: ServiceContext, instance_id: int, who: str) -> InstanceStatus:
+    """Freeze a waiting instance (it keeps its status and blocks its descendants)."""
+    return _apply(ctx, Operation.SUSPEND, _suspend_values, instance_id, who)
+
+
+def resume(ctx: ServiceContext, instance_id: int, who: str) -> InstanceStatus:
+    """Unfreeze a suspended instance."""
+    return _apply(ctx, Operation.RESUME, _resume_values, instance_id, who)
+
+
+def _apply(
+    ctx: ServiceContext, op: Operation, values: _Values, instance_id: int, who: str
+) -> InstanceStatus:
+    """Check, compare-and-set, refresh the Dag, commit; then the stop line (when no process
+    is involved) and the engine wake-up. Returns the instance's new status."""
+    line: tuple[int, int, str] | None = None
+    with ctx.db.transaction() as session:
+        inst = session.get(Instance, instance_id)
+        if inst is None:
+            raise NotFound("Instance", f"The instance InstanceId={instance_id} does not exist.")
+        check_operation(op, _facts(session, inst, op))
+        now = ctx.clock()
+        new = values(session, inst, now, who)
+        _compare_and_set(session, op, inst, new, now)
+        refresh_dag(session, inst.dag_id, now)
+        status = S(new.get("status", inst.status))
+        if op is Operation.STOP and status is S.FAILURE:
+            line = (inst.dag_id, inst.attempt, stopped_line(who))
+    if line is not None:
+        dag_id, attempt, text = line
+        write_lines(log_path(ctx.settings.data_dir, dag_id, instance_id, attempt), [text])
+    ctx.notify()
+    return status
+
+
+def _compare_and_set(
+    session: Session, op: Operation, inst: Instance, values: dict[str, Any], now: int
+) -> None:
+    changed = session.execute(
+        sa.update(Instance)
+        .where(
+            Instance.id == inst.id,
+            Instance.status == inst.status,
+            Instance.suspended == inst.suspended,
+            Instance.attempt == inst.attempt,
+        )
+        .values(modified_at=now, **values)
+        .returning(Instance.id)
+    ).first()
+    if changed is None:
+        current = session.scalar(sa.select(Instance.status).where(Instance.id == inst.id))
+        raise Conflict(
+            "Instance",
+            f"{op.value}: InstanceId={inst.id} changed meanwhile; its status is now {current}.",
+        )
+
+
+def _facts(session: Session, inst: Instance, op: Operation) -> InstanceFacts:
+    blocked = False
+    if op is Operation.SET_SUCCESS and inst.status == S.NOT_RUN.value:
+        view = DagView.load(session, inst.dag_id)
+        assert view is not None
+        statuses = {i.id: i.status for i in view.instances.values()}
+        blocked = blocked_by_failure(inst.id, statuses, view.parents)
+    return InstanceFacts(
+        instance_id=inst.id,
+        status=S(inst.status),
+        task_type=TaskType(inst.task_type),
+        suspended=bool(inst.suspended),
+        rerun_mode=RerunMode.of(inst.rerun_mode),
+        blocked_by_failure=blocked,
+    )
+
+
+_NO_PROCESS = {"pgid": None, "proc_start": None, "proc_boot": None}
+
+
+def _restart_values(session: Session, inst: Instance, now: int, who: str) -> dict[str, Any]:
+    reruns = session.scalar(
+        sa.select(FileVersion.auto_rerun_times).where(FileVersion.id == inst.version_id)
+    )
+    return {
+        "status": S.NOT_RUN.value,
+        "suspended": False,
+        "stopped_by": None,
+        "error_message": "",
+        "retry_at": None,
+        "auto_rerun_left": max(0, reruns or 0),
+        "begin_wait_time_time": None,
+        "begin_wait_res_time": None,
+        "begin_running_time": None,
+        "finish_time": None,
+        **_NO_PROCESS,
+    }
+
+
+def _success_values(session: Session, inst: Instance, now: int, who: str) -> dict[str, Any]:
+    return {"status": S.SUCCESS.value, "suspended": False, "retry_at": None, "finish_time": now}
+
+
+def _stop_values(session: Session, inst: Instance, now: int, who: str) -> dict[str, Any]:
+    if inst.status == S.RUNNING.value:
+        return {"stopped_by": who}  # the engine ends it once the process group is gone
+    return {
+        "status": S.FAILURE.value,
+        "suspended": False,
+        "retry_at": None,
+        "stopped_by": who,
+        "error_message": stopped_line(who),
+        "finish_time": now,
+    }
+
+
+def _suspend_values(session: Session, inst: Instance, now: int, who: str) -> dict[str, Any]:
+    return {"suspended": True}
+
+
+def _resume_values(session: Session, inst: Instance, now: int, who: str) -> dict[str, Any]:
+    return {"suspended": False}
