@@ -34,7 +34,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import hypothesis.strategies as st
@@ -485,7 +485,10 @@ def machine(h: Harness) -> type[RuleBasedStateMachine]:
             stop = self._operate(Operation.STOP, target, stop_where, predicted=True, check=False)
             if stop != OK:
                 return
-            restart = self._operate(Operation.RESTART, target, restart_where, predicted=False)
+            stopped = replace(self.state.rows[target], status=S.FAILURE)
+            restart = self._operate(
+                Operation.RESTART, target, restart_where, predicted=False, before=stopped
+            )
             if restart != OK:  # refused while the stopped attempt still runs
                 self._expect(target, effect(Operation.STOP, self.state.rows[target]), "stopped")
 
@@ -537,8 +540,17 @@ def machine(h: Harness) -> type[RuleBasedStateMachine]:
                     os.kill(job.pid, signal.SIGUSR1)
 
         def _operate(
-            self, op: Operation, target: int, where: str, *, predicted: bool, check: bool = True
+            self,
+            op: Operation,
+            target: int,
+            where: str,
+            *,
+            predicted: bool,
+            check: bool = True,
+            before: Row | None = None,
         ) -> str:
+            """Perform `op` from `where`; its answer is checked (against decisions.md for the
+            settled state when `predicted`), and its effect once the engine has settled."""
             assert self.state is not None
             answer = h.operate(where, op, target)
             if predicted:
@@ -547,7 +559,7 @@ def machine(h: Harness) -> type[RuleBasedStateMachine]:
             else:
                 assert answer in (OK, REFUSED), f"{op.value} {target} from {where}: {answer}"
             if answer == OK and check:
-                before = self.state.rows[target]
+                before = before or self.state.rows[target]
                 self._expect(target, effect(op, before), f"{op.value} from {where} was accepted")
             return answer
 
