@@ -4,8 +4,9 @@ and from a second process, with the engine's guarantees checked after every step
 
 Every Shell job of these Dags writes a journal (tests/engine/jobs: `start <instance> <attempt>
 <pid> <start ticks>` first, `term …` when it gets SIGTERM, which it ignores, `end …` last) and
-blocks until the test writes `release/<instance>.<attempt>` holding its exit code: the test
-decides which job ends, when, and how. A job that finds an earlier attempt of its own instance
+blocks until the test writes `release/<instance>.<attempt>` holding its exit code (it looks
+every 20 ms, and at once on SIGUSR1, so jobs released together end together): the test decides
+which job ends, when, and how. A job that finds an earlier attempt of its own instance
 still alive when it starts writes `overlap …`.
 
 After every step the test observes the journal, the store, then which processes live, until
@@ -33,7 +34,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import hypothesis.strategies as st
@@ -66,7 +67,8 @@ from tests.engine.builders import by_name, make_flow, make_workspace, node, run_
 
 S = InstanceStatus
 SLOTS = 3  # fewer than a wide Dag's roots: some instances wait for a slot
-MAX_NODES = 6
+MAX_NODES = 7
+MAX_ROOTS = 6
 SETTLE_SECONDS = 10.0  # the engine reacts in milliseconds; generous for a loaded machine
 QUIET_SECONDS = 0.2  # four engine polls (tests/engine/conftest.py polls every 50 ms)
 OBSERVE_EVERY = 0.02
@@ -90,7 +92,8 @@ while read -r K II AA PP TT; do
   if [ "$K" = start ] && [ "$II" = "$I" ] && [ "$AA" != "$A" ] && alive "$PP" "$TT" 2>/dev/null
   then echo "overlap $I $A $AA $PP" >> "$J"; fi
 done < "$J"
-while [ ! -e "$R/$I.$A" ]; do sleep 0.02; done
+trap 'kill "$P" 2>/dev/null' USR1
+while [ ! -e "$R/$I.$A" ]; do sleep 0.02 & P=$!; wait "$P"; done
 C=$(cat "$R/$I.$A")
 echo "end $I $A $$ $T" >> "$J"
 exit "$C"
@@ -387,12 +390,14 @@ CODE = st.sampled_from((0, 1))
 
 @st.composite
 def dag_shapes(draw: st.DrawFn) -> tuple[tuple[str, tuple[int, ...]], ...]:
-    """(kind, parent indexes) per node; parents come earlier, so it is acyclic."""
-    shape = []
-    for index in range(draw(st.integers(2, MAX_NODES))):
-        kind = draw(st.sampled_from(("shell", "shell", "virtual")))
-        parents = draw(st.sets(st.integers(0, index - 1), max_size=2)) if index else set()
-        shape.append((kind, tuple(sorted(parents))))
+    """(kind, parent indexes) per node: 1 to MAX_ROOTS roots, often more than the executor's
+    slots, then up to MAX_NODES - roots nodes below earlier ones (so it is acyclic)."""
+    kinds = st.sampled_from(("shell", "shell", "shell", "virtual"))
+    roots = draw(st.integers(1, MAX_ROOTS))
+    shape = [(draw(kinds), ()) for _ in range(roots)]
+    for index in range(roots, roots + draw(st.integers(0, MAX_NODES - roots))):
+        parents = draw(st.sets(st.integers(0, index - 1), min_size=1, max_size=2))
+        shape.append((draw(kinds), tuple(sorted(parents))))
     return tuple(shape)
 
 
@@ -427,45 +432,63 @@ def machine(h: Harness) -> type[RuleBasedStateMachine]:
 
         # -- steps ------------------------------------------------------------------------------
 
-        @rule(picks=st.lists(st.tuples(PICK, CODE), min_size=1, max_size=3))
-        def release(self, picks: list[tuple[int, int]]) -> None:
-            """Let up to three running jobs end at once, each with its exit code."""
-            chosen: dict[int, int] = {}
-            for pick, exit_code in picks:
-                target = self._running(pick)
-                if target is not None:
-                    chosen.setdefault(target, exit_code)
-            for target, exit_code in chosen.items():
-                self._release(target, exit_code)
+        @rule(first=PICK, count=st.integers(1, SLOTS), codes=st.lists(CODE, min_size=SLOTS))
+        def release(self, first: int, count: int, codes: list[int]) -> None:
+            """Let `count` running jobs end at once (all of them, when fewer run), each with
+            its exit code: a random completion order, and several slots freed in one go."""
+            running = self.state.running() if self.state else []
+            chosen = [running[(first + i) % len(running)] for i in range(min(count, len(running)))]
+            for target, exit_code in zip(chosen, codes, strict=False):
+                self._release(target, exit_code, wake=False)
+            for target in chosen:
+                self._wake(target)
 
-        @rule(op=OPERATIONS, pick=PICK, where=WHERE)
-        def operate(self, op: Operation, pick: int, where: str) -> None:
-            self._operate(op, self.ids[pick % len(self.ids)], where, predicted=True)
+        @rule(op=OPERATIONS, pick=PICK, where=WHERE, allowed=st.booleans())
+        def operate(self, op: Operation, pick: int, where: str, allowed: bool) -> None:
+            """An operation on any instance, or on one whose state allows it."""
+            self._operate(op, self._target(op, pick, allowed), where, predicted=True)
 
-        @rule(op=OPERATIONS, pick=PICK, where=WHERE, job=PICK, code=CODE, op_first=st.booleans())
+        @rule(
+            op=OPERATIONS,
+            pick=PICK,
+            where=WHERE,
+            allowed=st.booleans(),
+            job=PICK,
+            code=CODE,
+            op_first=st.booleans(),
+        )
         def operate_while_a_job_ends(
-            self, op: Operation, pick: int, where: str, job: int, code: int, op_first: bool
+            self,
+            op: Operation,
+            pick: int,
+            where: str,
+            allowed: bool,
+            job: int,
+            code: int,
+            op_first: bool,
         ) -> None:
-            """An operation and a job's end racing each other (no settling in between)."""
-            target = self.ids[pick % len(self.ids)]
-            ending = self._running(job)
-            if ending == target:
-                ending = None
+            """An operation and another instance's job ending, racing (no settling between)."""
+            target = self._target(op, pick, allowed)
+            running = [i for i in self.state.running() if i != target] if self.state else []
             if op_first:
                 self._operate(op, target, where, predicted=True)
-            if ending is not None:
-                self._release(ending, code)
+            if running:
+                self._release(running[job % len(running)], code)
             if not op_first:
                 self._operate(op, target, where, predicted=False)
 
         @rule(pick=PICK, stop_where=WHERE, restart_where=WHERE)
         def stop_then_restart(self, pick: int, stop_where: str, restart_where: str) -> None:
-            """Stop a (running, if any) instance and rerun it at once."""
-            target = self._running(pick) or self.ids[pick % len(self.ids)]
+            """Stop a running (else any) instance and rerun it at once."""
+            running = self.state.running() if self.state else []
+            target = running[pick % len(running)] if running else self.ids[pick % len(self.ids)]
             stop = self._operate(Operation.STOP, target, stop_where, predicted=True, check=False)
             if stop != OK:
                 return
-            restart = self._operate(Operation.RESTART, target, restart_where, predicted=False)
+            stopped = replace(self.state.rows[target], status=S.FAILURE)
+            restart = self._operate(
+                Operation.RESTART, target, restart_where, predicted=False, before=stopped
+            )
             if restart != OK:  # refused while the stopped attempt still runs
                 self._expect(target, effect(Operation.STOP, self.state.rows[target]), "stopped")
 
@@ -485,14 +508,22 @@ def machine(h: Harness) -> type[RuleBasedStateMachine]:
 
         # -- helpers -------------------------------------------------------------------------------
 
-        def _running(self, pick: int) -> int | None:
-            running = self.state.running() if self.state else []
-            return running[pick % len(running)] if running else None
+        def _target(self, op: Operation, pick: int, allowed: bool) -> int:
+            """The instance `pick` names among all, or (`allowed`) among those `op` may act on
+            in the settled state, when there are any."""
+            assert self.state is not None
+            state = self.state
+            ids = self.ids
+            if allowed:
+                ids = [i for i in ids if expected_answer(state, op, i) == OK] or ids
+            return ids[pick % len(ids)]
 
-        def _release(self, instance_id: int, exit_code: int) -> None:
+        def _release(self, instance_id: int, exit_code: int, *, wake: bool = True) -> None:
             assert self.state is not None
             attempt = self.state.rows[instance_id].attempt
             write_release(self.folder, (instance_id, attempt), exit_code)
+            if wake:
+                self._wake(instance_id)
             wanted = (S.SUCCESS if exit_code == 0 else S.FAILURE, attempt)
             self._expect(
                 instance_id,
@@ -500,9 +531,26 @@ def machine(h: Harness) -> type[RuleBasedStateMachine]:
                 f"its job ended with exit code {exit_code}",
             )
 
+        def _wake(self, instance_id: int) -> None:
+            """SIGUSR1 ends the job's wait at once: jobs released together end together."""
+            assert self.state is not None
+            key = (instance_id, self.state.rows[instance_id].attempt)
+            for job in self.state.journal.starts:
+                if job.key == key and alive(job):
+                    os.kill(job.pid, signal.SIGUSR1)
+
         def _operate(
-            self, op: Operation, target: int, where: str, *, predicted: bool, check: bool = True
+            self,
+            op: Operation,
+            target: int,
+            where: str,
+            *,
+            predicted: bool,
+            check: bool = True,
+            before: Row | None = None,
         ) -> str:
+            """Perform `op` from `where`; its answer is checked (against decisions.md for the
+            settled state when `predicted`), and its effect once the engine has settled."""
             assert self.state is not None
             answer = h.operate(where, op, target)
             if predicted:
@@ -511,7 +559,7 @@ def machine(h: Harness) -> type[RuleBasedStateMachine]:
             else:
                 assert answer in (OK, REFUSED), f"{op.value} {target} from {where}: {answer}"
             if answer == OK and check:
-                before = self.state.rows[target]
+                before = before or self.state.rows[target]
                 self._expect(target, effect(op, before), f"{op.value} from {where} was accepted")
             return answer
 
