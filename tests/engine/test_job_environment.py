@@ -10,7 +10,7 @@ import pytest
 from opcenter.domain.model import DagStatus
 from opcenter.engine.scheduler import Engine
 from opcenter.service.context import ServiceContext
-from opcenter.service.instances import get_instance_log
+from opcenter.service.logs import get_instance_log
 from tests.engine.builders import by_name, make_flow, node, run_flow, wait_dag
 
 SECRETS = {

@@ -15,6 +15,7 @@ from opcenter.domain.model import DagStatus, InstanceStatus
 from opcenter.engine.scheduler import Engine
 from opcenter.errors import Conflict
 from opcenter.service import instances as ops
+from opcenter.service import logs
 from opcenter.service.context import ServiceContext
 from opcenter.store.tables import Instance
 from tests.engine.builders import by_name, make_flow, node, run_flow, wait_dag
@@ -122,7 +123,7 @@ def test_all_denied_is_never_rerun_automatically_nor_restarted(
     no = by_name(ctx, created.dag_id)["no"]
     assert (no.status, no.attempt, no.task_rerun_time) == (S.FAILURE, 1, 3)
     assert tries.read_text() == "x\n"
-    log = ops.get_instance_log(ctx, instance_id=no.instance_id, project_env=PROD)
+    log = logs.get_instance_log(ctx, instance_id=no.instance_id, project_env=PROD)
     assert "exit code 1" in log and "automatic rerun" not in log
     # and RestartInstance is refused with the reason, changing nothing
     with pytest.raises(Conflict) as refused:

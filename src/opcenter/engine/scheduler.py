@@ -37,7 +37,7 @@ from opcenter.engine import dags as dagstore
 from opcenter.engine import transitions
 from opcenter.engine.changes import Change, ChangeTracker
 from opcenter.engine.dispatch import instant_line, prepare, write_instant_logs, write_lines
-from opcenter.engine.lock import FileLeadership
+from opcenter.engine.leader import Leadership
 from opcenter.engine.paths import log_path
 from opcenter.engine.recovery import recover
 from opcenter.engine.view import DagView, InstanceView
@@ -62,22 +62,13 @@ class EngineBusy(RuntimeError):
 
 
 class LeadershipLike(Protocol):
-    """What the engine needs of its leadership (engine/leader.py, or `FileLeadership`)."""
+    """What the engine needs of its leadership (engine/leader.py `Leadership`)."""
 
     def acquire(self) -> bool: ...
 
     def held(self) -> bool: ...
 
     def release(self) -> None: ...
-
-
-def _default_leadership(ctx: ServiceContext) -> LeadershipLike:
-    """Leadership held in the store when available, else the data directory's file lock."""
-    try:
-        from opcenter.engine.leader import Leadership  # type: ignore[import-not-found]
-    except ImportError:
-        return FileLeadership(ctx.settings.data_dir)
-    return Leadership(ctx.db, ctx.settings)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -119,7 +110,7 @@ class Engine:
     ) -> None:
         """`runs`: drive (load, advance, recover) only the Dags of these run ids and leave every
         other Dag alone. `leadership`: who may drive the store (default: the store's own
-        leadership, or the data directory's file lock before that exists)."""
+        leadership: engine/leader.py `Leadership` on this store)."""
         if executor is None:
             from opcenter.runners.local import LocalExecutor
 
@@ -128,7 +119,7 @@ class Engine:
         self.executor = executor
         self.poll_seconds = poll_seconds
         self.runs = None if runs is None else frozenset(runs)
-        self.leadership = leadership if leadership is not None else _default_leadership(ctx)
+        self.leadership = leadership if leadership is not None else Leadership(ctx.db, ctx.settings)
         self._events: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._dags: dict[int, DagView] = {}
