@@ -16,9 +16,9 @@ from opcenter.engine.paths import log_path
 from opcenter.engine.recovery import (
     INTERRUPTED_LINE,
     RERUN_LINE,
-    record_process,
     recover,
 )
+from opcenter.engine.transitions import record_process
 from opcenter.runners.base import ProcessHandle
 from opcenter.runners.reaper import handle_of
 from opcenter.service.context import ServiceContext
@@ -127,7 +127,7 @@ def test_recover_kills_a_recorded_group_still_alive_before_anything_else(
     handle = handle_of(orphan.pid)
     assert handle is not None
     with ctx.db.transaction() as session:
-        assert record_process(session, iid, 1, handle)
+        assert record_process(session, iid, 1, handle.pgid, handle.start_ticks, handle.boot_id)
 
     recovery = _recover(ctx)
 
@@ -147,7 +147,9 @@ def test_recover_leaves_a_group_alone_given_a_handle_from_another_boot(
     assert handle is not None
     stranger = ProcessHandle(handle.pgid, handle.start_ticks, "another-boot")
     with ctx.db.transaction() as session:
-        assert record_process(session, iid, 1, stranger)
+        assert record_process(
+            session, iid, 1, stranger.pgid, stranger.start_ticks, stranger.boot_id
+        )
 
     recovery = _recover(ctx)
 
