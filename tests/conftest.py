@@ -90,13 +90,21 @@ def store_url(db: Database) -> str:
 
 
 def stored_bytes(db: Database) -> bytes:
-    """Everything the store holds: every row of every table, as text (for secrets-at-rest)."""
+    """What the store keeps at rest, for secrets-at-rest checks: every row of every table as
+    text, and on SQLite the store's files too (the WAL and freed pages may keep what the rows
+    no longer hold)."""
     with db.engine.connect() as conn:
-        return b"".join(
+        rows = b"".join(
             repr(row).encode()
             for table in tables.Base.metadata.sorted_tables
             for row in conn.execute(sa.select(table))
         )
+    if not db.is_sqlite:
+        return rows
+    path = Path(str(db.engine.url.database))
+    files = sorted(path.parent.glob(f"{path.name}*"))
+    assert path in files, f"no SQLite file at {path}"
+    return rows + b"".join(p.read_bytes() for p in files)
 
 
 def second_context(ctx: ServiceContext) -> ServiceContext:
