@@ -148,7 +148,7 @@ def sqlite_ctx(tmp_path: Path) -> Iterator[ServiceContext]:
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def module_db(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, pg_ready: bool
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Database]:
     """A migrated store living for a whole test module (a live server's), on each backend:
     the module's tests run once on SQLite, then once on PostgreSQL in a fresh schema."""
@@ -157,7 +157,7 @@ def module_db(
         yield database
         database.dispose()
         return
-    with fresh_pg_schema(pg_ready) as schema:
+    with fresh_pg_schema(request.getfixturevalue("pg_ready")) as schema:
         database = database_on("postgresql", Path(), schema)
         yield database
         database.dispose()
