@@ -90,13 +90,21 @@ def store_url(db: Database) -> str:
 
 
 def stored_bytes(db: Database) -> bytes:
-    """Everything the store holds: every row of every table, as text (for secrets-at-rest)."""
+    """What the store keeps at rest, for secrets-at-rest checks: every row of every table as
+    text, and on SQLite the store's files too (the WAL and freed pages may keep what the rows
+    no longer hold)."""
     with db.engine.connect() as conn:
-        return b"".join(
+        rows = b"".join(
             repr(row).encode()
             for table in tables.Base.metadata.sorted_tables
             for row in conn.execute(sa.select(table))
         )
+    if not db.is_sqlite:
+        return rows
+    path = Path(str(db.engine.url.database))
+    files = sorted(path.parent.glob(f"{path.name}*"))
+    assert path in files, f"no SQLite file at {path}"
+    return rows + b"".join(p.read_bytes() for p in files)
 
 
 def second_context(ctx: ServiceContext) -> ServiceContext:
@@ -140,7 +148,7 @@ def sqlite_ctx(tmp_path: Path) -> Iterator[ServiceContext]:
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def module_db(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, pg_ready: bool
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Database]:
     """A migrated store living for a whole test module (a live server's), on each backend:
     the module's tests run once on SQLite, then once on PostgreSQL in a fresh schema."""
@@ -149,7 +157,7 @@ def module_db(
         yield database
         database.dispose()
         return
-    with fresh_pg_schema(pg_ready) as schema:
+    with fresh_pg_schema(request.getfixturevalue("pg_ready")) as schema:
         database = database_on("postgresql", Path(), schema)
         yield database
         database.dispose()

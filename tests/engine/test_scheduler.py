@@ -1,5 +1,6 @@
-"""The engine end to end on SQLite with real processes: ordering, dry runs, parameters seen by
-each node type, states and time stamps, date ranges, timeout and automatic reruns."""
+"""The engine end to end on SQLite and PostgreSQL with real processes: ordering, dry runs,
+parameters seen by each node type, states and time stamps, date ranges, timeout and automatic
+reruns."""
 
 from __future__ import annotations
 
