@@ -317,10 +317,14 @@ class Remote:
         return line.strip()
 
     def operate(self, op: Operation, instance_id: int) -> str:
+        self.send(op, instance_id)
+        return self.answer()
+
+    def send(self, op: Operation, instance_id: int) -> None:
+        """Ask without waiting for the answer (`answer()` reads it)."""
         assert self.proc.stdin is not None
         self.proc.stdin.write(f"{op.value} {instance_id}\n")
         self.proc.stdin.flush()
-        return self.answer()
 
     def close(self) -> None:
         assert self.proc.stdin is not None
@@ -477,6 +481,46 @@ def machine(h: Harness) -> type[RuleBasedStateMachine]:
             if not op_first:
                 self._operate(op, target, where, predicted=False)
 
+        @rule(op=OPERATIONS, where=WHERE, job=PICK, code=CODE, op_first=st.booleans())
+        def operate_as_its_job_ends(
+            self, op: Operation, where: str, job: int, code: int, op_first: bool
+        ) -> None:
+            """An operation on a running instance racing the end of its own job."""
+            running = self.state.running() if self.state else []
+            if not running:
+                return
+            target = running[job % len(running)]
+            if op_first:
+                self._operate(op, target, where, predicted=True, check=False)
+            self._release(target, code, expect=False)
+            if not op_first:
+                self._operate(op, target, where, predicted=False, check=False)
+
+        @rule(
+            op=OPERATIONS,
+            pick=PICK,
+            allowed=st.booleans(),
+            local_op=OPERATIONS,
+            local_pick=PICK,
+            local_allowed=st.booleans(),
+        )
+        def two_operators_at_once(
+            self,
+            op: Operation,
+            pick: int,
+            allowed: bool,
+            local_op: Operation,
+            local_pick: int,
+            local_allowed: bool,
+        ) -> None:
+            """The second process and the engine's own process operate at the same moment."""
+            target = self._target(op, pick, allowed)
+            local_target = self._target(local_op, local_pick, local_allowed)
+            h.remote.send(op, target)
+            local = h.operate("local", local_op, local_target)
+            self._judge(local_op, local_target, "local", local, predicted=False)
+            self._judge(op, target, "remote", h.remote.answer(), predicted=False)
+
         @rule(pick=PICK, stop_where=WHERE, restart_where=WHERE)
         def stop_then_restart(self, pick: int, stop_where: str, restart_where: str) -> None:
             """Stop a running (else any) instance and rerun it at once."""
@@ -518,12 +562,16 @@ def machine(h: Harness) -> type[RuleBasedStateMachine]:
                 ids = [i for i in ids if expected_answer(state, op, i) == OK] or ids
             return ids[pick % len(ids)]
 
-        def _release(self, instance_id: int, exit_code: int, *, wake: bool = True) -> None:
+        def _release(
+            self, instance_id: int, exit_code: int, *, wake: bool = True, expect: bool = True
+        ) -> None:
             assert self.state is not None
             attempt = self.state.rows[instance_id].attempt
             write_release(self.folder, (instance_id, attempt), exit_code)
             if wake:
                 self._wake(instance_id)
+            if not expect:
+                return
             wanted = (S.SUCCESS if exit_code == 0 else S.FAILURE, attempt)
             self._expect(
                 instance_id,
@@ -549,10 +597,27 @@ def machine(h: Harness) -> type[RuleBasedStateMachine]:
             check: bool = True,
             before: Row | None = None,
         ) -> str:
-            """Perform `op` from `where`; its answer is checked (against decisions.md for the
-            settled state when `predicted`), and its effect once the engine has settled."""
-            assert self.state is not None
+            """Perform `op` from `where` and judge it."""
             answer = h.operate(where, op, target)
+            return self._judge(
+                op, target, where, answer, predicted=predicted, check=check, before=before
+            )
+
+        def _judge(
+            self,
+            op: Operation,
+            target: int,
+            where: str,
+            answer: str,
+            *,
+            predicted: bool,
+            check: bool = True,
+            before: Row | None = None,
+        ) -> str:
+            """Check an operation's answer (against decisions.md for the settled state when
+            `predicted`, else OK or Invalid.Instance.Status) and, with `check`, expect the
+            effect of an accepted one once the engine has settled."""
+            assert self.state is not None
             if predicted:
                 wanted = expected_answer(self.state, op, target)
                 assert answer == wanted, f"{op.value} {target} from {where}: {answer}, not {wanted}"
