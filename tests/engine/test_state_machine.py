@@ -276,6 +276,16 @@ def unsettled(obs: Observation, live_total: int) -> list[str]:
     return problems
 
 
+def describe(obs: Observation) -> str:
+    """The observation in one line, for failure messages."""
+    rows = ", ".join(
+        f"{r.id}:{r.status.value}{'(suspended)' if r.suspended else ''}@{r.attempt}"
+        f"<-{list(obs.parents[r.id])}"
+        for r in sorted(obs.rows.values(), key=lambda r: r.id)
+    )
+    return f"Dag {obs.dag_status.value}, instances {rows}, live attempts {obs.live}"
+
+
 def settle(ctx: ServiceContext, dag_id: int, journal_path: Path) -> Observation:
     """Observe until the engine has settled: no problem, and the same observation for
     QUIET_SECONDS. Safety is checked on every observation on the way."""
@@ -290,7 +300,9 @@ def settle(ctx: ServiceContext, dag_id: int, journal_path: Path) -> Observation:
             quiet_since, last = now, obs.key()
         elif now - quiet_since >= QUIET_SECONDS:
             return obs
-        assert now < deadline, f"not settled after {SETTLE_SECONDS} s: {problems or 'changing'}"
+        assert (
+            now < deadline
+        ), f"not settled after {SETTLE_SECONDS} s: {problems or 'changing'}; {describe(obs)}"
         time.sleep(OBSERVE_EVERY)
 
 
@@ -706,3 +718,30 @@ def test_engine_state_machine(harness: Harness) -> None:
             suppress_health_check=list(HealthCheck),
         ),
     )
+
+
+@pytest.mark.parametrize("where", ["local", "remote"])
+def test_set_success_racing_a_job_end_releases_the_successor(harness: Harness, where: str) -> None:
+    """A sequence the machine found (PostgreSQL): a, b running; c (virtual) after both. b is
+    stopped; then a's job ends with exit code 0 and, at the same moment, b is set to success.
+    c must run: the Dag must not be left FAILURE with c NOT_RUN."""
+    engine_machine = machine(harness)
+    for _ in range(3):
+        state = engine_machine()
+        try:
+            state.build(shape=(("shell", ()), ("shell", ()), ("virtual", (0, 1))))
+            state.settled()
+            state.stop_then_restart(pick=1, stop_where="local", restart_where="local")
+            state.settled()
+            state.operate_while_a_job_ends(
+                op=Operation.SET_SUCCESS,
+                pick=1,
+                where=where,
+                allowed=False,
+                job=0,
+                code=0,
+                op_first=False,
+            )
+            state.settled()
+        finally:
+            state.teardown()
