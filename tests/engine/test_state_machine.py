@@ -1,13 +1,21 @@
 """A hypothesis state machine of the engine: random Dags, random completion orders and random
 operator operations (stop, rerun, set success, suspend, resume) from the engine's own process
-and from a second process, with the engine's guarantees checked after every step.
+and from a second process (tests/engine/_operator.py, its own Database and ServiceContext on
+the same store), with the engine's guarantees checked after every step.
 
-Every Shell job of these Dags writes a journal (tests/engine/jobs: `start <instance> <attempt>
-<pid> <start ticks>` first, `term …` when it gets SIGTERM, which it ignores, `end …` last) and
-blocks until the test writes `release/<instance>.<attempt>` holding its exit code (it looks
-every 20 ms, and at once on SIGUSR1, so jobs released together end together): the test decides
-which job ends, when, and how. A job that finds an earlier attempt of its own instance
-still alive when it starts writes `overlap …`.
+Each example runs one random Dag (up to MAX_NODES Shell and virtual nodes, often more ready
+Shell nodes than the executor's SLOTS) under one engine shared by the test. Every Shell job
+runs the JOB script below: it writes a journal (`start <instance> <attempt> <pid> <start
+ticks>` first, `term …` when it gets SIGTERM, which it ignores until the executor's SIGKILL,
+`end …` last) and blocks until the test writes `release/<instance>.<attempt>` holding its exit
+code (it looks every 20 ms, and at once on SIGUSR1, so jobs released together end together):
+the test decides which job ends, when, and how. A job that finds an earlier attempt of its own
+instance still alive when it starts writes `overlap …`.
+
+The steps: let up to SLOTS running jobs end at once; an operation from either process (on any
+instance, or on one whose state allows it); an operation racing another instance's job end;
+an operation racing its own instance's job end; a stop then an immediate rerun; both
+processes operating at the same moment.
 
 After every step the test observes the journal, the store, then which processes live, until
 the engine has settled (nothing left for it to do, the same observation for QUIET_SECONDS),
@@ -21,7 +29,12 @@ Checked once settled:
     executor slot is free);
   - the Dag's status is `derive_dag_status` of its instances;
   - an operation answered as decisions.md says for the state it was issued in (OK or
-    Invalid.Instance.Status), and an accepted one, like a released job's result, took effect.
+    Invalid.Instance.Status; a RestartInstance of a RUNNING instance, whose stop is still being
+    carried out, is refused), and an accepted one, like a released job's result, took effect.
+
+The budget is fixed (EXAMPLES examples of STEPS steps, derandomized): about half a minute per
+backend. OPCENTER_TEST_SM_EXAMPLES raises it; OPCENTER_TEST_SHRINK=1 (with --timeout=0)
+minimises a failing example.
 """
 
 from __future__ import annotations
