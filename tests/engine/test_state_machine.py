@@ -99,13 +99,13 @@ A=$OPCENTER_ATTEMPT
 [ -n "$A" ] || A=$(basename "$PWD")
 T=$(awk '{{print $22}}' /proc/$$/stat)
 trap 'echo "term $I $A $$ $T" >> "$J"' TERM
+trap 'kill "$P" 2>/dev/null' USR1
 echo "start $I $A $$ $T" >> "$J"
 alive() {{ awk -v t="$2" '$3 != "Z" && $22 == t {{ok = 1}} END {{exit !ok}}' "/proc/$1/stat"; }}
 while read -r K II AA PP TT; do
   if [ "$K" = start ] && [ "$II" = "$I" ] && [ "$AA" != "$A" ] && alive "$PP" "$TT" 2>/dev/null
   then echo "overlap $I $A $AA $PP" >> "$J"; fi
 done < "$J"
-trap 'kill "$P" 2>/dev/null' USR1
 while [ ! -e "$R/$I.$A" ]; do sleep 0.02 & P=$!; wait "$P"; done
 C=$(cat "$R/$I.$A")
 echo "end $I $A $$ $T" >> "$J"
@@ -250,9 +250,12 @@ def check_safety(obs: Observation) -> None:
     """What must hold at every moment, not only once the engine has settled."""
     twice = [k for k, n in Counter(j.key for j in obs.journal.starts).items() if n > 1]
     assert not twice, f"attempt started twice (instance, attempt): {twice}"
-    assert not obs.journal.overlaps, f"an attempt started beside a live one: {obs.journal.overlaps}"
-    both = {i: a for i, a in obs.live.items() if len(a) > 1}
-    assert not both, f"two live attempts of one instance: {both}"
+    # Seen by a job as it started, or by this observation: one assertion, so that which of the
+    # two sees an overlap first does not make hypothesis call the failure flaky.
+    both = [f"instance {i}: {a}" for i, a in obs.live.items() if len(a) > 1]
+    assert not (
+        obs.journal.overlaps or both
+    ), f"two live attempts of one instance: {both} {obs.journal.overlaps}"
     for instance, attempts in obs.live.items():
         row = obs.rows[instance]
         assert not obs.ended((instance, attempts[0])), (
