@@ -14,7 +14,6 @@ from opcenter.store.tables import Dag, Instance
 
 __all__ = [
     "DagView",
-    "InstanceLogView",
     "InstancePage",
     "InstanceStatusCount",
     "InstanceView",
@@ -178,14 +177,3 @@ class InstanceStatusCount:
     failure_count: int
     success_count: int
     total_count: int
-
-
-@dataclass(frozen=True)
-class InstanceLogView:
-    """An attempt's log: `text` from byte `offset`; `size` is the log's whole size so far."""
-
-    instance_id: int
-    attempt: int
-    text: str
-    offset: int
-    size: int
