@@ -17,11 +17,18 @@ POLL_SECONDS = 0.05
 def start_engine() -> Iterator[Callable[..., Engine]]:
     started: list[Engine] = []
 
-    def start(ctx: ServiceContext, slots: int = 2, **kw: object) -> Engine:
+    def start(
+        ctx: ServiceContext,
+        slots: int = 2,
+        *,
+        executor: LocalExecutor | None = None,
+        poll_seconds: float = POLL_SECONDS,
+        **kw: object,
+    ) -> Engine:
         engine = Engine(
             ctx,
-            LocalExecutor(slots, stop_grace_seconds=0.5),
-            poll_seconds=POLL_SECONDS,
+            executor or LocalExecutor(slots, stop_grace_seconds=0.5),
+            poll_seconds=poll_seconds,
             **kw,  # type: ignore[arg-type]
         )
         engine.start()

@@ -57,21 +57,6 @@ class CountingExecutor(LocalExecutor):
         super().submit(spec)
 
 
-@pytest.fixture
-def engines() -> object:
-    started: list[Engine] = []
-
-    def start(ctx: ServiceContext, executor: LocalExecutor, poll: float = 0.05) -> Engine:
-        engine = Engine(ctx, executor, poll_seconds=poll)
-        engine.start()
-        started.append(engine)
-        return engine
-
-    yield start
-    for engine in started:
-        engine.stop()
-
-
 def status_of(ctx: ServiceContext, instance_id: int) -> S:
     return ops.get_instance(ctx, instance_id=instance_id, project_env=PROD).status
 
@@ -92,7 +77,7 @@ def assert_no_step_failed(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_reloads_never_hand_an_attempt_over_twice(
-    ctx: ServiceContext, engines: Callable[..., Engine], caplog: pytest.LogCaptureFixture
+    ctx: ServiceContext, start_engine: Callable[..., Engine], caplog: pytest.LogCaptureFixture
 ) -> None:
     # Given 3 slots busy with three jobs that end together, three attempts queued behind them,
     # and a suspended node whose suspend/resume makes the engine reload the Dag several times
@@ -103,7 +88,7 @@ def test_reloads_never_hand_an_attempt_over_twice(
     queued = [node(f"w{n}", "shell", "true") for n in range(3)]
     flow = make_flow(ctx, [*jobs, *queued, node("s", "shell", "true", after=["j0"])])
     executor = CountingExecutor(3)
-    engine = engines(ctx, executor)
+    engine = start_engine(ctx, executor=executor)
     created = run_flow(flow)
     rows = by_name(ctx, created.dag_id)
     wait_for(lambda: all(status_of(ctx, rows[f"j{n}"].instance_id) is S.RUNNING for n in range(3)))
@@ -125,7 +110,7 @@ def test_reloads_never_hand_an_attempt_over_twice(
 
 
 def test_a_refused_hand_over_fails_that_instance_only(
-    ctx: ServiceContext, engines: Callable[..., Engine], caplog: pytest.LogCaptureFixture
+    ctx: ServiceContext, start_engine: Callable[..., Engine], caplog: pytest.LogCaptureFixture
 ) -> None:
     # Given three jobs started in one step, the executor refusing one of them
     caplog.set_level(logging.ERROR, logger="opcenter.engine")
@@ -133,7 +118,7 @@ def test_a_refused_hand_over_fails_that_instance_only(
     created = run_flow(flow)  # no engine yet: the Dag waits
     rows = by_name(ctx, created.dag_id)
     bad = rows["bad"].instance_id
-    engines(ctx, CountingExecutor(3, refuse=frozenset({bad})))
+    start_engine(ctx, executor=CountingExecutor(3, refuse=frozenset({bad})))
     # Then the refused one is FAILURE with the reason, the others of the step succeed
     assert wait_dag(ctx, created.dag_id) is DagStatus.FAILURE
     failed = ops.get_instance(ctx, instance_id=bad, project_env=PROD)
@@ -156,11 +141,11 @@ def second_process(ctx: ServiceContext) -> ServiceContext:
 
 
 def test_a_restart_from_another_process_survives_a_failing_result(
-    ctx: ServiceContext, backend: str, engines: Callable[..., Engine]
+    ctx: ServiceContext, backend: str, start_engine: Callable[..., Engine]
 ) -> None:
     # Given a Dag with A failed and B running, and a poll slower than the race
     other = second_process(ctx)
-    engines(ctx, LocalExecutor(2, stop_grace_seconds=0.5), poll=1.0)
+    start_engine(ctx, executor=LocalExecutor(2, stop_grace_seconds=0.5), poll_seconds=1.0)
     rng = random.Random(10)
     try:
         for round_ in range(12):
@@ -231,13 +216,13 @@ with trace.open("a") as out:
 
 
 def test_a_restart_after_a_stop_never_overlaps_the_stopped_attempt(
-    ctx: ServiceContext, engines: Callable[..., Engine]
+    ctx: ServiceContext, start_engine: Callable[..., Engine]
 ) -> None:
     # Given a job (a process group of two) that ignores SIGTERM and, when it starts, notes any
     # earlier attempt's process group with a live (not zombie) member
     trace = ctx.settings.data_dir / "trace"
     code = OVERLAP_JOB.replace("TRACE", repr(str(trace)))
-    engines(ctx, LocalExecutor(2, stop_grace_seconds=1.0))
+    start_engine(ctx, executor=LocalExecutor(2, stop_grace_seconds=1.0))
     flow = make_flow(ctx, [node("slow", "python", code)])
     created = run_flow(flow)
     slow = by_name(ctx, created.dag_id)["slow"].instance_id
@@ -268,11 +253,11 @@ def test_a_restart_after_a_stop_never_overlaps_the_stopped_attempt(
 
 
 def test_operations_mixed_with_completions_keep_every_invariant(
-    ctx: ServiceContext, backend: str, engines: Callable[..., Engine]
+    ctx: ServiceContext, backend: str, start_engine: Callable[..., Engine]
 ) -> None:
     rng = random.Random(1010)
     executor = CountingExecutor(3, stop_grace_seconds=0.3)
-    engine = engines(ctx, executor)
+    engine = start_engine(ctx, executor=executor)
     other = second_process(ctx)
     names = [f"n{k}" for k in range(6)]
     defs = [
