@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ import sqlalchemy as sa
 
 from opcenter.service.context import ServiceContext
 from opcenter.settings import load_settings
+from opcenter.store import tables
 from opcenter.store.db import Database
 
 PG_URL = os.environ.get("OPCENTER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -33,17 +35,23 @@ def _pg_available() -> bool:
         return False
 
 
+def _pg_required() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true")
+
+
 @pytest.fixture(scope="session")
 def pg_ready() -> bool:
     ok = _pg_available()
-    if not ok and os.environ.get("CI", "").lower() in ("1", "true"):
+    if not ok and _pg_required():
         pytest.fail(f"PostgreSQL is unreachable at {PG_URL} (required under CI=true)")
     return ok
 
 
-@pytest.fixture
-def pg_schema(pg_ready: bool) -> Iterator[str]:
-    """A fresh PostgreSQL schema, dropped afterwards: two runs never collide."""
+@contextmanager
+def fresh_pg_schema(pg_ready: bool) -> Iterator[str]:
+    """A fresh PostgreSQL schema, dropped afterwards: two runs never collide. Skips (fails under
+    CI=true, through `pg_ready`) when PostgreSQL is unreachable. Usable from a fixture of any
+    scope, e.g. a module-scoped live server."""
     if not pg_ready:
         pytest.skip(f"PostgreSQL is unreachable at {PG_URL}")
     schema = f"t_{uuid.uuid4().hex[:12]}"
@@ -58,14 +66,55 @@ def pg_schema(pg_ready: bool) -> Iterator[str]:
         admin.dispose()
 
 
-def make_database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Database:
-    if backend == "sqlite":
-        db = Database(f"sqlite:///{tmp_path / 'opcenter.db'}")
-    else:
-        schema = request.getfixturevalue("pg_schema")
-        db = Database(PG_URL, schema=schema)
+@pytest.fixture
+def pg_schema(pg_ready: bool) -> Iterator[str]:
+    """A fresh PostgreSQL schema for one test."""
+    with fresh_pg_schema(pg_ready) as schema:
+        yield schema
+
+
+def database_on(backend: str, sqlite_file: Path, schema: str | None = None) -> Database:
+    """A migrated store: SQLite in `sqlite_file`, or PostgreSQL in `schema`."""
+    db = (
+        Database(f"sqlite:///{sqlite_file}")
+        if backend == "sqlite"
+        else Database(PG_URL, schema=schema)
+    )
     db.migrate()
     return db
+
+
+def store_url(db: Database) -> str:
+    """A URL reaching `db`'s store, schema included, for another process (OPCENTER_DATABASE_URL)."""
+    return f"{db.url}?options=-csearch_path%3D{db.schema}" if db.schema else db.url
+
+
+def stored_bytes(db: Database) -> bytes:
+    """What the store keeps at rest, for secrets-at-rest checks: every row of every table as
+    text, and on SQLite the store's files too (the WAL and freed pages may keep what the rows
+    no longer hold)."""
+    with db.engine.connect() as conn:
+        rows = b"".join(
+            repr(row).encode()
+            for table in tables.Base.metadata.sorted_tables
+            for row in conn.execute(sa.select(table))
+        )
+    if not db.is_sqlite:
+        return rows
+    path = Path(str(db.engine.url.database))
+    files = sorted(path.parent.glob(f"{path.name}*"))
+    assert path in files, f"no SQLite file at {path}"
+    return rows + b"".join(p.read_bytes() for p in files)
+
+
+def second_context(ctx: ServiceContext) -> ServiceContext:
+    """Another connection pool to `ctx`'s store, as a second process has (dispose its db)."""
+    return ServiceContext(db=Database(ctx.db.url, schema=ctx.db.schema), settings=ctx.settings)
+
+
+def make_database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Database:
+    schema = request.getfixturevalue("pg_schema") if backend == "postgresql" else None
+    return database_on(backend, tmp_path / "opcenter.db", schema)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -95,3 +144,20 @@ def sqlite_ctx(tmp_path: Path) -> Iterator[ServiceContext]:
     context = ServiceContext.open(settings)
     yield context
     context.db.dispose()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_db(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Database]:
+    """A migrated store living for a whole test module (a live server's), on each backend:
+    the module's tests run once on SQLite, then once on PostgreSQL in a fresh schema."""
+    if request.param == "sqlite":
+        database = database_on("sqlite", tmp_path_factory.mktemp("store") / "opcenter.db")
+        yield database
+        database.dispose()
+        return
+    with fresh_pg_schema(request.getfixturevalue("pg_ready")) as schema:
+        database = database_on("postgresql", Path(), schema)
+        yield database
+        database.dispose()

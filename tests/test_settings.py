@@ -33,9 +33,30 @@ def test_settings_default_to_sqlite_under_the_data_dir_given_no_database_url(
         ("OPCENTER_PORT", "80.5", "Setting OPCENTER_PORT='80.5' is not an integer."),
         ("OPCENTER_TIMEZONE", "Mars/Olympus", "Setting OPCENTER_TIMEZONE='Mars/Olympus' is not"),
         (
+            "OPCENTER_LOG_CAP_BYTES",
+            str(1024**3 + 1),
+            "Setting OPCENTER_LOG_CAP_BYTES='1073741825' must be at most 1073741824.",
+        ),
+        ("OPCENTER_LOG_CAP_BYTES", "1023", "Setting OPCENTER_LOG_CAP_BYTES='1023' must be at"),
+        (
+            "OPCENTER_RETENTION_DAYS",
+            "-1",
+            "Setting OPCENTER_RETENTION_DAYS='-1' must be at least 0.",
+        ),
+        (
+            "OPCENTER_RETENTION_DAYS",
+            "1y",
+            "Setting OPCENTER_RETENTION_DAYS='1y' is not an integer.",
+        ),
+        (
             "OPCENTER_RATE_LIMIT_PER_SECOND",
             "fast",
             "Setting OPCENTER_RATE_LIMIT_PER_SECOND='fast' is not a number.",
+        ),
+        (
+            "OPCENTER_STOP_GRACE_SECONDS",
+            "-1",
+            "Setting OPCENTER_STOP_GRACE_SECONDS='-1' must be 0 or more.",
         ),
     ],
 )
@@ -55,6 +76,21 @@ def test_cli_prints_one_error_line_given_a_bad_setting(tmp_path: Path) -> None:
     assert result.stderr.strip() == "Error: Setting OPCENTER_WORKERS='many' is not an integer."
 
 
+def test_settings_read_the_stop_grace_given_the_environment() -> None:
+    assert load_settings(environ={}, dotenv=None).stop_grace_seconds == 3.0
+    settings = load_settings(environ={"OPCENTER_STOP_GRACE_SECONDS": "0.5"}, dotenv=None)
+    assert settings.stop_grace_seconds == 0.5
+
+
 def test_settings_read_the_api_rate_limit_given_the_environment() -> None:
     settings = load_settings(environ={"OPCENTER_RATE_LIMIT_PER_SECOND": "12.5"}, dotenv=None)
     assert settings.rate_limit_per_second == 12.5
+
+
+def test_settings_read_the_log_cap_and_retention_given_the_environment() -> None:
+    settings = load_settings(
+        environ={"OPCENTER_LOG_CAP_BYTES": str(1024**3), "OPCENTER_RETENTION_DAYS": "0"},
+        dotenv=None,
+    )
+    assert (settings.log_cap_bytes, settings.retention_days) == (1024**3, 0)
+    assert load_settings(environ={}, dotenv=None).retention_days == 30

@@ -30,6 +30,7 @@ __all__ = [
     "OpcenterError",
     "Throttled",
     "UnknownAction",
+    "not_found",
 ]
 
 
@@ -132,3 +133,27 @@ class InternalError(OpcenterError):
 
     code = "InternalError.System"
     http_status = 500
+
+
+# The one wording of "that object does not exist", by the parameter that names it: the services
+# raise it, and the authorizer answers it for an object in a workspace the caller cannot see,
+# so both cases read the same. {value} is the parsed value; {env} the environment.
+_NOT_FOUND: dict[str, tuple[str, str]] = {
+    "InstanceId": ("Instance", "The instance InstanceId={value} does not exist in {env}."),
+    "DagId": ("Dag", "The Dag DagId={value} does not exist in {env}."),
+    "OpSeq": ("Dag", "No Dag has OpSeq={value} in {env}."),
+    "NodeId": ("Node", "The node NodeId={value} does not exist."),
+    "ProjectId": ("Project", "The workspace ProjectId={value} does not exist."),
+    "ProjectName": ("Project", "The workspace ProjectName={value!r} does not exist."),
+    "ProjectIdentifier": ("Project", "The workspace ProjectIdentifier={value!r} does not exist."),
+}
+
+
+def not_found(parameter: str, value: object, env: str | None = None) -> NotFound:
+    """`Invalid.<Kind>.NotExists` for the object that `parameter`=`value` names (in `env`).
+
+    `parameter` is one of InstanceId, DagId, OpSeq, NodeId, ProjectId, ProjectName,
+    ProjectIdentifier; raises KeyError for another (a programming error).
+    """
+    kind, template = _NOT_FOUND[parameter]
+    return NotFound(kind, template.format(value=value, env=env or ""))

@@ -20,9 +20,14 @@ DEFAULT_DATA_DIR = ".opcenter"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_LOG_CAP_BYTES = 10 * 1024 * 1024  # per instance attempt
+MIN_LOG_CAP_BYTES = 1024
+MAX_LOG_CAP_BYTES = 1024 * 1024 * 1024  # 1 GiB: a log is a diagnostic, not a data channel
+DEFAULT_RETENTION_DAYS = 30  # logs and work directories of finished instances; 0: keep forever
+MAX_RETENTION_DAYS = 36_500
 DEFAULT_REGION = "cn-shanghai"
 DEFAULT_ACCOUNT_ID = "1000000000000000"
 DEFAULT_RATE_LIMIT_PER_SECOND = 0.0  # calls per AccessKey per second on the API; 0: no limit
+DEFAULT_STOP_GRACE_SECONDS = 3.0  # between SIGTERM and SIGKILL when a job is stopped
 
 
 class SettingsError(InvalidParameter):
@@ -51,12 +56,14 @@ class Settings:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     log_cap_bytes: int = DEFAULT_LOG_CAP_BYTES
+    retention_days: int = DEFAULT_RETENTION_DAYS
     region: str = DEFAULT_REGION
     account_id: str = DEFAULT_ACCOUNT_ID
     rate_limit_per_second: float = DEFAULT_RATE_LIMIT_PER_SECOND
     secret_key: str | None = None
     root_access_key_id: str | None = None
     root_access_key_secret: str | None = None
+    stop_grace_seconds: float = DEFAULT_STOP_GRACE_SECONDS
 
     @property
     def db_url(self) -> str:
@@ -82,13 +89,15 @@ def _read_dotenv(path: Path) -> dict[str, str]:
     return values
 
 
-def _int(key: str, value: str, minimum: int = 0) -> int:
+def _int(key: str, value: str, minimum: int = 0, maximum: int | None = None) -> int:
     try:
         number = int(value)
     except ValueError:
         raise SettingsError(f"Setting {key}={value!r} is not an integer.") from None
     if number < minimum:
         raise SettingsError(f"Setting {key}={value!r} must be at least {minimum}.")
+    if maximum is not None and number > maximum:
+        raise SettingsError(f"Setting {key}={value!r} must be at most {maximum}.")
     return number
 
 
@@ -127,9 +136,15 @@ def load_settings(
     if (v := get("PORT")) is not None:
         kwargs["port"] = _int("OPCENTER_PORT", v, minimum=1)
     if (v := get("LOG_CAP_BYTES")) is not None:
-        kwargs["log_cap_bytes"] = _int("OPCENTER_LOG_CAP_BYTES", v, minimum=1024)
+        kwargs["log_cap_bytes"] = _int(
+            "OPCENTER_LOG_CAP_BYTES", v, minimum=MIN_LOG_CAP_BYTES, maximum=MAX_LOG_CAP_BYTES
+        )
+    if (v := get("RETENTION_DAYS")) is not None:
+        kwargs["retention_days"] = _int("OPCENTER_RETENTION_DAYS", v, maximum=MAX_RETENTION_DAYS)
     if (v := get("RATE_LIMIT_PER_SECOND")) is not None:
         kwargs["rate_limit_per_second"] = _float("OPCENTER_RATE_LIMIT_PER_SECOND", v)
+    if (v := get("STOP_GRACE_SECONDS")) is not None:
+        kwargs["stop_grace_seconds"] = _float("OPCENTER_STOP_GRACE_SECONDS", v)
     for name in (
         "REGION",
         "ACCOUNT_ID",

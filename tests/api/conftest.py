@@ -13,8 +13,9 @@ import pytest
 import uvicorn
 
 from opcenter.api.app import create_app
-from opcenter.api.rpc import Registry
+from opcenter.api.rpc import Registry, allow_all
 from opcenter.api.signature import ResolvedKey, StaticKeyResolver, root_key
+from opcenter.store.db import Database
 
 ACCESS_KEY_ID = "LTAI-test-root"
 ACCESS_KEY_SECRET = "test-secret-0123456789"
@@ -84,8 +85,10 @@ ServerFactory = Callable[..., RunningServer]
 
 def _factory(stack: list[tuple[_ThreadServer, threading.Thread]]) -> ServerFactory:
     def rpc_server(registry: Registry, **options: Any) -> RunningServer:
-        """Serve `create_app(registry=registry, **options)`; defaults: test keys, no services."""
+        """Serve `create_app(registry=registry, **options)`; defaults: test keys, no services,
+        the allow-all stand-in authorizer (passed explicitly: the app has no default)."""
         options.setdefault("key_resolver", make_key_resolver())
+        options.setdefault("authorize", allow_all)
         options.setdefault("services", None)
         app = create_app(registry=registry, **options)
         server, thread, port = _start(app)
@@ -121,11 +124,12 @@ def module_rpc_server() -> Iterator[ServerFactory]:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A real opcenter for the module: SQLite store, engine and server on 127.0.0.1."""
+def live(tmp_path_factory: pytest.TempPathFactory, module_db: Database) -> Iterator[Any]:
+    """A real opcenter for the module: store, engine and server on 127.0.0.1; the module runs
+    on SQLite, then on PostgreSQL (`module_db`)."""
     from tests.api.opsupport import live_opcenter
 
-    yield from live_opcenter(tmp_path_factory)
+    yield from live_opcenter(tmp_path_factory, module_db)
 
 
 @pytest.fixture(scope="module")

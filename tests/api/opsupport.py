@@ -1,11 +1,11 @@
-"""A live opcenter for the operation tests: a store on SQLite, the engine with real worker
-processes, and the OpenAPI server on 127.0.0.1 — plus helpers that drive it with the SDK.
+"""A live opcenter for the operation tests: a store on SQLite or PostgreSQL, the engine with real
+worker processes, and the OpenAPI server on 127.0.0.1 — plus helpers that drive it with the SDK.
 
 Each test module declares its own server:
 
     @pytest.fixture(scope="module")
-    def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-        yield from live_opcenter(tmp_path_factory)
+    def live(tmp_path_factory: pytest.TempPathFactory, module_db: Database) -> Iterator[Live]:
+        yield from live_opcenter(tmp_path_factory, module_db)
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from opcenter.engine.scheduler import Engine
 from opcenter.runners.local import LocalExecutor
 from opcenter.service.context import ServiceContext
 from opcenter.settings import load_settings
+from opcenter.store.db import Database
 from tests.api.conftest import make_key_resolver
 from tests.api.sdk import tea_client
 
@@ -62,9 +63,10 @@ class Live:
         return tea_client(self, **options)  # type: ignore[arg-type]
 
 
-def start_live(data_dir: Path, *, authorize: Authorize = allow_all) -> Live:
+def start_live(data_dir: Path, db: Database, *, authorize: Authorize = allow_all) -> Live:
     settings = load_settings(environ={}, dotenv=None, data_dir=data_dir, timezone="UTC")
-    ctx = ServiceContext.open(settings)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    ctx = ServiceContext(db=db, settings=settings)
     engine = Engine(ctx, LocalExecutor(WORKER_SLOTS))
     engine.start()
     app = build_server(ctx, key_resolver=make_key_resolver(), authorize=authorize)
@@ -79,10 +81,11 @@ def stop_live(live: Live) -> None:
 
 
 def live_opcenter(
-    tmp_path_factory: pytest.TempPathFactory, *, authorize: Authorize = allow_all
+    tmp_path_factory: pytest.TempPathFactory, db: Database, *, authorize: Authorize = allow_all
 ) -> Iterator[Live]:
-    """The body of a module's `live` fixture: opcenter serving the module, stopped after it."""
-    running = start_live(tmp_path_factory.mktemp("opcenter") / "data", authorize=authorize)
+    """The body of a module's `live` fixture: opcenter serving the module on `db` (the
+    `module_db` fixture: SQLite, then PostgreSQL), stopped after it."""
+    running = start_live(tmp_path_factory.mktemp("opcenter") / "data", db, authorize=authorize)
     yield running
     stop_live(running)
 

@@ -14,6 +14,7 @@ from alibabacloud_dataworks_public20200518.client import Client
 
 from opcenter.api.rpc import Call
 from opcenter.errors import Forbidden
+from opcenter.store.db import Database
 from tests.api.conftest import ACCOUNT_ID
 from tests.api.opsupport import (
     SHELL,
@@ -58,8 +59,10 @@ def recorder() -> Recorder:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory, recorder: Recorder) -> Iterator[Live]:
-    yield from live_opcenter(tmp_path_factory, authorize=recorder)
+def live(
+    tmp_path_factory: pytest.TempPathFactory, recorder: Recorder, module_db: Database
+) -> Iterator[Live]:
+    yield from live_opcenter(tmp_path_factory, module_db, authorize=recorder)
 
 
 @pytest.fixture(scope="module")
@@ -133,15 +136,67 @@ def test_run_manual_dag_nodes_is_authorized_on_the_workspace_it_names(
     assert ("dataworks:RunManualDagNodes", ARN) in recorder.asked
 
 
-def test_operations_without_a_workspace_are_authorized_on_any_resource(
+def test_only_operations_without_a_workspace_are_authorized_on_any_resource(
     client: Client, flow: Flow, recorder: Recorder
 ) -> None:
     client.list_projects(dw.ListProjectsRequest())
     assert recorder.last() == ("dataworks:ListProjects", "*")
-    sdk_error(
-        lambda: client.get_instance(dw.GetInstanceRequest(instance_id=5555, project_env="PROD"))
+
+
+@pytest.mark.parametrize(
+    ("call", "code", "message"),
+    [
+        (
+            lambda c: c.get_instance(dw.GetInstanceRequest(instance_id=5555, project_env="PROD")),
+            "Invalid.Instance.NotExists",
+            "The instance InstanceId=5555 does not exist in PROD.",
+        ),
+        (
+            lambda c: c.stop_instance(dw.StopInstanceRequest(instance_id=5555, project_env="DEV")),
+            "Invalid.Instance.NotExists",
+            "The instance InstanceId=5555 does not exist in DEV.",
+        ),
+        (
+            lambda c: c.get_dag(dw.GetDagRequest(dag_id=5555, project_env="PROD")),
+            "Invalid.Dag.NotExists",
+            "The Dag DagId=5555 does not exist in PROD.",
+        ),
+        (
+            lambda c: c.get_node(dw.GetNodeRequest(node_id=5555, project_env="PROD")),
+            "Invalid.Node.NotExists",
+            "The node NodeId=5555 does not exist.",
+        ),
+        (
+            lambda c: c.get_project(dw.GetProjectRequest(project_id=5555)),
+            "Invalid.Project.NotExists",
+            "The workspace ProjectId=5555 does not exist.",
+        ),
+    ],
+    ids=["instance", "instance-op", "dag", "node", "project-id"],
+)
+def test_an_object_that_cannot_be_resolved_is_refused_before_authorization(
+    client: Client, flow: Flow, recorder: Recorder, call: Any, code: str, message: str
+) -> None:
+    # Fails closed: the call is refused with the service's own NotFound, and is never
+    # authorized on `*` (which would skip the workspace-role check).
+    asked = len(recorder.asked)
+    assert_sdk_error(sdk_error(lambda: call(client)), code=code, status=404, message=message)
+    assert recorder.asked[asked:] == []
+
+
+def test_a_bad_project_env_is_refused_before_authorization(
+    client: Client, dag_id: int, recorder: Recorder
+) -> None:
+    asked = len(recorder.asked)
+    request = dw.GetDagRequest(dag_id=dag_id, project_env="TEST")
+    error = sdk_error(lambda: client.get_dag(request))
+    assert_sdk_error(
+        error,
+        code="InvalidParameter",
+        status=400,
+        message="ProjectEnv='TEST' is not one of DEV, PROD.",
     )
-    assert recorder.last() == ("dataworks:GetInstance", "*")
+    assert recorder.asked[asked:] == []
 
 
 def test_a_denied_workspace_answers_forbidden_before_the_operation_runs(

@@ -9,7 +9,7 @@ from alibabacloud_dataworks_public20200518 import models as dw
 
 import opcenter.api.server as server_module
 from opcenter.api import _render, _resources
-from opcenter.api.rpc import load_operations
+from opcenter.api.rpc import allow_all, load_operations
 from opcenter.api.server import ServerThread, build_server
 from opcenter.service.context import ServiceContext
 from tests.api.conftest import make_key_resolver
@@ -31,7 +31,7 @@ OPERATIONS = {
 def test_server_thread_serves_the_operations_on_a_free_port_until_stopped(
     sqlite_ctx: ServiceContext,
 ) -> None:
-    app = build_server(sqlite_ctx, key_resolver=make_key_resolver())
+    app = build_server(sqlite_ctx, key_resolver=make_key_resolver(), authorize=allow_all)
     with ServerThread(app) as running:
         assert running.port > 0 and running.endpoint == f"127.0.0.1:{running.port}"
         body = tea_client(running).list_projects(dw.ListProjectsRequest()).body  # type: ignore[arg-type]
@@ -45,7 +45,9 @@ def test_server_thread_fails_given_a_port_in_use(sqlite_ctx: ServiceContext) -> 
     taken.bind(("127.0.0.1", 0))
     taken.listen()
     try:
-        thread = ServerThread(build_server(sqlite_ctx, key_resolver=make_key_resolver()))
+        thread = ServerThread(
+            build_server(sqlite_ctx, key_resolver=make_key_resolver(), authorize=allow_all)
+        )
         thread.port = taken.getsockname()[1]
         with pytest.raises(OSError):
             thread.start()
@@ -54,7 +56,7 @@ def test_server_thread_fails_given_a_port_in_use(sqlite_ctx: ServiceContext) -> 
 
 
 def test_build_server_names_resources_in_the_configured_region(sqlite_ctx: ServiceContext) -> None:
-    app = build_server(sqlite_ctx, key_resolver=make_key_resolver())
+    app = build_server(sqlite_ctx, key_resolver=make_key_resolver(), authorize=allow_all)
     assert (app.state.dispatcher.region, app.state.dispatcher.services) == (
         sqlite_ctx.settings.region,
         sqlite_ctx,

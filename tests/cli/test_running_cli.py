@@ -4,18 +4,27 @@ as a real subprocess."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+import sqlalchemy as sa
+from click.testing import CliRunner, Result
 
 from opcenter.cli import cli
+from opcenter.cli.running import DRAIN_SECONDS, DRIVING_HERE, _ms
+from opcenter.domain.model import DagStatus, InstanceStatus
+from opcenter.engine.paths import log_path
+from opcenter.engine.scheduler import Engine
+from opcenter.runners.local import LocalExecutor
 from opcenter.service.context import ServiceContext
+from opcenter.service.runs import get_dag
 from opcenter.settings import load_settings
-from tests.engine.builders import YESTERDAY, Flow, by_name, make_flow, node
+from opcenter.store.tables import Dag
+from tests.engine.builders import YESTERDAY, Flow, by_name, make_flow, node, wait_for
 
 
 @pytest.fixture
@@ -33,7 +42,7 @@ def flow(data_dir: Path) -> Iterator[Flow]:
     ctx.db.dispose()
 
 
-def invoke(*args: str) -> object:
+def invoke(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
@@ -43,14 +52,73 @@ def test_run_wait_runs_the_flow_and_exits_zero(data_dir: Path, flow: Flow) -> No
         "--json", "--data-dir", str(data_dir),
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert [d["status"] for d in report["Dags"]] == ["SUCCESS"]
     dag_id = report["Dags"][0]["dag_id"]
     shown = invoke("dag", "show", str(dag_id), "--data-dir", str(data_dir))
-    assert "SUCCESS" in shown.output and "a" in shown.output
+    assert _table_rows(shown.output) == _expected_rows(flow, dag_id)
+    assert shown.output.splitlines()[0] == (
+        f"Dag {dag_id} flow · business date {YESTERDAY.isoformat()} · SUCCESS · OpSeq 1 · started "
+        f"{_ms(report['Dags'][0]['start_time'])} · finished {_ms(report['Dags'][0]['finish_time'])}"
+    )
+    assert result.stderr == f"{DRIVING_HERE}\n"
     a = by_name(flow.ctx, dag_id)["a"].instance_id
     log = invoke("instance", "log", str(a), "--data-dir", str(data_dir))
     assert f"hello {YESTERDAY.strftime('%Y%m%d')}" in log.output
+
+
+def _table_rows(output: str) -> list[list[str]]:
+    """The body rows of the rich table in `output`, cell by cell."""
+    return [
+        [cell.strip() for cell in line.split("│")[1:-1]]
+        for line in output.splitlines()
+        if line.startswith("│")
+    ]
+
+
+def _expected_rows(flow: Flow, dag_id: int) -> list[list[str]]:
+    return [
+        [str(i.instance_id), name, str(flow.id(name)), "MANUAL", "SUCCESS",
+         _ms(i.begin_running_time), _ms(i.finish_time)]
+        for name, i in sorted(by_name(flow.ctx, dag_id).items())
+    ]  # fmt: skip
+
+
+def test_run_wait_drives_only_its_own_run_given_another_run_pending(
+    data_dir: Path, flow: Flow
+) -> None:
+    # Given a run A created while no server runs (nobody drives it)
+    first = invoke("run", "flow", "-w", "ws", "--bizdate", YESTERDAY.isoformat(), "--json",
+                   "--data-dir", str(data_dir))  # fmt: skip
+    dag_a = json.loads(first.stdout)["DagId"]
+    # When run B is started with --wait
+    second = invoke("run", "flow", "-w", "ws", "--bizdate", YESTERDAY.isoformat(), "--wait",
+                    "--json", "--data-dir", str(data_dir))  # fmt: skip
+    # Then B ran here to the end, and A was left as it was
+    assert second.exit_code == 0, second.output
+    assert second.stderr == f"{DRIVING_HERE}\n"
+    assert [d["status"] for d in json.loads(second.stdout)["Dags"]] == ["SUCCESS"]
+    assert get_dag(flow.ctx, dag_id=dag_a, project_env="PROD").status is DagStatus.CREATED
+    a_rows = by_name(flow.ctx, dag_a).values()
+    assert {(i.status, i.attempt) for i in a_rows} == {(InstanceStatus.NOT_RUN, 0)}
+
+
+def test_run_wait_only_watches_given_a_server_engine_leads_the_store(
+    data_dir: Path, flow: Flow
+) -> None:
+    # Given an engine leading the store in this process (as `opcenter serve` would)
+    engine = Engine(flow.ctx, LocalExecutor(2), poll_seconds=0.05)
+    engine.start()
+    try:
+        # When a run is started with --wait
+        result = invoke("run", "flow", "-w", "ws", "--bizdate", YESTERDAY.isoformat(), "--wait",
+                        "--json", "--data-dir", str(data_dir))  # fmt: skip
+    finally:
+        engine.stop()
+    # Then the server's engine ran it, and the command only followed it
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    assert [d["status"] for d in json.loads(result.stdout)["Dags"]] == ["SUCCESS"]
 
 
 def test_run_wait_exits_one_given_a_failing_node(data_dir: Path, tmp_path: Path) -> None:
@@ -76,7 +144,7 @@ def test_run_fails_with_one_line_given_a_bad_date(data_dir: Path, flow: Flow) ->
 def test_instance_operations_answer_and_refuse(data_dir: Path, flow: Flow) -> None:
     result = invoke("run", "flow", "-w", "ws", "--bizdate", YESTERDAY.isoformat(), "--json",
                     "--data-dir", str(data_dir))  # fmt: skip
-    dag_id = json.loads(result.output)["DagId"]
+    dag_id = json.loads(result.stdout)["DagId"]
     b = by_name(flow.ctx, dag_id)["b"].instance_id
     assert invoke("instance", "suspend", str(b), "--data-dir", str(data_dir)).exit_code == 0
     assert invoke("instance", "resume", str(b), "--data-dir", str(data_dir)).exit_code == 0
@@ -86,9 +154,9 @@ def test_instance_operations_answer_and_refuse(data_dir: Path, flow: Flow) -> No
     assert again.exit_code == 1
     assert "with status FAILURE" in again.output
     shown = invoke("instance", "show", str(b), "--json", "--data-dir", str(data_dir))
-    assert json.loads(shown.output)["status"] == "FAILURE"
+    assert json.loads(shown.stdout)["status"] == "FAILURE"
     listed = invoke("dag", "list", "--op-seq", "1", "--json", "--data-dir", str(data_dir))
-    assert json.loads(listed.output)[0]["dag_id"] == dag_id
+    assert json.loads(listed.stdout)[0]["dag_id"] == dag_id
 
 
 def test_run_as_a_subprocess(data_dir: Path, flow: Flow) -> None:
@@ -100,3 +168,72 @@ def test_run_as_a_subprocess(data_dir: Path, flow: Flow) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "SUCCESS" in done.stdout
+
+
+def test_run_wait_drains_its_own_instances_given_ctrl_c(data_dir: Path, tmp_path: Path) -> None:
+    # Given a run whose first node runs until a gate file exists, driven by `run --wait`
+    ctx = ServiceContext.open(load_settings(environ={}, dotenv=None, data_dir=data_dir))
+    gate = tmp_path / "gate"
+    flow = make_flow(ctx, [node("slow", "shell", f"until [ -e {gate} ]; do sleep 0.05; done"),
+                           node("next", "shell", "echo next", after=["slow"])])  # fmt: skip
+    opcenter = Path(sys.executable).with_name("opcenter")
+    waiting = subprocess.Popen(
+        [str(opcenter), "run", "flow", "-w", "ws", "--bizdate", YESTERDAY.isoformat(), "--wait",
+         "--json", "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        dag_id = wait_for(lambda: _first_dag(flow), timeout=30)
+        wait_for(lambda: by_name(ctx, dag_id)["slow"].status is InstanceStatus.RUNNING, 30)
+        # When it is interrupted (Ctrl-C), and the running attempt ends within the drain time
+        waiting.send_signal(signal.SIGINT)
+        assert waiting.stderr is not None
+        said = [waiting.stderr.readline(), waiting.stderr.readline()]  # draining from here on
+        gate.touch()
+        _, err = waiting.communicate(timeout=60)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.communicate()
+    # Then it said so, the attempt was recorded, and nothing new was started
+    assert waiting.returncode == 1
+    assert [*said, *err.splitlines(keepends=True)] == [
+        f"{DRIVING_HERE}\n",
+        f"Interrupted: this run's running instances get {DRAIN_SECONDS:g} s to finish, then are "
+        "killed; the next opcenter engine on this store records them as interrupted and "
+        "continues the run.\n",
+        "\n",  # click ends the interrupted line
+        "Aborted!\n",
+    ]
+    rows = by_name(ctx, dag_id)
+    assert rows["slow"].status is InstanceStatus.SUCCESS
+    assert rows["next"].begin_running_time is None  # queued at most: the next engine runs it
+    assert rows["next"].status in (InstanceStatus.NOT_RUN, InstanceStatus.WAIT_RESOURCE)
+    assert get_dag(ctx, dag_id=dag_id, project_env="PROD").status is DagStatus.RUNNING
+    ctx.db.dispose()
+
+
+def _first_dag(flow: Flow) -> int | None:
+    with flow.ctx.db.transaction(readonly=True) as session:
+        return session.scalar(sa.select(Dag.id).order_by(Dag.id).limit(1))
+
+
+def test_instance_log_reads_pages_a_window_and_the_tail(data_dir: Path, flow: Flow) -> None:
+    run = invoke("run", "flow", "-w", "ws", "--bizdate", YESTERDAY.isoformat(), "--wait",
+                 "--json", "--data-dir", str(data_dir))  # fmt: skip
+    dag_id = json.loads(run.stdout)["Dags"][0]["dag_id"]
+    a = by_name(flow.ctx, dag_id)["a"]
+    whole = log_path(data_dir, dag_id, a.instance_id, 1).read_text()
+    assert whole.endswith("exit code 0\n") and len(whole) > 40
+    log = ("instance", "log", str(a.instance_id), "--data-dir", str(data_dir))
+
+    assert invoke(*log).stdout == whole
+    assert invoke(*log, "--follow").stdout == whole  # finished: prints all, then returns
+    window = invoke(*log, "--offset", "5", "--limit", "10")
+    assert (window.stdout, window.stderr) == (whole[5:15], "(the log goes on: --offset 15)\n")
+    assert invoke(*log, "--offset", str(len(whole) - 3)).stdout == whole[-3:]
+    last = whole[-60:]  # the last lines, and part of one before them
+    assert invoke(*log, "--tail", "60").stdout == last[last.index("\n") + 1 :]
+    refused = invoke(*log, "--tail", "5", "--offset", "1")
+    assert refused.exit_code == 2
+    assert "--tail and --offset exclude each other." in refused.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -632,19 +633,79 @@ def test_parse_round_trips_or_raises_invalid_parameter_for_any_text(text: str) -
     assert str(parse_params(str(parsed))) == text
 
 
+_REFERENCE = re.compile(r"\$\{([^{}]*)\}")
+
+
 @FAST
 @given(st.one_of(st.text(max_size=60), _grammar_text))
-def test_any_text_raises_nothing_but_invalid_parameter(text: str) -> None:
+def test_any_text_evaluates_to_itself_or_its_value_or_raises_invalid_parameter_naming_it(
+    text: str,
+) -> None:
+    # Only a `$` form can be invalid, and the error names the text; text without one is a
+    # literal; evaluation is a function of the text and the date
     try:
         value = evaluate(text, SEED)
-    except InvalidParameter:
-        value = None
-    assert value is None or isinstance(value, str)
+    except InvalidParameter as exc:
+        assert "$" in text
+        assert text in str(exc) or repr(text) in str(exc)
+        return
+    assert value == evaluate(text, SEED)
+    if "$" not in text:
+        assert value == text
+
+
+# Parameter strings with names, references between them and positional values; code made of
+# references to them, to system names, to undefined names and of stray `$`, `{`, `}`
+_named_params = st.lists(
+    st.sampled_from(["a=$bizdate", "b=${yyyymmdd-1}", "c=${a}", "d=", "e=${zz}", "p1", "p2"]),
+    max_size=5,
+).map(" ".join)
+_code = st.lists(
+    st.sampled_from(
+        [
+            *("${a}", "${b}", "${c}", "${d}", "${e}", "${1}", "${2}", "${zz}"),
+            *("${bdp.system.bizdate}", "${", "}", "$", "select ", "'"),
+        ]
+    ),
+    max_size=8,
+).map("".join)
+
+
+@FAST
+@given(
+    st.one_of(st.text(max_size=60), _grammar_text, _named_params),
+    st.one_of(_grammar_text, _code),
+)
+def test_any_text_renders_defined_references_and_lists_exactly_the_undefined_ones(
+    text: str, code: str
+) -> None:
+    # Near year 1, so date offsets may fall out of range: that too is InvalidParameter
     try:
         resolved = resolve_params(validate_params(text), EvalContext(dt.date(1, 1, 2)))
     except InvalidParameter:
         return
-    assert isinstance(render_code(text, resolved).code, str)
+    rendered = render_code(code, resolved)
+
+    def value_of(name: str) -> str | None:
+        return resolved.named.get(name, resolved.system.get(name))
+
+    def positional(name: str) -> bool:
+        return re.fullmatch("[0-9]{1,9}", name) is not None and 1 <= int(name) <= len(
+            resolved.positional
+        )
+
+    # every `${name}` of a defined name is replaced by its value, in one pass; the rest stay
+    def substitute(match: re.Match[str]) -> str:
+        value = value_of(match.group(1))
+        return match.group(0) if value is None else value
+
+    expected = _REFERENCE.sub(substitute, code)
+    assert rendered.code == expected
+    referenced = dict.fromkeys(_REFERENCE.findall(code))
+    assert rendered.undefined == [
+        n for n in referenced if value_of(n) is None and not positional(n)
+    ]
+    assert rendered.argv == resolved.positional
 
 
 @FAST

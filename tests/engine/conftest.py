@@ -34,5 +34,6 @@ def start_engine() -> Iterator[Callable[..., Engine]]:
 
 
 @pytest.fixture
-def engine(sqlite_ctx: ServiceContext, start_engine: Callable[..., Engine]) -> Engine:
-    return start_engine(sqlite_ctx)
+def engine(ctx: ServiceContext, start_engine: Callable[..., Engine]) -> Engine:
+    """The engine on the test's store: each test runs on SQLite and on PostgreSQL."""
+    return start_engine(ctx)

@@ -12,8 +12,9 @@ from opcenter.engine.scheduler import Engine
 from opcenter.runners.local import LocalExecutor
 from opcenter.service import instances as ops
 from opcenter.service.context import ServiceContext
-from opcenter.service.instances import get_instance_log
+from opcenter.service.logs import get_instance_log
 from opcenter.service.runs import get_dag
+from tests.conftest import second_context
 from tests.engine.builders import by_name, make_flow, node, run_flow, wait_dag, wait_for
 
 S = InstanceStatus
@@ -21,9 +22,8 @@ PROD = "PROD"
 
 
 def test_a_virtual_chain_succeeds_in_order_within_fewer_steps_than_instances(
-    sqlite_ctx: ServiceContext, engine: Engine
+    ctx: ServiceContext, engine: Engine
 ) -> None:
-    ctx = sqlite_ctx
     names = [f"v{i}" for i in range(40)]
     flow = make_flow(ctx, [node(names[0])] + [node(n, after=[p]) for p, n in pairwise(names)])
     created = run_flow(flow)
@@ -50,9 +50,8 @@ def test_a_virtual_chain_succeeds_in_order_within_fewer_steps_than_instances(
 
 
 def test_a_cascade_stops_at_an_instance_suspended_behind_the_engines_back(
-    sqlite_ctx: ServiceContext,
+    ctx: ServiceContext,
 ) -> None:
-    ctx = sqlite_ctx
     # Polling once a minute: the engine learns of the suspend only when the store refuses it.
     engine = Engine(ctx, LocalExecutor(2, stop_grace_seconds=0.5), poll_seconds=60.0)
     engine.start()
@@ -74,7 +73,7 @@ def _suspend_mid_chain_while_its_head_runs(ctx: ServiceContext) -> None:
     )
     created = run_flow(flow)
     rows = by_name(ctx, created.dag_id)
-    other = ServiceContext.open(ctx.settings)  # another process: the engine is not notified
+    other = second_context(ctx)  # another process: the engine is not notified
     try:
         ops.suspend_instance(other, instance_id=rows["c"].instance_id, project_env=PROD)
     finally:

@@ -1,6 +1,7 @@
-"""Crash safety with a real `opcenter serve` process killed with SIGKILL at several points of a
+"""Crash safety with a real `opcenter serve` process killed with SIGKILL at observed points of a
 run: every Dag continues after a restart, no finished instance runs again, an instance that was
-running becomes FAILURE with a log line saying so, and its auto-rerun policy applies."""
+running is recorded as interrupted (log line and ErrorMessage), its auto-rerun policy applies
+exactly once, and no process of the interrupted attempt outlives the restart's recovery."""
 
 from __future__ import annotations
 
@@ -8,16 +9,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from opcenter.domain.model import DagStatus, InstanceStatus
-from opcenter.engine.recovery import SERVER_STOPPED_LINE
+from opcenter.engine.recovery import INTERRUPTED_LINE, RERUN_LINE
 from opcenter.service.context import ServiceContext
-from opcenter.service.instances import get_instance_log
+from opcenter.service.logs import get_instance_log
 from opcenter.service.runs import list_dags
 from opcenter.settings import load_settings
 from tests.engine.builders import by_name, make_flow, node, run_flow, wait_dag, wait_for
@@ -95,11 +95,10 @@ def test_a_killed_server_resumes_and_marks_the_running_instance_failed(
     )
     created = run_flow(flow)
     rows = by_name(ctx, created.dag_id)
-    # When the server is killed while `long` runs
+    # When the server is killed while `long` runs (its background sleep is left to recovery)
     server.start()
     wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), timeout=20)
     server.kill()
-    os.kill(int(pid_file.read_text()), signal.SIGKILL)  # the orphan of the killed server
     assert by_name(ctx, created.dag_id)["long"].status is InstanceStatus.RUNNING
     # Then a new server marks it failed, reruns it (AutoRerunTimes) and finishes the Dag
     server.start()
@@ -110,8 +109,21 @@ def test_a_killed_server_resumes_and_marks_the_running_instance_failed(
     first_log = get_instance_log(
         ctx, instance_id=rows["long"].instance_id, project_env="PROD", instance_history_id=1
     )
-    assert SERVER_STOPPED_LINE in first_log
+    assert INTERRUPTED_LINE in first_log
     assert after["last"].status is InstanceStatus.SUCCESS
+    assert process_gone(int(pid_file.read_text()))  # reaped by recovery
+
+
+def _journaled(journal: Path) -> int:
+    return len(journal.read_text().splitlines()) if journal.exists() else 0
+
+
+def _running(ctx: ServiceContext, dag_ids: list[int]) -> bool:
+    return any(
+        inst.status is InstanceStatus.RUNNING
+        for dag_id in dag_ids
+        for inst in by_name(ctx, dag_id).values()
+    )
 
 
 def test_killing_the_server_at_several_points_of_a_range_loses_nothing(
@@ -132,10 +144,11 @@ def test_killing_the_server_at_several_points_of_a_range_loses_nothing(
     created = run_flow(
         flow, start_biz_date="2020-01-01 00:00:00", end_biz_date="2020-01-04 00:00:00"
     )
-    # When the server is killed three times along the way
-    for pause in (1.2, 0.5, 0.7):
+    # When the server is killed three times along the way, each time while an instance is seen
+    # RUNNING after a given number of attempts has been journaled
+    for journaled in (1, 4, 7):
         server.start()
-        time.sleep(pause)
+        wait_for(lambda n=journaled: _journaled(journal) >= n and _running(ctx, created.dag_ids))
         server.kill()
     server.start()
     # Then every date succeeds, in order
@@ -150,3 +163,71 @@ def test_killing_the_server_at_several_points_of_a_range_loses_nothing(
         for inst in by_name(ctx, dag_id).values():
             runs = sum(1 for line in lines if line.endswith(f" {inst.instance_id}"))
             assert 1 <= runs <= inst.attempt, (inst.node_name, inst.attempt, runs)
+
+
+def _pids(path: Path) -> list[int]:
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def test_a_killed_servers_job_is_reaped_before_its_one_rerun_starts(
+    data_ctx: ServiceContext, server: Server
+) -> None:
+    # Given a Shell job that starts children and records every pid of its group (its first
+    # attempt runs for ever; the rerun, after 3 s, notes any first-attempt process still alive)
+    ctx = data_ctx
+    pids = ctx.settings.data_dir / "pids"
+    overlap = ctx.settings.data_dir / "overlap"
+    first_time = ctx.settings.data_dir / "first-time"
+    code = (
+        f"if [ -e {first_time} ]; then\n"
+        f"  for p in $(cat {pids}); do\n"
+        f"    if grep -qs ') [^ZX] ' /proc/$p/stat; then echo $p >> {overlap}; fi\n"
+        "  done\n"
+        "  exit 0\n"
+        "fi\n"
+        f"touch {first_time}\n"
+        f"sleep 300 & echo $! >> {pids}\n"
+        f"(trap '' TERM; sleep 300) & echo $! >> {pids}\n"
+        f"echo $$ >> {pids}\n"
+        "sleep 300; wait\n"
+    )
+    flow = make_flow(
+        ctx,
+        [node("job", "shell", code, auto_rerun_times=1, auto_rerun_interval_millis=3000)],
+    )
+    created = run_flow(flow)
+    server.start()
+    # When the server is killed while the job is seen RUNNING with all its processes started
+    wait_for(lambda: len(_pids(pids)) == 3, timeout=30)
+    assert by_name(ctx, created.dag_id)["job"].status is InstanceStatus.RUNNING
+    server.kill()
+    # Then the job's own process dies with the server (parent-death signal); its children live
+    # on until the next start's recovery kills them
+    children, leader = _pids(pids)[:2], _pids(pids)[2]
+    wait_for(lambda: process_gone(leader), timeout=5)
+    assert not any(process_gone(pid) for pid in children)
+    server.start()
+    wait_for(lambda: all(process_gone(pid) for pid in children), timeout=20)
+    # and the attempt is recorded as interrupted, with exactly one automatic rerun to come
+    waiting = wait_for(
+        lambda: (i := by_name(ctx, created.dag_id)["job"]).status is InstanceStatus.WAIT_TIME and i,
+        timeout=20,
+    )
+    assert (waiting.attempt, waiting.error_message) == (1, INTERRUPTED_LINE)
+    log = get_instance_log(
+        ctx, instance_id=waiting.instance_id, project_env="PROD", instance_history_id=1
+    )
+    assert INTERRUPTED_LINE in log and RERUN_LINE in log
+    # and the rerun (attempt 2) runs once, after the first attempt's processes were all gone
+    assert wait_dag(ctx, created.dag_id, timeout=30) is DagStatus.SUCCESS
+    assert by_name(ctx, created.dag_id)["job"].attempt == 2
+    assert not overlap.exists(), f"attempt 1 still had processes: {overlap.read_text()}"
+
+
+def process_gone(pid: int) -> bool:
+    """True when `pid` does not exist or is a zombie waiting to be reaped."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True

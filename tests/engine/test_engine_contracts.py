@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Callable
 from types import SimpleNamespace
 
@@ -12,10 +14,11 @@ import pytest
 import sqlalchemy as sa
 
 from opcenter.domain.model import DagStatus, InstanceStatus
-from opcenter.engine.lock import FileLeadership
+from opcenter.engine.leader import Leadership
 from opcenter.engine.scheduler import Engine, EngineBusy
 from opcenter.runners.local import LocalExecutor
 from opcenter.service import instances as ops
+from opcenter.service import logs
 from opcenter.service.context import Caller, ServiceContext
 from opcenter.service.runs import get_dag
 from opcenter.store.tables import Instance, Workspace
@@ -26,7 +29,7 @@ PROD = "PROD"
 
 
 def log_of(ctx: ServiceContext, instance_id: int) -> str:
-    return ops.get_instance_log(ctx, instance_id=instance_id, project_env=PROD)
+    return logs.get_instance_log(ctx, instance_id=instance_id, project_env=PROD)
 
 
 def test_a_job_sees_its_identifiers_parameters_and_the_workspace_environment(
@@ -111,7 +114,7 @@ def test_only_one_engine_leads_and_a_lost_leadership_stops_driving(
     caplog.set_level(logging.ERROR, logger="opcenter.engine")
     flag = ctx.settings.data_dir / "never"
     flow = make_flow(ctx, [node("long", "shell", f"while [ ! -e {flag} ]; do sleep 0.02; done")])
-    leadership = FileLeadership(ctx.settings.data_dir)
+    leadership = Leadership(ctx.db, ctx.settings)
     engine = start_engine(ctx, leadership=leadership)
     with pytest.raises(EngineBusy):
         Engine(ctx, LocalExecutor(1)).start()
@@ -155,3 +158,13 @@ def test_a_stop_while_no_engine_runs_is_resolved_by_the_next_engine(
         1,
         "Stopped by bob.",
     )
+
+
+def test_the_engine_does_not_import_the_service_layer() -> None:
+    # The engine owns instance state; the service asks it (never the other way round).
+    code = (
+        "import sys, opcenter.engine.scheduler, opcenter.engine.operations, opcenter.context\n"
+        "print(sorted(m for m in sys.modules if m.startswith('opcenter.service')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

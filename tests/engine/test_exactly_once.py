@@ -29,6 +29,7 @@ from opcenter.errors import Conflict
 from opcenter.runners.base import InstanceSpec
 from opcenter.runners.local import LocalExecutor
 from opcenter.service import instances as ops
+from opcenter.service import logs
 from opcenter.service.context import Caller, ServiceContext
 from opcenter.service.runs import get_dag
 from opcenter.store.db import Database
@@ -138,7 +139,7 @@ def test_a_refused_hand_over_fails_that_instance_only(
     failed = ops.get_instance(ctx, instance_id=bad, project_env=PROD)
     assert failed.status is S.FAILURE
     assert failed.error_message == "cannot start: no worker will take it"
-    log = ops.get_instance_log(ctx, instance_id=bad, project_env=PROD)
+    log = logs.get_instance_log(ctx, instance_id=bad, project_env=PROD)
     assert log.rstrip().endswith("cannot start: no worker will take it")
     for name in ("a", "c"):
         assert status_of(ctx, rows[name].instance_id) is S.SUCCESS
@@ -199,21 +200,45 @@ def _restart_races_a_failure(
 
 # -- item 3: stop, then restart -----------------------------------------------------------------
 
+OVERLAP_JOB = """
+import os, pathlib, signal, subprocess, time
+
+trace = pathlib.Path(TRACE)
+
+
+def alive(group):
+    for name in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{name}/stat") as stat:
+                fields = stat.read().rpartition(")")[2].split()
+        except (OSError, ValueError):
+            continue
+        if name.isdigit() and fields[2] == str(group) and fields[0] not in ("Z", "X"):
+            return True
+    return False
+
+
+with trace.open("a") as out:
+    for line in trace.read_text().splitlines() if trace.exists() else []:
+        if line.startswith("start") and alive(int(line.split()[1])):
+            out.write(f"overlap {line.split()[1]}\\n")
+    out.write(f"start {os.getpgrp()}\\n")
+signal.signal(signal.SIGTERM, signal.SIG_IGN)  # inherited by the child: both ignore it
+subprocess.run(["sleep", "3"])
+with trace.open("a") as out:
+    out.write("end\\n")
+"""
+
 
 def test_a_restart_after_a_stop_never_overlaps_the_stopped_attempt(
     ctx: ServiceContext, engines: Callable[..., Engine]
 ) -> None:
-    # Given a job that ignores SIGTERM and, when it starts, notes any earlier attempt's process
-    # group still alive
+    # Given a job (a process group of two) that ignores SIGTERM and, when it starts, notes any
+    # earlier attempt's process group with a live (not zombie) member
     trace = ctx.settings.data_dir / "trace"
-    code = (
-        f"for g in $(awk '/^start/ {{print $2}}' {trace} 2>/dev/null); do "
-        f"kill -0 -- -$g 2>/dev/null && echo overlap $g >> {trace}; done; "
-        f"echo start $(awk '{{print $5}}' /proc/$$/stat) >> {trace}; "
-        f"trap '' TERM; sleep 3; echo end >> {trace}"
-    )
+    code = OVERLAP_JOB.replace("TRACE", repr(str(trace)))
     engines(ctx, LocalExecutor(2, stop_grace_seconds=1.0))
-    flow = make_flow(ctx, [node("slow", "shell", code)])
+    flow = make_flow(ctx, [node("slow", "python", code)])
     created = run_flow(flow)
     slow = by_name(ctx, created.dag_id)["slow"].instance_id
     wait_for(lambda: trace.exists() and "start" in trace.read_text())
@@ -228,7 +253,7 @@ def test_a_restart_after_a_stop_never_overlaps_the_stopped_attempt(
     wait_for(lambda: status_of(ctx, slow) is S.FAILURE)
     stopped = ops.get_instance(ctx, instance_id=slow, project_env=PROD)
     assert (stopped.error_message, stopped.stopped_by) == ("Stopped by alice.", "alice")
-    log = ops.get_instance_log(ctx, instance_id=slow, project_env=PROD)
+    log = logs.get_instance_log(ctx, instance_id=slow, project_env=PROD)
     assert log.rstrip().endswith("Stopped by alice.")
     # and the restart runs attempt 2 with no process of attempt 1 left
     ops.restart_instance(ctx, instance_id=slow, project_env=PROD)

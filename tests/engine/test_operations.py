@@ -13,6 +13,7 @@ from opcenter.domain.model import DagStatus, InstanceStatus
 from opcenter.engine.scheduler import Engine
 from opcenter.errors import Conflict, NotFound
 from opcenter.service import instances as ops
+from opcenter.service import logs
 from opcenter.service.context import Caller, ServiceContext
 from opcenter.service.runs import get_dag, list_dags
 from tests.engine.builders import by_name, make_flow, node, run_flow, wait_dag, wait_for
@@ -25,10 +26,7 @@ def status_of(ctx: ServiceContext, instance_id: int) -> S:
     return ops.get_instance(ctx, instance_id=instance_id, project_env=PROD).status
 
 
-def test_stop_kills_the_process_tree_and_logs_who(
-    sqlite_ctx: ServiceContext, engine: Engine
-) -> None:
-    ctx = sqlite_ctx
+def test_stop_kills_the_process_tree_and_logs_who(ctx: ServiceContext, engine: Engine) -> None:
     pid_file = ctx.settings.data_dir / "child.pid"
     flow = make_flow(ctx, [node("long", "shell", f"sleep 60 & echo $! > {pid_file}; wait")])
     created = run_flow(flow)
@@ -39,7 +37,7 @@ def test_stop_kills_the_process_tree_and_logs_who(
         ctx, instance_id=long.instance_id, project_env=PROD, caller=Caller(name="bob")
     )
     assert wait_dag(ctx, created.dag_id) is DagStatus.FAILURE
-    wait_for(lambda: ops.get_instance_log(ctx, instance_id=long.instance_id, project_env=PROD)
+    wait_for(lambda: logs.get_instance_log(ctx, instance_id=long.instance_id, project_env=PROD)
              .rstrip().endswith("Stopped by bob."))  # fmt: skip
     with pytest.raises(ProcessLookupError):
         wait_for(lambda: os.kill(child, 0), timeout=5)
@@ -48,9 +46,8 @@ def test_stop_kills_the_process_tree_and_logs_who(
 
 
 def test_stop_a_waiting_instance_fails_it_without_running(
-    sqlite_ctx: ServiceContext, engine: Engine
+    ctx: ServiceContext, engine: Engine
 ) -> None:
-    ctx = sqlite_ctx
     flow = make_flow(
         ctx, [node("a", "shell", "sleep 0.5"), node("b", "shell", "echo b", after=["a"])]
     )
@@ -59,15 +56,14 @@ def test_stop_a_waiting_instance_fails_it_without_running(
     ops.stop_instance(ctx, instance_id=b.instance_id, project_env=PROD)
     assert wait_dag(ctx, created.dag_id) is DagStatus.FAILURE
     assert status_of(ctx, b.instance_id) is S.FAILURE
-    assert ops.get_instance_log(ctx, instance_id=b.instance_id, project_env=PROD).endswith(
+    assert logs.get_instance_log(ctx, instance_id=b.instance_id, project_env=PROD).endswith(
         "Stopped by root.\n"
     )
 
 
 def test_set_success_releases_descendants_and_the_next_date(
-    sqlite_ctx: ServiceContext, engine: Engine
+    ctx: ServiceContext, engine: Engine
 ) -> None:
-    ctx = sqlite_ctx
     flow = make_flow(ctx, [node("bad", "shell", "exit 1"), node("after", after=["bad"])])
     created = run_flow(
         flow, start_biz_date="2020-01-01 00:00:00", end_biz_date="2020-01-02 00:00:00"
@@ -84,9 +80,8 @@ def test_set_success_releases_descendants_and_the_next_date(
 
 
 def test_set_success_of_a_blocked_instance_lets_its_descendants_run(
-    sqlite_ctx: ServiceContext, engine: Engine
+    ctx: ServiceContext, engine: Engine
 ) -> None:
-    ctx = sqlite_ctx
     flow = make_flow(
         ctx,
         [node("bad", "shell", "exit 1"), node("mid", after=["bad"]), node("end", after=["mid"])],
@@ -100,9 +95,8 @@ def test_set_success_of_a_blocked_instance_lets_its_descendants_run(
 
 
 def test_rerun_runs_a_failed_instance_again_with_a_new_attempt(
-    sqlite_ctx: ServiceContext, engine: Engine
+    ctx: ServiceContext, engine: Engine
 ) -> None:
-    ctx = sqlite_ctx
     flag = ctx.settings.data_dir / "ok"
     flow = make_flow(ctx, [node("a", "shell", f"test -e {flag}"), node("b", after=["a"])])
     created = run_flow(flow)
@@ -117,15 +111,14 @@ def test_rerun_runs_a_failed_instance_again_with_a_new_attempt(
     assert wait_dag(ctx, created.dag_id) is DagStatus.SUCCESS
     again = ops.get_instance(ctx, instance_id=a.instance_id, project_env=PROD)
     assert (again.status, again.attempt) == (S.SUCCESS, 2)
-    assert "exit code 1" in ops.get_instance_log(
+    assert "exit code 1" in logs.get_instance_log(
         ctx, instance_id=a.instance_id, project_env=PROD, instance_history_id=1
     )
 
 
 def test_rerun_is_refused_for_a_succeeded_dry_run_and_when_denied(
-    sqlite_ctx: ServiceContext, engine: Engine
+    ctx: ServiceContext, engine: Engine
 ) -> None:
-    ctx = sqlite_ctx
     flow = make_flow(ctx, [node("a"), node("no", "shell", "true", rerun_mode="ALL_DENIED")])
     created = run_flow(flow, exclude_node_ids=flow.ids("a"))
     wait_dag(ctx, created.dag_id)
@@ -137,9 +130,8 @@ def test_rerun_is_refused_for_a_succeeded_dry_run_and_when_denied(
 
 
 def test_suspend_freezes_an_instance_and_resume_lets_it_run(
-    sqlite_ctx: ServiceContext, engine: Engine
+    ctx: ServiceContext, engine: Engine
 ) -> None:
-    ctx = sqlite_ctx
     flow = make_flow(
         ctx, [node("a", "shell", "sleep 0.3"), node("b", after=["a"]), node("c", after=["b"])]
     )
@@ -159,9 +151,8 @@ def test_suspend_freezes_an_instance_and_resume_lets_it_run(
 
 
 def test_operations_are_refused_with_the_current_status(
-    sqlite_ctx: ServiceContext, engine: Engine
+    ctx: ServiceContext, engine: Engine
 ) -> None:
-    ctx = sqlite_ctx
     flow = make_flow(ctx, [node("a", "shell", "true")])
     created = run_flow(flow)
     wait_dag(ctx, created.dag_id)
@@ -178,17 +169,16 @@ def test_operations_are_refused_with_the_current_status(
         assert "with status SUCCESS" in err.value.message
 
 
-def test_operations_fail_given_an_unknown_instance(sqlite_ctx: ServiceContext) -> None:
+def test_operations_fail_given_an_unknown_instance(ctx: ServiceContext) -> None:
     with pytest.raises(NotFound) as err:
-        ops.stop_instance(sqlite_ctx, instance_id=404, project_env=PROD)
+        ops.stop_instance(ctx, instance_id=404, project_env=PROD)
     assert err.value.code == "Invalid.Instance.NotExists"
 
 
 def test_operations_on_a_later_date_keep_it_waiting(
-    sqlite_ctx: ServiceContext, start_engine: Callable[..., Engine]
+    ctx: ServiceContext, start_engine: Callable[..., Engine]
 ) -> None:
     # Stopping an instance of a Dag that has not started leaves the Dag CREATED.
-    ctx = sqlite_ctx
     flow = make_flow(ctx, [node("a")])
     created = run_flow(
         flow, start_biz_date="2020-01-01 00:00:00", end_biz_date="2020-01-02 00:00:00"

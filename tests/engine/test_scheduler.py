@@ -1,19 +1,22 @@
-"""The engine end to end on SQLite with real processes: ordering, dry runs, parameters seen by
-each node type, states and time stamps, date ranges, timeout and automatic reruns."""
+"""The engine end to end on SQLite and PostgreSQL with real processes: ordering, dry runs,
+parameters seen by each node type, states and time stamps, date ranges, timeout and automatic
+reruns."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import sqlite3
 from collections.abc import Callable
 
 from opcenter.domain.model import DagStatus, InstanceStatus, TaskType
 from opcenter.engine.scheduler import Engine
 from opcenter.service.context import ServiceContext
-from opcenter.service.instances import get_instance_log, list_instances
+from opcenter.service.instances import list_instances
+from opcenter.service.logs import get_instance_log
 from opcenter.service.runs import list_dags
 from opcenter.store.tables import Instance
-from tests.engine.builders import by_name, make_flow, node, run_flow, wait_dag, wait_for
+from tests.engine.builders import by_name, make_flow, node, run_flow, wait_dag
 
 S = InstanceStatus
 
@@ -23,10 +26,9 @@ def log(ctx: ServiceContext, instance_id: int) -> str:
 
 
 def test_instances_run_in_dependency_order_through_dry_run_nodes(
-    sqlite_ctx: ServiceContext, engine: Engine
+    ctx: ServiceContext, engine: Engine
 ) -> None:
     # Given a chain a -> b -> c where b is excluded (a dry run)
-    ctx = sqlite_ctx
     flow = make_flow(
         ctx,
         [
@@ -47,8 +49,7 @@ def test_instances_run_in_dependency_order_through_dry_run_nodes(
     assert "\nc\n" in log(ctx, rows["c"].instance_id)
 
 
-def test_nodes_outside_include_are_dry_runs(sqlite_ctx: ServiceContext, engine: Engine) -> None:
-    ctx = sqlite_ctx
+def test_nodes_outside_include_are_dry_runs(ctx: ServiceContext, engine: Engine) -> None:
     flow = make_flow(ctx, [node("a", "shell", "echo ran-a"), node("b", "shell", "echo ran-b")])
     created = run_flow(flow, include_node_ids=flow.ids("a"))
     assert wait_dag(ctx, created.dag_id) is DagStatus.SUCCESS
@@ -58,8 +59,7 @@ def test_nodes_outside_include_are_dry_runs(sqlite_ctx: ServiceContext, engine: 
     assert "ran-b" not in log(ctx, rows["b"].instance_id)
 
 
-def test_every_state_is_stamped_in_order(sqlite_ctx: ServiceContext, engine: Engine) -> None:
-    ctx = sqlite_ctx
+def test_every_state_is_stamped_in_order(ctx: ServiceContext, engine: Engine) -> None:
     flow = make_flow(ctx, [node("a", "shell", "sleep 0.1")])
     created = run_flow(flow)
     wait_dag(ctx, created.dag_id)
@@ -71,8 +71,7 @@ def test_every_state_is_stamped_in_order(sqlite_ctx: ServiceContext, engine: Eng
     assert a.attempt == 1
 
 
-def test_each_node_type_sees_its_parameters(sqlite_ctx: ServiceContext, engine: Engine) -> None:
-    ctx = sqlite_ctx
+def test_each_node_type_sees_its_parameters(ctx: ServiceContext, engine: Engine) -> None:
     flow = make_flow(
         ctx,
         [
@@ -85,7 +84,13 @@ def test_each_node_type_sees_its_parameters(sqlite_ctx: ServiceContext, engine: 
                 "import sys\nprint('py', '${d}', '${region}', sys.argv[1:])",
                 params="d=${yyyy-mm-dd} first",
             ),
-            node("sql", "sql", "select '${d}' as d, '${region}' as r;", params="d=$cyctime"),
+            node(
+                "sql",
+                "sql",
+                "create table t_${d} (r text); insert into t_${d} values ('${region}');"
+                " select '${d}' as d, r from t_${d};",
+                params="d=$cyctime",
+            ),
         ],
         parameters="region=cn",
     )
@@ -99,15 +104,20 @@ def test_each_node_type_sees_its_parameters(sqlite_ctx: ServiceContext, engine: 
     assert f"Parameters: d={ymd} p1 p2 region=us" in sh
     assert "WARNING: undefined parameter(s) left as written: ${HOME_X}" in sh
     assert f"py {day.isoformat()} us ['first']" in log(ctx, rows["py"].instance_id)
-    next_day = day.fromordinal(day.toordinal() + 1).strftime("%Y%m%d")
-    assert f"{next_day}000000" in log(ctx, rows["sql"].instance_id)
-    assert "us" in log(ctx, rows["sql"].instance_id)
+    # The SQL's own output, not the log header: its result row, and the table it created
+    cyctime = day.fromordinal(day.toordinal() + 1).strftime("%Y%m%d") + "000000"
+    sql_lines = log(ctx, rows["sql"].instance_id).splitlines()
+    assert (
+        sql_lines[sql_lines.index("[sql] result of statement 3: 1 row(s)") + 3] == f"{cyctime} | us"
+    )
+    with sqlite3.connect(ctx.settings.data_dir / "sql" / "ws_PROD.db") as made:
+        names = made.execute("select name from sqlite_master where type = 'table'").fetchall()
+    assert names == [(f"t_{cyctime}",)]
 
 
 def test_sql_nodes_use_a_sqlite_file_per_workspace_and_env(
-    sqlite_ctx: ServiceContext, engine: Engine
+    ctx: ServiceContext, engine: Engine
 ) -> None:
-    ctx = sqlite_ctx
     flow = make_flow(
         ctx,
         [
@@ -122,9 +132,8 @@ def test_sql_nodes_use_a_sqlite_file_per_workspace_and_env(
 
 
 def test_a_failure_keeps_descendants_not_run_and_fails_the_dag(
-    sqlite_ctx: ServiceContext, engine: Engine
+    ctx: ServiceContext, engine: Engine
 ) -> None:
-    ctx = sqlite_ctx
     flow = make_flow(
         ctx,
         [
@@ -144,8 +153,7 @@ def test_a_failure_keeps_descendants_not_run_and_fails_the_dag(
     assert "exit code 3" in log(ctx, rows["bad"].instance_id)
 
 
-def test_dates_of_a_range_run_one_after_another(sqlite_ctx: ServiceContext, engine: Engine) -> None:
-    ctx = sqlite_ctx
+def test_dates_of_a_range_run_one_after_another(ctx: ServiceContext, engine: Engine) -> None:
     flow = make_flow(ctx, [node("a", "shell", "sleep 0.05"), node("b", after=["a"])])
     created = run_flow(
         flow, start_biz_date="2020-01-01 00:00:00", end_biz_date="2020-01-04 00:00:00"
@@ -157,8 +165,7 @@ def test_dates_of_a_range_run_one_after_another(sqlite_ctx: ServiceContext, engi
         assert earlier.finish_time <= later.start_time
 
 
-def test_a_failed_date_holds_the_later_dates(sqlite_ctx: ServiceContext, engine: Engine) -> None:
-    ctx = sqlite_ctx
+def test_a_failed_date_holds_the_later_dates(ctx: ServiceContext, engine: Engine) -> None:
     flow = make_flow(ctx, [node("a", "shell", 'test "${d}" != 20200102', params="d=$bizdate")])
     created = run_flow(
         flow, start_biz_date="2020-01-01 00:00:00", end_biz_date="2020-01-03 00:00:00"
@@ -171,9 +178,8 @@ def test_a_failed_date_holds_the_later_dates(sqlite_ctx: ServiceContext, engine:
 
 
 def test_a_node_timeout_fails_the_instance(
-    sqlite_ctx: ServiceContext, start_engine: Callable[..., Engine]
+    ctx: ServiceContext, start_engine: Callable[..., Engine]
 ) -> None:
-    ctx = sqlite_ctx
     flow = make_flow(ctx, [node("slow", "shell", "sleep 30", timeout=1)])
     created = run_flow(flow)
     slow = by_name(ctx, created.dag_id)["slow"]
@@ -187,9 +193,8 @@ def test_a_node_timeout_fails_the_instance(
 
 
 def test_auto_rerun_retries_a_failure_with_a_new_attempt(
-    sqlite_ctx: ServiceContext, engine: Engine
+    ctx: ServiceContext, engine: Engine
 ) -> None:
-    ctx = sqlite_ctx
     marker = ctx.settings.data_dir / "tries"
     flow = make_flow(
         ctx,
@@ -214,8 +219,7 @@ def test_auto_rerun_retries_a_failure_with_a_new_attempt(
     assert "attempt 3" in log(ctx, flaky.instance_id)
 
 
-def test_auto_rerun_gives_up_after_its_count(sqlite_ctx: ServiceContext, engine: Engine) -> None:
-    ctx = sqlite_ctx
+def test_auto_rerun_gives_up_after_its_count(ctx: ServiceContext, engine: Engine) -> None:
     flow = make_flow(
         ctx, [node("bad", "shell", "exit 1", auto_rerun_times=1, auto_rerun_interval_millis=0)]
     )
@@ -226,10 +230,9 @@ def test_auto_rerun_gives_up_after_its_count(sqlite_ctx: ServiceContext, engine:
 
 
 def test_work_created_by_another_process_is_picked_up_by_polling(
-    sqlite_ctx: ServiceContext, start_engine: Callable[..., Engine]
+    ctx: ServiceContext, start_engine: Callable[..., Engine]
 ) -> None:
     # Given a second context on the same store, as another process would have: no notify hook
-    ctx = sqlite_ctx
     other = ServiceContext(db=ctx.db, settings=ctx.settings)
     start_engine(ctx)
     flow = make_flow(other, [node("a")])
@@ -238,9 +241,8 @@ def test_work_created_by_another_process_is_picked_up_by_polling(
 
 
 def test_unfinished_work_is_resumed_by_a_new_engine(
-    sqlite_ctx: ServiceContext, start_engine: Callable[..., Engine]
+    ctx: ServiceContext, start_engine: Callable[..., Engine]
 ) -> None:
-    ctx = sqlite_ctx
     flow = make_flow(ctx, [node("a"), node("b", after=["a"])])
     created = run_flow(flow)  # no engine yet: stays CREATED
     assert list_dags(ctx, op_seq=created.op_seq, project_env="PROD")[0].status is DagStatus.CREATED
@@ -248,19 +250,27 @@ def test_unfinished_work_is_resumed_by_a_new_engine(
     assert wait_dag(ctx, created.dag_id) is DagStatus.SUCCESS
 
 
-def test_list_instances_filters_by_dag_and_status(
-    sqlite_ctx: ServiceContext, engine: Engine
-) -> None:
-    ctx = sqlite_ctx
+def test_list_instances_filters_by_dag_and_status(ctx: ServiceContext, engine: Engine) -> None:
+    # Given two runs of one flow, each with a success and a failure
     flow = make_flow(ctx, [node("a"), node("b", "shell", "exit 1")])
-    created = run_flow(flow)
-    wait_dag(ctx, created.dag_id)
-    page = list_instances(
-        ctx, project_env="PROD", project_id=flow.project_id, dag_id=created.dag_id, status="FAILURE"
-    )
-    assert [i.node_name for i in page.instances] == ["b"]
-    assert page.total_count == 1
-    wait_for(lambda: True)
+    first, second = run_flow(flow), run_flow(flow)
+    assert wait_dag(ctx, first.dag_id) is wait_dag(ctx, second.dag_id) is DagStatus.FAILURE
+
+    def listed(**filters: object) -> list[tuple[int, str, S]]:
+        page = list_instances(ctx, project_env="PROD", project_id=flow.project_id, **filters)
+        assert page.total_count == len(page.instances)
+        return sorted((i.dag_id, i.node_name, i.status) for i in page.instances)
+
+    # Then each filter keeps exactly its instances, and both together keep their intersection
+    assert listed(dag_id=first.dag_id) == [
+        (first.dag_id, "a", S.SUCCESS),
+        (first.dag_id, "b", S.FAILURE),
+    ]
+    assert listed(status="FAILURE") == [
+        (first.dag_id, "b", S.FAILURE),
+        (second.dag_id, "b", S.FAILURE),
+    ]
+    assert listed(dag_id=second.dag_id, status="FAILURE") == [(second.dag_id, "b", S.FAILURE)]
 
 
 def test_a_run_fails_then_succeeds_after_set_success_on_each_backend(

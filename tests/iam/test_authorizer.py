@@ -11,6 +11,7 @@ from opcenter.api.signature import Authenticated, ResolvedKey
 from opcenter.errors import NotFound, OpcenterError
 from opcenter.iam.audit import AuditFilter
 from opcenter.iam.authorizer import AccessRequest, Authorizer, PolicyDenied, RoleDenied
+from opcenter.iam.scope import WorkspaceRef
 from opcenter.iam.system_policies import FULL_ACCESS, READ_ONLY_ACCESS
 from opcenter.service import iam
 from opcenter.service.context import Caller, ServiceContext
@@ -300,3 +301,55 @@ def test_invisible_workspace_does_answer_like_a_missing_object_given_only_an_ins
         "Invalid.Instance.NotExists",
         "The instance InstanceId=42 does not exist in PROD.",
     )
+
+
+# --- "would this be allowed?": what run parameters a caller may pass depends on it -----------
+
+
+def test_allows_answers_the_same_decision_without_raising_or_auditing(
+    ictx: ServiceContext, sales: int
+) -> None:
+    member(ictx, "pe", sales, "role_project_pe")
+    member(ictx, "dev", sales, "role_project_dev")
+    authorizer = Authorizer(ictx.db, ictx.settings)
+
+    def allows(who: str) -> bool:
+        call = make_call(principal(who), "RunManualDagNodes", {"ProjectName": "sales"})
+        return authorizer.allows(principal(who), "dataworks:UpdateFile", arn("sales"), call)
+
+    assert (allows("pe"), allows("dev"), allows("stranger")) == (False, True, False)
+    assert authorizer.allows(ROOT, "dataworks:UpdateFile", arn("sales"), make_call(ROOT, "X"))
+    assert iam.list_audit_events(ictx, AuditFilter(action="dataworks:UpdateFile")) == []
+
+
+def test_call_may_asks_the_authorizer_and_reads_a_refusal_as_no(
+    ictx: ServiceContext, sales: int
+) -> None:
+    member(ictx, "pe", sales, "role_project_pe")
+    authorizer = Authorizer(ictx.db, ictx.settings)
+
+    def refusing(who: str, action: str, resource: str, call: Call) -> None:
+        authorizer(who, action, resource, call)  # a plain callable: no `allows`
+
+    for stand_in in (authorizer, refusing):
+        call = make_call(principal("pe"), "RunManualDagNodes")
+        call._authorize = stand_in
+        assert call.may("dataworks:UpdateFile", arn("sales")) is False
+        assert call.may("dataworks:RunManualDagNodes", arn("sales")) is True
+    assert make_call(ROOT, "X").may("dataworks:UpdateFile", arn("sales")) is False  # no authorizer
+
+
+def test_a_workspace_resolved_by_the_rpc_layer_is_not_looked_up_again(
+    ictx: ServiceContext, sales: int
+) -> None:
+    member(ictx, "pe", sales, "role_project_pe")
+    call = make_call(principal("pe"), "GetInstance", {"InstanceId": "1", "ProjectEnv": "PROD"})
+    # The ref says what the RPC layer found; the authorizer takes the roles in *that* id.
+    call.workspace = WorkspaceRef(sales, "sales")
+    Authorizer(ictx.db, ictx.settings)(principal("pe"), "dataworks:GetInstance", arn("sales"), call)
+    call.workspace = WorkspaceRef(sales + 1000, "sales")
+    with pytest.raises(NotFound) as caught:
+        Authorizer(ictx.db, ictx.settings)(
+            principal("pe"), "dataworks:GetInstance", arn("sales"), call
+        )
+    assert caught.value.message == "The instance InstanceId=1 does not exist in PROD."

@@ -33,6 +33,7 @@ from opcenter.iam.system_policies import FULL_ACCESS, READ_ONLY_ACCESS
 from opcenter.service import iam
 from opcenter.service.context import ServiceContext
 from opcenter.settings import load_settings
+from opcenter.store.db import Database
 from tests.api.opsupport import (
     SHELL,
     FileSpec,
@@ -42,6 +43,7 @@ from tests.api.opsupport import (
     create_workspace,
     sdk_error,
 )
+from tests.conftest import store_url, stored_bytes
 
 from .conftest import ACCOUNT
 
@@ -184,7 +186,7 @@ def _role_users(world: World) -> None:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(tmp_path_factory: pytest.TempPathFactory, module_db: Database) -> Iterator[World]:
     settings = load_settings(
         environ={},
         dotenv=None,
@@ -192,7 +194,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         timezone="UTC",
         account_id=ACCOUNT,
     )
-    ctx = ServiceContext.open(settings)
+    settings.data_dir.mkdir(parents=True)
+    ctx = ServiceContext(db=module_db, settings=settings)  # SQLite, then PostgreSQL
     root_key_id, root_secret = iam.ensure_root(ctx)
     assert root_secret is not None
     app = build_server(
@@ -780,7 +783,7 @@ def test_wrong_secret_is_refused_as_a_bad_signature(world: World) -> None:
 def test_database_holds_no_usable_secret(world: World) -> None:
     _, _, key_id = make_user(world, "sealed")
     secret = iam.create_access_key(world.ctx, user_name="sealed")[1]
-    stored = b"".join(p.read_bytes() for p in sorted(world.data_dir.glob("*.db*")))
+    stored = stored_bytes(world.ctx.db)
     assert stored and key_id.encode() in stored
     assert secret.encode() not in stored
 
@@ -910,7 +913,10 @@ def test_list_projects_shows_a_ram_user_only_its_workspaces(world: World, alice:
 
 def _audit(world: World, *args: str) -> list[dict[str, str]]:
     result = CliRunner().invoke(
-        cli, ["audit", *args, "--json", "--data-dir", str(world.data_dir)], catch_exceptions=False
+        cli,
+        ["audit", *args, "--json", "--data-dir", str(world.data_dir)],
+        env={"OPCENTER_DATABASE_URL": store_url(world.ctx.db)},  # the world's store, any backend
+        catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
     return json.loads(result.output)  # type: ignore[no-any-return]

@@ -22,6 +22,7 @@ from opcenter.service import iam
 from opcenter.service.context import ServiceContext
 from opcenter.settings import load_settings
 from opcenter.store.tables import IamAccessKey
+from tests.conftest import stored_bytes
 
 
 def test_new_access_key_id_does_look_like_alibaba_cloud_ids() -> None:
@@ -96,9 +97,8 @@ def test_database_file_does_not_contain_any_secret_given_created_keys(
     _, alice_secret = iam.create_access_key(ictx, user_name="alice")
     _, alice_second = iam.create_access_key(ictx, user_name="alice")
     ictx.db.dispose()  # checkpoint the WAL into the main file
-    # Then neither the database file nor its journal holds a secret's bytes
-    data = ictx.settings.data_dir
-    stored = b"".join(p.read_bytes() for p in data.iterdir() if p.name.startswith("opcenter.db"))
+    # Then neither the rows nor (SQLite) the database file and its journal hold a secret's bytes
+    stored = stored_bytes(ictx.db)
     assert root_secret is not None
     for secret in (root_secret, alice_secret, alice_second):
         assert secret.encode() not in stored

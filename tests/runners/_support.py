@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from opcenter.runners.base import InstanceResult, InstanceSpec
+from opcenter.runners.base import InstanceResult, InstanceSpec, ProcessHandle
 from opcenter.runners.local import LocalExecutor
 
 SHELL, SQL, VIRTUAL, PYTHON = 6, 10, 99, 1322
@@ -23,10 +23,12 @@ class Recorder:
     def __init__(self) -> None:
         self.events: list[tuple[str, tuple[int, int], float]] = []
         self.results: dict[tuple[int, int], list[InstanceResult]] = {}
+        self.processes: dict[tuple[int, int], ProcessHandle | None] = {}
         self._cond = threading.Condition()
 
-    def on_started(self, instance_id: int, attempt: int) -> None:
+    def on_started(self, instance_id: int, attempt: int, process: ProcessHandle | None) -> None:
         with self._cond:
+            self.processes[(instance_id, attempt)] = process
             self.events.append(("started", (instance_id, attempt), time.monotonic()))
             self._cond.notify_all()
 

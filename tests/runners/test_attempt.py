@@ -14,7 +14,7 @@ def test_run_attempt_stops_before_launch_given_a_stop_already_set(make_spec: Spe
     stop.set()
     spec = make_spec(1, "echo never")
 
-    result = run_attempt(spec, default_runners(), stop=stop, on_started=lambda: started.append(1))
+    result = run_attempt(spec, default_runners(), stop=stop, on_started=started.append)
 
     assert result == InstanceResult(1, 1, Outcome.STOPPED, None, "stopped before it started")
     assert started == []
@@ -27,7 +27,7 @@ def test_run_attempt_fails_given_a_log_that_cannot_be_opened(
     (tmp_path / "logs").write_text("a file where the log folder should be")
     spec = make_spec(1, "echo never")
 
-    result = run_attempt(spec, default_runners(), stop=threading.Event(), on_started=lambda: None)
+    result = run_attempt(spec, default_runners(), stop=threading.Event(), on_started=lambda _: None)
 
     assert (result.outcome, result.exit_code) == (Outcome.FAILURE, None)
     expected = f"cannot start: cannot open log {spec.log_path}: [Errno 17] File exists"
@@ -39,7 +39,7 @@ def test_run_attempt_succeeds_given_sql_without_statements(
 ) -> None:
     spec = make_spec(1, "-- nothing to do;\n", SQL, sql_url=f"sqlite:///{tmp_path / 'x.db'}")
 
-    result = run_attempt(spec, default_runners(), stop=threading.Event(), on_started=lambda: None)
+    result = run_attempt(spec, default_runners(), stop=threading.Event(), on_started=lambda _: None)
 
     assert result.outcome is Outcome.SUCCESS
     assert body(spec) == ["[sql] no statements to run", "[opcenter] exit code 0"]

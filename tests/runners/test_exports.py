@@ -28,5 +28,6 @@ def test_runner_modules_export_exactly_their_public_api_given_star_imports() -> 
         "format_log_line",
         "log_size",
         "read_log",
+        "read_log_page",
         "tail_log",
     ]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from opcenter.runners.base import InstanceResult, InstanceSpec, Outcome
+from opcenter.runners.base import InstanceResult, InstanceSpec, Outcome, ProcessHandle
 from opcenter.runners.local import STOP_GRACE_SECONDS, LocalExecutor
 from opcenter.runners.registry import default_runners
 from opcenter.runners.runner import Command
@@ -42,10 +42,11 @@ def test_local_executor_runs_two_at_a_time_given_two_slots_and_four_sleeps(
     for number in range(1, 5):
         executor.submit(make_spec(number, "sleep 0.4"))
     results = [recorder.wait_finished(number) for number in range(1, 5)]
-    elapsed = time.monotonic() - began
 
     assert [r.outcome for r in results] == [Outcome.SUCCESS] * 4
-    assert 0.8 <= elapsed < 1.4  # two batches of 0.4 s, not one, not four
+    # (observed order, not durations: a loaded machine only makes each step slower)
+    assert time.monotonic() - began >= 0.8  # at least two batches of 0.4 s, not one
+    assert recorder.time_of("started", 2) < recorder.time_of("finished", 1)  # two at once
     # the second batch starts only when the first has finished
     assert recorder.time_of("started", 3) >= min(
         recorder.time_of("finished", 1), recorder.time_of("finished", 2)
@@ -103,7 +104,7 @@ def test_local_executor_kills_after_the_grace_given_children_ignoring_sigterm(
 
     assert result.outcome is Outcome.STOPPED
     assert result.exit_code == -9
-    assert TEST_GRACE_SECONDS <= time.monotonic() - began < TEST_GRACE_SECONDS + 1
+    assert time.monotonic() - began >= TEST_GRACE_SECONDS  # killed after the grace, not before
     assert process_gone(kid)
 
 
@@ -147,7 +148,7 @@ def test_local_executor_times_out_given_a_script_longer_than_its_timeout(
 
     assert (result.outcome, result.exit_code) == (Outcome.TIMEOUT, -15)
     assert result.message == "timed out after 0.3 s"
-    assert 0.3 <= time.monotonic() - began < 1.5
+    assert 0.3 <= time.monotonic() - began < 10  # killed at its timeout, not after `sleep 30`
     assert body(spec) == ["begin", "[opcenter] timed out after 0.3 s"]
 
 
@@ -229,8 +230,8 @@ def test_local_executor_keeps_working_given_a_runner_that_crashes(
 
 
 class _RaisingEvents(Recorder):
-    def on_started(self, instance_id: int, attempt: int) -> None:
-        super().on_started(instance_id, attempt)
+    def on_started(self, instance_id: int, attempt: int, process: ProcessHandle | None) -> None:
+        super().on_started(instance_id, attempt, process)
         raise RuntimeError("engine bug")
 
 
@@ -301,7 +302,7 @@ def test_local_executor_kills_running_and_drops_queued_given_shutdown_without_wa
     began = time.monotonic()
     pool.shutdown(wait=False)
 
-    assert time.monotonic() - began < 1
+    assert time.monotonic() - began < 10  # without waiting for `sleep 300`
     assert recorder.results[(1, 1)][0].outcome is Outcome.STOPPED
     assert recorder.results[(2, 1)][0] == InstanceResult(
         2, 1, Outcome.STOPPED, None, "executor shut down"

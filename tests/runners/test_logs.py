@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import tracemalloc
 from datetime import datetime
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from opcenter.runners.logs import (
     format_log_line,
     log_size,
     read_log,
+    read_log_page,
     tail_log,
 )
 
@@ -97,3 +99,51 @@ def test_tail_log_drops_the_partial_first_line_given_a_cut_window(tmp_path: Path
 
     assert tail_log(path, 15) == "third\n"
     assert tail_log(path, 1000) == "first line\nsecond line\nthird\n"
+
+
+def test_read_log_page_returns_a_window_and_the_size_given_offset_and_limit(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "1.log"
+    path.write_bytes(b"abcdefghij")
+
+    assert read_log_page(path, 3, 4) == (b"defg", 10)
+    assert read_log_page(path, 8, 100) == (b"ij", 10)
+    assert read_log_page(path, 20, 4) == (b"", 10)
+    assert read_log_page(path, -3, 100) == (b"hij", 10)  # negative: from the end
+    assert read_log_page(path, -30, 4) == (b"abcd", 10)
+    assert read_log_page(tmp_path / "none.log", 0, 4) == (b"", 0)
+
+
+def test_read_log_page_stops_before_a_cut_character_given_utf8_across_pages(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "1.log"
+    text = "aé€𝄞b" * 3
+    path.write_text(text, encoding="utf-8")
+    pages, at = [], 0
+    while at < log_size(path):
+        data, _ = read_log_page(path, at, 4)
+        pages.append(data.decode("utf-8"))  # strict: no page ends inside a character
+        at += len(data)
+
+    assert "".join(pages) == text
+    assert read_log_page(path, 0, 2)[0] == b"a"  # 'é' (2 bytes) would be cut: left out
+    assert read_log_page(path, 1, 1)[0] == "é".encode()[:1]  # nothing whole fits: moves on
+
+
+def test_read_log_page_reads_only_the_page_given_a_large_log(tmp_path: Path) -> None:
+    path = tmp_path / "1.log"
+    with open(path, "wb") as log:
+        log.truncate(64 * 1024 * 1024)  # sparse: 64 MiB of zeros without writing them
+        log.seek(0, 2)
+        log.write(b"the end\n")
+    tracemalloc.start()
+    try:
+        data, size = read_log_page(path, -8, 8)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert (data, size) == (b"the end\n", 64 * 1024 * 1024 + 8)
+    assert peak < 1024 * 1024

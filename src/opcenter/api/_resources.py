@@ -1,20 +1,28 @@
-"""What each operation touches, for authorization: the workspace ARN of the call, or `*`.
+"""What each operation touches, for authorization: the workspace of the call.
 
-`acs:dataworks:<region>:<account>:workspace/<ProjectIdentifier>` (decisions.md, "Authorization
-names"). A call that names its workspace by identifier (`ProjectName`, `ProjectIdentifier`) costs
-nothing; one that names it by `ProjectId`, or only by a node, Dag or instance, is resolved through
-the service layer. An object that cannot be resolved (unknown id, bad environment) gives `*`: the
-operation itself then answers with the precise error.
+Each function resolves the workspace once, through the service layer, and returns it as a
+`WorkspaceRef`; the dispatcher keeps it on `call.workspace` for the authorizer and the handler
+and authorizes on `acs:dataworks:<region>:<account>:workspace/<ProjectIdentifier>`
+(decisions.md, "Authorization names").
+
+Authorization fails closed: whatever stops the resolution refuses the request with the
+service's own error, and the handler does not run. An object that does not exist (or lies in
+another environment) → its NotFound (404), exactly as the operation would answer; a bad or
+missing parameter → InvalidParameter / MissingParameter; a store failure → StoreUnavailable.
+Only operations registered without a resource name no workspace (`*`).
+
+One exception keeps a caller without rights from learning which workspaces exist: a workspace
+named by identifier (`ProjectName`, `ProjectIdentifier`) that does not exist yields its ARN
+without a `WorkspaceRef`; the authorizer then checks the caller's policies first and answers the
+same NotFound as for a workspace the caller cannot see.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from opcenter.api.rpc import Call
-from opcenter.errors import OpcenterError
-from opcenter.service import iam, instances, runs, workspaces
-from opcenter.service.context import ServiceContext
+from opcenter.errors import MissingParameter, NotFound
+from opcenter.iam.scope import WorkspaceRef
+from opcenter.service import iam
 
 __all__ = [
     "dag_resource",
@@ -24,72 +32,52 @@ __all__ = [
     "project_resource",
 ]
 
-ANY = "*"
+# The parameter an operation asks for when no workspace is named, as its service says it.
+_MISSING_PROJECT = dict.fromkeys(
+    ("RunManualDagNodes", "CreateManualDag", "GetManualDagInstances", "ListManualDagInstances"),
+    "ProjectName",
+)
 
 
-def _resource_of(call: Call, project_id: Callable[[ServiceContext], int]) -> str:
-    """The ARN of the workspace `project_id(ctx)` names; `*` when either lookup raises."""
-    ctx: ServiceContext = call.services
-    try:
-        return call.workspace_arn(
-            workspaces.get_project(ctx, project_id=project_id(ctx)).project_identifier
-        )
-    except OpcenterError:
-        return ANY
-
-
-def project_resource(call: Call) -> str:
-    """The workspace named by `ProjectIdentifier`, `ProjectName` or `ProjectId`; else `*`."""
+def project_resource(call: Call) -> WorkspaceRef | str:
+    """The workspace named by `ProjectIdentifier`, `ProjectName` and/or `ProjectId`."""
     identifier = call.str("ProjectIdentifier") or call.str("ProjectName")
-    if identifier:
-        return call.workspace_arn(identifier)
+    project_id = call.int("ProjectId")
+    if identifier is None and project_id is None:
+        raise MissingParameter(_MISSING_PROJECT.get(call.action, "ProjectId"))
     try:
-        project_id = call.int("ProjectId")
-    except OpcenterError:
-        return ANY
-    if project_id is None:
-        return ANY
-    return _resource_of(call, lambda ctx: project_id)
+        return iam.workspace_ref(
+            call.services,
+            project_id=project_id,
+            project_name=call.str("ProjectName"),
+            project_identifier=call.str("ProjectIdentifier"),
+        )
+    except NotFound:
+        if project_id is not None:
+            raise
+        return call.workspace_arn(identifier or "")
 
 
-def _env(call: Call) -> str:
-    return call.str("ProjectEnv", default="")
+def _env(call: Call) -> str | None:
+    return call.str("ProjectEnv")
 
 
-def node_resource(call: Call) -> str:
-    """The workspace of the node `NodeId`, in whatever environment (see iam.workspace_of_node)."""
-    try:
-        identifier = iam.workspace_of_node(call.services, call.int("NodeId", required=True))
-    except OpcenterError:
-        return ANY
-    return ANY if identifier is None else call.workspace_arn(identifier)
+def node_resource(call: Call) -> WorkspaceRef:
+    """The workspace of the node `NodeId`, in whatever environment (see iam.workspace_of)."""
+    return iam.workspace_of(call.services, "NodeId", call.int("NodeId", required=True))
 
 
-def instance_resource(call: Call) -> str:
+def instance_resource(call: Call) -> WorkspaceRef:
     """The workspace of the instance `InstanceId` in `ProjectEnv`."""
-    return _resource_of(
-        call,
-        lambda ctx: instances.get_instance(
-            ctx, instance_id=call.int("InstanceId", required=True), project_env=_env(call)
-        ).project_id,
-    )
+    instance_id = call.int("InstanceId", required=True)
+    return iam.workspace_of_instance(call.services, instance_id, _env(call))
 
 
-def dag_resource(call: Call) -> str:
+def dag_resource(call: Call) -> WorkspaceRef:
     """The workspace of the Dag `DagId` in `ProjectEnv`."""
-    return _resource_of(
-        call,
-        lambda ctx: runs.get_dag(
-            ctx, dag_id=call.int("DagId", required=True), project_env=_env(call)
-        ).project_id,
-    )
+    return iam.workspace_of_dag(call.services, call.int("DagId", required=True), _env(call))
 
 
-def op_seq_resource(call: Call) -> str:
+def op_seq_resource(call: Call) -> WorkspaceRef:
     """The workspace of the run `OpSeq` (ListDags) in `ProjectEnv`."""
-    return _resource_of(
-        call,
-        lambda ctx: runs.list_dags(
-            ctx, op_seq=call.int("OpSeq", required=True), project_env=_env(call)
-        )[0].project_id,
-    )
+    return iam.workspace_of_run(call.services, call.int("OpSeq", required=True), _env(call))

@@ -23,7 +23,6 @@ from opcenter.api.rpc import (
     Authorize,
     Dispatcher,
     Registry,
-    allow_all,
     load_operations,
     new_request_id,
 )
@@ -44,7 +43,7 @@ def create_app(
     *,
     services: object,
     key_resolver: KeyResolver,
-    authorize: Authorize = allow_all,
+    authorize: Authorize,
     clock: Callable[[], float] = time.time,
     registry: Registry | None = None,
     nonces: NonceStore | None = None,
@@ -56,10 +55,12 @@ def create_app(
     """Build the RPC application.
 
     `services` is handed to every handler as `call.services`; `key_resolver` finds AccessKeys;
-    `authorize(principal, ram_action, resource, call)` raises to deny (default: allow all);
+    `authorize(principal, ram_action, resource, call)` raises to deny (required: there is no
+    allow-all default; the server passes `iam.authorizer.Authorizer`, tests their stand-in);
     `clock()` gives epoch seconds (time stamps, nonces, `call.now`). `registry` defaults to the
     process-wide one with every `opcenter.api.ops_*` module loaded; `nonces` to a bounded
-    in-memory store. `region` goes into resource ARNs; `recommend` is the error bodies'
+    in-memory store of this process only (`build_server` passes the store's nonces).
+    `region` goes into resource ARNs; `recommend` is the error bodies'
     `Recommend` (`{code}` and `{request_id}` are filled in). A body larger than
     `max_body_bytes` is refused (413) before it is read whole. `rate_limit_per_second` caps
     the calls of each AccessKey (0: no limit; see `throttle.py`).

@@ -5,6 +5,10 @@ date's `DagId`; GetDag, ListDags (by `OpSeq`, the run), GetManualDagInstances /
 ListManualDagInstances, GetInstance, ListInstances, GetInstanceLog and GetInstanceStatusCount
 read them; RestartInstance, SetSuccessInstance, StopInstance, SuspendInstance and ResumeInstance
 act on one instance and answer `Data: true` (a refused state is `Invalid.Instance.Status`, 409).
+
+Run parameters are pasted into code: a caller the authorizer would not allow
+`dataworks:UpdateFile` in the workspace (its RAM policies and workspace roles, exactly as for an
+UpdateFile call there) may pass only safe values (docs/parameters.md, "Who may pass what").
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from opcenter.api._resources import (
     project_resource,
 )
 from opcenter.api.rpc import Call, operation
-from opcenter.service import instances, runs
+from opcenter.service import instances, logs, runs
 
 __all__ = [
     "create_manual_dag",
@@ -40,9 +44,18 @@ __all__ = [
 ]
 
 
+def _may_edit_code(call: Call) -> bool:
+    """Whether the caller may edit the files of the workspace the call runs in."""
+    workspace = call.workspace
+    identifier = workspace.identifier if workspace is not None else None
+    identifier = identifier or call.str("ProjectName") or call.str("ProjectIdentifier") or ""
+    return call.may("dataworks:UpdateFile", call.workspace_arn(identifier))
+
+
 def _selection(call: Call) -> dict[str, Any]:
     """What RunManualDagNodes and CreateManualDag share: the flow, the nodes, the parameters."""
     return {
+        "may_edit_code": _may_edit_code(call),
         "project_env": call.str("ProjectEnv"),
         "project_name": call.str("ProjectName"),
         "flow_name": call.str("FlowName"),
@@ -156,7 +169,7 @@ def list_instances(call: Call) -> dict[str, Any]:
 
 @operation("GetInstanceLog", resource=instance_resource)
 def get_instance_log(call: Call) -> dict[str, Any]:
-    text = instances.get_instance_log(
+    text = logs.get_instance_log(
         call.services, instance_history_id=call.int("InstanceHistoryId"), **_instance(call)
     )
     return render.ok(Data=text)

@@ -15,8 +15,11 @@ DataWorks name::
 
 `Dispatcher` handles every request in this order: decode the query and form body → verify the
 signature (`signature.verify_request`) → find the operation by action and version → build the
-`Call` → extract the resource and call `authorize` → run the handler → answer JSON with
-`RequestId`. Any `OpcenterError` becomes the gateway's error body with its status; anything
+`Call` → resolve the resource (the workspace the call touches, kept on `call.workspace` for the
+authorizer and the handler) and call `authorize` → run the handler → answer JSON with
+`RequestId`. Authorization fails closed: an error while resolving the resource (an object
+that does not exist, a bad parameter, a store failure) refuses the request with that error; the
+handler does not run. Any `OpcenterError` becomes the gateway's error body with its status; anything
 else is logged with its traceback and answered `InternalError.System` (500) without one.
 """
 
@@ -38,13 +41,16 @@ from opcenter.api.wire import DEFAULT_RECOMMEND, WireRequest, WireResponse
 from opcenter.api.wire import error_response as _error_response
 from opcenter.api.wire import json_response as _json_response
 from opcenter.errors import (
+    Forbidden,
     InternalError,
     InvalidParameter,
     InvalidParameterFormat,
     MissingParameter,
+    NotFound,
     OpcenterError,
     UnknownAction,
 )
+from opcenter.iam.scope import WorkspaceRef
 
 __all__ = [
     "DEFAULT_VERSION",
@@ -74,7 +80,9 @@ _INTERNAL_MESSAGE = "An internal system error occurred. Try again later."
 _PROTOCOL_PARAMS = frozenset({"Action", "Version", "Format"}) | sig.V2_SIGNATURE_PARAMS
 
 Handler = Callable[["Call"], Mapping[str, Any]]
-ResourceOf = Callable[["Call"], str]
+# The ARN of what the call touches (`*` only for an operation that names no workspace), or the
+# resolved workspace (the dispatcher keeps it on `call.workspace` and builds its ARN).
+ResourceOf = Callable[["Call"], "str | WorkspaceRef"]
 Authorize = Callable[[str, str, str, "Call"], None]
 
 
@@ -84,7 +92,10 @@ def any_resource(call: Call) -> str:
 
 
 def allow_all(principal: str, action: str, resource: str, call: Call) -> None:
-    """The default authorizer: everything a valid signature asks for is allowed."""
+    """A stand-in authorizer that allows everything a valid signature asks for.
+
+    For tests and benchmarks that pass it explicitly; no factory uses it by default.
+    """
 
 
 def new_request_id() -> str:
@@ -122,9 +133,10 @@ class Registry:
     ) -> Callable[[Handler], Handler]:
         """Decorator registering `handler(call) -> dict` as operation `name`.
 
-        `resource(call)` names what the call touches for authorization (an ARN such as
-        `call.workspace_arn(identifier)`, or `*`); the RAM action defaults to
-        `dataworks:<name>`.
+        `resource(call)` names what the call touches for authorization (a `WorkspaceRef`, an
+        ARN such as `call.workspace_arn(identifier)`, or `*` for an operation that names no
+        workspace); it raises when that cannot be resolved, which refuses the call. The RAM
+        action defaults to `dataworks:<name>`.
         """
 
         def register(handler: Handler) -> Handler:
@@ -219,6 +231,9 @@ class Call:
 
     `source_ip` (the peer address, empty when unknown), `secure` (True over TLS, None when
     unknown) and `user_agent` describe the connection, for policy conditions and the audit trail.
+    `workspace` is the workspace the call touches once the dispatcher resolved it (None for an
+    operation that names none); `may(action, resource)` asks the authorizer, without raising or
+    auditing, whether the caller would be allowed another action.
     """
 
     def __init__(
@@ -235,6 +250,7 @@ class Call:
         source_ip: _Str = "",
         secure: _Bool | None = None,
         user_agent: _Str = "",
+        authorize: Authorize | None = None,
     ) -> None:
         self.action = action
         self.version = version
@@ -247,6 +263,26 @@ class Call:
         self.source_ip = source_ip
         self.secure = secure
         self.user_agent = user_agent
+        self.workspace: WorkspaceRef | None = None
+        self._authorize = authorize
+
+    def may(self, action: _Str, resource: _Str) -> _Bool:
+        """Whether the caller would be allowed `action` on `resource` (nothing is audited).
+
+        Uses the authorizer's `allows(principal, action, resource, call)` when it has one;
+        otherwise calls it and reads a `Forbidden` or `NotFound` as no. Without an authorizer
+        the answer is no. Other errors (a store failure) propagate.
+        """
+        if self._authorize is None:
+            return False
+        allows = getattr(self._authorize, "allows", None)
+        if allows is not None:
+            return _Bool(allows(self.principal, action, resource, self))
+        try:
+            self._authorize(self.principal, action, resource, self)
+        except (Forbidden, NotFound):
+            return False
+        return True
 
     @property
     def principal(self) -> _Str:
@@ -431,8 +467,8 @@ class Dispatcher:
         registry: Registry,
         services: object,
         key_resolver: sig.KeyResolver,
+        authorize: Authorize,
         nonces: sig.NonceStore | None = None,
-        authorize: Authorize = allow_all,
         clock: Callable[[], float] = time.time,
         region: str = "local",
         recommend: str = DEFAULT_RECOMMEND,
@@ -502,12 +538,22 @@ class Dispatcher:
             source_ip=request.client or "",
             secure=request.secure,
             user_agent=request.user_agent,
+            authorize=self.authorize,
         )
-        self.authorize(call.principal, op.ram_action, op.resource(call), call)
+        self.authorize(call.principal, op.ram_action, _resource(op, call), call)
         result = op.handler(call)
         if not isinstance(result, Mapping):
             raise TypeError(f"handler of {op.name} returned {type(result).__name__}, not a dict")
         return _json_response(result, request_id)
+
+
+def _resource(op: Operation, call: Call) -> str:
+    """The ARN to authorize; a resolved workspace is kept on the call. Errors propagate."""
+    resolved = op.resource(call)
+    if isinstance(resolved, WorkspaceRef):
+        call.workspace = resolved
+        return call.workspace_arn(resolved.identifier)
+    return resolved
 
 
 def _action_of(

@@ -22,8 +22,9 @@ from typing import Any
 import uvicorn
 
 from opcenter.api.app import create_app
-from opcenter.api.rpc import Authorize, allow_all
+from opcenter.api.rpc import Authorize
 from opcenter.api.signature import KeyResolver, NonceStore
+from opcenter.iam.nonces import StoreNonceStore
 from opcenter.service.context import ServiceContext
 
 __all__ = ["STARTUP_TIMEOUT_SECONDS", "ServerThread", "build_server"]
@@ -35,19 +36,21 @@ def build_server(
     ctx: ServiceContext,
     *,
     key_resolver: KeyResolver,
-    authorize: Authorize = allow_all,
+    authorize: Authorize,
     nonces: NonceStore | None = None,
 ) -> Any:
     """The RPC application serving every registered operation over `ctx`.
 
     Resource ARNs carry `ctx.settings.region`; `authorize(principal, action, resource, call)`
-    raises to deny (default: allow every authenticated call).
+    raises to deny (required: no allow-all default). Signature nonces are kept in the store
+    (`StoreNonceStore`) unless `nonces` is given, so a request cannot be replayed after a
+    restart or against another server on the same store.
     """
     return create_app(
         services=ctx,
         key_resolver=key_resolver,
         authorize=authorize,
-        nonces=nonces,
+        nonces=nonces if nonces is not None else StoreNonceStore(ctx.db),
         region=ctx.settings.region,
         clock=time.time,
         rate_limit_per_second=ctx.settings.rate_limit_per_second,

@@ -25,12 +25,13 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 from urllib.parse import quote
 
 from opcenter.errors import AuthError
+from opcenter.iam.credentials import ResolvedKey  # re-exported: callers know it from here
 
 __all__ = [
     "ACS3_ALGORITHM",
@@ -76,17 +77,6 @@ V2_SIGNATURE_PARAMS = frozenset(
 
 
 # --- keys -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ResolvedKey:
-    """An AccessKey as the server knows it: its secret and who it speaks for."""
-
-    access_key_id: str
-    secret: str = field(repr=False)
-    principal: str
-    enabled: bool = True
-    account_id: str = "0"
 
 
 class KeyResolver(Protocol):

@@ -25,6 +25,7 @@ _COMMANDS = {
     "dag": "opcenter.cli.running",
     "export": "opcenter.cli.definitions",
     "file": "opcenter.cli.authoring",
+    "gc": "opcenter.cli.gc",
     "iam": "opcenter.cli.iam",
     "instance": "opcenter.cli.running",
     "node": "opcenter.cli.authoring",

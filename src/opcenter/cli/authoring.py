@@ -20,9 +20,10 @@ from opcenter.cli._output import (
     json_option,
     one_line_errors,
     service_context,
+    to_plain,
 )
 from opcenter.domain.model import FileType
-from opcenter.errors import MissingParameter, NotFound
+from opcenter.errors import InvalidParameter, MissingParameter, NotFound
 from opcenter.service import deployments, files, nodes, workflows, workspaces
 from opcenter.service._fields import RERUN_MODES, SCHEDULER_TYPES
 from opcenter.service.context import ServiceContext
@@ -151,9 +152,55 @@ def workspace_create(
 def workspace_get(
     identifier: str | None, project_id: int | None, data_dir: Path | None, as_json: bool
 ) -> None:
-    """Show workspace IDENTIFIER (or --project-id)."""
+    """Show workspace IDENTIFIER (or --project-id), with the variables it gives its jobs."""
     with service_context(data_dir) as ctx:
-        emit(workspaces.get_project(ctx, **_ws(identifier, project_id)), as_json)
+        view = workspaces.get_project(ctx, **_ws(identifier, project_id))
+        variables = workspaces.get_job_env(ctx, project_id=view.project_id)
+    if as_json:
+        emit({**to_plain(view), "job_env": _env_dict(variables)}, as_json)
+        return
+    emit(view, as_json)
+    emit(variables, as_json, title="job environment")
+
+
+def _env_dict(variables: tuple[workspaces.JobVariable, ...]) -> dict[str, str]:
+    return {v.name: v.value for v in variables}
+
+
+def _assignment(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep:
+        raise InvalidParameter(f"{text!r} is not NAME=VALUE.")
+    return name, value
+
+
+@workspace.command("set-env")
+@click.argument("identifier")
+@click.argument("assignments", nargs=-1, metavar="[NAME=VALUE]...")
+@click.option("--unset", multiple=True, metavar="NAME", help="Remove a variable (repeatable).")
+@data_dir_option
+@json_option
+@one_line_errors
+def workspace_set_env(
+    identifier: str,
+    assignments: tuple[str, ...],
+    unset: tuple[str, ...],
+    data_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Set (NAME=VALUE) or remove (--unset NAME) variables workspace IDENTIFIER gives its jobs.
+
+    Names: letters, digits, underscores, not starting with a digit; not OPCENTER_* or LD_*, not
+    PATH, HOME and the like (see docs/execution.md). Prints the workspace's variables."""
+    with service_context(data_dir) as ctx:
+        variables = workspaces.set_job_env(
+            ctx,
+            project_identifier=identifier,
+            values=dict(_assignment(a) for a in assignments),
+            unset=unset,
+            caller=current_caller(),
+        )
+    emit(_env_dict(variables) if as_json else variables, as_json, title="job environment")
 
 
 @workspace.command("list")

@@ -1,17 +1,19 @@
 """`opcenter run`, `opcenter dag …`, `opcenter instance …`: the Operation Center from a shell.
 
-Every command calls the same service functions as the API. `run --wait` follows the run live;
-when no server holds the data directory's engine, it runs an engine in its own process for the
-time it waits (otherwise it watches the server's engine through the store).
+Every command calls the same service functions as the API. `run --wait` follows the run live.
+When a server's engine leads the store, it only watches (reading the store); when none does, it
+runs an engine scoped to its own run (every other Dag is left alone) until the run ends.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import sys
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ from opcenter.cli._output import (
 )
 from opcenter.domain.model import DagStatus, InstanceStatus
 from opcenter.service import instances as ops
+from opcenter.service import logs
 from opcenter.service.context import ServiceContext
 from opcenter.service.run_views import DagView, InstanceView, RunCreated
 from opcenter.service.runs import get_dag, list_dags, start_manual_run
@@ -38,6 +41,11 @@ __all__ = ["dag", "instance", "run"]
 
 REFRESH_SECONDS = 0.25  # how often the live table is redrawn
 POLL_SECONDS = 0.02  # how often the run's Dags are checked: a cheap read, and a short tail
+LEAD_RETRY_SECONDS = 1.0  # how often `run --wait` tries to drive its run when another engine leads
+DRAIN_SECONDS = 10.0  # on exit, how long this run's running attempts may finish before a stop
+DRIVING_HERE = (
+    "No opcenter server is running on this store: running this run's Dags here until they end."
+)
 
 
 def _echo_json(value: Any) -> None:
@@ -156,48 +164,84 @@ def run(
 
 
 def _wait(ctx: ServiceContext, created: RunCreated, env: str, as_json: bool) -> bool:
-    """Follow the run until every Dag succeeded or one failed (later dates then wait)."""
-    engine = _embedded_engine(ctx)
-    started = time.monotonic()
-    out = console()
+    """Follow the run until every Dag succeeded or one failed (later dates then wait), driving
+    it here when no other engine leads the store."""
+    driver = _RunDriver(ctx, created.op_seq)
     try:
-        if out.is_terminal and not as_json:
-            with Live(console=out, refresh_per_second=8, transient=False) as live:
-                drawn = 0.0
-                while True:
-                    dags, done = _progress(ctx, created, env)
-                    if done or time.monotonic() - drawn >= REFRESH_SECONDS:
-                        live.update(_render(ctx, dags, env, time.monotonic() - started))
-                        drawn = time.monotonic()
-                    if done:
-                        break
-                    time.sleep(POLL_SECONDS)
-        else:
-            while True:
-                dags, done = _progress(ctx, created, env)
-                if done:
-                    break
-                time.sleep(POLL_SECONDS)
-            if as_json:
-                _echo_json({"OpSeq": created.op_seq, "Dags": dags})
-            else:
-                out.print(_render(ctx, dags, env, time.monotonic() - started))
+        dags = _follow(ctx, created, env, as_json, driver)
+    except KeyboardInterrupt:
+        driver.interrupt()
+        raise
     finally:
-        if engine is not None:
-            engine.stop(drain=True, timeout=30)
+        driver.stop()
     return all(d.status is DagStatus.SUCCESS for d in dags)
 
 
-def _embedded_engine(ctx: ServiceContext) -> Any:
-    """An engine in this process when no server holds the data directory; else None."""
-    from opcenter.engine.scheduler import Engine, EngineBusy
+def _follow(
+    ctx: ServiceContext, created: RunCreated, env: str, as_json: bool, driver: _RunDriver
+) -> list[DagView]:
+    started = time.monotonic()
+    out = console()
+    live = out.is_terminal and not as_json
+    drawn = 0.0
+    with (
+        Live(console=out, refresh_per_second=8, transient=False) if live else nullcontext() as view
+    ):
+        while True:
+            driver.lead_if_free()
+            dags, done = _progress(ctx, created, env)
+            if view is not None and (done or time.monotonic() - drawn >= REFRESH_SECONDS):
+                view.update(_render(ctx, dags, env, time.monotonic() - started))
+                drawn = time.monotonic()
+            if done:
+                break
+            time.sleep(POLL_SECONDS)
+    if as_json:
+        _echo_json({"OpSeq": created.op_seq, "Dags": dags})
+    elif not live:
+        out.print(_render(ctx, dags, env, time.monotonic() - started))
+    return dags
 
-    engine = Engine(ctx)  # start() takes the lock or raises EngineBusy: no probe needed first
-    try:
-        engine.start()
-    except EngineBusy:
-        return None
-    return engine
+
+class _RunDriver:
+    """This run's own engine (`Engine(ctx, runs={run})`: it drives only this run's Dags), started
+    when no other engine leads the store. While a server leads, it stays None and the run is
+    only watched; another `run --wait` may lead for a while, so taking the lead is retried."""
+
+    def __init__(self, ctx: ServiceContext, run_id: int) -> None:
+        self.ctx, self.run_id = ctx, run_id
+        self.engine: Any = None
+        self._tried = -LEAD_RETRY_SECONDS
+
+    def lead_if_free(self) -> None:
+        from opcenter.engine.scheduler import Engine, EngineBusy
+
+        if self.engine is not None or time.monotonic() - self._tried < LEAD_RETRY_SECONDS:
+            return
+        self._tried = time.monotonic()
+        engine = Engine(self.ctx, runs={self.run_id})
+        try:
+            engine.start()
+        except EngineBusy:
+            return
+        self.engine = engine
+        click.echo(DRIVING_HERE, err=True)
+
+    def interrupt(self) -> None:
+        """Ctrl-C: this run's running attempts get a short while to finish, then are stopped."""
+        if self.engine is not None:
+            click.echo(
+                f"Interrupted: this run's running instances get {DRAIN_SECONDS:g} s to finish, then"
+                " are killed; the next opcenter engine on this store records them as interrupted"
+                " and continues the run.",
+                err=True,
+            )
+            self.stop()
+
+    def stop(self) -> None:
+        if self.engine is not None:
+            self.engine.stop(drain=True, timeout=DRAIN_SECONDS)
+            self.engine = None
 
 
 def _progress(ctx: ServiceContext, created: RunCreated, env: str) -> tuple[list[DagView], bool]:
@@ -346,31 +390,69 @@ def instance_show(instance_id: int, project_env: str, as_json: bool, data_dir: P
 @instance.command("log")
 @click.argument("instance_id", type=int)
 @click.option("--attempt", type=int, help="Attempt number (default: the latest).")
+@click.option("--offset", type=click.IntRange(min=0), help="Start at this byte of the log.")
+@click.option("--limit", type=click.IntRange(min=1), help="Print at most this many bytes.")
+@click.option(
+    "--tail", type=click.IntRange(min=1), help="Print only the last N bytes (from a line start)."
+)
 @click.option("--follow", "-f", is_flag=True, help="Keep printing while the instance runs.")
 @_env_option
 @_data_dir_option
 @one_line_errors
 def instance_log(
-    instance_id: int, attempt: int | None, follow: bool, project_env: str, data_dir: Path | None
+    instance_id: int,
+    attempt: int | None,
+    offset: int | None,
+    limit: int | None,
+    tail: int | None,
+    follow: bool,
+    project_env: str,
+    data_dir: Path | None,
 ) -> None:
-    """The log of an instance (GetInstanceLog)."""
+    """The log of an instance, read in pages: all, a window, or the tail.
+
+    The log is never loaded whole: all of it by default, from byte --offset, at most --limit
+    bytes, or the last --tail bytes."""
+    if tail is not None and offset is not None:
+        raise click.UsageError("--tail and --offset exclude each other.")
     with service_context(data_dir) as ctx:
-        offset = 0
-        while True:
-            view = ops.read_instance_log(
-                ctx, instance_id=instance_id, project_env=project_env, attempt=attempt,
-                offset=offset,
-            )  # fmt: skip
-            if view.text:
-                sys.stdout.write(view.text)
-                sys.stdout.flush()
-                offset = view.offset + len(view.text.encode("utf-8"))
-            if not follow:
-                return
-            status = ops.get_instance(ctx, instance_id=instance_id, project_env=project_env)
-            if status.status.finished and offset >= view.size:
+        read = functools.partial(
+            logs.read_instance_log, ctx, instance_id=instance_id, project_env=project_env
+        )
+        at = offset or 0
+        if tail is not None:
+            page = read(attempt=attempt, limit=tail, tail=True)
+            _write(page.text)
+            at, attempt = page.next_offset, page.attempt
+        left = limit
+        while left is None or left > 0:
+            done = follow and _finished(ctx, instance_id, project_env)  # before the read
+            page = read(attempt=attempt, offset=at, limit=min(left or _PAGE, _PAGE))
+            _write(page.text)
+            attempt = page.attempt  # a rerun meanwhile does not switch logs under --follow
+            at = page.next_offset
+            left = None if left is None else left - (page.next_offset - page.offset)
+            if at < page.size and page.text:
+                continue  # more is there already
+            if not follow or done:
                 return
             time.sleep(REFRESH_SECONDS)
+        if at < page.size:
+            click.echo(f"(the log goes on: --offset {at})", err=True)
+
+
+_PAGE = logs.DEFAULT_LOG_PAGE_BYTES
+
+
+def _write(text: str) -> None:
+    if text:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
+def _finished(ctx: ServiceContext, instance_id: int, project_env: str) -> bool:
+    view = ops.get_instance(ctx, instance_id=instance_id, project_env=project_env)
+    return view.status.finished
 
 
 def _operation(name: str, function: Callable[..., bool], done: str) -> click.Command:

@@ -3,9 +3,13 @@
 On first start of an empty data directory it creates the root account and its AccessKey pair
 (OPCENTER_ROOT_ACCESS_KEY_ID / _SECRET when set, otherwise a generated pair printed once).
 
-Started again after any stop (a crash or SIGKILL included), it resumes every unfinished Dag:
-instances that were running are marked FAILURE (auto-rerun applies), nothing that finished runs
-again (engine/recovery.py).
+One engine drives a store (engine/leader.py). When another process already leads the store,
+this one serves the API only (operations go into the store, where the leader sees them) and
+stands by: it tries to take the lead about once a second and, when the leader is gone, its own
+engine takes over (recovery first, engine/recovery.py). Started again after any stop (a crash
+or SIGKILL included), it resumes every unfinished Dag; nothing that finished runs again.
+
+A background thread also sweeps old logs and work directories (service/retention.py).
 """
 
 from __future__ import annotations
@@ -18,13 +22,16 @@ from typing import Any
 
 import click
 
+from opcenter.engine.scheduler import Engine, EngineBusy
 from opcenter.errors import NotFound, OpcenterError
 from opcenter.service.context import ServiceContext
+from opcenter.service.retention import RetentionSweeper
 from opcenter.settings import load_settings
 
-__all__ = ["EXAMPLE_WORKSPACE", "serve"]
+__all__ = ["EXAMPLE_WORKSPACE", "STANDBY_RETRY_SECONDS", "serve"]
 
 EXAMPLE_WORKSPACE = "demo"
+STANDBY_RETRY_SECONDS = 1.0  # how often a standby server tries to take the lead
 
 logger = logging.getLogger("opcenter.serve")
 
@@ -66,9 +73,10 @@ def serve(
     port: int | None,
     example: Path | None,
 ) -> None:
-    """Run the OpenAPI server and the engine (resuming unfinished runs) until stopped."""
+    """Run the OpenAPI server and the engine (resuming unfinished runs) until stopped.
+
+    When another engine leads the store, serve the API only and take over when it stops."""
     from opcenter.api.server import ServerThread, build_server
-    from opcenter.engine.scheduler import Engine, EngineBusy
     from opcenter.iam.authorizer import Authorizer
     from opcenter.iam.resolver import StoreKeyResolver
     from opcenter.service.iam import ensure_root
@@ -84,19 +92,15 @@ def serve(
 
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
-    engine = Engine(ctx)
+    leader = _Leader(ctx, stop)
     try:
         key_id, secret = ensure_root(ctx)
         if example is not None:
             _apply_example(ctx, example)
-        engine.start()
-    except EngineBusy as exc:
-        ctx.db.dispose()
-        raise click.ClickException(str(exc)) from None
+        leader.start()
     except OpcenterError as exc:
         ctx.db.dispose()
         raise click.ClickException(exc.message) from None
-    click.echo(f"opcenter engine running on {settings.data_dir} with {settings.workers} slot(s).")
     app = build_server(
         ctx, key_resolver=StoreKeyResolver(ctx.db, settings), authorize=Authorizer(ctx.db, settings)
     )
@@ -104,20 +108,82 @@ def serve(
     try:
         server.start()
     except OSError as exc:
-        engine.stop()
-        ctx.db.dispose()
+        leader.shut_down()
         raise click.ClickException(
             f"cannot listen on {settings.host}:{settings.port}: {exc}"
         ) from None
     _print_endpoint(server.endpoint, key_id, secret)
+    sweeper = RetentionSweeper(ctx)
+    sweeper.start()
     try:
         while not stop.wait(0.5):
             pass
     finally:
         click.echo("Stopping.")
         server.stop()
-        engine.stop()
-        ctx.db.dispose()
+        sweeper.stop()
+        leader.shut_down()
+
+
+class _Leader:
+    """Keeps this server's engine leading the store whenever it can. When another engine leads,
+    the server only serves the API, and a thread tries to take the lead about once a second; it
+    also notices a lead lost (the store's connection dropped: the engine stops driving at once)
+    and stands by again with a fresh engine."""
+
+    def __init__(self, ctx: ServiceContext, stop: threading.Event) -> None:
+        self.ctx, self.stop = ctx, stop
+        self.engine = Engine(ctx)
+        self.leading = False
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Lead now if possible (a store error here fails the start); then keep watching."""
+        settings = self.ctx.settings
+        self.leading = self._try_lead()
+        if self.leading:
+            click.echo(
+                f"opcenter engine running on {settings.data_dir} with {settings.workers} slot(s)."
+            )
+        else:
+            click.echo(
+                "Another opcenter engine leads this store: serving the API only, and taking over "
+                "if that engine stops."
+            )
+        self._thread = threading.Thread(target=self._watch, name="opcenter-leader", daemon=True)
+        self._thread.start()
+
+    def shut_down(self) -> None:
+        self.stop.set()
+        if self._thread is not None:
+            self._thread.join()  # a take-over in progress finishes first, so it is stopped below
+        self.engine.stop()
+        self.ctx.db.dispose()
+
+    def _try_lead(self) -> bool:
+        try:
+            self.engine.start()
+        except EngineBusy:
+            return False
+        return True
+
+    def _watch(self) -> None:
+        while not self.stop.wait(STANDBY_RETRY_SECONDS):
+            try:
+                self._check()
+            except Exception:  # a store hiccup: try again, as when the leader is still there
+                logger.exception("taking the lead of the store failed; trying again")
+
+    def _check(self) -> None:
+        if self.leading:
+            if self.engine.leadership.held():
+                return
+            logger.warning("This server lost the lead of the store: standing by.")
+            self.engine.stop()
+            self.engine, self.leading = Engine(self.ctx), False
+        self.leading = self._try_lead()
+        if self.leading:
+            logger.info("This server now leads the store: its engine runs the Dags.")
 
 
 def _print_endpoint(endpoint: str, key_id: str, secret: str | None) -> None:

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from opcenter.domain.graph import CycleError, topological_order
 from opcenter.domain.params import parse_params
 from opcenter.errors import InvalidParameter, MissingParameter
 
@@ -136,33 +137,17 @@ class WorkflowDefinition:
         Raises InvalidParameter naming the nodes on a cycle; `read_spec` leaves cycles alone
         (SubmitFile is where DataWorks rejects them), so callers that write check this first.
         """
-        done: list[NodeDefinition] = []
-        placed: set[str] = set()
-        pending = list(self.nodes)
-        while pending:
-            ready = [n for n in pending if placed.issuperset(n.depends)]
-            if not ready:
-                raise InvalidParameter(
-                    "Invalid parameter spec.flow: the dependencies form a cycle: "
-                    + " -> ".join(self._cycle(pending))
-                )
-            for node in ready:
-                done.append(node)
-                placed.add(node.local_id)
-            pending = [n for n in pending if n.local_id not in placed]
-        return done
-
-    def _cycle(self, pending: list[NodeDefinition]) -> list[str]:
-        """Names along one cycle among `pending` (each has a pending upstream), upstream first."""
-        left = {n.local_id: n for n in pending}
-        path: list[str] = []
-        current = pending[0]
-        while current.local_id not in path:
-            path.append(current.local_id)
-            current = left[next(up for up in current.depends if up in left)]
-        cycle = path[path.index(current.local_id) :] + [current.local_id]
-        # Walked from child to parent; printed upstream first, as SubmitFile prints a cycle.
-        return [left[local_id].name for local_id in reversed(cycle)]
+        by_id = {n.local_id: n for n in self.nodes}
+        try:
+            order = topological_order(list(by_id), {n.local_id: n.depends for n in self.nodes})
+        except CycleError as cycle:
+            # Upstream first, from the node that comes first in the document, as SubmitFile
+            # prints a cycle.
+            names = " -> ".join(by_id[local_id].name for local_id in cycle.cycle)
+            raise InvalidParameter(
+                f"Invalid parameter spec.flow: the dependencies form a cycle: {names}"
+            ) from None
+        return [by_id[local_id] for local_id in order]
 
 
 # ---------------------------------------------------------------------------------------------

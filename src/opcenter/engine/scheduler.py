@@ -19,7 +19,6 @@ successors are decided from in-memory in-degrees (engine/view.py) in the same st
 from __future__ import annotations
 
 import heapq
-import inspect
 import logging
 import queue
 import threading
@@ -27,7 +26,7 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -38,11 +37,11 @@ from opcenter.engine import dags as dagstore
 from opcenter.engine import transitions
 from opcenter.engine.changes import Change, ChangeTracker
 from opcenter.engine.dispatch import instant_line, prepare, write_instant_logs, write_lines
-from opcenter.engine.lock import FileLeadership
+from opcenter.engine.leader import Leadership
 from opcenter.engine.paths import log_path
 from opcenter.engine.recovery import recover
 from opcenter.engine.view import DagView, InstanceView
-from opcenter.runners.base import Executor, InstanceResult, InstanceSpec, Outcome
+from opcenter.runners.base import Executor, InstanceResult, InstanceSpec, Outcome, ProcessHandle
 from opcenter.store.tables import Dag
 
 __all__ = ["DEFAULT_POLL_SECONDS", "Engine", "EngineBusy"]
@@ -63,31 +62,13 @@ class EngineBusy(RuntimeError):
 
 
 class LeadershipLike(Protocol):
-    """What the engine needs of its leadership (engine/leader.py, or `FileLeadership`)."""
+    """What the engine needs of its leadership (engine/leader.py `Leadership`)."""
 
     def acquire(self) -> bool: ...
 
     def held(self) -> bool: ...
 
     def release(self) -> None: ...
-
-
-def _default_leadership(ctx: ServiceContext) -> LeadershipLike:
-    """Leadership held in the store when available, else the data directory's file lock."""
-    try:
-        from opcenter.engine.leader import Leadership  # type: ignore[import-not-found]
-    except ImportError:
-        return FileLeadership(ctx.settings.data_dir)
-    return Leadership(ctx.db, ctx.settings)  # type: ignore[no-any-return]
-
-
-@dataclass(frozen=True)
-class _Started:
-    """An attempt's process started: its group is recorded for recovery after a crash."""
-
-    instance_id: int
-    attempt: int
-    process: Any  # runners.base.ProcessHandle: pgid, start_ticks, boot_id
 
 
 @dataclass(frozen=True)
@@ -129,16 +110,16 @@ class Engine:
     ) -> None:
         """`runs`: drive (load, advance, recover) only the Dags of these run ids and leave every
         other Dag alone. `leadership`: who may drive the store (default: the store's own
-        leadership, or the data directory's file lock before that exists)."""
+        leadership: engine/leader.py `Leadership` on this store)."""
         if executor is None:
             from opcenter.runners.local import LocalExecutor
 
-            executor = LocalExecutor(ctx.settings.workers)
+            executor = LocalExecutor.from_settings(ctx.settings)
         self.ctx = ctx
         self.executor = executor
         self.poll_seconds = poll_seconds
         self.runs = None if runs is None else frozenset(runs)
-        self.leadership = leadership if leadership is not None else _default_leadership(ctx)
+        self.leadership = leadership if leadership is not None else Leadership(ctx.db, ctx.settings)
         self._events: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._dags: dict[int, DagView] = {}
@@ -152,7 +133,6 @@ class Engine:
         self._tracker = ChangeTracker()
         self._last_poll = 0.0
         self._draining = False
-        self._lost = False  # leadership lost: nothing more is driven
         self._checked_at = 0.0
         self._previous_notify: Callable[[], None] | None = None
 
@@ -201,11 +181,24 @@ class Engine:
 
     # -- ExecutorEvents (any thread) ------------------------------------------------------------
 
-    def on_started(self, instance_id: int, attempt: int, process: Any = None) -> None:
-        """RUNNING was committed before the hand-over; a process group (`ProcessHandle`) is
-        recorded by the next step, for recovery after a crash. None: no process (virtual)."""
-        if process is not None:
-            self._events.put(_Started(instance_id, attempt, process))
+    def on_started(self, instance_id: int, attempt: int, process: ProcessHandle | None) -> None:
+        """RUNNING was committed before the hand-over; the attempt's process group is recorded
+        here, synchronously, before the executor lets the job's code run (its start gate), so
+        recovery can kill what is left of it if this server dies. None: no process (virtual)."""
+        if process is None:
+            return
+        try:
+            with self.ctx.db.transaction() as session:
+                transitions.record_process(
+                    session,
+                    instance_id,
+                    attempt,
+                    process.pgid,
+                    process.start_ticks,
+                    process.boot_id,
+                )
+        except Exception:
+            logger.exception("cannot record the process of instance %s", instance_id)
 
     def on_finished(self, result: InstanceResult) -> None:
         self._events.put((result, self.ctx.clock()))
@@ -244,7 +237,6 @@ class Engine:
         if self.leadership.held():
             return True
         logger.error("engine leadership lost: stopping, killing the attempts running here")
-        self._lost = True
         self._draining = True
         self.executor.shutdown(wait=False)
         return False
@@ -323,11 +315,6 @@ class Engine:
     ) -> None:
         if isinstance(event, tuple):
             self._apply_result(session, *event, touched, outbox)
-        elif isinstance(event, _Started):
-            p = event.process
-            transitions.record_process(
-                session, event.instance_id, event.attempt, p.pgid, p.start_ticks, p.boot_id
-            )
         elif isinstance(event, _StartFailed):
             self._apply_start_failure(session, event, now, touched, outbox)
 
@@ -491,22 +478,14 @@ class Engine:
     def _boot(self) -> None:
         now = self.ctx.clock()
         with self.ctx.db.transaction() as session:
-            recovered = self._recover(session, now)
-        if recovered:
-            logger.warning("marked %d instance(s) left running by a stopped server", len(recovered))
+            recovered = recover(session, self.ctx.settings, now, runs=self.runs)
+        recovered.write_logs()  # only now that the store says the same
+        if recovered.instance_ids:
+            count = len(recovered.instance_ids)
+            logger.warning("settled %d instance(s) interrupted by a stopped server", count)
         with self.ctx.db.transaction() as session:
             self._load_started(session, now)
         self._tracker.begin(now)
-
-    def _recover(self, session: Session, now: int) -> list[int]:
-        """Settle what a previous engine left running: everything, or (scoped) only our runs.
-        A scoped engine needs a `recover` that takes `runs`; without one it recovers nothing
-        rather than touch other runs."""
-        if self.runs is None:
-            return recover(session, self.ctx.settings, now)
-        if "runs" not in inspect.signature(recover).parameters:
-            return []
-        return recover(session, self.ctx.settings, now, runs=self.runs)  # type: ignore[call-arg]
 
     def _load_started(self, session: Session, now: int) -> None:
         for dag_id in dagstore.startable_dags(session, runs=self.runs):

@@ -13,8 +13,15 @@ A request that passed the signature check is decided in this order:
 4. **Workspace role** (`roles.allowed_roles`) → `Forbidden.Access` (403) naming the roles held
    and the roles that would do.
 
+The workspace is the one the RPC layer resolved for the call (`call.workspace`, a
+`WorkspaceRef`), so it is looked up once per request; a call without one (a workspace named by
+an identifier that does not exist, or a caller of this class other than the RPC layer) is looked
+up by the identifier of the resource. A workspace the caller cannot see answers with the
+services' own "does not exist" error (`errors.not_found`), so both cases read the same.
+
 Every decision on a write (an operation not named Get*/List*/…), and every denial, is
-recorded in the audit trail.
+recorded in the audit trail. `allows(...)` asks the same question without raising or auditing
+(e.g. "may this caller edit files here?", which decides what run parameters it may pass).
 """
 
 from __future__ import annotations
@@ -28,13 +35,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from opcenter.errors import Forbidden, NotFound, OpcenterError
+from opcenter.errors import Forbidden, NotFound, OpcenterError, not_found
 from opcenter.iam import audit
 from opcenter.iam.members import roles_in
 from opcenter.iam.policy import Outcome, RequestContext, evaluate
 from opcenter.iam.policy_store import policies_of_user
 from opcenter.iam.principals import UserRecord, find_user, parse_principal
 from opcenter.iam.roles import ROLES, allowed_roles, roles_may
+from opcenter.iam.scope import WorkspaceRef
 from opcenter.iam.system_policies import is_read_action
 from opcenter.settings import Settings
 from opcenter.store.db import Database
@@ -52,16 +60,9 @@ _RAM_DENIED = (
     "User not authorized to operate on the specified resource, or this API doesn't support RAM."
 )
 _WORKSPACE_PREFIX = "workspace/"
-# A call that names its workspace only through one object (the RPC layer resolves the object to
-# find the workspace): if that workspace is invisible, the answer is the service's own message
-# for a missing object of that kind, so both cases read the same. Keep these in step with
-# service/instances.py, service/runs.py and service/nodes.py.
-_OBJECT_MESSAGES = (
-    ("InstanceId", "Instance", "The instance InstanceId={value} does not exist in {env}."),
-    ("DagId", "Dag", "The Dag DagId={value} does not exist in {env}."),
-    ("NodeId", "Node", "The node NodeId={value} does not exist."),
-    ("OpSeq", "Dag", "No Dag has OpSeq={value} in {env}."),
-)
+# A call that names its workspace only through one object: if that workspace is invisible, the
+# answer is the service's own error for a missing object of that kind.
+_OBJECT_PARAMS = ("InstanceId", "DagId", "NodeId", "OpSeq")
 _WORKSPACE_PARAMS = ("ProjectId", "ProjectName", "ProjectIdentifier")
 
 
@@ -97,6 +98,7 @@ class AccessRequest:
     now: float = 0.0  # epoch seconds
     region: str = ""
     account_id: str = ""
+    workspace: WorkspaceRef | None = None  # as the RPC layer resolved it
 
     @property
     def operation(self) -> str:
@@ -132,6 +134,7 @@ def access_request(
         now=getattr(call, "now", None) or (time.time() if now is None else now),
         region=getattr(call, "region", "") or "",
         account_id=getattr(call, "account_id", "") or "",
+        workspace=getattr(call, "workspace", None),
     )
 
 
@@ -147,22 +150,14 @@ def _not_found(request: AccessRequest, named: str) -> NotFound:
     """The answer for a workspace the caller cannot see: what the service says when missing."""
     params = request.params
     if not any(params.get(p) for p in _WORKSPACE_PARAMS):
-        for name, kind, template in _OBJECT_MESSAGES:
+        for name in _OBJECT_PARAMS:
             if params.get(name):
-                value = _as_number(params[name])
-                return NotFound(kind, template.format(value=value, env=request.env or ""))
-    if params.get("ProjectIdentifier"):
-        return NotFound(
-            "Project",
-            f"The workspace ProjectIdentifier={params['ProjectIdentifier']!r} does not exist.",
-        )
-    if params.get("ProjectName"):
-        return NotFound(
-            "Project", f"The workspace ProjectName={params['ProjectName']!r} does not exist."
-        )
+                return not_found(name, _as_number(params[name]), request.env)
+    for name in ("ProjectIdentifier", "ProjectName"):
+        if params.get(name):
+            return not_found(name, params[name])
     if params.get("ProjectId"):
-        shown = _as_number(params["ProjectId"])
-        return NotFound("Project", f"The workspace ProjectId={shown} does not exist.")
+        return not_found("ProjectId", _as_number(params["ProjectId"]))
     return NotFound("Project", f"The workspace {named!r} does not exist.")
 
 
@@ -181,6 +176,15 @@ class Authorizer:
 
     def __call__(self, principal: str, action: str, resource: str, call: Any) -> None:
         self.check(access_request(principal, action, resource, call))
+
+    def allows(self, principal: str, action: str, resource: str, call: Any) -> bool:
+        """Whether the request would be allowed; nothing raised (but store errors), nothing
+        audited."""
+        try:
+            self._decide(access_request(principal, action, resource, call))
+        except (Forbidden, NotFound):
+            return False
+        return True
 
     def check(self, request: AccessRequest) -> None:
         """Return when allowed; raise the denial (and audit it) otherwise."""
@@ -204,7 +208,7 @@ class Authorizer:
             if user is None or principal is None or principal.account_id != account:
                 raise self._policy_denied(request, None, Outcome.IMPLICIT_DENY, request.resource)
             named = _workspace_part(request.resource)
-            workspace = self._workspace(session, named) if named else None
+            workspace = self._workspace(session, request, named) if named else None
             resource = self._policy_resource(request, named, workspace, account)
             self._check_policy(session, request, user, resource)
             if named is None:
@@ -216,14 +220,20 @@ class Authorizer:
             self._check_role(request, user, workspace, roles)
 
     @staticmethod
-    def _workspace(session: Session, named: str) -> Workspace | None:
+    def _workspace(session: Session, request: AccessRequest, named: str) -> WorkspaceRef | None:
+        if request.workspace is not None and named == request.workspace.identifier:
+            return request.workspace  # resolved once, by the RPC layer
         ws = session.scalar(sa.select(Workspace).where(Workspace.identifier == named))
         if ws is None and named.isdigit():
             ws = session.get(Workspace, int(named))
-        return ws
+        return None if ws is None else WorkspaceRef(ws.id, ws.identifier, ws.owner or "")
 
     def _policy_resource(
-        self, request: AccessRequest, named: str | None, workspace: Workspace | None, account: str
+        self,
+        request: AccessRequest,
+        named: str | None,
+        workspace: WorkspaceRef | None,
+        account: str,
     ) -> str:
         region = request.region or self.settings.region
         if request.resource == "*":
@@ -288,7 +298,7 @@ class Authorizer:
 
     @staticmethod
     def _check_role(
-        request: AccessRequest, user: UserRecord, workspace: Workspace, roles: frozenset[str]
+        request: AccessRequest, user: UserRecord, workspace: WorkspaceRef, roles: frozenset[str]
     ) -> None:
         if roles_may(roles, request.operation, request.env):
             return

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from opcenter.errors import Conflict, InvalidParameter, NotFound
 from opcenter.iam.principals import UserRecord
 from opcenter.iam.roles import OWNER, ROLES, role_by_code
+from opcenter.iam.scope import WorkspaceRef
 from opcenter.store.tables import Workspace, WorkspaceMember, WorkspaceMemberRole
 
 __all__ = [
@@ -133,12 +134,14 @@ def list_members(session: Session, workspace_id: int) -> list[MemberRecord]:
     ]
 
 
-def is_owner_by_record(workspace: Workspace, user: UserRecord, principal: str) -> bool:
+def is_owner_by_record(
+    workspace: Workspace | WorkspaceRef, user: UserRecord, principal: str
+) -> bool:
     return bool(workspace.owner) and workspace.owner in (user.name, user.uid, principal)
 
 
 def roles_in(
-    session: Session, workspace: Workspace, user: UserRecord, principal: str
+    session: Session, workspace: Workspace | WorkspaceRef, user: UserRecord, principal: str
 ) -> frozenset[str] | None:
     """The role codes `user` holds in `workspace`; None when it is not a member at all."""
     codes = set(

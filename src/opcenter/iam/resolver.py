@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from opcenter.api.signature import ResolvedKey
+from opcenter.iam.credentials import ResolvedKey
 from opcenter.iam.keys import ACTIVE, SecretBox, load_secret_box
 from opcenter.iam.principals import root_principal, user_principal
 from opcenter.settings import Settings

@@ -9,6 +9,14 @@ interleaved into the capped log), and supervises it until it ends:
 - `stop` is set: SIGTERM to the whole group, SIGKILL after `grace` seconds → STOPPED;
 - `spec.timeout_seconds` pass: the same termination → TIMEOUT.
 
+The result is returned only once the whole process group is gone (or, for a member that even
+SIGKILL does not end, after `reaper.KILL_WAIT_SECONDS`, with a log line saying so). The process
+is started with the parent-death signal SIGKILL: if the thread supervising it dies (the whole
+server killed), the kernel kills it too; the rest of its group is left for `reaper.reap` at the
+next start, which is why `on_started` receives the group's `ProcessHandle` to record. The
+command itself waits behind a one-line `/bin/sh` gate until `on_started` has returned, so no job
+code runs before its group could be recorded.
+
 The log always ends with one `[opcenter]` line: `exit code N`, `killed by signal NAME`,
 `timed out after S s`, `stopped`, or `cannot start: …`. Bad input never raises: an unknown node
 type, a workdir or log that cannot be created, a missing interpreter are FAILURE results.
@@ -17,26 +25,38 @@ type, a workdir or log that cannot be created, a missing interpreter are FAILURE
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import logging
 import os
 import select
+import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from opcenter.runners.base import InstanceResult, InstanceSpec, Outcome
+from opcenter.runners.base import InstanceResult, InstanceSpec, Outcome, ProcessHandle
 from opcenter.runners.logs import CappedLog, append_log_line
+from opcenter.runners.reaper import (
+    KILL_WAIT_SECONDS,
+    group_alive,
+    handle_of,
+    signal_group,
+    wait_gone,
+)
 from opcenter.runners.runner import Command, Runner, RunnerError
+from opcenter.settings import DEFAULT_STOP_GRACE_SECONDS
 
 __all__ = ["STOP_GRACE_SECONDS", "group_alive", "run_attempt", "signal_group"]
 
 logger = logging.getLogger(__name__)
 
-STOP_GRACE_SECONDS = 3.0  # between SIGTERM and SIGKILL
+STOP_GRACE_SECONDS = DEFAULT_STOP_GRACE_SECONDS  # between SIGTERM and SIGKILL
 POLL_SECONDS = 0.05  # longest a supervisor sleeps before looking at stop, timeout and exit
 DRAIN_SECONDS = 0.5  # how long output is still read after the group is gone (escaped daemons)
 READ_CHUNK_BYTES = 64 * 1024
@@ -47,12 +67,15 @@ def run_attempt(
     runners: Mapping[int, Runner],
     *,
     stop: threading.Event,
-    on_started: Callable[[], None],
+    on_started: Callable[[ProcessHandle | None], None],
     grace_seconds: float = STOP_GRACE_SECONDS,
 ) -> InstanceResult:
-    """Run `spec` to its end and return its result; `on_started` is called once the process is
-    launched (or, for a node type without a process, just before it succeeds), never when the
-    attempt cannot be started. Setting `stop` from another thread terminates the attempt."""
+    """Run `spec` to its end and return its result, once its process group is gone.
+    `on_started(process)` is called once the process is launched, with its group's handle (or,
+    for a node type without a process, with None just before it succeeds), never when the
+    attempt cannot be started. Setting `stop` from another thread terminates the attempt.
+    The calling thread must not end before this returns: it is the parent the kernel watches
+    for the parent-death signal."""
     runner = runners.get(spec.file_type)
     if runner is None:
         return _cannot_start(spec, f"unsupported node type (FileType {spec.file_type})")
@@ -64,7 +87,7 @@ def run_attempt(
     except (OSError, RunnerError) as exc:
         return _cannot_start(spec, str(exc))
     if command is None:
-        on_started()
+        on_started(None)
         return _ended_early(spec, Outcome.SUCCESS, "nothing to run (virtual node)")
     return _run_process(spec, command, stop, on_started, grace_seconds)
 
@@ -114,7 +137,7 @@ def _run_process(
     spec: InstanceSpec,
     command: Command,
     stop: threading.Event,
-    on_started: Callable[[], None],
+    on_started: Callable[[ProcessHandle | None], None],
     grace_seconds: float,
 ) -> InstanceResult:
     try:
@@ -123,30 +146,79 @@ def _run_process(
         return _cannot_start(spec, f"cannot open log {spec.log_path}: {exc}")
     with log:
         try:
-            proc = subprocess.Popen(
-                command.argv,
-                cwd=spec.workdir,
-                env=command.env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # own process group: stop and timeout reach children
-            )
+            proc, gate = _launch(spec, command)
         except (OSError, ValueError) as exc:
             message = f"cannot start: {exc}"
             log.line(message)
             return _result(spec, Outcome.FAILURE, None, message)
         supervisor = _Supervisor(proc, log, spec.timeout_seconds, stop, grace_seconds)
         try:
-            on_started()
+            try:
+                on_started(handle_of(proc.pid))
+            finally:
+                _open_gate(gate)
             reason = supervisor.run()
         finally:
             supervisor.close()  # on any error too: never leave a process group behind
         result = _conclude(spec, reason, proc.returncode)
-        if supervisor.left_behind:
-            log.line("terminated processes the script left running")
-        log.line(result.message)
+        _final_lines(log, supervisor, result)
     return result
+
+
+def _final_lines(log: CappedLog, supervisor: _Supervisor, result: InstanceResult) -> None:
+    if supervisor.left_behind:
+        log.line("terminated processes the script left running")
+    if supervisor.unkillable:
+        log.line(f"processes of group {supervisor.pgid} did not end after SIGKILL")
+    log.line(result.message)
+
+
+# The command waits behind this gate until its process group has been reported (and so, by the
+# engine, recorded): a server killed in between leaves no job code running unaccounted. The gate
+# is the group leader itself (`exec` keeps the pid), so the reported handle stays valid.
+# It reads its go-ahead on stdin, which the command then gets from /dev/null.
+_GATE = 'read -r _ && exec "$@" </dev/null'
+
+
+def _launch(spec: InstanceSpec, command: Command) -> tuple[subprocess.Popen[bytes], int]:
+    """Start `command` behind the gate; returns the process and the gate's write end."""
+    _check_executable(command)
+    gate_read, gate_write = os.pipe()
+    try:
+        proc = subprocess.Popen(
+            ("/bin/sh", "-c", _GATE, "opcenter-gate", *command.argv),
+            cwd=spec.workdir,
+            env=command.env,
+            stdin=gate_read,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # own process group: stop and timeout reach children
+            preexec_fn=_die_with_parent(),
+        )
+    except BaseException:
+        os.close(gate_write)
+        raise
+    finally:
+        os.close(gate_read)
+    return proc, gate_write
+
+
+def _check_executable(command: Command) -> None:
+    """Fail as `Popen` would for a missing program: behind the gate, the shell would only exit
+    127 once the attempt had already started."""
+    program = command.argv[0]
+    found = shutil.which(program, path=command.env.get("PATH", os.defpath))
+    if found is None:
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+
+
+def _open_gate(gate: int) -> None:
+    try:
+        os.write(gate, b"\n")
+    except OSError:  # the process is gone already (killed, or its gate failed)
+        pass
+    finally:
+        os.close(gate)
 
 
 def _conclude(spec: InstanceSpec, reason: Outcome | None, code: int | None) -> InstanceResult:
@@ -172,28 +244,37 @@ def _signal_name(number: int) -> str:
         return str(number)
 
 
-def signal_group(pgid: int, sig: int) -> None:
-    """Send `sig` to every process of group `pgid`; a group already gone is fine."""
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
-    except PermissionError as exc:  # a member changed its user (setuid); nothing more to do
-        logger.warning("cannot signal process group %s: %s", pgid, exc)
+_PR_SET_PDEATHSIG = 1
 
 
-def group_alive(pgid: int) -> bool:
-    """Whether group `pgid` has a member that is not a zombie (zombies wait for whoever reaps
-    orphans, which may take a while in a container, and are gone for every practical purpose)."""
+def _load_prctl() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
     try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    if not os.path.isdir("/proc"):
-        return True
-    return any(_live_member(entry.path, pgid) for entry in os.scandir("/proc"))
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    return prctl
+
+
+_PRCTL = _load_prctl()  # looked up once, in the parent: the child only calls it
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A `preexec_fn` that asks the kernel to SIGKILL the child when the thread that started it
+    ends (`prctl(PR_SET_PDEATHSIG)`; it is per *thread*, hence the rule in `run_attempt`). If
+    the parent is already gone by then, the child kills itself at once. None off Linux."""
+    if _PRCTL is None:
+        return None
+    prctl, parent = _PRCTL, os.getpid()
+
+    def arm() -> None:
+        if prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0 and os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return arm
 
 
 def _pidfd(pid: int) -> int | None:
@@ -201,18 +282,6 @@ def _pidfd(pid: int) -> int | None:
         return os.pidfd_open(pid)
     except (AttributeError, OSError):  # not Linux, an old kernel, or a seccomp filter
         return None
-
-
-def _live_member(proc_dir: str, pgid: int) -> bool:
-    if not os.path.basename(proc_dir).isdigit():
-        return False
-    try:
-        with open(os.path.join(proc_dir, "stat"), encoding="ascii", errors="replace") as stat:
-            fields = stat.read().rpartition(")")[2].split()
-    except OSError:
-        return False
-    # after "pid (comm)": state, ppid, pgrp, ...
-    return len(fields) > 2 and fields[0] not in ("Z", "X") and fields[2] == str(pgid)
 
 
 class _Supervisor:
@@ -235,6 +304,9 @@ class _Supervisor:
         self.reason: Outcome | None = None
         self.kill_at: float | None = None  # SIGTERM sent, SIGKILL due then
         self.killed = False
+        self.give_up_at: float | None = None  # SIGKILL sent: wait for the group until then
+        self.unkillable = False
+        self.gone = False  # the process and its whole group were seen gone
         self.left_behind = False
         self.drain_until: float | None = None
         self.pipe = proc.stdout
@@ -251,10 +323,11 @@ class _Supervisor:
         return self.reason
 
     def close(self) -> None:
-        if self.proc.poll() is None or (not self.killed and group_alive(self.pgid)):
+        if self.proc.poll() is None or (not self.gone and group_alive(self.pgid)):
             signal_group(self.pgid, signal.SIGKILL)
             self.killed = True
             self.proc.wait()
+            self.unkillable = not wait_gone([self.pgid], KILL_WAIT_SECONDS)
         self._close_pipe()
         if self.pidfd is not None:
             os.close(self.pidfd)
@@ -263,8 +336,12 @@ class _Supervisor:
     def _finished(self, now: float) -> bool:
         if self.proc.poll() is None:
             return False
-        if not self.killed and group_alive(self.pgid):
-            return False
+        if group_alive(self.pgid):  # stopped means gone: the whole group, not only the leader
+            if self.give_up_at is None or now < self.give_up_at:
+                return False
+            self.unkillable = True
+        else:
+            self.gone = True
         if self.pipe is not None:
             # Someone outside the group (a daemon that called setsid) may hold the pipe open.
             self.drain_until = self.drain_until or now + DRAIN_SECONDS
@@ -288,6 +365,7 @@ class _Supervisor:
         if self.kill_at is not None and now >= self.kill_at:
             signal_group(self.pgid, signal.SIGKILL)
             self.killed, self.kill_at = True, None
+            self.give_up_at = now + KILL_WAIT_SECONDS
 
     def _terminate(self, now: float) -> None:
         if self.kill_at is None and not self.killed:

@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["Executor", "ExecutorEvents", "InstanceResult", "InstanceSpec", "Outcome"]
+__all__ = [
+    "Executor",
+    "ExecutorEvents",
+    "InstanceResult",
+    "InstanceSpec",
+    "Outcome",
+    "ProcessHandle",
+]
 
 
 @dataclass(frozen=True)
@@ -49,12 +56,28 @@ class InstanceResult:
     message: str = ""  # one line for the log and the operator
 
 
+@dataclass(frozen=True)
+class ProcessHandle:
+    """The process group of a running attempt, as recorded in the store so that a later
+    process can recognise it and kill what is left of it (runners/reaper.py): the group id
+    (the leader's pid), the leader's start time in clock ticks since boot (field 22 of
+    /proc/<pid>/stat) and the machine's boot id (/proc/sys/kernel/random/boot_id)."""
+
+    pgid: int
+    start_ticks: int
+    boot_id: str
+
+
 class ExecutorEvents(Protocol):
     """Callbacks an executor makes; they may come from any thread and must not block long."""
 
-    def on_started(self, instance_id: int, attempt: int) -> None: ...
+    def on_started(self, instance_id: int, attempt: int, process: ProcessHandle | None) -> None:
+        """The attempt is running; `process` is its process group, None for an attempt without
+        a process (virtual node) or where the group cannot be described (not Linux)."""
 
-    def on_finished(self, result: InstanceResult) -> None: ...
+    def on_finished(self, result: InstanceResult) -> None:
+        """The attempt ended; for an attempt with a process, only once its whole process group
+        is gone."""
 
 
 class Executor(Protocol):

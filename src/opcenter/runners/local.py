@@ -17,9 +17,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from opcenter.runners.attempt import STOP_GRACE_SECONDS, _ended_early, run_attempt
-from opcenter.runners.base import ExecutorEvents, InstanceResult, InstanceSpec, Outcome
+from opcenter.runners.base import (
+    ExecutorEvents,
+    InstanceResult,
+    InstanceSpec,
+    Outcome,
+    ProcessHandle,
+)
 from opcenter.runners.registry import default_runners
 from opcenter.runners.runner import Runner
+from opcenter.settings import Settings
 
 __all__ = ["STOP_GRACE_SECONDS", "LocalExecutor"]
 
@@ -42,12 +49,14 @@ class _Attempt:
 class LocalExecutor:
     """Runs attempts in up to `slots` child processes at once, in submission order.
 
-    Events: `on_started` when an attempt's process is launched (for a virtual node: just before
-    it succeeds; never for an attempt that cannot be started), then exactly one `on_finished` per
-    submitted attempt, whatever happens. Both come from the slot thread running the attempt,
-    `on_started` first; `on_finished` for an attempt dropped from the queue (by `stop` or
-    `shutdown(wait=False)`) or submitted after shutdown comes from a separate notifier thread,
-    never from inside the call that caused it, so callers may hold their own locks.
+    Events: `on_started` when an attempt's process is launched, with its process group's handle
+    (for a virtual node: with None, just before it succeeds; never for an attempt that cannot be
+    started), then exactly one `on_finished` per submitted attempt, whatever happens; for an
+    attempt with a process, only once its whole process group is gone. Both come from the slot
+    thread running the attempt, `on_started` first; `on_finished` for an attempt dropped from
+    the queue (by `stop` or `shutdown(wait=False)`) or submitted after shutdown comes from a
+    separate notifier thread, never from inside the call that caused it, so callers may hold
+    their own locks.
     A callback that raises is logged and ignored.
     """
 
@@ -71,6 +80,16 @@ class LocalExecutor:
         self._slot_threads: list[threading.Thread] = []
         self._notifier: threading.Thread | None = None
         self._notices: queue.SimpleQueue[InstanceResult | None] = queue.SimpleQueue()
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, runners: Mapping[int, Runner] | None = None
+    ) -> LocalExecutor:
+        """The executor a server builds: `settings.workers` slots and the stop grace period
+        `settings.stop_grace_seconds` (OPCENTER_WORKERS, OPCENTER_STOP_GRACE_SECONDS)."""
+        return cls(
+            settings.workers, stop_grace_seconds=settings.stop_grace_seconds, runners=runners
+        )
 
     def start(self, events: ExecutorEvents) -> None:
         """Start the slot threads; events go to `events`. Raises RuntimeError if called twice."""
@@ -169,8 +188,10 @@ class LocalExecutor:
                 self._deliver(result or InstanceResult(*attempt.key, Outcome.FAILURE, None, ""))
 
     def _run(self, attempt: _Attempt) -> InstanceResult:
-        def started() -> None:
-            self._call("on_started", attempt.spec.instance_id, attempt.spec.attempt)
+        # The slot thread supervises the process to its end and outlives it: it may safely be
+        # the parent that the process's parent-death signal watches (runners/attempt.py).
+        def started(process: ProcessHandle | None) -> None:
+            self._call("on_started", attempt.spec.instance_id, attempt.spec.attempt, process)
 
         return run_attempt(
             attempt.spec,

@@ -18,6 +18,7 @@ __all__ = [
     "format_log_line",
     "log_size",
     "read_log",
+    "read_log_page",
     "tail_log",
 ]
 
@@ -146,6 +147,46 @@ def read_log(path: Path, offset: int = 0, limit: int | None = None) -> str:
     except FileNotFoundError:
         return ""
     return data.decode("utf-8", errors="replace")
+
+
+def read_log_page(path: Path, offset: int, limit: int) -> tuple[bytes, int]:
+    """At most `limit` bytes of the log from byte `offset` (a negative `offset` counts from the
+    end: the last `-offset` bytes), and the log's size when read. Reads only the page, never
+    the whole file; returns (b"", 0) when the file does not exist (yet). A page that stops inside
+    a UTF-8 character stops before it instead, so pages decode cleanly one after another."""
+    if limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit}")
+    try:
+        with open(path, "rb") as log:
+            size = os.fstat(log.fileno()).st_size
+            start = max(0, size + offset) if offset < 0 else offset
+            log.seek(start)
+            data = log.read(limit)
+    except FileNotFoundError:
+        return b"", 0
+    if start + len(data) < size:
+        data = data[: _complete_utf8(data)]
+    return data, size
+
+
+def _complete_utf8(data: bytes) -> int:
+    """The length of `data` without a UTF-8 sequence cut at its end (all of it when that would
+    leave nothing, so a reader always moves on)."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte & 0xC0 == 0x80:  # a continuation byte: the sequence starts further back
+            continue
+        needed = (
+            2
+            if byte >> 5 == 0b110
+            else 3
+            if byte >> 4 == 0b1110
+            else 4
+            if byte >> 3 == 0b11110
+            else 1
+        )
+        return len(data) - back if needed > back and back < len(data) else len(data)
+    return len(data)
 
 
 def tail_log(path: Path, max_bytes: int) -> str:

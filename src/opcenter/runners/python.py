@@ -1,13 +1,14 @@
 """Python nodes (FileType 1322): `<interpreter> <script.py> argv…` (`sys.argv[1:]` is the spec's
-argv); the working directory is the attempt's own. Output is unbuffered so the log follows the
-script as it runs."""
+argv); the working directory is the attempt's own, the environment the clean job environment
+(runners/environment.py) plus the spec's. Output is unbuffered so the log follows the script as
+it runs."""
 
 from __future__ import annotations
 
-import os
 import sys
 
 from opcenter.runners.base import InstanceSpec
+from opcenter.runners.environment import job_environment
 from opcenter.runners.runner import Command
 
 __all__ = ["SCRIPT_NAME", "PythonRunner"]
@@ -24,5 +25,5 @@ class PythonRunner:
     def prepare(self, spec: InstanceSpec) -> Command:
         script = spec.workdir / SCRIPT_NAME
         script.write_text(spec.code, encoding="utf-8")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **spec.env}
+        env = job_environment({"PYTHONUNBUFFERED": "1", **spec.env})
         return Command(argv=(self.interpreter, str(script), *spec.argv), env=env)

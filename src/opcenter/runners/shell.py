@@ -1,12 +1,11 @@
 """Shell nodes (FileType 6): `bash <script file> argv…`, so `$1 $2 …` are the positional
-parameters; the working directory is the attempt's own, the environment the server's plus the
-spec's."""
+parameters; the working directory is the attempt's own, the environment the clean job
+environment (runners/environment.py) plus the spec's."""
 
 from __future__ import annotations
 
-import os
-
 from opcenter.runners.base import InstanceSpec
+from opcenter.runners.environment import job_environment
 from opcenter.runners.runner import Command
 
 __all__ = ["SCRIPT_NAME", "ShellRunner"]
@@ -23,4 +22,4 @@ class ShellRunner:
     def prepare(self, spec: InstanceSpec) -> Command:
         script = spec.workdir / SCRIPT_NAME
         script.write_text(spec.code, encoding="utf-8")
-        return Command(argv=(self.bash, str(script), *spec.argv), env={**os.environ, **spec.env})
+        return Command(argv=(self.bash, str(script), *spec.argv), env=job_environment(spec.env))

@@ -7,7 +7,9 @@ them in order in one transaction (committed when all succeed, rolled back on the
 echoes each statement, and prints the result rows of the last statement that returned rows as a
 small table (at most `MAX_ROWS_SHOWN` rows). A database error prints the driver's message and
 exits with code 1. The URL travels in the environment variable `OPCENTER_SQL_URL`, never in a
-file or on the command line, since it may hold a password.
+file or on the command line, since it may hold a password. That is the node's own connection;
+the child otherwise gets the clean job environment (runners/environment.py), never the store's
+URL.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, TextIO
 
 import opcenter
 from opcenter.runners.base import InstanceSpec
+from opcenter.runners.environment import job_environment
 from opcenter.runners.runner import Command, RunnerError
 
 __all__ = [
@@ -54,14 +57,15 @@ class SqlRunner:
         query = spec.workdir / QUERY_NAME
         query.write_text(spec.code, encoding="utf-8")
         path = os.environ.get("PYTHONPATH")
-        env = {
-            **os.environ,
+        extra = {
             "PYTHONUNBUFFERED": "1",
             **spec.env,
             URL_ENV: spec.sql_url,
-            # The child imports this module, also when opcenter runs from a source checkout.
+            # The child imports this module, also when opcenter runs from a source checkout;
+            # it is our own program, so it keeps the server's PYTHONPATH too.
             "PYTHONPATH": _SRC_DIR if not path else f"{_SRC_DIR}{os.pathsep}{path}",
         }
+        env = job_environment(extra)
         return Command(argv=(self.python, "-m", "opcenter.runners.sql", str(query)), env=env)
 
 

@@ -12,17 +12,19 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from opcenter.errors import InvalidParameter, MissingParameter, NotFound
+from opcenter.errors import InvalidParameter, MissingParameter, NotFound, not_found
 from opcenter.iam import audit, keys, members, policy_store, principals
 from opcenter.iam.keys import KeyRecord
 from opcenter.iam.policy_store import PolicyRecord
 from opcenter.iam.principals import UserRecord
 from opcenter.iam.roles import ROLES, Role
+from opcenter.iam.scope import WorkspaceRef
 from opcenter.service.context import Caller, ServiceContext
+from opcenter.service.instances import _env  # the one ProjectEnv check of the run operations
 from opcenter.service.lookup import check_paging, resolve_workspace
 from opcenter.service.views import Page
 from opcenter.settings import Settings
-from opcenter.store.tables import IamAccessKey, IamUser, Node, Workspace
+from opcenter.store.tables import Dag, IamAccessKey, IamUser, Instance, Node, Workspace
 
 __all__ = [
     "ProjectMemberView",
@@ -50,7 +52,12 @@ __all__ = [
     "list_users",
     "remove_project_member_from_role",
     "visible_project_ids",
+    "workspace_of",
+    "workspace_of_dag",
+    "workspace_of_instance",
     "workspace_of_node",
+    "workspace_of_run",
+    "workspace_ref",
 ]
 
 MEMBER_TYPE_ACCOUNT = "USER_ALIYUN"  # DataWorks type 1: an Alibaba Cloud (root) account
@@ -380,21 +387,85 @@ def visible_project_ids(session: Session, caller: Caller) -> set[int] | None:
 
 
 def workspace_of_node(ctx: ServiceContext, node_id: int) -> str | None:
-    """The identifier of the workspace holding node `node_id`, in any environment; None when
-    there is no such node.
+    """The identifier of the workspace holding node `node_id`; None when there is no such node."""
+    try:
+        return workspace_of(ctx, "NodeId", node_id).identifier
+    except NotFound:
+        return None
 
-    The node operations look a node up before they judge `ProjectEnv` (a missing node is
-    "does not exist" whatever the environment), so authorization must find the node's
-    workspace the same way: then a node of an invisible workspace answers exactly as a missing
-    one, whatever `ProjectEnv` says. (Instances and Dags are the other way round: their
-    operations judge `ProjectEnv` first, for missing and invisible objects alike.)
+
+# --- the workspace a call touches (resolved once per request, for authorization) ------------
+
+_REF = sa.select(Workspace.id, Workspace.identifier, Workspace.owner)
+# The object each parameter names, and the column that leads to its workspace. The node
+# operations look a node up before they judge `ProjectEnv` (a missing node "does not exist"
+# whatever the environment), so a node is found in any environment; instances, Dags and runs
+# are judged in `ProjectEnv` first, for missing and invisible objects alike, as their
+# operations do.
+_OWNERS = {
+    "InstanceId": (Instance.workspace_id, Instance.id, Instance.env),
+    "DagId": (Dag.workspace_id, Dag.id, Dag.env),
+    "OpSeq": (Dag.workspace_id, Dag.run_id, Dag.env),
+    "NodeId": (Node.workspace_id, Node.id, None),
+}
+
+
+def workspace_of(
+    ctx: ServiceContext, parameter: str, value: int, project_env: str | None = None
+) -> WorkspaceRef:
+    """The workspace of the object `parameter`=`value` (InstanceId, DagId, OpSeq or NodeId).
+
+    Raises the service's own errors: MissingParameter / InvalidParameter for `ProjectEnv`
+    (objects judged per environment), NotFound (the operation's message) when there is no such
+    object, StoreUnavailable when the store cannot answer.
     """
+    workspace_id, key, env_column = _OWNERS[parameter]
+    query = _REF.join_from(Workspace, workspace_id.class_, workspace_id == Workspace.id)
+    query = query.where(key == value).limit(1)
+    env = None
+    if env_column is not None:
+        env = _env(project_env)
+        query = query.where(env_column == env)
     with ctx.db.transaction(readonly=True) as session:
-        return session.scalar(
-            sa.select(Workspace.identifier)
-            .join(Node, Node.workspace_id == Workspace.id)
-            .where(Node.id == node_id)
+        row = session.execute(query).first()
+    if row is None:
+        raise not_found(parameter, value, env)
+    return WorkspaceRef(row.id, row.identifier, row.owner or "")
+
+
+def workspace_of_instance(
+    ctx: ServiceContext, instance_id: int, project_env: str | None
+) -> WorkspaceRef:
+    """The workspace of instance `instance_id` in `project_env` (see `workspace_of`)."""
+    return workspace_of(ctx, "InstanceId", instance_id, project_env)
+
+
+def workspace_of_dag(ctx: ServiceContext, dag_id: int, project_env: str | None) -> WorkspaceRef:
+    """The workspace of Dag `dag_id` in `project_env` (see `workspace_of`)."""
+    return workspace_of(ctx, "DagId", dag_id, project_env)
+
+
+def workspace_of_run(ctx: ServiceContext, op_seq: int, project_env: str | None) -> WorkspaceRef:
+    """The workspace of the run `op_seq` (ListDags' OpSeq) in `project_env`."""
+    return workspace_of(ctx, "OpSeq", op_seq, project_env)
+
+
+def workspace_ref(
+    ctx: ServiceContext,
+    *,
+    project_id: int | None = None,
+    project_name: str | None = None,
+    project_identifier: str | None = None,
+) -> WorkspaceRef:
+    """The workspace named by id and/or identifier, with `resolve_workspace`'s errors."""
+    with ctx.db.transaction(readonly=True) as session:
+        ws = resolve_workspace(
+            session,
+            project_id=project_id,
+            project_name=project_name,
+            project_identifier=project_identifier,
         )
+        return WorkspaceRef(ws.id, ws.identifier, ws.owner or "")
 
 
 # --- audit ----------------------------------------------------------------------------------

@@ -18,13 +18,10 @@ from sqlalchemy.orm import Session
 from opcenter.domain.model import Env, InstanceStatus
 from opcenter.domain.planning import day_start_ms, parse_biz_date
 from opcenter.engine import operations
-from opcenter.engine.paths import log_path
-from opcenter.errors import InvalidParameter, MissingParameter, NotFound
-from opcenter.runners.logs import log_size, read_log
+from opcenter.errors import InvalidParameter, MissingParameter, NotFound, not_found
 from opcenter.service.context import Caller, ServiceContext
 from opcenter.service.lookup import check_paging, resolve_workspace
 from opcenter.service.run_views import (
-    InstanceLogView,
     InstancePage,
     InstanceStatusCount,
     InstanceView,
@@ -34,12 +31,10 @@ from opcenter.store.tables import Dag, Instance, Workflow, Workspace
 
 __all__ = [
     "get_instance",
-    "get_instance_log",
     "get_instance_status_count",
     "get_manual_dag_instances",
     "list_instances",
     "list_manual_dag_instances",
-    "read_instance_log",
     "restart_instance",
     "resume_instance",
     "set_success_instance",
@@ -62,9 +57,7 @@ def _env(project_env: str | None) -> str:
 def _instance(session: Session, instance_id: int, env: str) -> Instance:
     inst = session.get(Instance, instance_id)
     if inst is None or inst.env != env:
-        raise NotFound(
-            "Instance", f"The instance InstanceId={instance_id} does not exist in {env}."
-        )
+        raise not_found("InstanceId", instance_id, env)
     return inst
 
 
@@ -311,42 +304,3 @@ def get_instance_status_count(
         success_count=counts.get(S.SUCCESS.value, 0),
         total_count=sum(counts.values()),
     )
-
-
-def read_instance_log(
-    ctx: ServiceContext,
-    *,
-    instance_id: int,
-    project_env: str,
-    attempt: int | None = None,
-    offset: int = 0,
-) -> InstanceLogView:
-    """The log of one attempt (default: the latest) from byte `offset`; readable while the
-    instance runs. An attempt that has not started has an empty log."""
-    env = _env(project_env)
-    with ctx.db.transaction(readonly=True) as session:
-        inst = _instance(session, instance_id, env)
-        dag_id, latest = inst.dag_id, inst.attempt
-    number = latest if attempt is None else attempt
-    if number < 0 or number > latest:
-        raise InvalidParameter(
-            f"InstanceHistoryId={attempt} is not an attempt of InstanceId={instance_id} "
-            f"(attempts 1..{latest})."
-        )
-    path = log_path(ctx.settings.data_dir, dag_id, instance_id, number)
-    text = read_log(path, offset)
-    return InstanceLogView(instance_id, number, text, offset, log_size(path))
-
-
-def get_instance_log(
-    ctx: ServiceContext,
-    *,
-    instance_id: int,
-    project_env: str,
-    instance_history_id: int | None = None,
-) -> str:
-    """GetInstanceLog: the latest attempt's log (or attempt `InstanceHistoryId`)."""
-    view = read_instance_log(
-        ctx, instance_id=instance_id, project_env=project_env, attempt=instance_history_id
-    )
-    return view.text

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from opcenter.domain.model import Env, WorkspaceMode
-from opcenter.errors import Conflict, InvalidParameter, MissingParameter, NotFound
+from opcenter.errors import Conflict, InvalidParameter, MissingParameter, NotFound, not_found
 from opcenter.store.tables import File, Workflow, Workspace
 
 __all__ = [
@@ -32,14 +32,14 @@ MAX_PAGE_SIZE = 100
 def _workspace_by_id(session: Session, project_id: int) -> Workspace:
     ws = session.get(Workspace, project_id)
     if ws is None:
-        raise NotFound("Project", f"The workspace ProjectId={project_id} does not exist.")
+        raise not_found("ProjectId", project_id)
     return ws
 
 
 def _workspace_by_identifier(session: Session, identifier: str, parameter: str) -> Workspace:
     ws = session.scalar(sa.select(Workspace).where(Workspace.identifier == identifier))
     if ws is None:
-        raise NotFound("Project", f"The workspace {parameter}={identifier!r} does not exist.")
+        raise not_found(parameter, identifier)
     return ws
 
 

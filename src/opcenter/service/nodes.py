@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from opcenter.domain.model import Env, FileType
-from opcenter.errors import InvalidParameter, NotFound
+from opcenter.errors import InvalidParameter, NotFound, not_found
 from opcenter.service.context import Caller, ServiceContext
 from opcenter.service.flows import deployed_flow
 from opcenter.service.lookup import check_paging, require_env, resolve_workspace
@@ -70,7 +70,7 @@ def _released(session: Session, node_id: int, project_env: str | Env | None) -> 
     """The node's release in `project_env`, after checking the env against its workspace."""
     node = session.get(Node, node_id)
     if node is None:
-        raise NotFound("Node", f"The node NodeId={node_id} does not exist.")
+        raise not_found("NodeId", node_id)
     ws = session.get(Workspace, node.workspace_id)
     assert ws is not None  # a foreign key
     env = require_env(ws, project_env)

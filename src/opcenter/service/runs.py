@@ -6,6 +6,12 @@ the node ids of IncludeNodeIds / ExcludeNodeIds / NodeParameters, and every para
 expression, evaluated for every instance. Then one transaction writes the run (`OpSeq`), one Dag
 per business date, one instance per node per Dag (with its TaskType, its ParamValues and its
 resolved parameters), and the instance edges, with bulk inserts; the engine is told afterwards.
+
+Run parameters can change code (they are pasted into it), so a caller who may not edit the
+workflow's files (`may_edit_code=False`) may pass only values of the safe set
+(`domain/safe_params.py`); the adapter decides `may_edit_code` (the API asks the authorizer
+whether the caller may UpdateFile in the workspace; the CLI, the store's local administrator,
+passes True).
 """
 
 from __future__ import annotations
@@ -37,8 +43,9 @@ from opcenter.domain.planning import (
     select_task_types,
     timeout_seconds,
 )
+from opcenter.domain.safe_params import check_safe_run_parameters
 from opcenter.engine.dispatch import encode_resolved
-from opcenter.errors import InvalidParameter, MissingParameter, NotFound
+from opcenter.errors import InvalidParameter, MissingParameter, NotFound, not_found
 from opcenter.service.context import Caller, ServiceContext
 from opcenter.service.flows import DeployedNode, FlowGraph, deployed_flow
 from opcenter.service.instances import _env  # one ProjectEnv check for every query
@@ -100,6 +107,8 @@ def _parse_request(ctx: ServiceContext, **kw: Any) -> _Request:
     dag_parameters = validate_workflow_params(
         parse_json_object(kw["dag_parameters"], "DagParameters")
     )
+    if not kw["may_edit_code"]:
+        check_safe_run_parameters(dag_parameters, node_parameters, dates[0])
     return _Request(
         project_env=str(kw["project_env"]),
         project_name=kw["project_name"] or None,
@@ -134,10 +143,14 @@ def run_manual_dag_nodes(
     include_node_ids: str | None = None,
     exclude_node_ids: str | None = None,
     caller: Caller = Caller(),
+    may_edit_code: bool = True,
 ) -> int:
     """RunManualDagNodes: run a manually triggered workflow for `BizDate` or for every date of
     `StartBizDate..EndBizDate`; returns the first date's `DagId`. Raises MissingParameter,
-    InvalidParameter (naming the value), NotFound (Project, Flow); writes nothing then."""
+    InvalidParameter (naming the value), NotFound (Project, Flow); writes nothing then.
+
+    `may_edit_code=False` (the caller may not edit the workflow's files) restricts
+    DagParameters / NodeParameters values to the safe set; any other → InvalidParameter."""
     return start_manual_run(
         ctx,
         project_env=project_env,
@@ -152,6 +165,7 @@ def run_manual_dag_nodes(
         include_node_ids=include_node_ids,
         exclude_node_ids=exclude_node_ids,
         caller=caller,
+        may_edit_code=may_edit_code,
     ).dag_id
 
 
@@ -167,6 +181,7 @@ def create_manual_dag(
     include_node_ids: str | None = None,
     exclude_node_ids: str | None = None,
     caller: Caller = Caller(),
+    may_edit_code: bool = True,
 ) -> int:
     """CreateManualDag: RunManualDagNodes for one required `BizDate`; returns the `DagId`."""
     _required(biz_date, "BizDate")
@@ -181,10 +196,13 @@ def create_manual_dag(
         include_node_ids=include_node_ids,
         exclude_node_ids=exclude_node_ids,
         caller=caller,
+        may_edit_code=may_edit_code,
     )
 
 
-def start_manual_run(ctx: ServiceContext, *, caller: Caller = Caller(), **kw: Any) -> RunCreated:
+def start_manual_run(
+    ctx: ServiceContext, *, caller: Caller = Caller(), may_edit_code: bool = True, **kw: Any
+) -> RunCreated:
     """RunManualDagNodes returning the whole run (OpSeq, every DagId); same arguments."""
     for name in (
         "project_name",
@@ -198,7 +216,7 @@ def start_manual_run(ctx: ServiceContext, *, caller: Caller = Caller(), **kw: An
         "exclude_node_ids",
     ):
         kw.setdefault(name, None)
-    request = _parse_request(ctx, **kw)
+    request = _parse_request(ctx, may_edit_code=may_edit_code, **kw)
     with ctx.db.transaction() as session:
         created = _create(session, ctx, request, caller)
     ctx.notify()
@@ -477,7 +495,7 @@ def get_dag(ctx: ServiceContext, *, dag_id: int, project_env: str) -> DagView:
     with ctx.db.transaction(readonly=True) as session:
         dag = session.connection().execute(_DAG_BY_ID, {"dag_id": dag_id}).first()
     if dag is None or dag.env != env:
-        raise NotFound("Dag", f"The Dag DagId={dag_id} does not exist in {env}.")
+        raise not_found("DagId", dag_id, env)
     # A Core row has the mapped object's attribute names, at a fraction of an ORM load's cost
     # (GetDag is what every waiting client polls).
     return dag_view(cast(Dag, dag))
@@ -491,5 +509,5 @@ def list_dags(ctx: ServiceContext, *, op_seq: int, project_env: str) -> list[Dag
             sa.select(Dag).where(Dag.run_id == op_seq, Dag.env == env).order_by(Dag.seq)
         ).all()
         if not dags:
-            raise NotFound("Dag", f"No Dag has OpSeq={op_seq} in {env}.")
+            raise not_found("OpSeq", op_seq, env)
         return [dag_view(d) for d in dags]

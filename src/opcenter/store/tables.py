@@ -350,11 +350,11 @@ class InstanceEdge(Base):
 __all__ += [
     "AuditEvent",
     "IamAccessKey",
-    "RequestNonce",
     "IamAccount",
     "IamPolicy",
     "IamPolicyAttachment",
     "IamUser",
+    "RequestNonce",
     "WorkspaceMember",
     "WorkspaceMemberRole",
 ]

@@ -1,0 +1,40 @@
+"""`opcenter gc`: delete the logs and work directories of instances that finished long ago.
+
+The same sweep `opcenter serve` runs every hour (service/retention.py); the instances' rows are
+kept. Safe beside a running server: unfinished instances and Dags are never touched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from opcenter.cli._output import one_line_errors, service_context
+from opcenter.service.retention import sweep
+
+__all__ = ["gc"]
+
+
+@click.command()
+@click.option(
+    "--older-than",
+    "days",
+    type=click.IntRange(min=1),
+    help="Age in days (default: OPCENTER_RETENTION_DAYS, 30; 0 there keeps everything).",
+)
+@click.option("--dry-run", is_flag=True, help="Only report what would be removed.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Data directory (default: OPCENTER_DATA_DIR, else ./.opcenter).",
+)
+@one_line_errors
+def gc(days: int | None, dry_run: bool, data_dir: Path | None) -> None:
+    """Delete old instances' logs and work directories (their rows are kept).
+
+    An instance is old when it and its Dag finished more than the retention age ago."""
+    with service_context(data_dir) as ctx:
+        report = sweep(ctx, days=days, dry_run=dry_run)
+    click.echo(report.summary())

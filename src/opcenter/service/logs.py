@@ -1,0 +1,122 @@
+"""Reading instance logs: one attempt's log, a page at a time, never the whole file at once.
+
+An attempt's log is a plain file that can be large (up to the per-attempt cap,
+`OPCENTER_LOG_CAP_BYTES`, at most 1 GiB, plus opcenter's own lines). Every read here seeks to the
+page and reads at most `limit` bytes (default `DEFAULT_LOG_PAGE_BYTES`, at most
+`MAX_LOG_PAGE_BYTES`), so a reader's memory does not grow with the log.
+
+`GetInstanceLog` answers with the whole log when it fits in one page; a longer log is answered
+with its **end** (the last `GET_INSTANCE_LOG_BYTES`, from a line start), after one first line
+saying how much was left out and how to read all of it: the end of a log is what says how an
+attempt ended.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from opcenter.engine.paths import log_path
+from opcenter.errors import InvalidParameter
+from opcenter.runners.logs import LOG_TAG, read_log_page
+from opcenter.service.context import ServiceContext
+from opcenter.service.instances import get_instance
+
+__all__ = [
+    "DEFAULT_LOG_PAGE_BYTES",
+    "GET_INSTANCE_LOG_BYTES",
+    "MAX_LOG_PAGE_BYTES",
+    "LogPage",
+    "get_instance_log",
+    "read_instance_log",
+]
+
+DEFAULT_LOG_PAGE_BYTES = 1024 * 1024  # one page of a log: 1 MiB
+MAX_LOG_PAGE_BYTES = 16 * 1024 * 1024  # the largest page one call may ask for: 16 MiB
+GET_INSTANCE_LOG_BYTES = DEFAULT_LOG_PAGE_BYTES  # the most GetInstanceLog returns of a log
+
+
+@dataclass(frozen=True)
+class LogPage:
+    """A page of one attempt's log: `text` holds the bytes `offset` to `next_offset` (decoded as
+    UTF-8, undecodable bytes replaced); `size` is the log's size when it was read. To read on,
+    ask again from `next_offset` (a running attempt's log keeps growing)."""
+
+    instance_id: int
+    attempt: int
+    text: str
+    offset: int
+    next_offset: int
+    size: int
+
+
+def _check_page(offset: int, limit: int) -> None:
+    if offset < 0:
+        raise InvalidParameter(f"Offset={offset} must be 0 or more.")
+    if not 1 <= limit <= MAX_LOG_PAGE_BYTES:
+        raise InvalidParameter(f"Limit={limit} must be between 1 and {MAX_LOG_PAGE_BYTES} bytes.")
+
+
+def read_instance_log(
+    ctx: ServiceContext,
+    *,
+    instance_id: int,
+    project_env: str,
+    attempt: int | None = None,
+    offset: int = 0,
+    limit: int = DEFAULT_LOG_PAGE_BYTES,
+    tail: bool = False,
+) -> LogPage:
+    """A page of the log of one attempt (default: the latest): at most `limit` bytes from byte
+    `offset`, or with `tail` the last `limit` bytes starting at a line (the whole log when it is
+    shorter). Readable while the instance runs; an attempt that has not started has an empty
+    log. Raises NotFound for an unknown instance, InvalidParameter for an attempt it does not
+    have, a negative offset or a limit outside 1..MAX_LOG_PAGE_BYTES."""
+    _check_page(offset, limit)
+    view = get_instance(ctx, instance_id=instance_id, project_env=project_env)
+    dag_id, latest = view.dag_id, view.attempt
+    number = latest if attempt is None else attempt
+    if number < 0 or number > latest:
+        raise InvalidParameter(
+            f"InstanceHistoryId={attempt} is not an attempt of InstanceId={instance_id} "
+            f"(attempts 1..{latest})."
+        )
+    path = log_path(ctx.settings.data_dir, dag_id, instance_id, number)
+    if not tail:
+        data, size = read_log_page(path, offset, limit)
+        return LogPage(instance_id, number, _decode(data), offset, offset + len(data), size)
+    data, size = read_log_page(path, -limit, limit)
+    start = size - len(data)
+    cut = data.find(b"\n") + 1 if start > 0 else 0
+    if 0 < cut < len(data):  # start at a line, unless the page holds no line break at all
+        data, start = data[cut:], start + cut
+    return LogPage(instance_id, number, _decode(data), start, start + len(data), size)
+
+
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
+
+
+def get_instance_log(
+    ctx: ServiceContext,
+    *,
+    instance_id: int,
+    project_env: str,
+    instance_history_id: int | None = None,
+) -> str:
+    """GetInstanceLog: the latest attempt's log (or attempt `InstanceHistoryId`). A log longer
+    than `GET_INSTANCE_LOG_BYTES` is answered with its end, after one line saying so."""
+    page = read_instance_log(
+        ctx,
+        instance_id=instance_id,
+        project_env=project_env,
+        attempt=instance_history_id,
+        limit=GET_INSTANCE_LOG_BYTES,
+        tail=True,
+    )
+    if page.offset == 0:
+        return page.text
+    return (
+        f"{LOG_TAG} This log has {page.size} bytes; only its last {page.size - page.offset}"
+        f" bytes follow. Read all of it with: opcenter instance log {instance_id}"
+        f" --attempt {page.attempt} --offset 0\n{page.text}"
+    )

@@ -1,0 +1,51 @@
+"""`opcenter gc` on a real data directory: a run, aged in the store, then swept."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from opcenter.cli import cli
+from opcenter.service.context import ServiceContext, now_ms
+from opcenter.settings import load_settings
+from opcenter.store.tables import Dag, Instance
+from tests.engine.builders import YESTERDAY, make_flow, node
+
+
+def invoke(*args: str) -> str:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_gc_reports_then_removes_the_files_of_a_run_finished_long_ago(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    ctx = ServiceContext.open(load_settings(environ={}, dotenv=None, data_dir=data_dir))
+    make_flow(ctx, [node("a", "shell", "echo hello"), node("b", after=["a"])])
+    run = invoke("run", "flow", "-w", "ws", "--bizdate", YESTERDAY.isoformat(), "--wait",
+                 "--json", "--data-dir", str(data_dir))  # fmt: skip
+    assert [d["status"] for d in json.loads(run)["Dags"]] == ["SUCCESS"]
+    # Given the run finished 40 days ago
+    long_ago = now_ms() - 40 * 86_400_000
+    with ctx.db.transaction() as session:
+        session.execute(sa.update(Instance).values(finish_time=long_ago))
+        session.execute(sa.update(Dag).values(finish_time=long_ago))
+    ctx.db.dispose()
+    logs = data_dir / "logs"
+    assert len(list(logs.rglob("*.log"))) == 2
+
+    dry = invoke("gc", "--dry-run", "--data-dir", str(data_dir))
+    assert dry.startswith(
+        "Would remove 2 log file(s) and 1 work directory(ies) of 2 instance(s) finished more "
+        "than 30 day(s) ago: "
+    )
+    assert len(list(logs.rglob("*.log"))) == 2
+    assert invoke("gc", "--data-dir", str(data_dir)).startswith("Removed 2 log file(s) and 1 work")
+    assert list(logs.rglob("*.log")) == []
+    assert invoke("gc", "--older-than", "39", "--data-dir", str(data_dir)) == (
+        "Removed 0 log file(s) and 0 work directory(ies) of 0 instance(s) finished more than "
+        "39 day(s) ago: 0 bytes freed.\n"
+    )

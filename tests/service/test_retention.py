@@ -1,0 +1,131 @@
+"""Retention (service/retention.py): real runs, real files, real rows, an explicit clock."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from opcenter.domain.model import DagStatus, InstanceStatus
+from opcenter.engine.paths import log_path, workdir
+from opcenter.engine.scheduler import Engine
+from opcenter.runners.local import LocalExecutor
+from opcenter.service import instances
+from opcenter.service.context import ServiceContext
+from opcenter.service.logs import get_instance_log
+from opcenter.service.retention import DAY_MS, RetentionSweeper, sweep
+from tests.engine.builders import Flow, by_name, make_flow, node, run_flow, wait_dag, wait_for
+
+PROD = "PROD"
+
+
+@pytest.fixture
+def runs(ctx: ServiceContext) -> Iterator[tuple[Flow, int, int]]:
+    """Two Dags of one flow `a → b`: the first ran to SUCCESS; in the second `b` is suspended,
+    so `a` succeeded but the Dag is still RUNNING."""
+    flow = make_flow(
+        ctx, [node("a", "shell", "echo data > out.txt; echo hi"), node("b", "shell", after=["a"])]
+    )
+    done = run_flow(flow).dag_id
+    running = run_flow(flow, biz_date="2020-01-01 00:00:00").dag_id
+    # Suspended before any engine runs, so it cannot have started yet
+    instances.suspend_instance(
+        ctx, instance_id=by_name(ctx, running)["b"].instance_id, project_env=PROD
+    )
+    engine = Engine(ctx, LocalExecutor(2), poll_seconds=0.05)
+    engine.start()
+    try:
+        assert wait_dag(ctx, done, timeout=60) is DagStatus.SUCCESS
+        wait_for(lambda: by_name(ctx, running)["a"].status is InstanceStatus.SUCCESS, 60)
+    finally:
+        engine.stop()
+    yield flow, done, running
+
+
+def _files(ctx: ServiceContext, dag_id: int, name: str) -> tuple[Path, Path]:
+    inst = by_name(ctx, dag_id)[name]
+    data_dir = ctx.settings.data_dir
+    return (
+        log_path(data_dir, dag_id, inst.instance_id, inst.attempt),
+        workdir(data_dir, inst.instance_id, inst.attempt),
+    )
+
+
+def test_sweep_removes_old_finished_files_and_keeps_rows_given_the_age_is_past(
+    ctx: ServiceContext, runs: tuple[Flow, int, int]
+) -> None:
+    _, done, running = runs
+    old = [*_files(ctx, done, "a"), *_files(ctx, done, "b")]
+    kept = _files(ctx, running, "a")
+    assert all(p.exists() for p in (*old, *kept))
+    later = ctx.clock() + 31 * DAY_MS
+    # When a sweep runs 31 days later
+    report = sweep(ctx, now=later, days=30)
+    # Then the finished Dag's logs and work directories are gone, with their empty folders
+    assert not any(p.exists() for p in old)
+    assert not old[0].parent.exists() and not old[1].parent.exists()
+    assert (report.logs, report.workdirs, len(report.instances)) == (2, 2, 2)
+    assert report.summary().startswith(
+        "Removed 2 log file(s) and 2 work directory(ies) of 2 instance(s) finished more than "
+        "30 day(s) ago: "
+    )
+    assert report.freed_bytes > 0
+    # And the rows are kept: the instance is still there, its log now empty
+    a = by_name(ctx, done)["a"]
+    assert a.status is InstanceStatus.SUCCESS
+    assert get_instance_log(ctx, instance_id=a.instance_id, project_env=PROD) == ""
+    # And an instance whose Dag is not finished keeps its files
+    assert all(p.exists() for p in kept)
+
+
+def test_sweep_removes_nothing_given_recent_instances_a_dry_run_or_retention_off(
+    ctx: ServiceContext, runs: tuple[Flow, int, int]
+) -> None:
+    _, done, _ = runs
+    files = _files(ctx, done, "a")
+    later = ctx.clock() + 31 * DAY_MS
+
+    recent = sweep(ctx, days=30)
+    dry = sweep(ctx, now=later, days=30, dry_run=True)
+    off = sweep(ctx, now=later, days=0)
+
+    assert (recent.logs, recent.workdirs, recent.freed_bytes) == (0, 0, 0)
+    assert dry.summary().startswith("Would remove 2 log file(s) and 2 work directory(ies)")
+    assert dry.summary().endswith(" would free.")
+    assert off.summary() == "Retention is off (OPCENTER_RETENTION_DAYS=0): nothing removed."
+    assert all(p.exists() for p in files)
+
+
+def test_sweep_keeps_an_attempt_newer_than_the_recorded_one_given_a_rerun_started(
+    ctx: ServiceContext, runs: tuple[Flow, int, int]
+) -> None:
+    _, done, _ = runs
+    log, work = _files(ctx, done, "b")
+    newer_log = log.with_name(log.name.replace(".1.log", ".2.log"))
+    newer_log.write_text("attempt 2 starting\n")
+    newer_work = work.with_name("2")
+    newer_work.mkdir()
+
+    sweep(ctx, now=ctx.clock() + 31 * DAY_MS, days=30)
+
+    assert not log.exists() and not work.exists()
+    assert newer_log.exists() and newer_work.exists()
+
+
+def test_retention_sweeper_sweeps_in_the_background_given_a_short_delay(
+    ctx: ServiceContext, runs: tuple[Flow, int, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    _, done, _ = runs
+    log, work = _files(ctx, done, "a")
+    ctx.clock = lambda: 10**13 + 31 * DAY_MS  # a clock far past the runs (explicit)
+    sweeper = RetentionSweeper(ctx, interval_seconds=0.05, first_delay_seconds=0.01)
+    with caplog.at_level(logging.INFO, logger="opcenter.service.retention"):
+        sweeper.start()
+        try:
+            wait_for(lambda: sweeper.sweeps >= 2, timeout=60)
+        finally:
+            sweeper.stop()
+    assert not log.exists() and not work.exists()
+    assert "retention: Removed 2 log file(s)" in caplog.text
