@@ -69,6 +69,8 @@ class ChangeTracker:
         self._since = now
 
     def forget(self) -> None:
-        """Report everything again at the next poll (after a resync)."""
+        """Report every Dag of the look-back window again at the next poll (after a resync).
+        Not the whole history: the resync itself loads every RUNNING Dag and starts every
+        startable one, and each finished Dag reported is reloaded (its status is settled
+        again from its instances), which must stay a handful, not every Dag ever run."""
         self._seen.clear()
-        self._since = 0

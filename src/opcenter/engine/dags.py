@@ -1,7 +1,8 @@
 """Dag-level store writes shared by the engine and the operator operations.
 
 - A Dag's status follows its instances (`domain.states.derive_dag_status`); `refresh_dag`
-  recomputes and writes it (operations call it after changing an instance).
+  recomputes and writes it (operations call it after changing an instance), holding the Dag's
+  row so that concurrent writers converge (see there).
 - The Dags of one run start in ascending date order: Dag `seq + 1` starts only once Dag `seq`
   has SUCCEEDED (`start_next`), which is what holds later dates while an earlier one failed.
 """
@@ -19,6 +20,7 @@ from opcenter.store.tables import Dag
 
 __all__ = [
     "bump_revision",
+    "lock_dag",
     "refresh_dag",
     "start_dag",
     "start_next",
@@ -60,7 +62,23 @@ def bump_revision(session: Session, dag_id: int, now: int) -> None:
 
 def refresh_dag(session: Session, dag_id: int, now: int) -> DagStatus:
     """Recompute the Dag's status from its instances, write it, and bump its revision.
-    Returns the new status."""
+    Returns the new status. Call it after changing the instances, in the same transaction.
+
+    The Dag row is locked before the instances are read, which is why the stored status
+    converges to the function of the instances on PostgreSQL (READ COMMITTED: each statement
+    sees what committed before it; SQLite has one writer at a time, so there the writes never
+    interleave). The writes that can interleave are the engine's step and operations (two
+    engines cannot: leadership). An engine step that writes this Dag's status (a
+    compare-and-set on the revision of its view) either committed before the lock was granted,
+    and the reads below see its instance changes too; or it waits for this transaction, finds
+    the revision bumped and is refused, and the engine reloads the Dag. A step that changed
+    instances without writing the Dag may be missed by the reads below, but the bumped
+    revision makes the engine reload the Dag and settle its status again from its instances,
+    whatever status is stored (scheduler `Engine._reload`). Operations take the lock in turn,
+    so the last of them reads what the earlier ones wrote. Without the lock, an operation
+    could read an instance as RUNNING while the engine's uncommitted step ended it and wrote
+    FAILURE, and leave FAILURE standing beside a successor that can run."""
+    lock_dag(session, dag_id)
     view = DagView.load(session, dag_id)
     assert view is not None, f"Dag {dag_id} vanished inside its transaction"
     status = view.derive_status()
@@ -68,6 +86,12 @@ def refresh_dag(session: Session, dag_id: int, now: int) -> DagStatus:
         write_dag_status(session, dag_id, status, now)
     bump_revision(session, dag_id, now)
     return status
+
+
+def lock_dag(session: Session, dag_id: int) -> None:
+    """Hold the Dag's row until the transaction ends (`SELECT … FOR UPDATE` on PostgreSQL; on
+    SQLite the write transaction already excludes every other writer)."""
+    session.execute(sa.select(Dag.id).where(Dag.id == dag_id).with_for_update())
 
 
 def start_dag(session: Session, dag_id: int, now: int) -> bool:

@@ -374,24 +374,27 @@ class Engine:
         for change in self._tracker.poll(session, now, known):
             if self.runs is not None and change.run_id not in self.runs:
                 continue  # a scoped engine leaves other runs alone
-            if self._worth_loading(session, change, known):
+            if self._worth_loading(session, change):
                 self._reload(session, change.dag_id, now, touched)
-            elif change.status is DagStatus.SUCCESS:
-                self._start_next(session, change.run_id, change.seq, now)
 
-    def _worth_loading(self, session: Session, change: Change, known: dict[int, int]) -> bool:
-        """A Dag in memory or with attempts here, RUNNING in the store, or CREATED and free to
-        start; not a finished one. (The store's RUNNING is right even when this engine wrote
-        FAILURE earlier: its writes are refused once an operator changed the Dag.)"""
-        if change.dag_id in known:
-            return True
-        if change.dag_id in self._in_flight.values() or change.dag_id in self._stopping.values():
-            return True
-        if change.status is DagStatus.RUNNING:
+    def _worth_loading(self, session: Session, change: Change) -> bool:
+        """Every started Dag another writer changed, finished ones too: the status stored may
+        have been written from a view that missed a concurrent change (this engine's, or the
+        operator's), and `_reload` settles it again from the instances. A CREATED Dag only
+        when it is free to start. Only Dags whose revision moved come here, so a Dag nobody
+        touched costs nothing."""
+        if change.status is not DagStatus.CREATED:
             return True
         return self._may_start(session, change.status, change.run_id, change.seq)
 
     def _reload(self, session: Session, dag_id: int, now: int, touched: set[int]) -> None:
+        """Rebuild a Dag's view from the store and settle its status again from its instances,
+        whatever status is stored: a RUNNING Dag, or a finished one whose instances say
+        otherwise (an operation raced a step of this engine), is adopted, and `_settle_dags`
+        writes the status it derives as a compare-and-set on the revision read here (refused,
+        and reloaded again, if an operator changed the Dag meanwhile). Each operation bumps the
+        revision after its change, so the last reload reads every change: the status converges
+        to the function of the instances."""
         self._dags.pop(dag_id, None)
         view = DagView.load(session, dag_id)
         if view is None:
@@ -401,11 +404,10 @@ class Engine:
             session, dag_id, now
         ):
             view.status = DagStatus.RUNNING
-        if view.status is DagStatus.SUCCESS:
-            self._start_next(session, view.run_id, view.seq, now)
-            return
-        if view.status is not DagStatus.RUNNING:
-            return  # CREATED (an earlier date has not succeeded) or FAILURE (nothing to do)
+        if view.status is not DagStatus.RUNNING and view.derive_status() is view.status:
+            if view.status is DagStatus.SUCCESS:
+                self._start_next(session, view.run_id, view.seq, now)
+            return  # CREATED (an earlier date has not succeeded), or finished as it should be
         self._adopt(view)
         touched.add(dag_id)
 
@@ -696,6 +698,8 @@ class Engine:
                 self._start_next(session, view.run_id, view.seq, now)
             elif status is DagStatus.FAILURE:
                 del self._dags[dag_id]
+            else:  # a finished Dag runs again (see `_reload`): advance it in the next step
+                self._next.add(dag_id)
 
     def _start_next(self, session: Session, run_id: int, seq: int, now: int) -> None:
         next_id = dagstore.start_next(session, run_id, seq, now)
