@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from opcenter.domain.model import DagStatus, InstanceStatus
 from opcenter.engine.dags import bump_revision, refresh_dag, write_dag_status
 from opcenter.engine.scheduler import Engine
+from opcenter.service import instances as ops
 from opcenter.service.context import ServiceContext
 from opcenter.store.tables import Dag, Instance
 from tests.engine.builders import by_name, make_flow, node, run_flow, wait_dag, wait_for
@@ -124,3 +125,41 @@ class _Operation(threading.Thread):
             return wait == "Lock"
 
         wait_for(blocked, timeout=10)
+
+
+# PostgreSQL only: SQLite has one writer at a time, so no two transactions hold row locks.
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_an_operation_deadlocked_with_an_engine_step_is_retried_and_takes_effect(
+    ctx: ServiceContext,
+) -> None:
+    """An engine step that starts a CREATED Dag holds the Dag's row, then claims its instances;
+    an operation on one of them holds the instance's row, then wants the Dag's (refresh_dag).
+    PostgreSQL aborts the operation, which waited first; it is retried and takes effect."""
+    flow = make_flow(ctx, [node("a", "shell"), node("b", "shell", after=["a"])])
+    dag_id = run_flow(flow).dag_id  # no engine: the test plays its part
+    b = by_name(ctx, dag_id)["b"].instance_id
+    outcome: dict[str, object] = {}
+
+    def suspend() -> None:
+        try:
+            outcome["ok"] = ops.suspend_instance(ctx, instance_id=b, project_env="PROD")
+        except BaseException as exc:  # reported by the test
+            outcome["error"] = exc
+
+    with ctx.db.transaction() as step:  # the engine's step, starting the Dag
+        step.execute(sa.update(Dag).where(Dag.id == dag_id).values(modified_at=ctx.clock()))
+        step_pid = step.scalar(sa.text("SELECT pg_backend_pid()"))
+        operation = threading.Thread(target=suspend, daemon=True)
+        operation.start()
+        wait_for(lambda: _blocked_by(ctx, step_pid) > 0, timeout=10)  # holds b, waits for the Dag
+        step.execute(sa.update(Instance).where(Instance.id == b).values(modified_at=ctx.clock()))
+    operation.join(timeout=20)
+    assert outcome == {"ok": True}
+    assert by_name(ctx, dag_id)["b"].suspended is True
+
+
+def _blocked_by(ctx: ServiceContext, pid: int) -> int:
+    """How many backends wait for a lock that backend `pid` holds."""
+    query = "SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"
+    with ctx.db.transaction(readonly=True) as session:
+        return int(session.scalar(sa.text(query), {"pid": pid}))

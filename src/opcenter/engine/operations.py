@@ -38,6 +38,7 @@ from opcenter.engine.dispatch import write_lines
 from opcenter.engine.paths import log_path
 from opcenter.engine.view import DagView
 from opcenter.errors import Conflict, NotFound
+from opcenter.store.db import StoreUnavailable
 from opcenter.store.tables import FileVersion, Instance
 
 __all__ = [
@@ -84,7 +85,33 @@ def resume(ctx: ServiceContext, instance_id: int, who: str) -> InstanceStatus:
     return _apply(ctx, Operation.RESUME, _resume_values, instance_id, who)
 
 
+# An operation takes the instance's row, then its Dag's (refresh_dag). An engine step that starts
+# a CREATED Dag takes them the other way round, so on PostgreSQL the two can deadlock; the
+# database then aborts one of them. The engine's step is simply retried by the engine; an
+# operation is retried here (its transaction rolled back whole), so the caller never sees it.
+_DEADLOCK_RETRIES = 3
+_DEADLOCK_SQLSTATE = "40P01"
+
+
 def _apply(
+    ctx: ServiceContext, op: Operation, values: _Values, instance_id: int, who: str
+) -> InstanceStatus:
+    """`_apply_once`, retried when the database chose it as the victim of a deadlock."""
+    for attempt in range(1, _DEADLOCK_RETRIES + 1):
+        try:
+            return _apply_once(ctx, op, values, instance_id, who)
+        except StoreUnavailable as exc:
+            if attempt == _DEADLOCK_RETRIES or not _is_deadlock(exc):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _is_deadlock(exc: BaseException) -> bool:
+    cause = getattr(exc.__cause__, "orig", None)
+    return getattr(cause, "sqlstate", None) == _DEADLOCK_SQLSTATE
+
+
+def _apply_once(
     ctx: ServiceContext, op: Operation, values: _Values, instance_id: int, who: str
 ) -> InstanceStatus:
     """Check, compare-and-set, refresh the Dag, commit; then the stop line (when no process
