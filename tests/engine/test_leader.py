@@ -7,17 +7,15 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from opcenter.engine.leader import Leadership, advisory_key, lock_file
 from opcenter.settings import Settings, load_settings
 from opcenter.store.db import Database
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, fresh_pg_schema
 from tests.engine.builders import wait_for
 
 _HOLDER = """
@@ -124,18 +122,10 @@ def other_store(backend: str, tmp_path: Path, pg_ready: bool) -> Iterator[Databa
         yield other
         other.dispose()
         return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    other = Database(PG_URL, schema=schema)
-    try:
+    with fresh_pg_schema(pg_ready) as schema:
+        other = Database(PG_URL, schema=schema)
         yield other
-    finally:
         other.dispose()
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
 
 
 def test_leadership_of_two_stores_is_independent(
