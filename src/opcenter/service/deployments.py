@@ -20,6 +20,7 @@ import json
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from opcenter.domain.graph import find_cycle, parents_by_output
 from opcenter.domain.model import (
     RUNNABLE_FILE_TYPES,
     DeploymentStatus,
@@ -28,7 +29,6 @@ from opcenter.domain.model import (
     WorkspaceMode,
 )
 from opcenter.errors import Conflict, InvalidParameter, MissingParameter, NotFound
-from opcenter.service._graph import find_cycle, parents_by_output
 from opcenter.service.context import Caller, ServiceContext
 from opcenter.service.files import VERSIONED_FIELDS, latest_version, matches_draft
 from opcenter.service.flows import deployed_flow, root_output
