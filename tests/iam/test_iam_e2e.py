@@ -26,6 +26,7 @@ from click.testing import CliRunner
 
 from opcenter.api.server import ServerThread, build_server
 from opcenter.cli import cli
+from opcenter.errors import NotFound
 from opcenter.iam.audit import AuditFilter
 from opcenter.iam.authorizer import Authorizer
 from opcenter.iam.resolver import StoreKeyResolver
@@ -871,10 +872,11 @@ def test_node_of_workspace_b_answers_like_a_missing_node_given_a_bad_env(
     assert invisible == (missing[0], missing[1], missing[2].replace(str(MISSING_ID), str(hr_node)))
 
 
-def test_workspace_of_node_finds_the_workspace_in_any_environment(world: World) -> None:
-    assert iam.workspace_of_node(world.ctx, world.payroll.node_ids["pay"]) == B
-    assert iam.workspace_of_node(world.ctx, world.daily.node_ids["first"]) == A
-    assert iam.workspace_of_node(world.ctx, MISSING_ID) is None
+def test_workspace_of_a_node_is_found_in_any_environment(world: World) -> None:
+    assert iam.workspace_of(world.ctx, "NodeId", world.payroll.node_ids["pay"]).identifier == B
+    assert iam.workspace_of(world.ctx, "NodeId", world.daily.node_ids["first"]).identifier == A
+    with pytest.raises(NotFound):
+        iam.workspace_of(world.ctx, "NodeId", MISSING_ID)
 
 
 @pytest.mark.parametrize("whose", ["hr", "missing"])

@@ -55,7 +55,6 @@ __all__ = [
     "workspace_of",
     "workspace_of_dag",
     "workspace_of_instance",
-    "workspace_of_node",
     "workspace_of_run",
     "workspace_ref",
 ]
@@ -384,14 +383,6 @@ def visible_project_ids(session: Session, caller: Caller) -> set[int] | None:
         return set()
     principal = principals.user_principal(caller.account_id, user.name)
     return members.visible_workspace_ids(session, user, principal)
-
-
-def workspace_of_node(ctx: ServiceContext, node_id: int) -> str | None:
-    """The identifier of the workspace holding node `node_id`; None when there is no such node."""
-    try:
-        return workspace_of(ctx, "NodeId", node_id).identifier
-    except NotFound:
-        return None
 
 
 # --- the workspace a call touches (resolved once per request, for authorization) ------------
