@@ -28,6 +28,12 @@ DEFAULT_REGION = "cn-shanghai"
 DEFAULT_ACCOUNT_ID = "1000000000000000"
 DEFAULT_RATE_LIMIT_PER_SECOND = 0.0  # calls per AccessKey per second on the API; 0: no limit
 DEFAULT_STOP_GRACE_SECONDS = 3.0  # between SIGTERM and SIGKILL when a job is stopped
+# What to do where jobs cannot be isolated (runners/sandbox.py): "auto" refuses PROD jobs and
+# runs DEV jobs with a warning; "refuse" refuses both; "warn" runs both with a warning.
+ISOLATION_POLICIES = ("auto", "refuse", "warn")
+# The kernel sandbox for jobs: "landlock" where the kernel has it, or "none".
+SANDBOXES = ("landlock", "none")
+DEFAULT_JOB_USER = "opcenter-job"  # the tenant of a workspace that names none (as root)
 
 
 class SettingsError(InvalidParameter):
@@ -64,6 +70,9 @@ class Settings:
     root_access_key_id: str | None = None
     root_access_key_secret: str | None = None
     stop_grace_seconds: float = DEFAULT_STOP_GRACE_SECONDS
+    isolation: str = "auto"
+    sandbox: str = "landlock"
+    job_user: str = DEFAULT_JOB_USER
 
     @property
     def db_url(self) -> str:
@@ -111,6 +120,12 @@ def _float(key: str, value: str) -> float:
     return number
 
 
+def _choice(key: str, value: str, choices: tuple[str, ...]) -> str:
+    if value.lower() not in choices:
+        raise SettingsError(f"Setting {key}={value!r} must be one of: {', '.join(choices)}.")
+    return value.lower()
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None,
     dotenv: Path | None = Path(".env"),
@@ -145,6 +160,16 @@ def load_settings(
         kwargs["rate_limit_per_second"] = _float("OPCENTER_RATE_LIMIT_PER_SECOND", v)
     if (v := get("STOP_GRACE_SECONDS")) is not None:
         kwargs["stop_grace_seconds"] = _float("OPCENTER_STOP_GRACE_SECONDS", v)
+    if (v := get("ISOLATION")) is not None:
+        kwargs["isolation"] = _choice("OPCENTER_ISOLATION", v, ISOLATION_POLICIES)
+    if (v := get("SANDBOX")) is not None:
+        kwargs["sandbox"] = _choice("OPCENTER_SANDBOX", v, SANDBOXES)
+    if (v := get("JOB_USER")) is not None:
+        if v == "root" or v == "0":
+            raise SettingsError(
+                "Setting OPCENTER_JOB_USER must not be root: jobs never run as root."
+            )
+        kwargs["job_user"] = v
     for name in (
         "REGION",
         "ACCOUNT_ID",

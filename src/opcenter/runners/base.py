@@ -14,13 +14,36 @@ from pathlib import Path
 from typing import Protocol
 
 __all__ = [
+    "Confinement",
     "Executor",
     "ExecutorEvents",
+    "Grant",
     "InstanceResult",
     "InstanceSpec",
     "Outcome",
     "ProcessHandle",
 ]
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A path a job may reach beyond its own work directory: read-only, or read-write."""
+
+    path: Path
+    writable: bool = False
+
+
+@dataclass(frozen=True)
+class Confinement:
+    """Whose job an attempt is, for the sandbox (runners/sandbox.py): the workspace and
+    environment it belongs to, the OS user (tenant) it runs as when opcenter runs as root, and
+    what it may reach beyond its own work directory (its workspace environment's SQL folder,
+    the paths the workspace shares)."""
+
+    workspace: str  # the workspace's identifier, for messages
+    env: str  # "DEV" or "PROD": decides what happens where jobs cannot be isolated
+    tenant: str | None = None  # OS user named by the workspace; None: the default job user
+    grants: tuple[Grant, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -38,6 +61,10 @@ class InstanceSpec:
     sql_url: str | None = None  # SQLAlchemy URL for SQL nodes
     env: dict[str, str] = field(default_factory=dict)  # extra environment variables
     log_cap_bytes: int = 10 * 1024 * 1024
+    # Whose job this is (workspace, environment, tenant, grants). None: an attempt that belongs
+    # to no workspace (a runner's own tests); a sandboxed executor then confines it to its work
+    # directory as a DEV job of the default job user.
+    confinement: Confinement | None = None
 
 
 class Outcome(str, enum.Enum):
