@@ -50,6 +50,7 @@ from opcenter.runners.reaper import (
     wait_gone,
 )
 from opcenter.runners.runner import Command, Runner, RunnerError
+from opcenter.runners.sandbox import Jail, Sandbox
 from opcenter.settings import DEFAULT_STOP_GRACE_SECONDS
 
 __all__ = ["STOP_GRACE_SECONDS", "group_alive", "run_attempt", "signal_group"]
@@ -69,27 +70,33 @@ def run_attempt(
     stop: threading.Event,
     on_started: Callable[[ProcessHandle | None], None],
     grace_seconds: float = STOP_GRACE_SECONDS,
+    sandbox: Sandbox | None = None,
 ) -> InstanceResult:
     """Run `spec` to its end and return its result, once its process group is gone.
     `on_started(process)` is called once the process is launched, with its group's handle (or,
     for a node type without a process, with None just before it succeeds), never when the
     attempt cannot be started. Setting `stop` from another thread terminates the attempt.
     The calling thread must not end before this returns: it is the parent the kernel watches
-    for the parent-death signal."""
+    for the parent-death signal. With a `sandbox`, the process starts inside the attempt's
+    jail (runners/sandbox.py), or not at all when the isolation rules refuse it."""
     runner = runners.get(spec.file_type)
     if runner is None:
         return _cannot_start(spec, f"unsupported node type (FileType {spec.file_type})")
     if stop.is_set():
         return _ended_early(spec, Outcome.STOPPED, "stopped before it started")
+    jail: Jail | None = None
     try:
         _make_workdir(spec.workdir)
         command = runner.prepare(spec)
+        if command is not None and sandbox is not None:
+            jail = sandbox.confine(spec)
+            command = jail.command(command)
     except (OSError, RunnerError) as exc:
         return _cannot_start(spec, str(exc))
     if command is None:
         on_started(None)
         return _ended_early(spec, Outcome.SUCCESS, "nothing to run (virtual node)")
-    return _run_process(spec, command, stop, on_started, grace_seconds)
+    return _run_process(spec, command, stop, on_started, grace_seconds, jail)
 
 
 def _make_workdir(path: Path) -> None:
@@ -139,14 +146,17 @@ def _run_process(
     stop: threading.Event,
     on_started: Callable[[ProcessHandle | None], None],
     grace_seconds: float,
+    jail: Jail | None = None,
 ) -> InstanceResult:
     try:
         log = CappedLog(spec.log_path, spec.log_cap_bytes)
     except OSError as exc:
         return _cannot_start(spec, f"cannot open log {spec.log_path}: {exc}")
     with log:
+        for note in jail.notes if jail is not None else ():
+            log.line(note)
         try:
-            proc, gate = _launch(spec, command)
+            proc, gate, release = _launch(spec, command, jail)
         except (OSError, ValueError) as exc:
             message = f"cannot start: {exc}"
             log.line(message)
@@ -160,6 +170,7 @@ def _run_process(
             reason = supervisor.run()
         finally:
             supervisor.close()  # on any error too: never leave a process group behind
+            release()  # the jail's thread may end only now: the group is gone
         result = _conclude(spec, reason, proc.returncode)
         _final_lines(log, supervisor, result)
     return result
@@ -180,30 +191,64 @@ def _final_lines(log: CappedLog, supervisor: _Supervisor, result: InstanceResult
 _GATE = 'read -r _ && exec "$@" </dev/null'
 
 
-def _launch(spec: InstanceSpec, command: Command) -> tuple[subprocess.Popen[bytes], int]:
-    """Start `command` behind the gate; returns the process and the gate's write end."""
+def _launch(
+    spec: InstanceSpec, command: Command, jail: Jail | None
+) -> tuple[subprocess.Popen[bytes], int, Callable[[], None]]:
+    """Start `command` behind the gate, inside `jail` when given; returns the process, the
+    gate's write end and the function to call once the process group is gone."""
     _check_executable(command)
     gate_read, gate_write = os.pipe()
     prefix, preexec = _PDEATHSIG_PREFIX, None
+    switch: dict[str, Any] = {}
+    user = jail.user if jail is not None else None
+    if user is not None and prefix:  # setpriv becomes the tenant in the same exec
+        prefix = (*prefix[:-1], *user.setpriv_args(), "--")
+    elif user is not None:
+        switch = {"user": user.uid, "group": user.gid, "extra_groups": list(user.groups)}
     if not prefix:
         preexec = _die_with_parent()
-    try:
-        proc = subprocess.Popen(
+    output: Any = subprocess.PIPE
+    reader = None
+    if user is not None:
+        # The job's user owns the pipe of its output, so `> /dev/stderr` (a reopening of the
+        # pipe through /proc) works for it as for any process.
+        reader, output = os.pipe()
+        os.fchown(output, user.uid, user.gid)
+
+    def popen() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
             (*prefix, "/bin/sh", "-c", _GATE, "opcenter-gate", *command.argv),
             cwd=spec.workdir,
             env=command.env,
             stdin=gate_read,
-            stdout=subprocess.PIPE,
+            stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # own process group: stop and timeout reach children
             preexec_fn=preexec,
+            **switch,
         )
+
+    try:
+        if jail is None:
+            proc, release = popen(), _released
+        else:
+            proc, release = jail.launch(popen)
     except BaseException:
         os.close(gate_write)
+        if reader is not None:
+            os.close(reader)
         raise
     finally:
         os.close(gate_read)
-    return proc, gate_write
+        if reader is not None:
+            os.close(output)
+    if reader is not None:
+        proc.stdout = os.fdopen(reader, "rb", buffering=0)
+    return proc, gate_write, release
+
+
+def _released() -> None:
+    return None
 
 
 def _check_executable(command: Command) -> None:

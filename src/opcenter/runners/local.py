@@ -26,6 +26,7 @@ from opcenter.runners.base import (
 )
 from opcenter.runners.registry import default_runners
 from opcenter.runners.runner import Runner
+from opcenter.runners.sandbox import Sandbox
 from opcenter.settings import Settings
 
 __all__ = ["STOP_GRACE_SECONDS", "LocalExecutor"]
@@ -66,12 +67,14 @@ class LocalExecutor:
         *,
         stop_grace_seconds: float = STOP_GRACE_SECONDS,
         runners: Mapping[int, Runner] | None = None,
+        sandbox: Sandbox | None = None,
     ) -> None:
         self.slots = slots if slots is not None else (os.cpu_count() or 1)
         if self.slots < 1:
             raise ValueError(f"slots must be at least 1, got {self.slots}")
         self.stop_grace_seconds = stop_grace_seconds
         self._runners = dict(runners) if runners is not None else default_runners()
+        self.sandbox = sandbox
         self._cond = threading.Condition()
         self._queue: deque[_Attempt] = deque()
         self._active: dict[_Key, _Attempt] = {}  # queued or running
@@ -85,10 +88,14 @@ class LocalExecutor:
     def from_settings(
         cls, settings: Settings, *, runners: Mapping[int, Runner] | None = None
     ) -> LocalExecutor:
-        """The executor a server builds: `settings.workers` slots and the stop grace period
-        `settings.stop_grace_seconds` (OPCENTER_WORKERS, OPCENTER_STOP_GRACE_SECONDS)."""
+        """The executor a server builds: `settings.workers` slots, the stop grace period
+        `settings.stop_grace_seconds` (OPCENTER_WORKERS, OPCENTER_STOP_GRACE_SECONDS) and the
+        job sandbox of the settings (runners/sandbox.py)."""
         return cls(
-            settings.workers, stop_grace_seconds=settings.stop_grace_seconds, runners=runners
+            settings.workers,
+            stop_grace_seconds=settings.stop_grace_seconds,
+            runners=runners,
+            sandbox=Sandbox.from_settings(settings),
         )
 
     def start(self, events: ExecutorEvents) -> None:
@@ -199,6 +206,7 @@ class LocalExecutor:
             stop=attempt.stop,
             on_started=started,
             grace_seconds=self.stop_grace_seconds,
+            sandbox=self.sandbox,
         )
 
     # -- events ---------------------------------------------------------------------------------
