@@ -226,6 +226,9 @@ class _RunDriver:
             return
         self.engine = engine
         click.echo(DRIVING_HERE, err=True)
+        sandbox = getattr(engine.executor, "sandbox", None)
+        if sandbox is not None and not sandbox.isolated:
+            click.echo(sandbox.describe(), err=True)
 
     def interrupt(self) -> None:
         """Ctrl-C: this run's running attempts get a short while to finish, then are stopped."""

@@ -98,6 +98,7 @@ def serve(
         if example is not None:
             _apply_example(ctx, example)
         leader.start()
+        _print_isolation(leader.engine)
     except OpcenterError as exc:
         ctx.db.dispose()
         raise click.ClickException(exc.message) from None
@@ -184,6 +185,13 @@ class _Leader:
         self.leading = self._try_lead()
         if self.leading:
             logger.info("This server now leads the store: its engine runs the Dags.")
+
+
+def _print_isolation(engine: Engine) -> None:
+    """One line: how jobs are isolated on this machine, or that they cannot be."""
+    sandbox = getattr(engine.executor, "sandbox", None)
+    if sandbox is not None:
+        click.echo(sandbox.describe())
 
 
 def _print_endpoint(endpoint: str, key_id: str, secret: str | None) -> None:

@@ -177,8 +177,10 @@ class Sandbox:
         self.protected = (self.data_dir, *(Path(p).resolve() for p in protect))
         self.problem: str | None = None  # why jobs of the default user cannot start, if so
         _private_data_dir(self.data_dir, self.root)
+        self.closed_path: Path | None = None  # where tenants cannot reach the interpreter
         if self.root:
             self.problem = _ensure_user(job_user)
+            self.closed_path = _closed_to_others(Path(sys.executable).resolve())
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Sandbox:
@@ -212,6 +214,11 @@ class Sandbox:
                 parts.append(f"jobs run as their workspace's tenant or {self.job_user!r}")
                 if self.problem:
                     parts.append(self.problem)
+                if self.closed_path is not None:
+                    parts.append(
+                        f"Python and SQL nodes cannot run as tenants: {self.closed_path} is "
+                        "closed to other users (install opcenter where they can read it)"
+                    )
             return "Isolation: " + "; ".join(parts) + "."
         why = "OPCENTER_SANDBOX=none" if self.kernel == "none" else "this kernel has no Landlock"
         rule = {
@@ -356,6 +363,22 @@ def _private_data_dir(data_dir: Path, root: bool) -> None:
     for entry in os.scandir(data_dir):
         if entry.is_file(follow_symlinks=False):
             os.chmod(entry.path, 0o600)
+
+
+def _closed_to_others(program: Path) -> Path | None:
+    """The first folder on the way to `program` that other users may not pass through (or
+    `program` itself, if they may not run it); None when they can."""
+    for folder in reversed(program.parents):
+        try:
+            if not folder.stat().st_mode & stat.S_IXOTH:
+                return folder
+        except OSError:
+            return folder
+    try:
+        mode = program.stat().st_mode
+    except OSError:
+        return program
+    return None if mode & stat.S_IXOTH and mode & stat.S_IROTH else program
 
 
 def _ensure_user(name: str) -> str | None:
