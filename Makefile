@@ -1,8 +1,11 @@
 # The two commands of the quick start are `make serve` and `make test`; the rest are helpers.
 VENV   ?= .venv
-PYTHON ?= python3
+# As root, jobs run as unprivileged tenant users, who must be able to run the interpreter the
+# virtual environment is built on: a Python under /root (pyenv, say) is closed to them, the
+# system's /usr/bin/python3 is not.
+PYTHON ?= $(shell if [ "$$(id -u)" = 0 ] && [ -x /usr/bin/python3 ]; then echo /usr/bin/python3; else echo python3; fi)
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)-$(shell echo '$(PYTHON)' | cksum | cut -d' ' -f1)
 DATA   ?= .opcenter
 
 .PHONY: serve test lint format bench bench-peers docs clean
@@ -10,7 +13,11 @@ DATA   ?= .opcenter
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# A virtual environment built on another interpreter than $(PYTHON) is built again.
 $(STAMP): pyproject.toml | $(BIN)/python
+	@if [ "$$($(BIN)/python -c 'import sys; print(sys.base_prefix)')" != \
+	      "$$($(PYTHON) -c 'import sys; print(sys.base_prefix)')" ]; then \
+	    echo "Rebuilding $(VENV) on $(PYTHON)"; rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); fi
 	$(BIN)/python -m pip install -q --disable-pip-version-check -U pip
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]'
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
