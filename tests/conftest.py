@@ -7,10 +7,13 @@ PostgreSQL half of a backend-parametrised test is skipped locally, and fails und
 from __future__ import annotations
 
 import os
+import stat
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -19,6 +22,29 @@ from opcenter.service.context import ServiceContext
 from opcenter.settings import load_settings
 from opcenter.store import tables
 from opcenter.store.db import Database
+
+
+def _open_to_tenants(mktemp: Any) -> Any:
+    """As root, jobs run as unprivileged tenant users (runners/sandbox.py), who must pass
+    through the folders on the way to a data directory, as they pass through /var/lib in a real
+    installation; pytest makes its temporary folders 0700. Folders the tests make are opened for
+    passing through (o+x), never for listing or reading."""
+
+    def opened(self: pytest.TempPathFactory, basename: str, numbered: bool = True) -> Path:
+        path = mktemp(self, basename, numbered)
+        for folder in (path, *path.parents):
+            if folder == Path(tempfile.gettempdir()) or folder == folder.parent:
+                break
+            mode = folder.stat().st_mode
+            if not mode & stat.S_IXOTH:
+                folder.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
+        return path
+
+    return opened
+
+
+if os.geteuid() == 0:
+    pytest.TempPathFactory.mktemp = _open_to_tenants(pytest.TempPathFactory.mktemp)  # type: ignore[method-assign]
 
 PG_URL = os.environ.get("OPCENTER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]

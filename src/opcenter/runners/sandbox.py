@@ -178,9 +178,11 @@ class Sandbox:
         self.problem: str | None = None  # why jobs of the default user cannot start, if so
         _private_data_dir(self.data_dir, self.root)
         self.closed_path: Path | None = None  # where tenants cannot reach the interpreter
+        self.closed_data: Path | None = None  # where tenants cannot reach their work directory
         if self.root:
             self.problem = _ensure_user(job_user)
             self.closed_path = _closed_to_others(Path(sys.executable).resolve())
+            self.closed_data = _closed_to_others(self.data_dir, folder=True)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Sandbox:
@@ -214,6 +216,11 @@ class Sandbox:
                 parts.append(f"jobs run as their workspace's tenant or {self.job_user!r}")
                 if self.problem:
                     parts.append(self.problem)
+                if self.closed_data is not None:
+                    parts.append(
+                        f"jobs cannot run as tenants: {self.closed_data} is closed to other users "
+                        "(the data directory must be reachable by them)"
+                    )
                 if self.closed_path is not None:
                     parts.append(
                         f"Python and SQL nodes cannot run as tenants: {self.closed_path} is "
@@ -239,6 +246,11 @@ class Sandbox:
             return self._unisolated(c)
         notes: list[str] = []
         user = self._user(c) if self.root else None
+        if user is not None and self.closed_data is not None:
+            raise Refused(
+                f"tenant {user.name!r} cannot reach its work directory: {self.closed_data} is "
+                "closed to other users"
+            )
         if c.tenant and not self.root and c.tenant != _current_user():
             notes.append(
                 f"tenant {c.tenant!r} not applied: opcenter does not run as root; "
@@ -365,15 +377,18 @@ def _private_data_dir(data_dir: Path, root: bool) -> None:
             os.chmod(entry.path, 0o600)
 
 
-def _closed_to_others(program: Path) -> Path | None:
+def _closed_to_others(program: Path, *, folder: bool = False) -> Path | None:
     """The first folder on the way to `program` that other users may not pass through (or
-    `program` itself, if they may not run it); None when they can."""
-    for folder in reversed(program.parents):
+    `program` itself, if they may not run it); None when they can. With `folder`, `program` is
+    a folder of opcenter's own: only the way to it counts."""
+    for parent in reversed(program.parents):
         try:
-            if not folder.stat().st_mode & stat.S_IXOTH:
-                return folder
+            if not parent.stat().st_mode & stat.S_IXOTH:
+                return parent
         except OSError:
-            return folder
+            return parent
+    if folder:
+        return None
     try:
         mode = program.stat().st_mode
     except OSError:
