@@ -110,6 +110,20 @@ def test_a_shared_path_overlapping_the_data_directory_is_not_granted_given_a_mov
     assert [g.path for g in spec.confinement.grants] == [data / "sql" / "ws_PROD", Path("/srv/ok")]
 
 
+def test_an_attempt_is_prepared_without_its_sql_folder_given_one_that_cannot_be_made(
+    ctx: ServiceContext,
+) -> None:
+    flow = make_flow(ctx, [node("sh", "shell", "true"), node("q", "sql", "select 1;")])
+    (ctx.settings.data_dir / "sql").write_bytes(b"")  # a file where the folders would go
+    dag = run_flow(flow).dag_id
+
+    prepared = _dispatch(ctx, [dag])
+
+    assert prepared["PROD", "sh"].spec.confinement == Confinement("ws", "PROD", None, ())
+    folder = ctx.settings.data_dir.resolve() / "sql" / "ws_PROD"
+    assert prepared["PROD", "q"].spec.sql_url == f"sqlite:///{folder}/ws_PROD.db"
+
+
 def test_embedded_sql_moves_a_database_of_the_former_layout_into_its_folder_given_one(
     tmp_path: Path,
 ) -> None:

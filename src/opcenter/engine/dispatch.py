@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from opcenter.domain.model import FileType, TaskType
 from opcenter.domain.params import ResolvedParams, render_code
-from opcenter.engine.paths import embedded_sql, log_path, sqlite_folder, workdir
+from opcenter.engine.paths import embedded_sql, log_path, sql_folder, sqlite_folder, workdir
 from opcenter.runners.base import Confinement, Grant, InstanceSpec
 from opcenter.runners.logs import CappedLog, format_log_line
 from opcenter.settings import Settings
@@ -148,7 +148,12 @@ def _sql_target(space: Any, env: str, data_dir: Path) -> tuple[str, Path | None]
     configured = space.sql_url_dev if env == "DEV" else space.sql_url_prod
     if configured:
         return configured, _configured_folder(configured, data_dir)
-    return embedded_sql(data_dir, space.identifier, env)
+    try:
+        return embedded_sql(data_dir, space.identifier, env)
+    except OSError as exc:  # the attempt still runs; a SQL node then fails on its own
+        folder = sql_folder(data_dir, space.identifier, env)
+        logger.warning("cannot prepare the SQL folder %s: %s", folder, exc)
+        return f"sqlite:///{folder / f'{space.identifier}_{env}.db'}", None
 
 
 @functools.lru_cache(maxsize=256)
