@@ -110,7 +110,7 @@ def test_each_node_type_sees_its_parameters(ctx: ServiceContext, engine: Engine)
     assert (
         sql_lines[sql_lines.index("[sql] result of statement 3: 1 row(s)") + 3] == f"{cyctime} | us"
     )
-    with sqlite3.connect(ctx.settings.data_dir / "sql" / "ws_PROD.db") as made:
+    with sqlite3.connect(ctx.settings.data_dir / "sql" / "ws_PROD" / "ws_PROD.db") as made:
         names = made.execute("select name from sqlite_master where type = 'table'").fetchall()
     assert names == [(f"t_{cyctime}",)]
 
@@ -127,7 +127,7 @@ def test_sql_nodes_use_a_sqlite_file_per_workspace_and_env(
     )
     created = run_flow(flow)
     assert wait_dag(ctx, created.dag_id) is DagStatus.SUCCESS
-    assert (ctx.settings.data_dir / "sql" / "ws_PROD.db").is_file()
+    assert (ctx.settings.data_dir / "sql" / "ws_PROD" / "ws_PROD.db").is_file()
     assert "42" in log(ctx, by_name(ctx, created.dag_id)["read"].instance_id)
 
 

@@ -73,4 +73,58 @@ def test_migrate_brings_an_empty_store_to_the_head_given_a_new_file(tmp_path) ->
     db = Database(f"sqlite:///{tmp_path / 'new.db'}")
     assert db.schema_revision() is None
     db.migrate()
-    assert db.schema_revision() == "0003"
+    assert db.schema_revision() == "0004"
+
+
+def _upgrade_to(db: Database, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from opcenter.store import db as store_db
+
+    config = Config()
+    config.set_main_option("script_location", str(store_db._MIGRATIONS))
+    with db.engine.connect() as conn:
+        config.attributes["connection"] = conn
+        config.attributes["schema"] = db.schema
+        command.upgrade(config, revision)
+        conn.commit()
+
+
+def test_migration_0004_gives_existing_workspaces_no_tenant_and_no_shared_path(
+    backend: str, tmp_path, request
+) -> None:
+    from tests.conftest import PG_URL
+
+    if backend == "sqlite":
+        db = Database(f"sqlite:///{tmp_path / 'old.db'}")
+    else:
+        db = Database(PG_URL, schema=request.getfixturevalue("pg_schema"))
+    try:
+        _upgrade_to(db, "0003")
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO workspace (identifier, display_name, description, mode, status, "
+                "owner, job_env, created_at, modified_at) "
+                "VALUES ('old', 'old', '', 'STANDARD', 'AVAILABLE', 'me', '{}', 1, 1)"
+            )
+        db.migrate()
+        with db.transaction(readonly=True) as s:
+            ws = s.scalars(sa.select(Workspace)).one()
+            assert (ws.tenant_dev, ws.tenant_prod, ws.shared_paths) == (None, None, "[]")
+    finally:
+        db.dispose()
+
+
+def test_migrated_workspace_table_does_match_the_model_given_migration_0004(db: Database) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from opcenter.store.tables import Base
+
+    with db.engine.connect() as conn:
+        if db.schema:
+            conn.exec_driver_sql(f"SET search_path TO {db.schema}")
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        diffs = compare_metadata(context, Base.metadata)
+    assert [d for d in diffs if "workspace" in repr(d) and "member" not in repr(d)] == []

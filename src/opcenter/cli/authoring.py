@@ -8,6 +8,7 @@ prints its result; `--json` prints it for machines. Workspace-scoped commands ta
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -152,15 +153,19 @@ def workspace_create(
 def workspace_get(
     identifier: str | None, project_id: int | None, data_dir: Path | None, as_json: bool
 ) -> None:
-    """Show workspace IDENTIFIER (or --project-id), with the variables it gives its jobs."""
+    """Show workspace IDENTIFIER (or --project-id), with the variables it gives its jobs and the
+    OS user (tenant) they run as in each environment."""
     with service_context(data_dir) as ctx:
         view = workspaces.get_project(ctx, **_ws(identifier, project_id))
         variables = workspaces.get_job_env(ctx, project_id=view.project_id)
+        isolation = workspaces.get_isolation(ctx, project_id=view.project_id)
     if as_json:
-        emit({**to_plain(view), "job_env": _env_dict(variables)}, as_json)
+        tenants = {t.env: t.user for t in isolation.tenants}
+        emit({**to_plain(view), "job_env": _env_dict(variables), "tenants": tenants}, as_json)
         return
     emit(view, as_json)
     emit(variables, as_json, title="job environment")
+    emit(_tenant_rows(isolation), as_json, title="tenants")
 
 
 def _env_dict(variables: tuple[workspaces.JobVariable, ...]) -> dict[str, str]:
@@ -201,6 +206,150 @@ def workspace_set_env(
             caller=current_caller(),
         )
     emit(_env_dict(variables) if as_json else variables, as_json, title="job environment")
+
+
+_DEFAULT_TENANT = "(default job user)"
+
+
+@dataclass(frozen=True)
+class _TenantRow:
+    env: str
+    user: str
+    known_locally: str
+
+
+@dataclass(frozen=True)
+class _SharedRow:
+    path: str
+    access: str
+    exists_locally: str
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _tenant_rows(isolation: workspaces.IsolationSettings) -> list[_TenantRow]:
+    return [
+        _TenantRow(t.env, t.user or _DEFAULT_TENANT, _yes(t.known_locally) if t.user else "")
+        for t in isolation.tenants
+    ]
+
+
+def _emit_isolation(isolation: workspaces.IsolationSettings, as_json: bool) -> None:
+    if as_json:
+        emit(isolation, as_json)
+        return
+    emit(_tenant_rows(isolation), as_json, title="tenants")
+    if not isolation.shared_paths:
+        click.echo("shared paths: none")
+        return
+    shared = [
+        _SharedRow(p.path, "read-write" if p.write else "read", _yes(p.exists_locally))
+        for p in isolation.shared_paths
+    ]
+    emit(shared, as_json, title="shared paths")
+
+
+def _warn(message: str) -> None:
+    click.echo(f"Warning: {message}", err=True)
+
+
+@workspace.command("set-tenant")
+@click.argument("identifier")
+@click.argument("user", required=False)
+@click.option("--clear", is_flag=True, help="Remove the tenant: jobs run as the default job user.")
+@click.option(
+    "--env",
+    type=click.Choice(["DEV", "PROD"], case_sensitive=False),
+    default=None,
+    help="Only this environment (default: every environment of the workspace).",
+)
+@data_dir_option
+@json_option
+@one_line_errors
+def workspace_set_tenant(
+    identifier: str,
+    user: str | None,
+    clear: bool,
+    env: str | None,
+    data_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Run the jobs of workspace IDENTIFIER as OS user USER (its tenant), or --clear it.
+
+    USER is a POSIX user name, never root. It matters when opcenter runs as root: jobs then run
+    as the tenant of their workspace environment, else as the default job user
+    (OPCENTER_JOB_USER). A user this machine does not know is accepted with a warning (jobs may
+    run on other machines). Prints the workspace's isolation settings."""
+    if clear == (user is not None):
+        raise click.UsageError("Give either USER or --clear.")
+    with service_context(data_dir) as ctx:
+        isolation = workspaces.set_tenant(
+            ctx,
+            project_identifier=identifier,
+            user=user,
+            env=env.upper() if env else None,
+            caller=current_caller(),
+        )
+    if user is not None and not any(t.known_locally for t in isolation.tenants if t.user == user):
+        _warn(f"user {user!r} does not exist on this machine: jobs cannot run as it here.")
+    _emit_isolation(isolation, as_json)
+
+
+@workspace.command("share")
+@click.argument("identifier")
+@click.argument("path")
+@click.option("--write", is_flag=True, help="Jobs may write it too (default: read only).")
+@data_dir_option
+@json_option
+@one_line_errors
+def workspace_share(
+    identifier: str, path: str, write: bool, data_dir: Path | None, as_json: bool
+) -> None:
+    """Let the jobs of workspace IDENTIFIER read PATH (--write: and write it).
+
+    PATH is an absolute file or folder (everything below a folder is shared too), neither / nor
+    inside or around the server's data directory. Sharing it again sets --write anew. A path
+    missing on this machine is accepted with a warning. Prints the workspace's isolation
+    settings."""
+    with service_context(data_dir) as ctx:
+        isolation = workspaces.share_path(
+            ctx, project_identifier=identifier, path=path, write=write, caller=current_caller()
+        )
+    normal = workspaces.normal_shared_path(path)
+    if not any(p.exists_locally for p in isolation.shared_paths if p.path == normal):
+        _warn(f"{normal} does not exist on this machine.")
+    _emit_isolation(isolation, as_json)
+
+
+@workspace.command("unshare")
+@click.argument("identifier")
+@click.argument("path")
+@data_dir_option
+@json_option
+@one_line_errors
+def workspace_unshare(identifier: str, path: str, data_dir: Path | None, as_json: bool) -> None:
+    """Stop sharing PATH with the jobs of workspace IDENTIFIER. Prints the workspace's isolation
+    settings."""
+    with service_context(data_dir) as ctx:
+        isolation = workspaces.unshare_path(
+            ctx, project_identifier=identifier, path=path, caller=current_caller()
+        )
+    _emit_isolation(isolation, as_json)
+
+
+@workspace.command("isolation")
+@click.argument("identifier")
+@data_dir_option
+@json_option
+@one_line_errors
+def workspace_isolation(identifier: str, data_dir: Path | None, as_json: bool) -> None:
+    """Show the OS user (tenant) the jobs of workspace IDENTIFIER run as in each environment,
+    and the paths it shares with them."""
+    with service_context(data_dir) as ctx:
+        isolation = workspaces.get_isolation(ctx, project_identifier=identifier)
+    _emit_isolation(isolation, as_json)
 
 
 @workspace.command("list")

@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 
 from opcenter.domain.model import FileType, TaskType
 from opcenter.domain.params import ResolvedParams, render_code
-from opcenter.engine.paths import log_path, sql_url, workdir
-from opcenter.runners.base import InstanceSpec
+from opcenter.engine.paths import embedded_sql, log_path, sql_folder, sqlite_folder, workdir
+from opcenter.runners.base import Confinement, Grant, InstanceSpec
 from opcenter.runners.logs import CappedLog, format_log_line
 from opcenter.settings import Settings
 from opcenter.store.tables import Workspace
@@ -48,6 +48,9 @@ _WORKSPACES = sa.select(
     Workspace.sql_url_dev,
     Workspace.sql_url_prod,
     Workspace.job_env,
+    Workspace.tenant_dev,
+    Workspace.tenant_prod,
+    Workspace.shared_paths,
 ).where(Workspace.id.in_(sa.bindparam("ids", expanding=True)))
 
 
@@ -91,8 +94,8 @@ def _undefined_warning(names: Sequence[str]) -> str:
 def prepare(session: Session, rows: Sequence[Any], settings: Settings) -> dict[int, Prepared]:
     """Build the executor spec and log header of each attempt just marked RUNNING; `rows` are
     what `transitions.mark_running` returned (the instance's columns, its code and business
-    date); one query more reads their workspaces (SQL connection, job environment). Keyed by
-    instance id."""
+    date); one query more reads their workspaces (SQL connection, job environment, tenants,
+    shared paths). Keyed by instance id."""
     if not rows:
         return {}
     ids = sorted({r.workspace_id for r in rows})
@@ -139,6 +142,77 @@ def _absolute(data_dir: Path) -> Path:
     return Path(data_dir).resolve()
 
 
+def _sql_target(space: Any, env: str, data_dir: Path) -> tuple[str, Path | None]:
+    """The workspace environment's SQL connection and the folder of its SQLite database (None
+    for a database server): the URL the workspace configures, else the embedded database."""
+    configured = space.sql_url_dev if env == "DEV" else space.sql_url_prod
+    if configured:
+        return configured, _configured_folder(configured, data_dir)
+    try:
+        return embedded_sql(data_dir, space.identifier, env)
+    except OSError as exc:  # the attempt still runs; a SQL node then fails on its own
+        folder = sql_folder(data_dir, space.identifier, env)
+        logger.warning("cannot prepare the SQL folder %s: %s", folder, exc)
+        return f"sqlite:///{folder / f'{space.identifier}_{env}.db'}", None
+
+
+@functools.lru_cache(maxsize=256)
+def _configured_folder(url: str, data_dir: Path) -> Path | None:
+    """The folder of a configured `sqlite:///` database, unless it is or holds the data
+    directory (which no job may reach; the SQL node then cannot open its database)."""
+    folder = sqlite_folder(url)
+    if folder is not None and data_dir.is_relative_to(folder):
+        logger.warning(
+            "SQL database %s: its folder holds the data directory %s; jobs are not given it",
+            url,
+            data_dir,
+        )
+        return None
+    return folder
+
+
+@functools.lru_cache(maxsize=256)
+def _shared_grants(text: str | None, data_dir: Path) -> tuple[Grant, ...]:
+    """The workspace's shared paths (`shared_paths`, a JSON list of {"path", "write"}) as
+    grants; anything else, and a path that is not absolute, is `/` or overlaps the data
+    directory (checked when it was shared, but the data directory may have moved since),
+    is left out with a warning. Cached by the column's text: parsed once per process."""
+    try:
+        items = json.loads(text or "[]")
+    except ValueError:
+        items = None
+    if not isinstance(items, list):
+        logger.warning("shared_paths %r is not a JSON list; ignored", text)
+        return ()
+    grants = []
+    for item in items:
+        path = item.get("path") if isinstance(item, dict) else None
+        if not isinstance(path, str) or not os.path.isabs(path):
+            logger.warning("shared path %r is not an absolute path; ignored", item)
+            continue
+        shared = Path(os.path.normpath(path))
+        if shared == Path("/") or shared.is_relative_to(data_dir):
+            logger.warning("shared path %s is / or inside the data directory; ignored", path)
+            continue
+        if data_dir.is_relative_to(shared):
+            logger.warning("shared path %s holds the data directory; ignored", path)
+            continue
+        grants.append(Grant(shared, writable=bool(item.get("write", False))))
+    return tuple(grants)
+
+
+def _confinement(r: Any, space: Any, folder: Path | None, data_dir: Path) -> Confinement:
+    """Whose job the attempt is: its workspace and environment, the tenant the workspace names
+    for that environment, and what the job may reach (its SQL folder, the shared paths)."""
+    if space is None:  # no workspace row: nothing beyond the work directory
+        return Confinement(workspace=f"#{r.workspace_id}", env=r.env)
+    tenant = space.tenant_dev if r.env == "DEV" else space.tenant_prod
+    grants = _shared_grants(space.shared_paths, data_dir)
+    if folder is not None:
+        grants = (Grant(folder, writable=True), *grants)
+    return Confinement(workspace=space.identifier, env=r.env, tenant=tenant or None, grants=grants)
+
+
 def _prepare_row(r: Any, space: Any, settings: Settings, data_dir: Path) -> Prepared:
     resolved = decode_resolved(r.resolved_params)
     rendered = render_code(r.content or "", resolved)
@@ -150,9 +224,11 @@ def _prepare_row(r: Any, space: Any, settings: Settings, data_dir: Path) -> Prep
     ]
     if undefined:
         header.append(_undefined_warning(undefined))
-    url = None
-    if space is not None and r.file_type == FileType.ODPS_SQL:
-        url = sql_url(data_dir, space.identifier, r.env, space.sql_url_dev, space.sql_url_prod)
+    url = folder = None
+    if space is not None and r.file_type != FileType.VIRTUAL:
+        url, folder = _sql_target(space, r.env, data_dir)
+        if r.file_type != FileType.ODPS_SQL:
+            url = None  # Shell and Python nodes reach the folder, not the connection
     spec = InstanceSpec(
         instance_id=r.id,
         attempt=r.attempt,
@@ -165,6 +241,7 @@ def _prepare_row(r: Any, space: Any, settings: Settings, data_dir: Path) -> Prep
         sql_url=url,
         env=job_env(r, space),
         log_cap_bytes=settings.log_cap_bytes,
+        confinement=_confinement(r, space, folder, data_dir),
     )
     return Prepared(spec, tuple(header))
 

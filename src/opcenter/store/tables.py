@@ -67,6 +67,13 @@ class Workspace(Base):
     # Variables the workspace gives its jobs (a JSON object of name -> value), on top of the
     # clean job environment (runners/environment.py).
     job_env: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
+    # The OS user (DolphinScheduler's "tenant") the workspace's jobs run as in each environment
+    # when opcenter runs as root; None: the default job user (OPCENTER_JOB_USER).
+    tenant_dev: Mapped[str | None] = mapped_column(Text, nullable=True)
+    tenant_prod: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Files and folders the workspace's jobs may reach beyond their work directory: a JSON list
+    # of {"path": "/abs/path", "write": false} (service/workspaces.py checks them).
+    shared_paths: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
     created_at: Mapped[int] = mapped_column(Millis)
     modified_at: Mapped[int] = mapped_column(Millis)
 
