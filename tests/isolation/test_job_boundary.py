@@ -102,7 +102,7 @@ PROBES = (
 )
 
 
-def _run_b(ctx: ServiceContext) -> int:
+def _run_b(ctx: ServiceContext, *, create_workspace: bool = True) -> int:
     flow = make_flow(
         ctx,
         [
@@ -114,6 +114,7 @@ def _run_b(ctx: ServiceContext) -> int:
             ),
         ],
         workspace="wsb",
+        create_workspace=create_workspace,
     )
     dag = run_flow(flow).dag_id
     status = wait_dag(ctx, dag, timeout=60)

@@ -94,8 +94,10 @@ class JobUser:
     home: str
 
     def setpriv_args(self) -> tuple[str, ...]:
-        """util-linux `setpriv` options that become this user."""
-        return ("--reuid", str(self.uid), "--regid", str(self.gid), "--init-groups")
+        """util-linux `setpriv` options that become this user, for good: no setuid program
+        can raise the job's privileges again (no_new_privs), with Landlock or without."""
+        uid, gid = str(self.uid), str(self.gid)
+        return ("--reuid", uid, "--regid", gid, "--init-groups", "--no-new-privs")
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,7 @@ class Sandbox:
         self.closed_data: Path | None = None  # where tenants cannot reach their work directory
         if self.root:
             self.problem = _ensure_user(job_user)
-            self.closed_path = _closed_to_others(Path(sys.executable).resolve())
+            self.closed_path = _closed_interpreter()
             self.closed_data = _closed_to_others(self.data_dir, folder=True)
 
     @classmethod
@@ -375,6 +377,17 @@ def _private_data_dir(data_dir: Path, root: bool) -> None:
     for entry in os.scandir(data_dir):
         if entry.is_file(follow_symlinks=False):
             os.chmod(entry.path, 0o600)
+
+
+def _closed_interpreter() -> Path | None:
+    """Where other users cannot reach what Python and SQL nodes run on: the interpreter (the
+    program a virtual environment links to), the virtual environment, opcenter's package."""
+    package = Path(opcenter.__file__).resolve().parent
+    return (
+        _closed_to_others(Path(sys.executable).resolve())
+        or _closed_to_others(Path(sys.prefix), folder=True)
+        or _closed_to_others(package, folder=True)
+    )
 
 
 def _closed_to_others(program: Path, *, folder: bool = False) -> Path | None:
