@@ -94,3 +94,59 @@ def test_settings_read_the_log_cap_and_retention_given_the_environment() -> None
     )
     assert (settings.log_cap_bytes, settings.retention_days) == (1024**3, 0)
     assert load_settings(environ={}, dotenv=None).retention_days == 30
+
+
+def test_settings_default_to_auto_isolation_landlock_and_the_dedicated_job_user() -> None:
+    settings = load_settings(environ={}, dotenv=None)
+    assert (settings.isolation, settings.sandbox, settings.job_user) == (
+        "auto",
+        "landlock",
+        "opcenter-job",
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "field", "value", "expected"),
+    [
+        ("OPCENTER_ISOLATION", "isolation", "AUTO", "auto"),
+        ("OPCENTER_ISOLATION", "isolation", "Refuse", "refuse"),
+        ("OPCENTER_ISOLATION", "isolation", "warn", "warn"),
+        ("OPCENTER_SANDBOX", "sandbox", "LandLock", "landlock"),
+        ("OPCENTER_SANDBOX", "sandbox", "NONE", "none"),
+    ],
+)
+def test_settings_read_isolation_and_sandbox_case_insensitively(
+    key: str, field: str, value: str, expected: str
+) -> None:
+    settings = load_settings(environ={key: value}, dotenv=None)
+    assert getattr(settings, field) == expected
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        (
+            "OPCENTER_ISOLATION",
+            "strict",
+            "Setting OPCENTER_ISOLATION='strict' must be one of: auto, refuse, warn.",
+        ),
+        (
+            "OPCENTER_SANDBOX",
+            "seccomp",
+            "Setting OPCENTER_SANDBOX='seccomp' must be one of: landlock, none.",
+        ),
+        ("OPCENTER_JOB_USER", "root", "Setting OPCENTER_JOB_USER must not be root"),
+        ("OPCENTER_JOB_USER", "0", "Setting OPCENTER_JOB_USER must not be root"),
+    ],
+)
+def test_settings_refuse_naming_the_key_given_a_bad_isolation_setting(
+    key: str, value: str, message: str
+) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(environ={key: value}, dotenv=None)
+    assert caught.value.message.startswith(message)
+
+
+def test_settings_read_the_job_user_given_the_environment() -> None:
+    settings = load_settings(environ={"OPCENTER_JOB_USER": "etl-jobs"}, dotenv=None)
+    assert settings.job_user == "etl-jobs"
