@@ -214,6 +214,9 @@ class Sandbox:
             if self.abi:
                 scope = "files and signals" if self.abi >= 6 else "files (signals need Linux 6.12)"
                 parts.append(f"Landlock ABI {self.abi} confines {scope}")
+            if self.root and not self.abi:
+                why = "OPCENTER_SANDBOX=none" if self.kernel == "none" else "none in this kernel"
+                parts.append(f"no Landlock ({why}): file permissions alone keep jobs apart")
             if self.root:
                 parts.append(f"jobs run as their workspace's tenant or {self.job_user!r}")
                 if self.problem:
@@ -322,9 +325,12 @@ class Sandbox:
             real = path.resolve(strict=True)
         except OSError:
             return path, "does not exist"
-        if any(p == real or real in p.parents for p in self.protected):
+        data, others = self.data_dir, self.protected[1:]
+        if real == data or real in data.parents:
             return real, "it holds opcenter's own files"
-        if self._inside_data_dir(real) and real.parent != self.data_dir / "sql":
+        if any(p == real or real in p.parents or p in real.parents for p in others):
+            return real, "it holds opcenter's own files"
+        if self._inside_data_dir(real) and real.parent != data / "sql":
             return real, "inside opcenter's data directory"
         return real, None
 
@@ -502,6 +508,8 @@ def _around(root: Path, rights: Fs, protected: tuple[Path, ...]) -> list[tuple[P
             continue
         if any(p == real or p in real.parents for p in protected):
             continue  # a protected path, or inside one (perhaps through a link)
+        if entry.is_symlink() and root not in real.parents:
+            continue  # granting `root` whole would not reach where the link points
         if any(real in p.parents for p in protected):
             if not entry.is_symlink():
                 rules.extend(_around(real, rights, protected))
