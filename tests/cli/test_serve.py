@@ -85,7 +85,7 @@ def ctx(servers: list[Server], tmp_path: Path) -> Iterator[ServiceContext]:
 
 def _gate(tmp_path: Path, name: str) -> tuple[str, Path, Path]:
     """Shell code that runs until the file `name` exists, recording its pid first."""
-    gate, pid = tmp_path / name, tmp_path / f"{name}.pid"
+    gate, pid = tmp_path / "gates" / name, tmp_path / "gates" / f"{name}.pid"
     return f"echo $$ > {pid}; while [ ! -e {gate} ]; do sleep 0.05; done; echo done", gate, pid
 
 
@@ -95,7 +95,9 @@ def test_a_second_server_stands_by_then_takes_over_when_the_leader_is_killed(
     first, second = servers
     code, gate, pid = _gate(tmp_path, "gate")
     flow = make_flow(
-        ctx, [node("long", "shell", code, auto_rerun_times=1), node("b", after=["long"])]
+        ctx,
+        [node("long", "shell", code, auto_rerun_times=1), node("b", after=["long"])],
+        shared=[gate.parent],
     )
     # Given a server leading the store, with an instance RUNNING
     first.start()
@@ -114,7 +116,7 @@ def test_a_second_server_stands_by_then_takes_over_when_the_leader_is_killed(
     # When the leader is killed while an instance of a new run is RUNNING
     code, gate, pid = _gate(tmp_path, "gate2")
     nodes = [node("long", "shell", code, auto_rerun_times=1), node("b", after=["long"])]
-    flow2 = make_flow(ctx, nodes, workspace="ws2")
+    flow2 = make_flow(ctx, nodes, workspace="ws2", shared=[gate.parent])
     dag = run_flow(flow2).dag_id
     wait_for(lambda: by_name(ctx, dag)["long"].status is InstanceStatus.RUNNING, timeout=30)
     wait_for(pid.exists, timeout=10)

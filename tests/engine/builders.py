@@ -10,6 +10,7 @@ import datetime as dt
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from opcenter.domain.model import DagStatus, FileType
@@ -28,6 +29,7 @@ __all__ = [
     "make_workspace",
     "node",
     "run_flow",
+    "share_folder",
     "wait_dag",
     "wait_for",
 ]
@@ -100,14 +102,19 @@ def make_flow(
     deploy: bool = True,
     mode: str = "STANDARD",
     create_workspace: bool = True,
+    shared: Iterable[Path] = (),
 ) -> Flow:
     """A MANUAL_BIZ workflow with the given nodes (edges from `after`), submitted and (unless
-    `deploy` is False) deployed to PROD."""
+    `deploy` is False) deployed to PROD. `shared`: folders the workspace's jobs may read and
+    write (made, and open to the job users), for tests whose jobs leave markers outside their
+    work directory: a job reaches nothing else (runners/sandbox.py)."""
     project_id = (
         make_workspace(ctx, workspace, mode)
         if create_workspace
         else workspaces.get_project(ctx, project_identifier=workspace).project_id
     )
+    for folder in shared:
+        share_folder(ctx, workspace, folder)
     workflows.create_business(ctx, project_id=project_id, business_name=name, parameters=parameters)
     file_ids: dict[str, int] = {}
     node_ids: dict[str, int] = {}
@@ -131,6 +138,15 @@ def make_flow(
         for file_id in file_ids.values():
             deployments.deploy_file(ctx, project_id=project_id, file_id=file_id)
     return Flow(ctx, workspace, project_id, name, node_ids, file_ids)
+
+
+def share_folder(ctx: ServiceContext, workspace: str, folder: Path) -> Path:
+    """Make `folder`, open it to every user (a job may run as a tenant user) and share it with
+    the workspace's jobs, read-write."""
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o777)
+    workspaces.share_path(ctx, project_identifier=workspace, path=str(folder), write=True)
+    return folder
 
 
 def run_flow(flow: Flow, *, env: str = "PROD", **kw: Any):  # type: ignore[no-untyped-def]

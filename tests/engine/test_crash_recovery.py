@@ -76,8 +76,8 @@ def test_a_killed_server_resumes_and_marks_the_running_instance_failed(
 ) -> None:
     # Given a chain whose middle node runs long the first time, with one automatic rerun
     ctx = data_ctx
-    marker = ctx.settings.data_dir / "second-time"
-    pid_file = ctx.settings.data_dir / "sleep.pid"
+    marker = ctx.settings.data_dir.parent / "shared" / "second-time"
+    pid_file = ctx.settings.data_dir.parent / "shared" / "sleep.pid"
     flow = make_flow(
         ctx,
         [
@@ -92,6 +92,7 @@ def test_a_killed_server_resumes_and_marks_the_running_instance_failed(
             ),
             node("last", "shell", "echo last", after=["long"]),
         ],
+        shared=[marker.parent],
     )
     created = run_flow(flow)
     rows = by_name(ctx, created.dag_id)
@@ -131,7 +132,7 @@ def test_killing_the_server_at_several_points_of_a_range_loses_nothing(
 ) -> None:
     # Given a 4-date range of a 3-node chain; every attempt appends a line to a journal
     ctx = data_ctx
-    journal = ctx.settings.data_dir / "journal"
+    journal = ctx.settings.data_dir.parent / "shared" / "journal"
     code = f'echo "${{d}} $OPCENTER_INSTANCE_ID" >> {journal}; sleep 0.15'
     flow = make_flow(
         ctx,
@@ -140,6 +141,7 @@ def test_killing_the_server_at_several_points_of_a_range_loses_nothing(
             node("b", "shell", code, params="d=$bizdate", after=["a"], auto_rerun_times=5),
             node("c", "shell", code, params="d=$bizdate", after=["b"], auto_rerun_times=5),
         ],
+        shared=[journal.parent],
     )
     created = run_flow(
         flow, start_biz_date="2020-01-01 00:00:00", end_biz_date="2020-01-04 00:00:00"
@@ -175,9 +177,9 @@ def test_a_killed_servers_job_is_reaped_before_its_one_rerun_starts(
     # Given a Shell job that starts children and records every pid of its group (its first
     # attempt runs for ever; the rerun, after 3 s, notes any first-attempt process still alive)
     ctx = data_ctx
-    pids = ctx.settings.data_dir / "pids"
-    overlap = ctx.settings.data_dir / "overlap"
-    first_time = ctx.settings.data_dir / "first-time"
+    pids = ctx.settings.data_dir.parent / "shared" / "pids"
+    overlap = ctx.settings.data_dir.parent / "shared" / "overlap"
+    first_time = ctx.settings.data_dir.parent / "shared" / "first-time"
     code = (
         f"if [ -e {first_time} ]; then\n"
         f"  for p in $(cat {pids}); do\n"
@@ -194,6 +196,7 @@ def test_a_killed_servers_job_is_reaped_before_its_one_rerun_starts(
     flow = make_flow(
         ctx,
         [node("job", "shell", code, auto_rerun_times=1, auto_rerun_interval_millis=3000)],
+        shared=[pids.parent],
     )
     created = run_flow(flow)
     server.start()
