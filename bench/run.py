@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["bench_params.py", "bench_engine.py", "bench_api_load.py"]
+BENCHMARKS = ["bench_params.py", "bench_engine.py", "bench_isolation.py", "bench_api_load.py"]
 
 
 def main() -> int:

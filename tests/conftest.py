@@ -10,7 +10,7 @@ import os
 import stat
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from opcenter.engine.scheduler import Engine
+from opcenter.runners.local import LocalExecutor
 from opcenter.service.context import ServiceContext
 from opcenter.settings import load_settings
 from opcenter.store import tables
@@ -45,6 +47,8 @@ def _open_to_tenants(mktemp: Any) -> Any:
 
 if os.geteuid() == 0:
     pytest.TempPathFactory.mktemp = _open_to_tenants(pytest.TempPathFactory.mktemp)  # type: ignore[method-assign]
+
+ENGINE_POLL_SECONDS = 0.05
 
 PG_URL = os.environ.get("OPCENTER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]
@@ -187,3 +191,30 @@ def module_db(
         database = database_on("postgresql", Path(), schema)
         yield database
         database.dispose()
+
+
+@pytest.fixture
+def start_engine() -> Iterator[Callable[..., Engine]]:
+    started: list[Engine] = []
+
+    def start(
+        ctx: ServiceContext,
+        slots: int = 2,
+        *,
+        executor: LocalExecutor | None = None,
+        poll_seconds: float = ENGINE_POLL_SECONDS,
+        **kw: object,
+    ) -> Engine:
+        engine = Engine(
+            ctx,
+            executor or LocalExecutor(slots, stop_grace_seconds=0.5),
+            poll_seconds=poll_seconds,
+            **kw,  # type: ignore[arg-type]
+        )
+        engine.start()
+        started.append(engine)
+        return engine
+
+    yield start
+    for engine in started:
+        engine.stop()

@@ -6,23 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from opcenter.cli import cli
-
-ENV = {"OPCENTER_DATA_DIR": "", "OPCENTER_DATABASE_URL": ""}
+from tests.cli.workspace_cli import demo_data_dir, run
 
 
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)  # no stray .env file is read
-    data = tmp_path / "data"
-    assert run(data, "workspace", "create", "demo").exit_code == 0
-    return data
-
-
-def run(data_dir: Path, *args: str) -> Result:
-    return CliRunner().invoke(cli, [*args, "--data-dir", str(data_dir)], env=ENV)
+    return demo_data_dir(tmp_path, monkeypatch)
 
 
 def test_set_env_sets_and_unsets_and_get_shows_them_given_assignments(data_dir: Path) -> None:

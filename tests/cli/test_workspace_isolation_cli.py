@@ -9,24 +9,15 @@ import re
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from opcenter.cli import cli
+from tests.cli.workspace_cli import demo_data_dir, run
 
-ENV = {"OPCENTER_DATA_DIR": "", "OPCENTER_DATABASE_URL": ""}
 UNKNOWN = "opc_no_such_user"
 
 
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)  # no stray .env file is read
-    data = tmp_path / "data"
-    assert run(data, "workspace", "create", "demo").exit_code == 0
-    return data
-
-
-def run(data_dir: Path, *args: str) -> Result:
-    return CliRunner().invoke(cli, [*args, "--data-dir", str(data_dir)], env=ENV)
+    return demo_data_dir(tmp_path, monkeypatch)
 
 
 def isolation(data_dir: Path) -> dict:

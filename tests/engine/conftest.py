@@ -1,43 +1,14 @@
-"""An engine with a real local executor (2 slots) on the test's store; stopped afterwards."""
+"""An engine with a real local executor (2 slots) on the test's store (`start_engine`, in
+tests/conftest.py); stopped afterwards."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
 from opcenter.engine.scheduler import Engine
-from opcenter.runners.local import LocalExecutor
 from opcenter.service.context import ServiceContext
-
-POLL_SECONDS = 0.05
-
-
-@pytest.fixture
-def start_engine() -> Iterator[Callable[..., Engine]]:
-    started: list[Engine] = []
-
-    def start(
-        ctx: ServiceContext,
-        slots: int = 2,
-        *,
-        executor: LocalExecutor | None = None,
-        poll_seconds: float = POLL_SECONDS,
-        **kw: object,
-    ) -> Engine:
-        engine = Engine(
-            ctx,
-            executor or LocalExecutor(slots, stop_grace_seconds=0.5),
-            poll_seconds=poll_seconds,
-            **kw,  # type: ignore[arg-type]
-        )
-        engine.start()
-        started.append(engine)
-        return engine
-
-    yield start
-    for engine in started:
-        engine.stop()
 
 
 @pytest.fixture

@@ -27,7 +27,6 @@ from tests.conftest import PG_URL, database_on
 ROOT = os.geteuid() == 0
 TENANTS = ("oc-tenant-a", "oc-tenant-b")
 TESTER = "oc-tester"  # the unprivileged user the folder runs again as
-POLL_SECONDS = 0.05
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -110,17 +109,7 @@ def server_ctx(make_server_ctx: Callable[..., ServiceContext]) -> ServiceContext
 
 
 @pytest.fixture
-def start_server_engine() -> Iterator[Callable[..., Engine]]:
+def start_server_engine(start_engine: Callable[..., Engine]) -> Callable[..., Engine]:
     """Starts an engine on the executor a server builds from its settings (the sandbox
     included); stopped afterwards."""
-    started: list[Engine] = []
-
-    def start(ctx: ServiceContext) -> Engine:
-        engine = Engine(ctx, LocalExecutor.from_settings(ctx.settings), poll_seconds=POLL_SECONDS)
-        engine.start()
-        started.append(engine)
-        return engine
-
-    yield start
-    for engine in started:
-        engine.stop()
+    return lambda ctx: start_engine(ctx, executor=LocalExecutor.from_settings(ctx.settings))

@@ -325,7 +325,9 @@ class Sandbox:
             real = path.resolve(strict=True)
         except OSError:
             return path, "does not exist"
-        data, others = self.data_dir, self.protected[1:]
+        data = self.data_dir
+        # The data directory is handled on its own: its SQL folders may be granted.
+        others = [p for p in self.protected[1:] if p != data and data not in p.parents]
         if real == data or real in data.parents:
             return real, "it holds opcenter's own files"
         if any(p == real or real in p.parents or p in real.parents for p in others):
