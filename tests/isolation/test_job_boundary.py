@@ -10,6 +10,7 @@ directory, read B's log, work file and database, signal the server and read its 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,8 +18,9 @@ from pathlib import Path
 from opcenter.domain.model import DagStatus, InstanceStatus
 from opcenter.engine.paths import log_path, sql_url, workdir
 from opcenter.engine.scheduler import Engine
-from opcenter.service.context import ServiceContext
-from tests.engine.builders import by_name, make_flow, node, run_flow, wait_dag
+from opcenter.service import instances as ops
+from opcenter.service.context import Caller, ServiceContext
+from tests.engine.builders import by_name, make_flow, node, run_flow, wait_dag, wait_for
 
 B_LOG_LINE = "B-SECRET-LOG-LINE"
 B_ROW = "B-SECRET-ROW"
@@ -191,3 +193,35 @@ def test_a_job_of_one_workspace_reaches_only_its_own_given_jobs_of_every_kind(
     assert B_LOG_LINE in targets.b_log.read_text()
     if targets.store.exists():
         assert not targets.store.read_bytes().endswith(b"x\n")
+
+
+def test_an_isolated_job_is_stopped_with_its_whole_process_group(
+    server_ctx: ServiceContext, start_server_engine: Callable[..., Engine]
+) -> None:
+    ctx = server_ctx
+    start_server_engine(ctx)
+    flow = make_flow(ctx, [node("long", "shell", "sleep 60 & echo CHILD $!; wait")])
+    dag = run_flow(flow).dag_id
+    long = by_name(ctx, dag)["long"]
+
+    def child() -> int | None:
+        if by_name(ctx, dag)["long"].status is not InstanceStatus.RUNNING:
+            return None
+        found = re.search(r"CHILD (\d+)", _log(ctx, dag, "long"))
+        return int(found.group(1)) if found else None
+
+    pid = wait_for(child, timeout=30)
+    assert ops.stop_instance(
+        ctx, instance_id=long.instance_id, project_env="PROD", caller=Caller(name="bob")
+    )
+    assert wait_dag(ctx, dag, timeout=30) is DagStatus.FAILURE
+    assert _log(ctx, dag, "long").rstrip().endswith("Stopped by bob.")
+    assert not _alive(pid)
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie waiting for its reaper is not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in "ZX"
+    except (OSError, IndexError):
+        return False
