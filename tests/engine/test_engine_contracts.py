@@ -69,6 +69,7 @@ def test_a_running_attempt_has_its_process_recorded_until_its_result(
     wait_id = by_name(ctx, created.dag_id)["wait"].instance_id
     wait_for(lambda: ops.get_instance(ctx, instance_id=wait_id, project_env=PROD).status
              is S.RUNNING)  # fmt: skip
+    wait_for(lambda: process_of(ctx, wait_id)[0] is not None)  # the real report came first
     # When the executor reports the attempt's process group (an event like any other)
     engine.on_started(wait_id, 1, SimpleNamespace(pgid=4242, start_ticks=77, boot_id="b-1"))
     # Then the engine records it, and clears it with the attempt's result
