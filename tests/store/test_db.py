@@ -73,7 +73,7 @@ def test_migrate_brings_an_empty_store_to_the_head_given_a_new_file(tmp_path) ->
     db = Database(f"sqlite:///{tmp_path / 'new.db'}")
     assert db.schema_revision() is None
     db.migrate()
-    assert db.schema_revision() == "0004"
+    assert db.schema_revision() == "0005"
 
 
 def _upgrade_to(db: Database, revision: str) -> None:
@@ -128,3 +128,17 @@ def test_migrated_workspace_table_does_match_the_model_given_migration_0004(db: 
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         diffs = compare_metadata(context, Base.metadata)
     assert [d for d in diffs if "workspace" in repr(d) and "member" not in repr(d)] == []
+
+
+def test_migrated_schema_does_match_the_models_given_every_migration(db: Database) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from opcenter.store.tables import Base
+
+    with db.engine.connect() as conn:
+        if db.schema:
+            conn.exec_driver_sql(f"SET search_path TO {db.schema}")
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        diffs = compare_metadata(context, Base.metadata)
+    assert diffs == []

@@ -216,6 +216,7 @@ class NodeRelease(Base):
     file_id: Mapped[int] = mapped_column(ForeignKey("file.id"))
     version_id: Mapped[int] = mapped_column(ForeignKey("file_version.id"))
     released_at: Mapped[int] = mapped_column(Millis)
+    offline_at: Mapped[int | None] = mapped_column(Millis, nullable=True)  # OfflineNode
 
 
 class Deployment(Base):
@@ -338,6 +339,50 @@ class Instance(Base):
     pgid: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     proc_start: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     proc_boot: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[int] = mapped_column(Millis)
+    modified_at: Mapped[int] = mapped_column(Millis)
+
+
+class InstanceAttempt(Base):
+    """One attempt of an instance (ListInstanceHistory; its id is the `InstanceHistoryId`):
+    written when the attempt starts, updated when it ends."""
+
+    __tablename__ = "instance_attempt"
+    __table_args__ = (
+        UniqueConstraint("instance_id", "attempt"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = _pk()
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instance.id"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    dag_id: Mapped[int] = mapped_column(Id)
+    workspace_id: Mapped[int] = mapped_column(Id)
+    env: Mapped[str] = mapped_column(String(8))
+    node_id: Mapped[int] = mapped_column(Id)
+    version_id: Mapped[int] = mapped_column(ForeignKey("file_version.id"))  # the code it ran
+    task_type: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # RUNNING, then how the attempt ended
+    error_message: Mapped[str] = mapped_column(Text, default="", server_default="")
+    begin_wait_time_time: Mapped[int | None] = mapped_column(Millis, nullable=True)
+    begin_wait_res_time: Mapped[int | None] = mapped_column(Millis, nullable=True)
+    begin_running_time: Mapped[int | None] = mapped_column(Millis, nullable=True)
+    finish_time: Mapped[int | None] = mapped_column(Millis, nullable=True)
+    created_at: Mapped[int] = mapped_column(Millis)
+    modified_at: Mapped[int] = mapped_column(Millis)
+
+
+class Folder(Base):
+    """A folder of a workspace's files (CreateFolder; `FileFolderId` of a file is its folder's
+    id). The id is a string, as DataWorks' folder ids are."""
+
+    __tablename__ = "folder"
+    __table_args__ = (UniqueConstraint("workspace_id", "path"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id"), index=True)
+    parent_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    path: Mapped[str] = mapped_column(String(1024))
     created_at: Mapped[int] = mapped_column(Millis)
     modified_at: Mapped[int] = mapped_column(Millis)
 
