@@ -1,5 +1,5 @@
-"""docs/errors.md lists every error code the code base can produce (decisions.md: `docs/` lists
-every code)."""
+"""docs/errors.md lists every error code the code base can produce (the docs list every code a
+user can get)."""
 
 from __future__ import annotations
 
