@@ -156,7 +156,7 @@ def test_a_link_to_a_missing_file_or_heading_or_outside_is_reported(tmp_path: Pa
 # --- docs/api.md against the registry -----------------------------------------------------------
 
 OPERATION_HEADER = ("Operation", "Request", "Answer", "Notes")
-TICKED = re.compile(r"`([^`]+)`(\\?\*)?(†)?")
+TICKED = re.compile(r"`([^`]+)`((?:\\?\*|†)*)")
 # Words of a Request cell that stand for several parameters (docs/api.md, "Conventions").
 WORKSPACE_PARAMS = {"ProjectId", "ProjectIdentifier", "ProjectName"}
 PAGING_PARAMS = {"PageNumber", "PageSize"}
@@ -236,12 +236,12 @@ def _fields(cell: str) -> tuple[set[str], set[str]]:
     (`MANUAL_BIZ`, `SUCCESS`)."""
     named: set[str] = set()
     own: set[str] = set()
-    for ticked, _, dagger in TICKED.findall(cell):
+    for ticked, marks in TICKED.findall(cell):
         if not FIELD_PATH.fullmatch(ticked):
             continue
         for part in ticked.replace("[]", "").split("."):
             if part != part.upper():
-                (own if dagger else named).add(part)
+                (own if "†" in marks else named).add(part)
     return named, own
 
 
@@ -342,7 +342,8 @@ def test_the_row_parser_reads_fields_and_marks() -> None:
         [
             "| Operation | Request | Answer | Notes |",
             "| --- | --- | --- | --- |",
-            "| `GetX` / `GetY` | workspace, `XId`\\*, `Own`†, `Business Flow/<w>`, paging "
+            "| `GetX` / `GetY` | workspace, `XId`\\*, `Own`†, `Mine`†\\*, `Business Flow/<w>`, "
+            "paging "
             "| `Data.Items[]`: `XId`, `Status` (`SUCCESS`), `Data` = `true` "
             "| a note naming `Other` |",
         ]
@@ -351,9 +352,9 @@ def test_the_row_parser_reads_fields_and_marks() -> None:
     (row,) = _operation_rows(markdown)
     # Then names, fields and words come out as the checks need them
     assert row.names == ("GetX", "GetY")
-    assert _fields(row.request) == ({"XId"}, {"Own"})
+    assert _fields(row.request) == ({"XId"}, {"Own", "Mine"})
     assert _fields(row.answer) == ({"Data", "Items", "XId", "Status"}, set())
-    assert _request_words(row.request) == {"XId", "Own"} | WORKSPACE_PARAMS | PAGING_PARAMS
+    assert _request_words(row.request) == {"XId", "Own", "Mine"} | WORKSPACE_PARAMS | PAGING_PARAMS
     # And a row without its Notes cell is refused with the expected header
     with pytest.raises(AssertionError, match="an operation row has 4"):
         list(_operation_rows(markdown.replace(" | a note naming `Other` |", " |")))
