@@ -168,6 +168,16 @@ def test_compare_shows_the_draft_against_the_newest_version_given_a_changed_draf
     assert not got.same
 
 
+def test_compare_shows_the_draft_against_the_newest_version_given_several_versions(
+    ctx: ServiceContext, project: ProjectView, flow: BusinessView
+) -> None:
+    f = _three_versions(ctx)
+    _edit(ctx, f, content="echo 4\n")
+    got = versions.compare_file_versions(ctx, file_id=f.file_id, **WS)
+    assert (got.old, got.new) == (3, None)
+    assert got.code_diff.splitlines()[3:] == ["-echo 3", "+echo 4"]
+
+
 def test_compare_shows_the_two_newest_versions_given_a_clean_draft(
     ctx: ServiceContext, project: ProjectView, flow: BusinessView
 ) -> None:
