@@ -152,13 +152,12 @@ def file_view(
 
 
 def _with_folder_ids(
-    ctx: ServiceContext, workspace_id: int, views: Sequence[FileView]
+    ctx: ServiceContext, workspace_id: int, views: Sequence[FileView], ids: dict[str, str]
 ) -> tuple[FileView, ...]:
-    """The views with `file_folder_id` filled. Files made before folders existed have none
-    yet: their workspace's folders are created then (`folders.backfill`)."""
+    """The views with `file_folder_id` filled from `ids` (folder path → id, as read with the
+    views). Files made before folders existed have none yet: their workspace's folders are
+    created then (`folders.backfill`)."""
     paths = {v.file_folder_path for v in views}
-    with ctx.db.transaction(readonly=True) as session:
-        ids = folders.folder_ids(session, workspace_id, paths)
     if paths - ids.keys():
         folders.backfill(ctx, workspace_id)
         with ctx.db.transaction(readonly=True) as session:
@@ -424,7 +423,8 @@ def get_file(
         file = resolve_file(session, ws, file_id=file_id, node_id=node_id)
         wf = session.get(Workflow, file.workflow_id) if file.workflow_id else None
         view = file_view(file, wf, latest_version(session, file.id), None)
-    return _with_folder_ids(ctx, ws.id, [view])[0]
+        ids = folders.folder_ids(session, ws.id, [file.folder_path])
+    return _with_folder_ids(ctx, ws.id, [view], ids)[0]
 
 
 def _file_types(value: str | Sequence[int] | None) -> list[int] | None:
@@ -520,8 +520,9 @@ def list_files(
         ).all()
         latest = latest_versions(session, [f.id for f, _ in rows])
         items = [file_view(f, wf, latest.get(f.id), None) for f, wf in rows]
+        ids = folders.folder_ids(session, ws.id, {f.folder_path for f, _ in rows})
     return Page(
-        items=_with_folder_ids(ctx, ws.id, items),
+        items=_with_folder_ids(ctx, ws.id, items, ids),
         page_number=page_number,
         page_size=page_size,
         total_count=total or 0,

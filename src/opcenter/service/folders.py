@@ -26,7 +26,8 @@ they show has no folder yet. Once done for a workspace, it costs a few reads per
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -54,6 +55,8 @@ __all__ = [
     "move_workflow_folders",
     "update_folder",
 ]
+
+T = TypeVar("T")
 
 WORKFLOW_ROOT = FOLDER_ROOTS[0]  # a workflow's own folder is `Business Flow/<workflow>`
 MAX_FOLDER_NAME_LENGTH = 256
@@ -312,6 +315,26 @@ def create_folder(
         return _view(ensure_folder(session, ws.id, path, now))
 
 
+def _read(
+    ctx: ServiceContext,
+    read: Callable[[Session, Workspace], T],
+    *,
+    project_id: int | None,
+    project_identifier: str | None,
+) -> T:
+    """`read(session, workspace)` once the workspace has every folder it needs: in one read
+    transaction when it has (the usual case), else after `backfill`."""
+    with ctx.db.transaction(readonly=True) as session:
+        ws = resolve_workspace(
+            session, project_id=project_id, project_identifier=project_identifier
+        )
+        if not _missing(session, ws.id):
+            return read(session, ws)
+    backfill(ctx, ws.id)
+    with ctx.db.transaction(readonly=True) as session:
+        return read(session, ws)
+
+
 def get_folder(
     ctx: ServiceContext,
     *,
@@ -322,13 +345,11 @@ def get_folder(
     caller: Caller = Caller(),
 ) -> FolderView:
     """One folder by `FolderId` or `FolderPath` (both given must name the same folder)."""
-    with ctx.db.transaction(readonly=True) as session:
-        ws = resolve_workspace(
-            session, project_id=project_id, project_identifier=project_identifier
-        )
-    backfill(ctx, ws.id)
-    with ctx.db.transaction(readonly=True) as session:
+
+    def read(session: Session, ws: Workspace) -> FolderView:
         return _view(_resolve(session, ws, folder_id=folder_id, folder_path=folder_path))
+
+    return _read(ctx, read, project_id=project_id, project_identifier=project_identifier)
 
 
 def list_folders(
@@ -350,12 +371,8 @@ def list_folders(
     top = not _segments(parent_folder_path)
     parent_path = None if top else _normalise(parent_folder_path, "ParentFolderPath")
     offset, limit = check_paging(page_number, page_size)
-    with ctx.db.transaction(readonly=True) as session:
-        ws = resolve_workspace(
-            session, project_id=project_id, project_identifier=project_identifier
-        )
-    backfill(ctx, ws.id)
-    with ctx.db.transaction(readonly=True) as session:
+
+    def read(session: Session, ws: Workspace) -> Page[FolderView]:
         where: list[sa.ColumnElement[bool]] = [Folder.workspace_id == ws.id]
         if parent_path is None:
             where.append(Folder.parent_id.is_(None))
@@ -378,6 +395,8 @@ def list_folders(
             page_size=page_size,
             total_count=total or 0,
         )
+
+    return _read(ctx, read, project_id=project_id, project_identifier=project_identifier)
 
 
 def _check_own_folder(folder: Folder, action: str) -> None:
