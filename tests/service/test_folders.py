@@ -257,6 +257,21 @@ def test_update_folder_renames_it_and_moves_its_subfolders_and_files(
     assert "Business Flow/sales/old" not in _paths(ctx)
 
 
+def test_update_and_delete_folder_tell_folders_apart_by_case(
+    ctx: ServiceContext, project: ProjectView, flow: BusinessView
+) -> None:
+    _file(ctx, "upper", "Business Flow/sales/A/x")
+    lower = folders.create_folder(ctx, folder_path="Business Flow/sales/a/x", **WS)
+    folders.delete_folder(ctx, folder_id=lower.folder_id, **WS)
+    parent = _folder(ctx, "Business Flow/sales/a")
+    folders.update_folder(ctx, folder_id=parent.folder_id, folder_name="b", **WS)
+    assert files.list_files(ctx, **WS).items[0].file_folder_path == "Business Flow/sales/A/x"
+    assert _children(ctx, "Business Flow/sales") == [
+        "Business Flow/sales/A",
+        "Business Flow/sales/b",
+    ]
+
+
 def test_update_folder_fails_given_a_name_taken_by_a_sibling(
     ctx: ServiceContext, project: ProjectView, flow: BusinessView
 ) -> None:

@@ -191,8 +191,14 @@ def backfill(ctx: ServiceContext, workspace_id: int) -> None:
 # --- workflows own their folder ----------------------------------------------------------------
 
 
+def _at_or_below(column: sa.ColumnElement[str], path: str) -> sa.ColumnElement[bool]:
+    """`column` is `path` or a path below it, compared exactly (LIKE ignores case on SQLite)."""
+    below = path + "/"
+    return sa.or_(column == path, sa.func.substr(column, 1, len(below)) == below)
+
+
 def _under(prefix: str) -> sa.ColumnElement[bool]:
-    return sa.or_(Folder.path == prefix, Folder.path.startswith(prefix + "/", autoescape=True))
+    return _at_or_below(Folder.path, prefix)
 
 
 def _replace_prefix(path: str, old: str, new: str) -> str:
@@ -433,10 +439,7 @@ def _files_under(session: Session, workspace_id: int, path: str) -> Sequence[Fil
         .where(
             File.workspace_id == workspace_id,
             File.deleted_at.is_(None),
-            sa.or_(
-                File.folder_path == path,
-                File.folder_path.startswith(path + "/", autoescape=True),
-            ),
+            _at_or_below(File.folder_path, path),
         )
         .order_by(File.id)
     ).all()
