@@ -93,6 +93,25 @@ def _calls(flow: Flow, dag_id: int, instance_id: int, op_seq: int) -> list[tuple
         ("GetProject", dw.GetProjectRequest(project_id=flow.project_id)),
         ("ListBusiness", dw.ListBusinessRequest(project_identifier=WS)),
         ("GetFile", dw.GetFileRequest(project_id=flow.project_id, file_id=flow.file_ids["only"])),
+        (
+            "ListFileVersions",
+            dw.ListFileVersionsRequest(project_id=flow.project_id, file_id=flow.file_ids["only"]),
+        ),
+        (
+            "GetFileVersion",
+            dw.GetFileVersionRequest(
+                project_identifier=WS, file_id=flow.file_ids["only"], file_version=1
+            ),
+        ),
+        ("ListDeployments", dw.ListDeploymentsRequest(project_id=flow.project_id)),
+        (
+            "ListFolders",
+            dw.ListFoldersRequest(project_id=flow.project_id, parent_folder_path="Business Flow"),
+        ),
+        (
+            "GetFolder",
+            dw.GetFolderRequest(project_identifier=WS, folder_path="Business Flow/res_flow"),
+        ),
         ("GetNode", dw.GetNodeRequest(node_id=node_id, project_env="PROD")),
         ("GetNodeCode", dw.GetNodeCodeRequest(node_id=node_id, project_env="PROD")),
         ("ListNodes", dw.ListNodesRequest(project_id=flow.project_id, project_env="PROD")),

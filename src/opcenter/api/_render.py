@@ -10,6 +10,7 @@ happened yet is `null`.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,7 +22,9 @@ from opcenter.service.run_views import DagView, InstanceStatusCount, InstanceVie
 from opcenter.service.views import (
     BusinessView,
     DeploymentView,
+    FileVersionView,
     FileView,
+    FolderView,
     NodeView,
     Page,
     ProjectView,
@@ -33,8 +36,11 @@ __all__ = [
     "caller_of",
     "dag",
     "deployment",
+    "deployment_item",
     "file_detail",
     "file_item",
+    "file_version",
+    "folder",
     "instance",
     "manual_instance",
     "node",
@@ -170,6 +176,9 @@ def file_item(f: FileView, *, content: bool = True) -> Json:
         "BizId": f.business_id,
         "UseType": f.use_type.value if f.use_type is not None else None,
         "AbsoluteFolderPath": f.file_folder_path,
+        "FileFolderId": f.file_folder_id,
+        # DataWorks' ParentId is the node-group file a file belongs to; opcenter has none.
+        "ParentId": None,
         "CommitStatus": f.commit_status,
         "CurrentVersion": f.current_version,
         "NodeId": f.node_id,
@@ -229,12 +238,81 @@ def deployment(d: DeploymentView) -> Json:
             "ToEnvironment": _ENVIRONMENT_CODES[d.to_env],
             "Status": int(d.status),
             "ErrorMessage": d.error_message,
+            # 7 failed a check, 8 being checked; empty: no check holds it back. opcenter runs
+            # no deployment checkers, so it is always empty (see service/deployments.py).
             "CheckingStatus": None,
         },
         "DeployedItems": [
             {"FileId": d.file_id, "FileVersion": d.file_version, "Status": int(d.status)}
         ],
     }
+
+
+def deployment_item(d: DeploymentView) -> Json:
+    """ListDeployments `Data.Deployments[]`: the executor is the creator (publication runs at
+    once)."""
+    return {
+        "Id": d.deployment_id,
+        "Name": d.name,
+        "Status": int(d.status),
+        "Creator": d.creator,
+        "Executor": d.creator,
+        "CreateTime": d.created_at,
+        "ExecuteTime": d.executed_at,
+        "ErrorMessage": d.error_message,
+    }
+
+
+def _compact(value: Json) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def file_version(v: FileVersionView) -> Json:
+    """GetFileVersion `Data` / ListFileVersions `Data.FileVersions[]`.
+
+    `FilePropertyContent` and `NodeContent` are JSON objects sent as strings (the SDK types them
+    so): the file's properties and its node's settings in that version."""
+    properties = {
+        "fileName": v.file_name,
+        "fileType": v.file_type,
+        "fileDescription": v.file_description,
+        "owner": v.owner,
+        "businessId": v.business_id,
+        "businessName": v.workflow_name,
+    }
+    node_settings = {
+        "paraValue": v.para_value,
+        "inputList": list(v.input_list),
+        "outputList": list(v.output_list),
+        "rerunMode": v.rerun_mode,
+        "autoRerunTimes": v.auto_rerun_times,
+        "autoRerunIntervalMillis": v.auto_rerun_interval_millis,
+        "timeout": v.timeout,
+        "schedulerType": v.scheduler_type,
+        "priority": v.priority,
+        "dependentType": v.dependent_type,
+        "dependentNodeIdList": v.dependent_node_id_list,
+    }
+    return {
+        "FileVersion": v.file_version,
+        "FileName": v.file_name,
+        "FileContent": v.content,
+        "FilePropertyContent": _compact(properties),
+        "NodeContent": _compact(node_settings),
+        "NodeId": v.node_id,
+        "Comment": v.comment,
+        "CommitUser": v.commit_user,
+        "CommitTime": v.commit_time,
+        "ChangeType": v.change_type,
+        "Status": v.status,
+        "IsCurrentProd": v.is_current_prod,
+        "UseType": v.use_type.value if v.use_type is not None else None,
+    }
+
+
+def folder(f: FolderView) -> Json:
+    """GetFolder `Data` / ListFolders `Data.Folders[]`."""
+    return {"FolderId": f.folder_id, "FolderPath": f.folder_path}
 
 
 # --- nodes ------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Files and their lifecycle: CreateFile, GetFile, ListFiles, UpdateFile, DeleteFile,
-SubmitFile, DeployFile, GetDeployment.
+SubmitFile, DeployFile, GetDeployment, ListDeployments, ListFileVersions, GetFileVersion.
 
 `FileFolderPath` ties a file to its workflow (`Business Flow/<workflow>/...`). `InputList` names
 upstream outputs (`<workspace>.<file name>`, or `<workspace>_root`), comma-separated;
@@ -17,7 +17,7 @@ from opcenter.api import _render as render
 from opcenter.api._resources import project_resource
 from opcenter.api.rpc import Call, operation
 from opcenter.errors import InvalidParameter
-from opcenter.service import deployments, files
+from opcenter.service import deployments, files, versions
 
 __all__ = [
     "create_file",
@@ -25,6 +25,9 @@ __all__ = [
     "deploy_file",
     "get_deployment",
     "get_file",
+    "get_file_version",
+    "list_deployments",
+    "list_file_versions",
     "list_files",
     "submit_file",
     "update_file",
@@ -165,3 +168,47 @@ def get_deployment(call: Call) -> dict[str, Any]:
         call.services, deployment_id=call.int("DeploymentId", required=True), **_workspace(call)
     )
     return render.ok(Data=render.deployment(found))
+
+
+@operation("ListDeployments", resource=project_resource)
+def list_deployments(call: Call) -> dict[str, Any]:
+    """The workspace's submits, deploys and removals, newest first. The SDK's model has no
+    `Success` / `HttpStatusCode` here, so the answer is `Data` alone."""
+    result = deployments.list_deployments(
+        call.services,
+        creator=call.str("Creator"),
+        executor=call.str("Executor"),
+        keyword=call.str("Keyword"),
+        status=call.int("Status"),
+        end_create_time=call.int("EndCreateTime"),
+        end_execute_time=call.int("EndExecuteTime"),
+        page_number=call.int("PageNumber", default=1),
+        page_size=call.int("PageSize", default=10),
+        **_workspace(call),
+    )
+    items = [render.deployment_item(d) for d in result.items]
+    return {"Data": render.page("Deployments", result, items)}
+
+
+@operation("ListFileVersions", resource=project_resource)
+def list_file_versions(call: Call) -> dict[str, Any]:
+    result = versions.list_file_versions(
+        call.services,
+        file_id=call.int("FileId", required=True),
+        page_number=call.int("PageNumber", default=1),
+        page_size=call.int("PageSize", default=10),
+        **_workspace(call),
+    )
+    items = [render.file_version(v) for v in result.items]
+    return render.ok(Data=render.page("FileVersions", result, items))
+
+
+@operation("GetFileVersion", resource=project_resource)
+def get_file_version(call: Call) -> dict[str, Any]:
+    found = versions.get_file_version(
+        call.services,
+        file_id=call.int("FileId", required=True),
+        file_version=call.int("FileVersion", required=True),
+        **_workspace(call),
+    )
+    return render.ok(Data=render.file_version(found))

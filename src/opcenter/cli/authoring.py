@@ -25,7 +25,7 @@ from opcenter.cli._output import (
 )
 from opcenter.domain.model import FileType
 from opcenter.errors import InvalidParameter, MissingParameter, NotFound
-from opcenter.service import deployments, files, nodes, workflows, workspaces
+from opcenter.service import deployments, files, nodes, versions, workflows, workspaces
 from opcenter.service._fields import RERUN_MODES, SCHEDULER_TYPES
 from opcenter.service.context import ServiceContext
 
@@ -857,6 +857,90 @@ def file_deployment(
             ctx, deployment_id=deployment_id, **_ws(workspace, project_id)
         )
         emit(view, as_json)
+
+
+class _VersionParam(click.ParamType):
+    """A version number (`2`) or `draft`; the draft converts to `versions.DRAFT`."""
+
+    name = "version"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int | str:
+        text = str(value).strip().lower().lstrip("v")
+        if text == versions.DRAFT:
+            return versions.DRAFT
+        if text.isdigit() and int(text) >= 1:
+            return int(text)
+        self.fail(f"{value!r} is not a version number (1, 2, …) or 'draft'", param, ctx)
+
+
+def _diff_colour(line: str) -> str:
+    if line.startswith(("+++", "---")):
+        return click.style(line, bold=True)
+    if line.startswith("@@"):
+        return click.style(line, fg="cyan")
+    if line.startswith("+"):
+        return click.style(line, fg="green")
+    if line.startswith("-"):
+        return click.style(line, fg="red")
+    return line
+
+
+@file.command("diff")
+@click.argument("name")
+@click.argument("v1", required=False, type=_VersionParam())
+@click.argument("v2", required=False, type=_VersionParam())
+@_workspace_options
+@data_dir_option
+@json_option
+@one_line_errors
+def file_diff(
+    name: str,
+    v1: int | str | None,
+    v2: int | str | None,
+    workspace: str | None,
+    project_id: int | None,
+    data_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Compare two versions of file NAME: the code and the settings, as unified diffs.
+
+    V1 and V2 are version numbers or 'draft'. With V1 and V2: V1 against V2. With V1 only:
+    V1 against the draft. With neither: the draft against the newest version when they
+    differ, else the two newest versions."""
+    ws = _ws(workspace, project_id)
+    with service_context(data_dir) as ctx:
+        compared = versions.compare_file_versions(
+            ctx,
+            file_id=_file_id(ctx, ws, name, None),
+            old=None if v1 in (None, versions.DRAFT) else int(v1),
+            new=None if v2 in (None, versions.DRAFT) else int(v2),
+            old_given=v1 is not None,
+            **ws,
+        )
+    if as_json:
+        emit(
+            {
+                "file_id": compared.file_id,
+                "file_name": compared.file_name,
+                "old": compared.old_label,
+                "new": compared.new_label,
+                "code_diff": compared.code_diff,
+                "settings_diff": compared.settings_diff,
+                "settings": [to_plain(change) for change in compared.settings],
+            },
+            True,
+        )
+        return
+    if compared.same:
+        click.echo(
+            f"No differences between {compared.file_name} {compared.old_label} "
+            f"and {compared.new_label}."
+        )
+        return
+    for line in (compared.code_diff + compared.settings_diff).splitlines():
+        click.echo(_diff_colour(line))
 
 
 # --------------------------------------------------------------------------- node

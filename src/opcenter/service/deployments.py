@@ -1,4 +1,4 @@
-"""The commit/deploy lifecycle: SubmitFile, DeployFile, GetDeployment.
+"""The commit/deploy lifecycle: SubmitFile, DeployFile, GetDeployment, ListDeployments.
 
 SubmitFile snapshots the draft as an immutable `FileVersion` (the file gets its `NodeId` at its
 first submit) and releases it to DEV — to PROD in a BASIC workspace, which has no DEV.
@@ -11,6 +11,12 @@ Checked at submit, before anything is written: the FileType must be runnable; ev
 be the workspace root (`<identifier>_root`) or an output of a file of the same workflow; and the
 file's new version together with the other files' latest versions must not form a cycle.
 Deploying checks the same for PROD (the released versions with this file's new one).
+
+ListDeployments is the workspace's publication history: every submit, deploy and the removal
+of a deleted file's node, newest first. opcenter runs no deployment checkers (DataWorks' code
+reviews and checks before a package goes to PROD), so nothing is ever being checked or has
+failed a check: GetDeployment's `CheckingStatus` is empty, which is DataWorks' value for "no
+check holds this package back".
 """
 
 from __future__ import annotations
@@ -32,8 +38,8 @@ from opcenter.errors import Conflict, InvalidParameter, MissingParameter, NotFou
 from opcenter.service.context import Caller, ServiceContext
 from opcenter.service.files import VERSIONED_FIELDS, latest_version, matches_draft
 from opcenter.service.flows import deployed_flow, root_output
-from opcenter.service.lookup import resolve_file, resolve_workspace
-from opcenter.service.views import DeploymentView
+from opcenter.service.lookup import check_paging, resolve_file, resolve_workspace
+from opcenter.service.views import DeploymentView, Page
 from opcenter.store.tables import (
     Deployment,
     File,
@@ -44,7 +50,17 @@ from opcenter.store.tables import (
     Workspace,
 )
 
-__all__ = ["deploy_file", "deployment_view", "get_deployment", "submit_file"]
+__all__ = [
+    "DEPLOYMENT_STATUSES",
+    "deploy_file",
+    "deployment_view",
+    "get_deployment",
+    "list_deployments",
+    "submit_file",
+]
+
+# ListDeployments `Status`: 0 ready, 1 deployed, 2 failed, 6 rejected (DataWorks' codes).
+DEPLOYMENT_STATUSES = (0, 1, 2, 6)
 
 
 def deployment_view(dep: Deployment, version: FileVersion) -> DeploymentView:
@@ -347,3 +363,64 @@ def get_deployment(
         version = session.get(FileVersion, dep.version_id)
         assert version is not None  # a foreign key
         return deployment_view(dep, version)
+
+
+def list_deployments(
+    ctx: ServiceContext,
+    *,
+    creator: str | None = None,
+    executor: str | None = None,
+    keyword: str | None = None,
+    status: int | None = None,
+    end_create_time: int | None = None,
+    end_execute_time: int | None = None,
+    page_number: int = 1,
+    page_size: int = 10,
+    project_id: int | None = None,
+    project_identifier: str | None = None,
+    caller: Caller = Caller(),
+) -> Page[DeploymentView]:
+    """The deployments of a workspace, newest first (ListDeployments).
+
+    Filters: `creator` / `executor` (the user who made it: publication runs at once, so the
+    executor is the creator), `keyword` (part of the name), `status` (0, 1, 2, 6), and
+    `end_create_time` / `end_execute_time` (epoch ms: made / run at or before it)."""
+    if status is not None and status not in DEPLOYMENT_STATUSES:
+        codes = ", ".join(str(c) for c in DEPLOYMENT_STATUSES)
+        raise InvalidParameter(f"Status={status!r} is not one of {codes}.")
+    for name, value in (("EndCreateTime", end_create_time), ("EndExecuteTime", end_execute_time)):
+        if value is not None and value < 0:
+            raise InvalidParameter(f"{name}={value} must be epoch milliseconds, at least 0.")
+    offset, limit = check_paging(page_number, page_size)
+    with ctx.db.transaction(readonly=True) as session:
+        ws = resolve_workspace(
+            session, project_id=project_id, project_identifier=project_identifier
+        )
+        where: list[sa.ColumnElement[bool]] = [Deployment.workspace_id == ws.id]
+        if creator:
+            where.append(Deployment.creator == creator)
+        if executor:
+            where.append(Deployment.creator == executor)
+        if keyword:
+            where.append(Deployment.name.contains(keyword, autoescape=True))
+        if status is not None:
+            where.append(Deployment.status == status)
+        if end_create_time is not None:
+            where.append(Deployment.created_at <= end_create_time)
+        if end_execute_time is not None:
+            where.append(Deployment.executed_at <= end_execute_time)
+        total = session.scalar(sa.select(sa.func.count()).select_from(Deployment).where(*where))
+        rows = session.execute(
+            sa.select(Deployment, FileVersion)
+            .join(FileVersion, FileVersion.id == Deployment.version_id)
+            .where(*where)
+            .order_by(Deployment.id.desc())
+            .offset(offset)
+            .limit(limit)
+        ).tuples()
+        return Page(
+            items=tuple(deployment_view(dep, version) for dep, version in rows),
+            page_number=page_number,
+            page_size=page_size,
+            total_count=total or 0,
+        )

@@ -6,13 +6,16 @@ stays as it is when the file is renamed); `InputList` names upstream outputs. In
 FileType's runnability and cycles are checked at submit (see `deployments.py`); the form of
 every field is checked here. Deleting keeps the row (versions and runs refer to it) and takes
 its node out of every environment.
+
+Every folder of a file's path exists (`folders.py`): creating or moving a file creates the
+missing ones, and `FileFolderId` is the id of the folder at its `FileFolderPath`.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -20,6 +23,7 @@ from sqlalchemy.orm import Session
 from opcenter.domain.model import DeploymentStatus, UseType, WorkspaceMode
 from opcenter.errors import Conflict, InvalidParameter
 from opcenter.service import _fields as fields
+from opcenter.service import folders
 from opcenter.service.context import Caller, ServiceContext
 from opcenter.service.flows import root_output
 from opcenter.service.lookup import (
@@ -112,7 +116,9 @@ def matches_draft(file: File, version: FileVersion | None) -> bool:
     )
 
 
-def file_view(file: File, workflow: Workflow | None, latest: FileVersion | None) -> FileView:
+def file_view(
+    file: File, workflow: Workflow | None, latest: FileVersion | None, folder_id: str | None
+) -> FileView:
     clean = matches_draft(file, latest)
     return FileView(
         file_id=file.id,
@@ -141,7 +147,22 @@ def file_view(file: File, workflow: Workflow | None, latest: FileVersion | None)
         commit_status=1 if clean else 0,
         created_at=file.created_at,
         modified_at=file.modified_at,
+        file_folder_id=folder_id,
     )
+
+
+def _with_folder_ids(
+    ctx: ServiceContext, workspace_id: int, views: Sequence[FileView], ids: dict[str, str]
+) -> tuple[FileView, ...]:
+    """The views with `file_folder_id` filled from `ids` (folder path → id, as read with the
+    views). Files made before folders existed have none yet: their workspace's folders are
+    created then (`folders.backfill`)."""
+    paths = {v.file_folder_path for v in views}
+    if paths - ids.keys():
+        folders.backfill(ctx, workspace_id)
+        with ctx.db.transaction(readonly=True) as session:
+            ids = folders.folder_ids(session, workspace_id, paths)
+    return tuple(replace(v, file_folder_id=ids.get(v.file_folder_path)) for v in views)
 
 
 @dataclass
@@ -381,7 +402,8 @@ def create_file(
         _apply(file, changes)
         session.add(file)
         flush_unique(session, _duplicate_name(ws, changes.name))
-        return file_view(file, wf, None)
+        folder = folders.ensure_folder(session, ws.id, file.folder_path, now)
+        return file_view(file, wf, None, folder.id)
 
 
 def get_file(
@@ -400,7 +422,9 @@ def get_file(
         )
         file = resolve_file(session, ws, file_id=file_id, node_id=node_id)
         wf = session.get(Workflow, file.workflow_id) if file.workflow_id else None
-        return file_view(file, wf, latest_version(session, file.id))
+        view = file_view(file, wf, latest_version(session, file.id), None)
+        ids = folders.folder_ids(session, ws.id, [file.folder_path])
+    return _with_folder_ids(ctx, ws.id, [view], ids)[0]
 
 
 def _file_types(value: str | Sequence[int] | None) -> list[int] | None:
@@ -495,10 +519,14 @@ def list_files(
             query.where(*where).order_by(File.id).offset(offset).limit(limit)
         ).all()
         latest = latest_versions(session, [f.id for f, _ in rows])
-        items = tuple(file_view(f, wf, latest.get(f.id)) for f, wf in rows)
-        return Page(
-            items=items, page_number=page_number, page_size=page_size, total_count=total or 0
-        )
+        items = [file_view(f, wf, latest.get(f.id), None) for f, wf in rows]
+        ids = folders.folder_ids(session, ws.id, {f.folder_path for f, _ in rows})
+    return Page(
+        items=_with_folder_ids(ctx, ws.id, items, ids),
+        page_number=page_number,
+        page_size=page_size,
+        total_count=total or 0,
+    )
 
 
 def update_file(
@@ -563,8 +591,9 @@ def update_file(
         _apply(file, changes)
         file.modified_at = ctx.clock()
         flush_unique(session, _duplicate_name(ws, file.name))
+        folder = folders.ensure_folder(session, ws.id, file.folder_path, file.modified_at)
         wf_row = session.get(Workflow, file.workflow_id) if file.workflow_id else None
-        return file_view(file, wf_row, latest_version(session, file.id))
+        return file_view(file, wf_row, latest_version(session, file.id), folder.id)
 
 
 def delete_file(

@@ -14,7 +14,9 @@ from opcenter.domain.model import DeploymentStatus, Env, FileType, UseType, Work
 __all__ = [
     "BusinessView",
     "DeploymentView",
+    "FileVersionView",
     "FileView",
+    "FolderView",
     "NodeView",
     "Page",
     "ProjectView",
@@ -112,10 +114,64 @@ class FileView:
     commit_status: int
     created_at: int
     modified_at: int
+    file_folder_id: str | None  # the folder whose path is `file_folder_path`
 
     @property
     def program_type(self) -> str:
         return program_type(self.file_type)
+
+
+@dataclass(frozen=True)
+class FileVersionView:
+    """One submitted version of a file (ListFileVersions, GetFileVersion): the draft as it was
+    submitted, with `status` `COMMITTED`, or `DEPLOYED` once it has been released to PROD, and
+    `is_current_prod` when PROD runs it now. `change_type` is `CREATE` for version 1, else
+    `UPDATE`. `workflow_name` is the name of the workflow it belonged to, None when gone."""
+
+    file_id: int
+    file_version: int
+    node_id: int
+    business_id: int | None
+    workflow_name: str | None
+    use_type: UseType | None
+    file_name: str
+    file_type: int
+    content: str
+    para_value: str
+    output_list: tuple[str, ...]
+    input_list: tuple[str, ...]
+    dependent_type: str
+    dependent_node_id_list: str
+    rerun_mode: str
+    auto_rerun_times: int
+    auto_rerun_interval_millis: int
+    timeout: int
+    scheduler_type: str
+    priority: int
+    file_description: str
+    owner: str
+    comment: str
+    commit_user: str
+    commit_time: int
+    change_type: str
+    status: str
+    is_current_prod: bool
+
+    @property
+    def program_type(self) -> str:
+        return program_type(self.file_type)
+
+
+@dataclass(frozen=True)
+class FolderView:
+    """A folder of a workspace's files; `parent_id` is None for a root (`Business Flow`)."""
+
+    folder_id: str
+    folder_path: str
+    parent_id: str | None
+    project_id: int
+    created_at: int
+    modified_at: int
 
 
 @dataclass(frozen=True)

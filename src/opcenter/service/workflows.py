@@ -4,6 +4,9 @@ UpdateBusiness, DeleteBusiness.
 `UseType` `MANUAL_BIZ` marks a manually triggered workflow (the default here); `NORMAL` is
 accepted and stored. A workflow carries its parameters with default values as a parameter
 string (`k=v k2=v2`). Deleting keeps the row for the run history (names become free again).
+
+A workflow owns its folder `Business Flow/<name>` (`folders.py`): created with it, moved when
+it is renamed (with the folders and files inside), removed when it is deleted.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from opcenter.domain.model import UseType
 from opcenter.errors import Conflict, InvalidParameter
+from opcenter.service import folders
 from opcenter.service._fields import check_name, check_workflow_parameters
 from opcenter.service.context import Caller, ServiceContext
 from opcenter.service.lookup import (
@@ -110,6 +114,7 @@ def create_business(
         )
         session.add(wf)
         flush_unique(session, _duplicate(ws, name))
+        folders.ensure_folder(session, ws.id, f"{folders.WORKFLOW_ROOT}/{name}", now)
         return business_view(wf)
 
 
@@ -197,6 +202,7 @@ def update_business(
         if name is not None and name != wf.name:
             _check_free(session, ws, name, except_id=wf.id)
             _rename_folders(session, wf, name)
+            folders.move_workflow_folders(session, ws.id, wf.name, name)
             wf.name = name
         if description is not None:
             wf.description = description
@@ -234,4 +240,5 @@ def delete_business(
                 f"The workflow BusinessId={business_id} ({wf.name!r}) still has files "
                 f"({', '.join(files)}); delete them first.",
             )
+        folders.delete_workflow_folders(session, ws.id, wf.name)
         wf.deleted_at = ctx.clock()
