@@ -22,6 +22,7 @@ from opcenter.service.views import (
     BusinessView,
     DeploymentView,
     FileView,
+    NodeIOView,
     NodeView,
     Page,
     ProjectView,
@@ -38,11 +39,13 @@ __all__ = [
     "instance",
     "manual_instance",
     "node",
+    "node_io",
     "node_relative",
     "ok",
     "page",
     "project_detail",
     "project_item",
+    "project_summary",
     "status_count",
 ]
 
@@ -120,7 +123,16 @@ def project_detail(p: ProjectView, tz: ZoneInfo) -> Json:
         "UseProxyOdpsAccount": False,
         "BaseProject": False,
         "Tags": [],
+        "SchedulerMaxRetryTimes": p.scheduler_max_retry_times,
+        "SchedulerRetryInterval": p.scheduler_retry_interval,
     }
+
+
+def project_summary(p: ProjectView, tz: ZoneInfo) -> Json:
+    """GetProjectDetail `Data`: GetProject's fields that its model has."""
+    detail = project_detail(p, tz)
+    del detail["BaseProject"]
+    return detail
 
 
 def project_item(p: ProjectView) -> Json:
@@ -265,6 +277,7 @@ def node(n: NodeView, *, repeatability_as_text: bool = False) -> Json:
         "CreateTime": n.created_at,
         "ModifyTime": n.deploy_date,
         "DeployDate": n.deploy_date,
+        "OfflineTime": n.offline_at,
         "BaselineId": None,
         "Connection": "",
         "CronExpress": "",
@@ -290,6 +303,11 @@ def node_relative(n: NodeView) -> Json:
         "BaselineId": None,
         "CronExpress": "",
     }
+
+
+def node_io(io: NodeIOView) -> Json:
+    """ListNodeIO / ListNodeInputOrOutput `Data[]`."""
+    return {"Data": io.data, "NodeId": io.node_id, "TableName": io.table_name}
 
 
 # --- running ----------------------------------------------------------------------------------
