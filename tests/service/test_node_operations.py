@@ -233,6 +233,13 @@ def test_offline_node_in_a_basic_workspace_takes_prod_and_deploy_brings_it_back(
     assert nodes.get_node(ctx, node_id=flow.id("a"), project_env="PROD").offline_at is None
 
 
+def test_offline_node_takes_the_nodes_own_workspace_given_none(
+    ctx: ServiceContext, diamond: Flow
+) -> None:
+    assert nodes.offline_node(ctx, node_id=diamond.id("c"))  # PROD unless told
+    assert nodes.get_node(ctx, node_id=diamond.id("c"), project_env="PROD").offline
+
+
 def test_offline_node_fails_given_a_node_of_another_workspace(
     ctx: ServiceContext, diamond: Flow
 ) -> None:

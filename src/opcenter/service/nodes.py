@@ -325,17 +325,24 @@ def offline_node(
     project_env: str | Env = Env.PROD,
     caller: Caller = Caller(),
 ) -> bool:
-    """OfflineNode: take the node of the workspace offline in `project_env` (PROD unless told).
+    """OfflineNode: take the node of the workspace offline in `project_env` (PROD unless told);
+    with no workspace named, the node's own.
 
     A deployment `offline <name> vN` records who did it and when. Taking an offline node
     offline again changes nothing. A node of another workspace → NotFound, as an unknown one."""
     with ctx.db.transaction() as session:
-        ws = resolve_workspace(
-            session, project_id=project_id, project_identifier=project_identifier
-        )
         node = session.get(Node, node_id)
-        if node is None or node.workspace_id != ws.id:
+        if node is None:
             raise not_found("NodeId", node_id)
+        if project_id is None and not project_identifier:
+            ws = session.get(Workspace, node.workspace_id)
+            assert ws is not None  # a foreign key
+        else:
+            ws = resolve_workspace(
+                session, project_id=project_id, project_identifier=project_identifier
+            )
+            if node.workspace_id != ws.id:
+                raise not_found("NodeId", node_id)
         release, version, _ = _released(session, node_id, project_env)
         if release.offline_at is not None:
             return True
