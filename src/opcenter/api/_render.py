@@ -253,7 +253,9 @@ def deployment(d: DeploymentView) -> Json:
 
 
 def node(n: NodeView, *, repeatability_as_text: bool = False) -> Json:
-    """GetNode `Data` (Repeatability a string there) / ListNodes `Data.Nodes[]`."""
+    """GetNode `Data` (Repeatability a string there) / ListNodes `Data.Nodes[]`.
+
+    `OfflineTime` (when OfflineNode took the node offline there, else null) is opcenter's own."""
     return {
         "NodeId": n.node_id,
         "NodeName": n.node_name,

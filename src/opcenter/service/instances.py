@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -343,7 +343,7 @@ def _count(
     project_env: str,
     project_id: int,
     biz_date: str | None,
-    where: Callable[[], list[Any]] = list,
+    where: Sequence[sa.ColumnElement[bool]] = (),
 ) -> InstanceStatusCount:
     env = _env(project_env)
     day = _count_day(biz_date, ctx)
@@ -355,7 +355,7 @@ def _count(
                 Instance.workspace_id == ws.id,
                 Instance.env == env,
                 Instance.bizdate_ms == day,
-                *where(),
+                *where,
             )
             .group_by(Instance.status)
         ).all()
@@ -398,16 +398,13 @@ def get_instance_status_statistic(
     scheduler_type = _choice(scheduler_type, "SchedulerType", SCHEDULER_TYPES)
     scheduler_period = _choice(scheduler_period, "SchedulerPeriod", SCHEDULER_PERIODS)
 
-    def where() -> list[Any]:
-        found: list[Any] = []
-        if dag_type is not None:
-            found.append(Instance.dag_id.in_(sa.select(Dag.id).where(Dag.type == dag_type)))
-        if scheduler_type is not None:
-            found.append(_scheduler_type_filter(scheduler_type))
-        if scheduler_period not in (None, _INSTANCE_PERIOD):
-            found.append(sa.false())
-        return found
-
+    where: list[sa.ColumnElement[bool]] = []
+    if dag_type is not None:
+        where.append(Instance.dag_id.in_(sa.select(Dag.id).where(Dag.type == dag_type)))
+    if scheduler_type is not None:
+        where.append(_scheduler_type_filter(scheduler_type))
+    if scheduler_period not in (None, _INSTANCE_PERIOD):
+        where.append(sa.false())
     return _count(
         ctx, project_env=project_env, project_id=project_id, biz_date=biz_date, where=where
     )
