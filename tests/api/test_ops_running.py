@@ -538,7 +538,8 @@ def test_get_instance_status_count_fails_given_a_bad_biz_date(client: Client, fl
         error,
         code="InvalidParameter.Format",
         status=400,
-        message="BizDate='yesterday' is not a date of the form yyyy-MM-dd 00:00:00.",
+        message="BizDate='yesterday' is not a date of the form yyyy-MM-dd (or yyyy-MM-dd "
+        "00:00:00).",
     )
 
 

@@ -18,9 +18,25 @@ from opcenter.iam.roles import (
     roles_may,
 )
 
-READS = ["GetInstance", "ListInstances", "GetInstanceLog", "ListProjectMembers", "GetFile"]
+READS = [
+    "GetInstance",
+    "ListInstances",
+    "GetInstanceLog",
+    "ListProjectMembers",
+    "GetFile",
+    "GetInstanceStatusStatistic",
+    "ListNodeIO",
+    "ListNodeInputOrOutput",
+    "GetProjectDetail",
+]
 AUTHORING = ["CreateFile", "UpdateFile", "DeleteFile", "SubmitFile", "CreateBusiness"]
-OPERATIONS = ["RunManualDagNodes", "CreateManualDag", "RestartInstance", "StopInstance"]
+OPERATIONS = [
+    "RunManualDagNodes",
+    "CreateManualDag",
+    "RestartInstance",
+    "StopInstance",
+    "UpdateNodeOwner",
+]
 MEMBERS = ["CreateProjectMember", "DeleteProjectMember", "AddProjectMemberToRole"]
 
 
@@ -44,6 +60,8 @@ def test_role_codes_are_the_dataworks_codes() -> None:
         ("ListProjectRoles", Family.READ),
         ("SubmitFile", Family.AUTHOR),
         ("DeployFile", Family.DEPLOY),
+        ("OfflineNode", Family.DEPLOY),
+        ("UpdateNodeOwner", Family.OPERATE),
         ("RunManualDagNodes", Family.OPERATE),
         ("SetSuccessInstance", Family.OPERATE),
         ("RemoveProjectMemberFromRole", Family.MEMBERS),
@@ -90,8 +108,9 @@ def test_authoring_is_for_owner_admin_and_developer(role, may: bool, operation: 
     ],
     ids=lambda v: getattr(v, "code", str(v)),
 )
-def test_deploy_is_for_owner_admin_and_deployer(role, may: bool) -> None:
-    assert roles_may([role.code], "DeployFile", None) is may
+@pytest.mark.parametrize("operation", ["DeployFile", "OfflineNode"])
+def test_deploy_is_for_owner_admin_and_deployer(role, may: bool, operation: str) -> None:
+    assert roles_may([role.code], operation, None) is may
 
 
 @pytest.mark.parametrize(

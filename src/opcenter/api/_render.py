@@ -25,6 +25,7 @@ from opcenter.service.views import (
     FileVersionView,
     FileView,
     FolderView,
+    NodeIOView,
     NodeView,
     Page,
     ProjectView,
@@ -44,11 +45,13 @@ __all__ = [
     "instance",
     "manual_instance",
     "node",
+    "node_io",
     "node_relative",
     "ok",
     "page",
     "project_detail",
     "project_item",
+    "project_summary",
     "status_count",
 ]
 
@@ -126,7 +129,16 @@ def project_detail(p: ProjectView, tz: ZoneInfo) -> Json:
         "UseProxyOdpsAccount": False,
         "BaseProject": False,
         "Tags": [],
+        "SchedulerMaxRetryTimes": p.scheduler_max_retry_times,
+        "SchedulerRetryInterval": p.scheduler_retry_interval,
     }
+
+
+def project_summary(p: ProjectView, tz: ZoneInfo) -> Json:
+    """GetProjectDetail `Data`: GetProject's fields that its model has."""
+    detail = project_detail(p, tz)
+    del detail["BaseProject"]
+    return detail
 
 
 def project_item(p: ProjectView) -> Json:
@@ -319,7 +331,9 @@ def folder(f: FolderView) -> Json:
 
 
 def node(n: NodeView, *, repeatability_as_text: bool = False) -> Json:
-    """GetNode `Data` (Repeatability a string there) / ListNodes `Data.Nodes[]`."""
+    """GetNode `Data` (Repeatability a string there) / ListNodes `Data.Nodes[]`.
+
+    `OfflineTime` (when OfflineNode took the node offline there, else null) is opcenter's own."""
     return {
         "NodeId": n.node_id,
         "NodeName": n.node_name,
@@ -343,6 +357,7 @@ def node(n: NodeView, *, repeatability_as_text: bool = False) -> Json:
         "CreateTime": n.created_at,
         "ModifyTime": n.deploy_date,
         "DeployDate": n.deploy_date,
+        "OfflineTime": n.offline_at,
         "BaselineId": None,
         "Connection": "",
         "CronExpress": "",
@@ -368,6 +383,11 @@ def node_relative(n: NodeView) -> Json:
         "BaselineId": None,
         "CronExpress": "",
     }
+
+
+def node_io(io: NodeIOView) -> Json:
+    """ListNodeIO / ListNodeInputOrOutput `Data[]`."""
+    return {"Data": io.data, "NodeId": io.node_id, "TableName": io.table_name}
 
 
 # --- running ----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Workspaces: CreateProject, GetProject, ListProjects.
+"""Workspaces: CreateProject, GetProject, GetProjectDetail, ListProjects.
 
 `ProjectIdentifier` is the workspace's identifier (what the Operation Center operations call
 `ProjectName`); `ProjectName` here is its display name. `ProjectMode` 3 is standard (DEV and
@@ -14,7 +14,7 @@ from opcenter.api._resources import project_resource
 from opcenter.api.rpc import Call, operation
 from opcenter.service import workspaces
 
-__all__ = ["create_project", "get_project", "list_projects"]
+__all__ = ["create_project", "get_project", "get_project_detail", "list_projects"]
 
 _STANDARD_MODE = 3
 
@@ -42,6 +42,17 @@ def get_project(call: Call) -> dict[str, Any]:
         caller=render.caller_of(call),
     )
     return render.ok(Data=render.project_detail(project, call.services.settings.tz))
+
+
+@operation("GetProjectDetail", resource=project_resource)
+def get_project_detail(call: Call) -> dict[str, Any]:
+    """GetProject's answer by `ProjectId`, as the GetProjectDetail model reads it."""
+    project = workspaces.get_project(
+        call.services,
+        project_id=call.int("ProjectId", required=True),
+        caller=render.caller_of(call),
+    )
+    return render.ok(Data=render.project_summary(project, call.services.settings.tz))
 
 
 @operation("ListProjects")

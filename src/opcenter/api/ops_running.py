@@ -31,6 +31,7 @@ __all__ = [
     "get_instance",
     "get_instance_log",
     "get_instance_status_count",
+    "get_instance_status_statistic",
     "get_manual_dag_instances",
     "list_dags",
     "list_instances",
@@ -182,6 +183,21 @@ def get_instance_status_count(call: Call) -> dict[str, Any]:
         project_env=call.str("ProjectEnv"),
         project_id=call.int("ProjectId", required=True),
         biz_date=call.str("BizDate"),
+    )
+    return {"StatusCount": render.status_count(counted)}
+
+
+# GetInstanceStatusCount narrowed by DagType, SchedulerType and SchedulerPeriod.
+@operation("GetInstanceStatusStatistic", resource=project_resource)
+def get_instance_status_statistic(call: Call) -> dict[str, Any]:
+    counted = instances.get_instance_status_statistic(
+        call.services,
+        project_env=call.str("ProjectEnv"),
+        project_id=call.int("ProjectId", required=True),
+        biz_date=call.str("BizDate"),
+        dag_type=call.str("DagType"),
+        scheduler_type=call.str("SchedulerType"),
+        scheduler_period=call.str("SchedulerPeriod"),
     )
     return {"StatusCount": render.status_count(counted)}
 

@@ -16,11 +16,12 @@ DataWorks name::
 `Dispatcher` handles every request in this order: decode the query and form body → verify the
 signature (`signature.verify_request`) → find the operation by action and version → build the
 `Call` → resolve the resource (the workspace the call touches, kept on `call.workspace` for the
-authorizer and the handler) and call `authorize` → run the handler → answer JSON with
-`RequestId`. Authorization fails closed: an error while resolving the resource (an object
-that does not exist, a bad parameter, a store failure) refuses the request with that error; the
-handler does not run. Any `OpcenterError` becomes the gateway's error body with its status; anything
-else is logged with its traceback and answered `InternalError.System` (500) without one.
+authorizer and the handler) and call `authorize` → run the handler → answer with `RequestId`, in
+JSON or, for `Format=XML`, in XML (`wire.py`; errors too). Authorization fails closed: an error
+while resolving the resource (an object that does not exist, a bad parameter, a store failure)
+refuses the request with that error; the handler does not run. Any `OpcenterError` becomes the
+gateway's error body with its status; anything else is logged with its traceback and answered
+`InternalError.System` (500) without one.
 """
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ from typing import Any, Literal, overload
 
 from opcenter.api import signature as sig
 from opcenter.api.throttle import RateLimiter
-from opcenter.api.wire import DEFAULT_RECOMMEND, WireRequest, WireResponse
+from opcenter.api.wire import DEFAULT_RECOMMEND, WireRequest, WireResponse, response_format
 from opcenter.api.wire import error_response as _error_response
-from opcenter.api.wire import json_response as _json_response
+from opcenter.api.wire import success_response as _success_response
 from opcenter.errors import (
     Forbidden,
     InternalError,
@@ -498,12 +499,14 @@ class Dispatcher:
             return self.error(InternalError(_INTERNAL_MESSAGE), request, request_id)
 
     def error(self, error: OpcenterError, request: WireRequest, request_id: str) -> WireResponse:
-        """The error answer for `error`, with HostId taken from the request's Host header."""
+        """The error answer for `error`, with HostId taken from the request's Host header, in
+        the format the request asks for (`Format=XML`)."""
         return _error_response(
             error,
             request_id=request_id,
             host_id=request.header("host") or "opcenter",
             recommend=self.recommend,
+            fmt=response_format(request),
         )
 
     def _dispatch(self, request: WireRequest, request_id: str) -> WireResponse:
@@ -544,7 +547,7 @@ class Dispatcher:
         result = op.handler(call)
         if not isinstance(result, Mapping):
             raise TypeError(f"handler of {op.name} returned {type(result).__name__}, not a dict")
-        return _json_response(result, request_id)
+        return _success_response(result, request_id, action=op.name, fmt=response_format(request))
 
 
 def _resource(op: Operation, call: Call) -> str:

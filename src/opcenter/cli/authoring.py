@@ -1039,6 +1039,65 @@ def node_children(node_id: int, project_env: str, data_dir: Path | None, as_json
         emit(views, as_json, columns=_NODE_COLUMNS)
 
 
+@node.command("io")
+@click.argument("node_id", type=int)
+@click.argument("io_type", type=click.Choice(["input", "output"], case_sensitive=False))
+@_env_option
+@data_dir_option
+@json_option
+@one_line_errors
+def node_io(
+    node_id: int, io_type: str, project_env: str, data_dir: Path | None, as_json: bool
+) -> None:
+    """List the inputs or outputs of a node.
+
+    Each is an output name with the node at its other end: for an input, the node that
+    produces it; for an output, a node that consumes it (none: the workspace root, or an
+    output nobody uses)."""
+    with service_context(data_dir) as ctx:
+        views = nodes.list_node_io(
+            ctx, node_id=node_id, project_env=project_env.upper(), io_type=io_type
+        )
+        emit(views, as_json, columns=["data", "node_id"])
+
+
+@node.command("offline")
+@click.argument("node_id", type=int)
+@_env_option
+@data_dir_option
+@json_option
+@one_line_errors
+def node_offline(node_id: int, project_env: str, data_dir: Path | None, as_json: bool) -> None:
+    """Take a node offline: runs dry-run it.
+
+    New runs in that environment make NODE_ID a dry run (its descendants still run) and refuse
+    it in --include; deploying it again (submitting, for DEV) brings it back."""
+    with service_context(data_dir) as ctx:
+        env = project_env.upper()
+        nodes.offline_node(ctx, node_id=node_id, project_env=env, caller=current_caller())
+        emit(nodes.get_node(ctx, node_id=node_id, project_env=env), as_json)
+
+
+@node.command("owner")
+@click.argument("node_id", type=int)
+@click.argument("user")
+@_env_option
+@data_dir_option
+@json_option
+@one_line_errors
+def node_owner(
+    node_id: int, user: str, project_env: str, data_dir: Path | None, as_json: bool
+) -> None:
+    """Give a node and its file a new owner.
+
+    USER is a RAM user's name or UserId, or root (or the account id). The file's draft and
+    versions get it, so both environments show it; instances already created keep theirs."""
+    with service_context(data_dir) as ctx:
+        env = project_env.upper()
+        nodes.update_node_owner(ctx, node_id=node_id, project_env=env, user_id=user)
+        emit(nodes.get_node(ctx, node_id=node_id, project_env=env), as_json)
+
+
 def _add_member_commands() -> None:
     # `opcenter workspace member …` is the same group as `opcenter iam member …` (one
     # implementation, two places people look for it).

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opcenter.domain.graph import CycleError, topological_order
+from opcenter.domain.model import DEFAULT_AUTO_RERUN_INTERVAL_MILLIS, DEFAULT_AUTO_RERUN_TIMES
 from opcenter.domain.params import parse_params
 from opcenter.errors import InvalidParameter, MissingParameter
 
@@ -107,8 +108,8 @@ class NodeDefinition:
     para_value: str = ""
     depends: tuple[str, ...] = ()
     rerun_mode: str = "ALL_ALLOWED"
-    auto_rerun_times: int = 0
-    auto_rerun_interval_millis: int = 0
+    auto_rerun_times: int = DEFAULT_AUTO_RERUN_TIMES
+    auto_rerun_interval_millis: int = DEFAULT_AUTO_RERUN_INTERVAL_MILLIS
     timeout: int = 0
     owner: str = ""
     description: str = ""
@@ -371,8 +372,12 @@ def _read_node(
         para_value=para_value,
         depends=tuple(depends),
         rerun_mode=_rerun_mode(node.get("rerunMode"), f"{where}.rerunMode"),
-        auto_rerun_times=_int(node.get("rerunTimes"), f"{where}.rerunTimes"),
-        auto_rerun_interval_millis=_int(node.get("rerunInterval"), f"{where}.rerunInterval"),
+        auto_rerun_times=_int(
+            node.get("rerunTimes"), f"{where}.rerunTimes", DEFAULT_AUTO_RERUN_TIMES
+        ),
+        auto_rerun_interval_millis=_int(
+            node.get("rerunInterval"), f"{where}.rerunInterval", DEFAULT_AUTO_RERUN_INTERVAL_MILLIS
+        ),
         timeout=_int(node.get("timeout"), f"{where}.timeout"),
         owner=_text(node.get("owner"), f"{where}.owner"),
         description=_text(node.get("description"), f"{where}.description"),
@@ -560,9 +565,9 @@ def _text(value: Any, where: str) -> str:
     return str(value)
 
 
-def _int(value: Any, where: str) -> int:
+def _int(value: Any, where: str, default: int = 0) -> int:
     if value is None:
-        return 0
+        return default
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise InvalidParameter(f"Invalid parameter {where}: expected an integer, got {value!r}")
     try:

@@ -8,6 +8,8 @@ from __future__ import annotations
 from enum import Enum, IntEnum
 
 __all__ = [
+    "DEFAULT_AUTO_RERUN_INTERVAL_MILLIS",
+    "DEFAULT_AUTO_RERUN_TIMES",
     "RUNNABLE_FILE_TYPES",
     "DagStatus",
     "DeploymentStatus",
@@ -53,6 +55,12 @@ class FileType(IntEnum):
 
 
 RUNNABLE_FILE_TYPES = frozenset(int(t) for t in FileType)
+
+# What a node gets when its file does not set AutoRerunTimes / AutoRerunIntervalMillis: no
+# automatic rerun. Every workspace has these defaults (GetProject SchedulerMaxRetryTimes /
+# SchedulerRetryInterval); there is no per-workspace setting.
+DEFAULT_AUTO_RERUN_TIMES = 0
+DEFAULT_AUTO_RERUN_INTERVAL_MILLIS = 0
 
 
 class InstanceStatus(str, Enum):

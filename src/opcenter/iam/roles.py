@@ -6,9 +6,9 @@ names, per environment where it matters, the roles that may call it:
 - read (Get*, List*, Describe*, GetInstanceLog, ListProjectRoles, ...): every role;
 - author (Create/Update/DeleteFile, Create/Update/DeleteBusiness, SubmitFile):
   owner, admin, developer;
-- deploy (DeployFile): owner, admin, deployer;
-- operate (RunManualDagNodes, CreateManualDag, Restart/SetSuccess/Stop/Suspend/ResumeInstance):
-  in PROD owner, admin, operator; in DEV also developer;
+- deploy (DeployFile, OfflineNode): owner, admin, deployer;
+- operate (RunManualDagNodes, CreateManualDag, Restart/SetSuccess/Stop/Suspend/ResumeInstance,
+  UpdateNodeOwner): in PROD owner, admin, operator; in DEV also developer;
 - members (CreateProjectMember, AddProjectMemberToRole, ...): owner, admin;
 - workspace (UpdateProject, DeleteProject, and any write not listed): owner, admin.
 
@@ -91,6 +91,7 @@ _FAMILIES: dict[str, Family] = {
         Family.AUTHOR,
     ),
     "DeployFile": Family.DEPLOY,
+    "OfflineNode": Family.DEPLOY,  # a release change, recorded as a deployment
     **dict.fromkeys(
         (
             "RunManualDagNodes",
@@ -106,6 +107,7 @@ _FAMILIES: dict[str, Family] = {
             "SuspendInstance",
             "ResumeInstance",
             "StopDag",
+            "UpdateNodeOwner",
         ),
         Family.OPERATE,
     ),

@@ -183,7 +183,7 @@ def _new_version(
 
 
 def _release(session: Session, version: FileVersion, ws: Workspace, env: Env, now: int) -> bool:
-    """Point the node's release in `env` at `version`; False when it already was."""
+    """Point the node's release in `env` at `version`, online; False when it already was."""
     release = session.scalar(
         sa.select(NodeRelease).where(
             NodeRelease.node_id == version.node_id, NodeRelease.env == env.value
@@ -192,12 +192,17 @@ def _release(session: Session, version: FileVersion, ws: Workspace, env: Env, no
     if release is None:
         release = NodeRelease(node_id=version.node_id, env=env.value, workspace_id=ws.id)
         session.add(release)
-    elif release.version_id == version.id and release.workflow_id == version.workflow_id:
+    elif (
+        release.version_id == version.id
+        and release.workflow_id == version.workflow_id
+        and release.offline_at is None
+    ):
         return False
     release.workflow_id = version.workflow_id
     release.file_id = version.file_id
     release.version_id = version.id
     release.released_at = now
+    release.offline_at = None  # releasing again brings an offline node back (OfflineNode)
     return True
 
 

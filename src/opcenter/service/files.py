@@ -20,7 +20,13 @@ from dataclasses import dataclass, replace
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from opcenter.domain.model import DeploymentStatus, UseType, WorkspaceMode
+from opcenter.domain.model import (
+    DEFAULT_AUTO_RERUN_INTERVAL_MILLIS,
+    DEFAULT_AUTO_RERUN_TIMES,
+    DeploymentStatus,
+    UseType,
+    WorkspaceMode,
+)
 from opcenter.errors import Conflict, InvalidParameter
 from opcenter.service import _fields as fields
 from opcenter.service import folders
@@ -343,8 +349,8 @@ def create_file(
     dependent_type: str = "NONE",
     dependent_node_id_list: str | Sequence[int] | None = None,
     rerun_mode: str = "ALL_ALLOWED",
-    auto_rerun_times: int = 0,
-    auto_rerun_interval_millis: int = 0,
+    auto_rerun_times: int = DEFAULT_AUTO_RERUN_TIMES,
+    auto_rerun_interval_millis: int = DEFAULT_AUTO_RERUN_INTERVAL_MILLIS,
     timeout: int = 0,
     scheduler_type: str | None = None,
     file_description: str = "",

@@ -9,16 +9,24 @@ compare-and-set, refreshes the Dag and wakes the engine. A refused state →
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime as dt
+import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from opcenter.domain.model import Env, InstanceStatus
+from opcenter.domain.model import Env, InstanceStatus, TaskType
 from opcenter.domain.planning import day_start_ms, parse_biz_date
 from opcenter.engine import operations
-from opcenter.errors import InvalidParameter, MissingParameter, NotFound, not_found
+from opcenter.errors import (
+    InvalidParameter,
+    InvalidParameterFormat,
+    MissingParameter,
+    NotFound,
+    not_found,
+)
 from opcenter.service.context import Caller, ServiceContext
 from opcenter.service.lookup import check_paging, resolve_workspace
 from opcenter.service.run_views import (
@@ -32,6 +40,7 @@ from opcenter.store.tables import Dag, Instance, Workflow, Workspace
 __all__ = [
     "get_instance",
     "get_instance_status_count",
+    "get_instance_status_statistic",
     "get_manual_dag_instances",
     "list_instances",
     "list_manual_dag_instances",
@@ -278,20 +287,76 @@ def _file_types(program_type: str) -> list[int]:
     return [int(FileType[name])]
 
 
-def get_instance_status_count(
-    ctx: ServiceContext, *, project_env: str, project_id: int, biz_date: str
-) -> InstanceStatusCount:
-    """GetInstanceStatusCount: instances of the workspace environment for one business date,
-    counted by status."""
-    env = _env(project_env)
-    if not biz_date:
+# GetInstanceStatusStatistic filters (the SDK's values). Every Dag opcenter makes is MANUAL, every
+# instance a day's (SchedulerPeriod DAY); the other values are valid and count nothing.
+DAG_TYPES = ("DAILY", "MANUAL", "SMOKE_TEST", "SUPPLY_DATA", "BUSINESS_PROCESS_DAG")
+SCHEDULER_TYPES = ("NORMAL", "MANUAL", "PAUSE", "SKIP")
+SCHEDULER_PERIODS = ("MINUTE", "HOUR", "DAY", "WEEK", "MONTH")
+_INSTANCE_PERIOD = "DAY"
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _count_day(value: str | None, ctx: ServiceContext) -> int:
+    """The business date of the status counts, `yyyy-MM-dd` or `yyyy-MM-dd 00:00:00`, as the
+    epoch milliseconds of its midnight."""
+    if value is None or not value.strip():
         raise MissingParameter("BizDate")
-    day = _day_ms(ctx, biz_date, "BizDate")
+    text = value.strip()
+    if _DAY.fullmatch(text):
+        try:
+            day = dt.date.fromisoformat(text)
+        except ValueError:
+            raise InvalidParameterFormat(f"BizDate={value!r} is not a calendar date.") from None
+    elif " " in text:
+        day = parse_biz_date(text, "BizDate")
+    else:
+        raise InvalidParameterFormat(
+            f"BizDate={value!r} is not a date of the form yyyy-MM-dd (or yyyy-MM-dd 00:00:00)."
+        )
+    return day_start_ms(day, ctx.settings.tz)
+
+
+def _choice(value: str | None, name: str, allowed: tuple[str, ...]) -> str | None:
+    if value is None or value == "":
+        return None
+    if value not in allowed:
+        raise InvalidParameter(f"{name}={value!r} is not one of {', '.join(allowed)}.")
+    return value
+
+
+def _scheduler_type_filter(scheduler_type: str) -> sa.ColumnElement[bool]:
+    """The instances of a SchedulerType: PAUSE suspended ones, SKIP dry runs, MANUAL the others
+    (NORMAL: none; nothing here is scheduled by time)."""
+    if scheduler_type == "PAUSE":
+        return Instance.suspended.is_(True)
+    if scheduler_type == "SKIP":
+        dry = (TaskType.SKIP.value, TaskType.SKIP_UNCHOOSE.value)
+        return sa.and_(Instance.suspended.is_(False), Instance.task_type.in_(dry))
+    if scheduler_type == "MANUAL":
+        return sa.and_(Instance.suspended.is_(False), Instance.task_type == TaskType.MANUAL.value)
+    return sa.false()
+
+
+def _count(
+    ctx: ServiceContext,
+    *,
+    project_env: str,
+    project_id: int,
+    biz_date: str | None,
+    where: Sequence[sa.ColumnElement[bool]] = (),
+) -> InstanceStatusCount:
+    env = _env(project_env)
+    day = _count_day(biz_date, ctx)
     with ctx.db.transaction(readonly=True) as session:
         ws = resolve_workspace(session, project_id=project_id)
         rows = session.execute(
             sa.select(Instance.status, sa.func.count())
-            .where(Instance.workspace_id == ws.id, Instance.env == env, Instance.bizdate_ms == day)
+            .where(
+                Instance.workspace_id == ws.id,
+                Instance.env == env,
+                Instance.bizdate_ms == day,
+                *where,
+            )
             .group_by(Instance.status)
         ).all()
     counts = {status: int(n) for status, n in rows}
@@ -303,4 +368,43 @@ def get_instance_status_count(
         failure_count=counts.get(S.FAILURE.value, 0),
         success_count=counts.get(S.SUCCESS.value, 0),
         total_count=sum(counts.values()),
+    )
+
+
+def get_instance_status_count(
+    ctx: ServiceContext, *, project_env: str, project_id: int, biz_date: str | None
+) -> InstanceStatusCount:
+    """GetInstanceStatusCount: instances of the workspace environment for one business date
+    (`yyyy-MM-dd` or `yyyy-MM-dd 00:00:00`), counted by status."""
+    return _count(ctx, project_env=project_env, project_id=project_id, biz_date=biz_date)
+
+
+def get_instance_status_statistic(
+    ctx: ServiceContext,
+    *,
+    project_env: str,
+    project_id: int,
+    biz_date: str | None,
+    dag_type: str | None = None,
+    scheduler_type: str | None = None,
+    scheduler_period: str | None = None,
+) -> InstanceStatusCount:
+    """GetInstanceStatusStatistic: GetInstanceStatusCount narrowed to the instances of Dags of
+    `dag_type`, of `scheduler_type` (MANUAL, PAUSE: suspended, SKIP: dry runs) and of
+    `scheduler_period`. Each filter takes the SDK's values; a value opcenter has no instance
+    of (DagType DAILY, SchedulerType NORMAL, SchedulerPeriod HOUR …) counts nothing, any other
+    → InvalidParameter."""
+    dag_type = _choice(dag_type, "DagType", DAG_TYPES)
+    scheduler_type = _choice(scheduler_type, "SchedulerType", SCHEDULER_TYPES)
+    scheduler_period = _choice(scheduler_period, "SchedulerPeriod", SCHEDULER_PERIODS)
+
+    where: list[sa.ColumnElement[bool]] = []
+    if dag_type is not None:
+        where.append(Instance.dag_id.in_(sa.select(Dag.id).where(Dag.type == dag_type)))
+    if scheduler_type is not None:
+        where.append(_scheduler_type_filter(scheduler_type))
+    if scheduler_period not in (None, _INSTANCE_PERIOD):
+        where.append(sa.false())
+    return _count(
+        ctx, project_env=project_env, project_id=project_id, biz_date=biz_date, where=where
     )

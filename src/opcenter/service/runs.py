@@ -273,6 +273,34 @@ def _flow(session: Session, ws: Workspace, env: Env, flow_name: str) -> tuple[Wo
     return wf, graph
 
 
+_OFFLINE = sa.select(NodeRelease.node_id).where(
+    NodeRelease.workflow_id == sa.bindparam("workflow_id"),
+    NodeRelease.env == sa.bindparam("env"),
+    NodeRelease.offline_at.is_not(None),
+)
+
+
+def _dry_run_offline(
+    session: Session,
+    wf: Workflow,
+    env: Env,
+    graph: FlowGraph,
+    types: dict[int, TaskType],
+    include: list[int] | None,
+) -> None:
+    """A node taken offline in `env` (OfflineNode) runs as a dry run (SKIP); naming it in
+    IncludeNodeIds is refused."""
+    offline = set(session.scalars(_OFFLINE, {"workflow_id": wf.id, "env": env.value}))
+    for node_id in sorted(offline & set(graph.nodes)):
+        if include is not None and node_id in include:
+            raise InvalidParameter(
+                f"IncludeNodeIds: node {node_id} ({graph.nodes[node_id].name!r}) is offline in "
+                f"{env.value}; {'deploy' if env is Env.PROD else 'submit'} it again to run it."
+            )
+        if types[node_id] is TaskType.MANUAL:
+            types[node_id] = TaskType.SKIP
+
+
 def _node_overrides(request: _Request, graph: FlowGraph, flow: str) -> dict[int, ParamString]:
     overrides: dict[int, ParamString] = {}
     for key, text in request.node_parameters.items():
@@ -310,6 +338,7 @@ def _create(session: Session, ctx: ServiceContext, request: _Request, caller: Ca
     types = select_task_types(
         graph.nodes, include=request.include, exclude=request.exclude, flow_name=wf.name
     )
+    _dry_run_offline(session, wf, env, graph, types, request.include)
     params = _merged_params(request, wf, graph)
     now = ctx.clock()
     values = {

@@ -9,7 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from opcenter.domain.model import DeploymentStatus, Env, FileType, UseType, WorkspaceMode
+from opcenter.domain.model import (
+    DEFAULT_AUTO_RERUN_INTERVAL_MILLIS,
+    DEFAULT_AUTO_RERUN_TIMES,
+    DeploymentStatus,
+    Env,
+    FileType,
+    UseType,
+    WorkspaceMode,
+)
 
 __all__ = [
     "BusinessView",
@@ -17,6 +25,7 @@ __all__ = [
     "FileVersionView",
     "FileView",
     "FolderView",
+    "NodeIOView",
     "NodeView",
     "Page",
     "ProjectView",
@@ -66,6 +75,16 @@ class ProjectView:
     def project_mode_code(self) -> int:
         """DataWorks `ProjectMode`: 2 basic, 3 standard."""
         return self.project_mode.project_mode
+
+    @property
+    def scheduler_max_retry_times(self) -> int:
+        """The automatic reruns a node gets when its file does not set AutoRerunTimes."""
+        return DEFAULT_AUTO_RERUN_TIMES
+
+    @property
+    def scheduler_retry_interval(self) -> int:
+        """Milliseconds between them when the file does not set AutoRerunIntervalMillis."""
+        return DEFAULT_AUTO_RERUN_INTERVAL_MILLIS
 
 
 @dataclass(frozen=True)
@@ -198,7 +217,10 @@ class DeploymentView:
 
 @dataclass(frozen=True)
 class NodeView:
-    """A node as released in one environment: the file version it runs there."""
+    """A node as released in one environment: the file version it runs there.
+
+    `scheduler_type` is the version's, except `SKIP` (dry run) while the node is offline there.
+    """
 
     node_id: int
     node_name: str
@@ -221,10 +243,15 @@ class NodeView:
     input_list: tuple[str, ...]
     created_at: int
     deploy_date: int
+    offline_at: int | None = None  # OfflineNode took it offline there (None: online)
 
     @property
     def program_type(self) -> str:
         return program_type(self.file_type)
+
+    @property
+    def offline(self) -> bool:
+        return self.offline_at is not None
 
     @property
     def repeatability(self) -> bool:
@@ -234,3 +261,16 @@ class NodeView:
     def repeat_mode(self) -> int:
         """DataWorks `RepeatMode`: 0 rerun on failure only, 1 always, 2 never."""
         return {"FAILURE_ALLOWED": 0, "ALL_ALLOWED": 1}.get(self.rerun_mode, 2)
+
+
+@dataclass(frozen=True)
+class NodeIOView:
+    """One input or output of a node in one environment (ListNodeIO, ListNodeInputOrOutput).
+
+    `data` is the output name; `node_id` the node on the other side of the edge: for an input,
+    the node that produces it; for an output, a node that consumes it. None when there is no
+    such node in the environment (the workspace root, an output nobody consumes)."""
+
+    data: str
+    node_id: int | None
+    table_name: str = ""
