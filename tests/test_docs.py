@@ -306,12 +306,16 @@ def test_every_parameter_a_handler_reads_is_in_its_request_cell() -> None:
 
 def _sdk_keys(operation: str, suffix: str) -> set[str] | None:
     """The wire names of the SDK model `_<operation>_<suffix>.py` (every nested model too)."""
-    snake = re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
-    try:
-        module = importlib.import_module(f"{SDK_MODELS}._{snake}_{suffix}")
-    except ModuleNotFoundError:
-        return None
-    return set(re.findall(r"result\['(\w+)'\]", inspect.getsource(module)))
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", operation).lower()
+    # The SDK's generator writes `ListNodeIO` as `_list_node_iorequest.py`: no `_` after an
+    # upper-case run.
+    for name in (f"_{snake}_{suffix}", f"_{snake}{suffix}"):
+        try:
+            module = importlib.import_module(f"{SDK_MODELS}.{name}")
+        except ModuleNotFoundError:
+            continue
+        return set(re.findall(r"result\['(\w+)'\]", inspect.getsource(module)))
+    return None
 
 
 def test_documented_fields_are_those_of_the_sdk_models() -> None:

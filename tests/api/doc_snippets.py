@@ -17,8 +17,10 @@ PLACEHOLDERS = ('"<the key make serve printed>"', '"<its secret>"', '"127.0.0.1:
 
 
 def python_block(doc: Path) -> str:
-    """The one ```python block of `doc`."""
-    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.DOTALL)
+    """The one ```python block of `doc` that starts a line (an indented block is a fragment of
+    a list item, not a program to run)."""
+    text = doc.read_text(encoding="utf-8")
+    blocks = re.findall(r"^```python\n(.*?)^```", text, re.DOTALL | re.MULTILINE)
     assert len(blocks) == 1, f"{doc.name} has {len(blocks)} python blocks, expected 1"
     return blocks[0]
 
