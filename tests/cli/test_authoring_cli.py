@@ -206,7 +206,9 @@ def test_opcenter_runs_as_a_real_process_given_a_data_dir(tmp_path: Path) -> Non
 def test_workspace_member_is_the_iam_member_group_given_either_spelling() -> None:
     from opcenter.cli import iam
 
-    workspace_member = authoring.workspace.commands["member"]
+    context = click.Context(authoring.workspace)
+    assert "member" in authoring.workspace.list_commands(context)
+    workspace_member = authoring.workspace.get_command(context, "member")
     iam_member = iam.iam.commands["member"]
     assert workspace_member is iam_member
     assert set(workspace_member.commands) >= {"add", "list", "remove", "grant", "revoke"}

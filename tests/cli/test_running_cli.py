@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
 from opcenter.cli import cli
+from opcenter.cli._output import iso_time as _iso
 from opcenter.cli.running import DRAIN_SECONDS, DRIVING_HERE, _ms
 from opcenter.domain.model import DagStatus, InstanceStatus
 from opcenter.engine.paths import log_path
@@ -57,10 +58,15 @@ def test_run_wait_runs_the_flow_and_exits_zero(data_dir: Path, flow: Flow) -> No
     dag_id = report["Dags"][0]["dag_id"]
     shown = invoke("dag", "show", str(dag_id), "--data-dir", str(data_dir))
     assert _table_rows(shown.output) == _expected_rows(flow, dag_id)
+    stored = get_dag(flow.ctx, dag_id=dag_id, project_env="PROD")
     assert shown.output.splitlines()[0] == (
         f"Dag {dag_id} flow · business date {YESTERDAY.isoformat()} · SUCCESS · OpSeq 1 · started "
-        f"{_ms(report['Dags'][0]['start_time'])} · finished {_ms(report['Dags'][0]['finish_time'])}"
+        f"{_ms(stored.start_time)} · finished {_ms(stored.finish_time)}"
     )
+    # --json writes times in ISO 8601 (with the store's offset) and business dates as dates
+    assert report["Dags"][0]["start_time"] == _iso(stored.start_time)
+    assert report["Dags"][0]["bizdate"] == YESTERDAY.isoformat()
+    assert report["Failed"] == []
     assert result.stderr == f"{DRIVING_HERE}\n"
     a = by_name(flow.ctx, dag_id)["a"].instance_id
     log = invoke("instance", "log", str(a), "--data-dir", str(data_dir))
@@ -138,7 +144,7 @@ def test_run_fails_with_one_line_given_a_bad_date(data_dir: Path, flow: Flow) ->
         "run", "flow", "-w", "ws", "--bizdate", "2999-01-01", "--data-dir", str(data_dir)
     )
     assert result.exit_code == 1
-    assert result.output.startswith("Error: BizDate='2999-01-01 00:00:00' is not in the past")
+    assert result.output.startswith("Error: --bizdate '2999-01-01' is not in the past")
 
 
 def test_instance_operations_answer_and_refuse(data_dir: Path, flow: Flow) -> None:
@@ -156,7 +162,7 @@ def test_instance_operations_answer_and_refuse(data_dir: Path, flow: Flow) -> No
     shown = invoke("instance", "show", str(b), "--json", "--data-dir", str(data_dir))
     assert json.loads(shown.stdout)["status"] == "FAILURE"
     listed = invoke("dag", "list", "--op-seq", "1", "--json", "--data-dir", str(data_dir))
-    assert json.loads(listed.stdout)[0]["dag_id"] == dag_id
+    assert json.loads(listed.stdout)["items"][0]["dag_id"] == dag_id
 
 
 def test_run_as_a_subprocess(data_dir: Path, flow: Flow) -> None:
