@@ -41,6 +41,7 @@ _COMMANDS = {
     "workspace": "opcenter.cli.authoring",
 }
 
+
 class _LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(_COMMANDS)

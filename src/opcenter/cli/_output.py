@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from opcenter.service.context import Caller, ServiceContext
 
 __all__ = [
+    "DATA_DIR_HELP",
     "ENV_CHOICE",
     "EXIT_FAILURE",
     "EXIT_USAGE",
@@ -55,6 +56,7 @@ __all__ = [
     "WORKSPACE_HELP",
     "CommandFailed",
     "DateParam",
+    "cli_words",
     "collect_garbage",
     "console",
     "current_caller",
@@ -120,6 +122,23 @@ def shorten_message(message: str) -> str:
     return _LONG_WORD.sub(lambda m: shorten(m.group(0), LONGEST_ECHO * 2), message)
 
 
+# The service names things as the API does ("The workspace ProjectIdentifier='x'"); a person
+# who typed `-w x` reads "The workspace 'x'".
+_NAMED_BY_FIELD = re.compile(
+    r"\b(The (?:workspace|workflow|file|node|Dag|instance|deployment)) [A-Z][A-Za-z]*(?:Id|Name|"
+    r"Identifier)="
+)
+_IN_ENV = re.compile(r"\bin ProjectEnv=(['\"]?)(\w+)\1")  # "does not exist in PROD"
+_ENV_FIELD = re.compile(r"\bProjectEnv=(['\"]?)(\w+)\1")  # "--env DEV is not available"
+
+
+def cli_words(message: str) -> str:
+    """A service error in the words of the command line (and never a very long name)."""
+    message = _NAMED_BY_FIELD.sub(r"\1 ", message)
+    message = _ENV_FIELD.sub(r"--env \2", _IN_ENV.sub(r"in \2", message))
+    return shorten_message(message)
+
+
 def one_line_errors(command: F) -> F:
     """Our own errors become one line on stderr and a non-zero exit, never a traceback."""
 
@@ -128,7 +147,7 @@ def one_line_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except OpcenterError as exc:
-            raise CommandFailed(shorten_message(exc.message)) from None
+            raise CommandFailed(cli_words(exc.message)) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -208,15 +227,23 @@ ENV_CHOICE = _EnvChoice()
 _DATA_DIR_KEY = "opcenter.data_dir"
 
 
-def _remember_data_dir(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+def _remember_data_dir(
+    ctx: click.Context, _param: click.Parameter, value: Path | None
+) -> Path | None:
     if value is not None:
         ctx.meta[_DATA_DIR_KEY] = value
+    return value
 
 
 _DATA_DIR_TYPE = click.Path(file_okay=False, path_type=Path)
 
 data_dir_option = click.option(
-    "--data-dir", type=_DATA_DIR_TYPE, default=None, metavar="DIR", help=DATA_DIR_HELP
+    "--data-dir",
+    type=_DATA_DIR_TYPE,
+    default=None,
+    metavar="DIR",
+    callback=_remember_data_dir,
+    help=DATA_DIR_HELP,
 )
 group_data_dir_option = click.option(
     "--data-dir",

@@ -171,7 +171,9 @@ def key_list(user_name: str | None, as_json: bool) -> None:
 
 
 def _key_command(name: str, verb: str) -> None:
-    @key.command(name, help=f"{verb.capitalize()} an AccessKey.")
+    text = f"{verb.capitalize()} an AccessKey."
+
+    @key.command(name, help=text, short_help=text)
     @click.argument("access_key_id")
     @_data_dir_option
     @_one_line_errors

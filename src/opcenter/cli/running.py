@@ -23,6 +23,7 @@ from opcenter.cli._output import (
     EXIT_FAILURE,
     CommandFailed,
     DateParam,
+    cli_words,
     console,
     current_caller,
     data_dir_given,
@@ -38,7 +39,6 @@ from opcenter.cli._output import (
     page_line,
     paging_options,
     service_context,
-    shorten_message,
     workspace_option,
 )
 from opcenter.domain.model import DagStatus, InstanceStatus
@@ -229,7 +229,7 @@ def run(
                 caller=current_caller(),
             )
         except OpcenterError as exc:
-            raise CommandFailed(shorten_message(_in_cli_words(exc.message, typed))) from None
+            raise CommandFailed(cli_words(_in_cli_words(exc.message, typed))) from None
         if not wait:
             if not _engine_serves(ctx):
                 click.echo(NO_ENGINE, err=True)
