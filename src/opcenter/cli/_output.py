@@ -449,7 +449,9 @@ def _cell(name: str, value: Any) -> str:
     plain = _time_value(name, to_plain(value, human=True), True)
     if isinstance(plain, list):
         return ",".join(str(v) for v in plain)
-    return "" if plain is None else str(plain)
+    if plain is None:
+        return "-" if _time_kind(name) else ""  # a time not reached yet
+    return str(plain)
 
 
 def _items_table(items: Sequence[Any], columns: Sequence[str] | None, title: str | None) -> Table:
