@@ -56,6 +56,7 @@ __all__ = [
     "WORKSPACE_HELP",
     "CommandFailed",
     "DateParam",
+    "UpperChoice",
     "cli_words",
     "collect_garbage",
     "console",
@@ -200,24 +201,29 @@ class DateParam(click.ParamType):
         )
 
 
-class _EnvChoice(click.Choice):
-    """PROD or DEV, in any case; always the upper-case name."""
+class UpperChoice(click.Choice):
+    """One of upper-case `choices`, typed in any case; always the upper-case name. `what` names
+    the kind of value in an error (`--env 'test' is not an environment (PROD or DEV).`)."""
 
-    def __init__(self) -> None:
-        super().__init__(["PROD", "DEV"], case_sensitive=False)
+    def __init__(self, choices: Sequence[str], what: str) -> None:
+        super().__init__(list(choices), case_sensitive=False)
+        self.what = what
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "[" + "|".join(str(c) for c in self.choices) + "]"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         text = str(value).strip()
-        if text.upper() in ("PROD", "DEV"):
+        if text.upper() in self.choices:
             return text.upper()
+        *first, last = (str(c) for c in self.choices)
+        names = f"{', '.join(first)} or {last}" if first else last
         raise _OptionError(
-            f"{_flag(param, ctx)} {shorten(text)!r} is not an environment (PROD or DEV).",
-            ctx,
-            param,
+            f"{_flag(param, ctx)} {shorten(text)!r} is not {self.what} ({names}).", ctx, param
         )
 
 
-ENV_CHOICE = _EnvChoice()
+ENV_CHOICE = UpperChoice(["PROD", "DEV"], "an environment")
 
 
 # -- options --------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from opcenter.cli._output import (
     EXIT_FAILURE,
     CommandFailed,
     DateParam,
+    UpperChoice,
     cli_words,
     console,
     current_caller,
@@ -495,8 +496,8 @@ def _instances_table(rows: list[InstanceView], *, with_dag: bool = False) -> Tab
     return table
 
 
-_DAG_STATUSES = click.Choice([s.value for s in DagStatus], case_sensitive=False)
-_INSTANCE_STATUSES = click.Choice([s.value for s in InstanceStatus], case_sensitive=False)
+_DAG_STATUSES = UpperChoice([s.value for s in DagStatus], "a Dag status")
+_INSTANCE_STATUSES = UpperChoice([s.value for s in InstanceStatus], "an instance status")
 
 
 @dag.command("list", short_help="Find Dags by run, workflow, date or status.")
@@ -545,7 +546,7 @@ def dag_list(
             biz_date=bizdate,
             begin_biz_date=start,
             end_biz_date=end,
-            status=status.upper() if status else None,
+            status=status,
             page_number=page_number,
             page_size=page_size,
         )
@@ -623,7 +624,7 @@ def instance_list(
             project_id=project_id,
             dag_id=dag_id,
             node_name=node_name,
-            status=status.upper() if status else None,
+            status=status,
             bizdate=_api_date(bizdate),
             begin_bizdate=_api_date(start),
             end_bizdate=_api_date(end),
