@@ -38,7 +38,7 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
 
-## bench: the engine and parameter benchmarks (not tests)
+## bench: every benchmark (not tests): parameters, engine, isolation, API load, CLI start
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 

@@ -1,7 +1,7 @@
 """`make bench`: every in-repo benchmark, one after another, each printing its own table.
 
 Benchmarks are not tests: they measure and report (PASS/MISS against the targets of the issues),
-and the engine and API benchmarks write their figures into docs/benchmarks.md.
+and the engine, isolation, API and CLI benchmarks write their figures into docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -12,7 +12,13 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["bench_params.py", "bench_engine.py", "bench_isolation.py", "bench_api_load.py"]
+BENCHMARKS = [
+    "bench_params.py",
+    "bench_engine.py",
+    "bench_isolation.py",
+    "bench_api_load.py",
+    "bench_cli.py",
+]
 
 
 def main() -> int:

@@ -124,7 +124,7 @@ def test_commands_print_one_error_line_given_an_unknown_workspace(data_dir: Path
     result = run(data_dir, "workflow", "create", "sales", "-w", "ghost")
     assert result.exit_code == 1
     assert result.stdout == ""
-    assert result.stderr == "Error: The workspace ProjectIdentifier='ghost' does not exist.\n"
+    assert result.stderr == "Error: The workspace 'ghost' does not exist.\n"
 
 
 def test_file_submit_fails_with_one_line_given_a_cycle(data_dir: Path) -> None:
@@ -198,7 +198,7 @@ def test_opcenter_runs_as_a_real_process_given_a_data_dir(tmp_path: Path) -> Non
     assert failed.returncode == 1
     assert failed.stdout == ""
     assert failed.stderr == (
-        "Error: ProjectEnv='DEV' is not available: workspace 'demo' is in basic mode, "
+        "Error: --env DEV is not available: workspace 'demo' is in basic mode, "
         "which has PROD only.\n"
     )
 
@@ -206,7 +206,9 @@ def test_opcenter_runs_as_a_real_process_given_a_data_dir(tmp_path: Path) -> Non
 def test_workspace_member_is_the_iam_member_group_given_either_spelling() -> None:
     from opcenter.cli import iam
 
-    workspace_member = authoring.workspace.commands["member"]
+    context = click.Context(authoring.workspace)
+    assert "member" in authoring.workspace.list_commands(context)
+    workspace_member = authoring.workspace.get_command(context, "member")
     iam_member = iam.iam.commands["member"]
     assert workspace_member is iam_member
     assert set(workspace_member.commands) >= {"add", "list", "remove", "grant", "revoke"}

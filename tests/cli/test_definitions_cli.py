@@ -65,7 +65,7 @@ def test_apply_fails_with_one_line_given_an_unknown_workspace(data_dir: Path) ->
     result = invoke(data_dir, "apply", str(EXAMPLE), "--workspace", "nowhere")
 
     assert result.exit_code == 1
-    assert result.stderr == ("Error: The workspace ProjectIdentifier='nowhere' does not exist.\n")
+    assert result.stderr == ("Error: The workspace 'nowhere' does not exist.\n")
 
 
 def test_apply_fails_with_one_line_given_an_unknown_command(data_dir: Path, tmp_path: Path) -> None:
@@ -132,9 +132,7 @@ def test_export_fails_with_one_line_given_an_unknown_workflow(data_dir: Path) ->
     result = invoke(data_dir, "export", "-w", "demo", "nope")
 
     assert result.exit_code == 1
-    assert result.stderr == (
-        "Error: The workflow BusinessName='nope' does not exist in workspace 'demo'.\n"
-    )
+    assert result.stderr == ("Error: The workflow 'nope' does not exist in workspace 'demo'.\n")
 
 
 def test_apply_and_export_have_help_text() -> None:
@@ -175,5 +173,88 @@ def test_opcenter_apply_runs_as_a_real_process_given_the_example(data_dir: Path)
     assert json.loads(second.stdout)["changed"] is False
     assert (bad.returncode, bad.stderr) == (
         1,
-        "Error: The workflow BusinessName='missing' does not exist in workspace 'demo'.\n",
+        "Error: The workflow 'missing' does not exist in workspace 'demo'.\n",
     )
+
+
+WHAT = (
+    "a definition file holds one workflow in DataWorks Spec form, `kind: ManualWorkflow` and a "
+    "`spec` with the workflow's `name` and its `nodes` (see docs/definitions.md; "
+    "`opcenter export` writes one from an existing workflow)."
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", "is empty"),
+        ("\n# nothing yet\n", "is empty"),
+        ("- a\n- b\n", "holds a list, not a definition"),
+        ("spec:\n  name: x\n", "has no `kind`"),
+    ],
+)
+def test_apply_says_what_a_definition_holds_given_a_file_without_one(
+    data_dir: Path, tmp_path: Path, text: str, problem: str
+) -> None:
+    path = tmp_path / "flow.yaml"
+    path.write_text(text)
+    result = invoke(data_dir, "apply", str(path), "-w", "demo", "--create-workspace")
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: Definition file {str(path)!r} {problem}: {WHAT}\n"
+
+
+def test_apply_warns_about_names_a_node_uses_but_nothing_declares(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "flow.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "kind": "ManualWorkflow",
+                "spec": {
+                    "name": "names",
+                    "variables": [{"name": "region", "scope": "Workflow", "value": "cn"}],
+                    "nodes": [
+                        {
+                            "id": "a",
+                            "script": {
+                                "content": "echo ${dt} ${region} ${missing} $1 ${1} ${2} ${HOME}",
+                                "runtime": {"command": "DIDE_SHELL"},
+                                "parameters": [
+                                    {"name": "dt", "value": "$bizdate"},
+                                    {"name": "tag", "value": "x${nope}"},
+                                    {"name": "1", "value": "first"},
+                                ],
+                            },
+                        },
+                        {
+                            "id": "b",
+                            "script": {
+                                "content": "echo ${region} ${bdp.system.bizdate}",
+                                "runtime": {"command": "DIDE_SHELL"},
+                            },
+                        },
+                    ],
+                },
+            }
+        )
+    )
+    result = invoke(data_dir, "apply", str(path), "-w", "demo", "--create-workspace", "--json")
+    assert result.exit_code == 0, result.output
+    # What a run would leave as written: the undeclared ones (${2}: there is one positional
+    # parameter only), not the node's, the workflow's, $1/${1} or the bdp.system.* names
+    assert json.loads(result.stdout)["undeclared"] == {"a": ["nope", "missing", "2", "HOME"]}
+    assert result.stderr == (
+        "Warning: node a uses ${nope}, ${missing}, ${2}, ${HOME}, which are declared neither by "
+        "the node nor by the workflow: a run leaves them as written unless given as a workflow "
+        "parameter (--dag-param).\n"
+    )
+    example = invoke(data_dir, "apply", str(EXAMPLE), "-w", "demo")
+    assert (example.exit_code, example.stderr) == (0, "")
+
+
+def test_apply_and_export_take_env_and_workspace_as_every_command_does(data_dir: Path) -> None:
+    apply_json(data_dir, EXAMPLE, "--create-workspace", "--deploy")
+    exported = invoke(data_dir, "export", "sales_daily", "-w", "demo", "--env", "prod")
+    assert exported.exit_code == 0, exported.output
+    assert yaml.safe_load(exported.stdout)["spec"]["name"] == "sales_daily"

@@ -34,11 +34,23 @@ def test_eval_prints_key_value_lines_given_a_parameter_string() -> None:
     assert (code, out) == (0, "dt=20201110\n$1=20201111000000\nh=23\n$2=x\n")
 
 
-def test_eval_merges_workflow_params_given_w_options() -> None:
+def test_eval_merges_workflow_params_given_dag_param_options() -> None:
     code, out, _ = run(
-        "--bizdate", "2020-11-10", "-w", "region=us", "dt=$bizdate region=cn", "${region}_x"
-    )
+        "--bizdate", "2020-11-10", "--dag-param", "region=us", "dt=$bizdate region=cn",
+        "${region}_x",
+    )  # fmt: skip
     assert (code, out) == (0, "dt=20201110\nregion=us\nus_x\n")
+    assert run("--bizdate", "2020-11-10", "--workflow-param", "region=us", "${region}")[1] == "us\n"
+
+
+def test_eval_refuses_w_with_what_to_use_instead() -> None:
+    # -w names a workspace in every other command: here it says what to type instead
+    code, out, err = run("--bizdate", "2020-11-10", "-w", "region=us", "${region}")
+    assert (code, out) == (2, "")
+    assert err.endswith(
+        "Error: -w names a workspace in opcenter's other commands; give a workflow parameter "
+        "here as --dag-param KEY=VALUE.\n"
+    )
 
 
 def test_eval_fills_id_builtins_given_id_options() -> None:
@@ -58,11 +70,34 @@ def test_eval_fails_with_one_error_line_and_status_2_given_a_malformed_expressio
 def test_eval_fails_with_status_2_given_a_bad_business_date() -> None:
     code, _, err = run("--bizdate", "2020-13-01", "$bizdate")
     assert code == 2
-    assert "Invalid value for '--bizdate'" in err
+    assert err.endswith(
+        "Error: --bizdate '2020-13-01' is not a date (yyyy-mm-dd, yyyymmdd or "
+        "'yyyy-mm-dd 00:00:00').\n"
+    )
+    code, _, err = run("--cyctime", "noon", "$bizdate")
+    assert code == 2
+    assert err.endswith(
+        "Error: --cyctime 'noon' is not a date and time ('yyyy-mm-dd hh:mm:ss', "
+        "yyyy-mm-ddThh:mm:ss, yyyymmddhhmmss or 'yyyy-mm-dd hh:mm').\n"
+    )
+
+
+def test_eval_exits_as_its_help_documents() -> None:
+    # 0 when every EXPR was evaluated; 2 with one Error line for a malformed expression, a
+    # value out of range or a bad option (the help and docs/parameters.md say so)
+    assert run("--bizdate", "2020-11-10", "$bizdate")[0] == 0
+    for args in (["$[bad"], ["--bizdate", "0001-01-01", "${yyyymmdd-1}"], ["--node-id", "x", "a"],
+                 ["a=${b} b=${a}"], [""]):  # fmt: skip
+        code, out, err = run(*args)
+        assert (code, out) == (2, ""), args
+        assert err.count("Error: ") == 1, args
+    assert "Exit status: 0 when every EXPR was evaluated; 2" in " ".join(
+        CliRunner().invoke(params, ["eval", "--help"]).output.split()
+    )
 
 
 def test_eval_fails_with_status_2_given_a_workflow_param_without_equals() -> None:
-    code, _, err = run("--bizdate", "2020-11-10", "-w", "region", "$bizdate")
+    code, _, err = run("--bizdate", "2020-11-10", "--dag-param", "region", "$bizdate")
     assert code == 2
     assert "'region' is not KEY=VALUE" in err
 

@@ -3,6 +3,7 @@ as a real subprocess."""
 
 from __future__ import annotations
 
+import io
 import json
 import signal
 import subprocess
@@ -13,18 +14,28 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner, Result
+from rich.console import Console
 
 from opcenter.cli import cli
-from opcenter.cli.running import DRAIN_SECONDS, DRIVING_HERE, _ms
+from opcenter.cli._output import iso_time as _iso
+from opcenter.cli.running import DRAIN_SECONDS, DRIVING_HERE, NO_ENGINE, _ms, _render
 from opcenter.domain.model import DagStatus, InstanceStatus
 from opcenter.engine.paths import log_path
 from opcenter.engine.scheduler import Engine
 from opcenter.runners.local import LocalExecutor
 from opcenter.service.context import ServiceContext
-from opcenter.service.runs import get_dag
+from opcenter.service.runs import get_dag, list_dags
 from opcenter.settings import load_settings
 from opcenter.store.tables import Dag
-from tests.engine.builders import YESTERDAY, Flow, by_name, make_flow, node, wait_for
+from tests.engine.builders import (
+    YESTERDAY,
+    Flow,
+    by_name,
+    make_flow,
+    node,
+    run_flow,
+    wait_for,
+)
 
 
 @pytest.fixture
@@ -57,10 +68,15 @@ def test_run_wait_runs_the_flow_and_exits_zero(data_dir: Path, flow: Flow) -> No
     dag_id = report["Dags"][0]["dag_id"]
     shown = invoke("dag", "show", str(dag_id), "--data-dir", str(data_dir))
     assert _table_rows(shown.output) == _expected_rows(flow, dag_id)
+    stored = get_dag(flow.ctx, dag_id=dag_id, project_env="PROD")
     assert shown.output.splitlines()[0] == (
         f"Dag {dag_id} flow · business date {YESTERDAY.isoformat()} · SUCCESS · OpSeq 1 · started "
-        f"{_ms(report['Dags'][0]['start_time'])} · finished {_ms(report['Dags'][0]['finish_time'])}"
+        f"{_ms(stored.start_time)} · finished {_ms(stored.finish_time)}"
     )
+    # --json writes times in ISO 8601 (with the store's offset) and business dates as dates
+    assert report["Dags"][0]["start_time"] == _iso(stored.start_time)
+    assert report["Dags"][0]["bizdate"] == YESTERDAY.isoformat()
+    assert report["Failed"] == []
     assert result.stderr == f"{DRIVING_HERE}\n"
     a = by_name(flow.ctx, dag_id)["a"].instance_id
     log = invoke("instance", "log", str(a), "--data-dir", str(data_dir))
@@ -131,6 +147,96 @@ def test_run_wait_exits_one_given_a_failing_node(data_dir: Path, tmp_path: Path)
     )  # fmt: skip
     assert result.exit_code == 1
     assert "FAILURE" in result.output and "CREATED" in result.output
+    # It ends naming each failed instance (id, node, date, why) and how to read its log
+    failed = [i for i in by_name(ctx, 1).values() if i.status is InstanceStatus.FAILURE]
+    assert len(failed) == 1
+    bad = failed[0]
+    why = f": {bad.error_message}" if bad.error_message else ""
+    assert result.stdout.endswith(
+        "1 instance(s) failed:\n"
+        f"  instance {bad.instance_id}, node bad, business date 2020-01-01{why}\n"
+        f"    its log: opcenter instance log {bad.instance_id} --data-dir {data_dir}\n"
+    )
+    as_json = invoke(
+        "run", "flow", "-w", "ws", "--bizdate", "2020-01-03", "--wait", "--json",
+        "--data-dir", str(data_dir),
+    )  # fmt: skip
+    assert as_json.exit_code == 1
+    [failure] = json.loads(as_json.stdout)["Failed"]
+    assert (failure["node_name"], failure["bizdate"], failure["status"]) == (
+        "bad",
+        "2020-01-03",
+        "FAILURE",
+    )
+    # The live table of that run, at 80 columns: no date or status is cut
+    dags = list_dags(ctx, op_seq=1, project_env="PROD")
+    shown = _rendered(ctx, dags, 80)
+    assert "…" not in shown
+    assert "2020-01-01" in shown and "2020-01-02" in shown
+    assert "FAILURE" in shown and "CREATED" in shown
+    assert max(len(line) for line in shown.splitlines()) <= 80
+    ctx.db.dispose()
+
+
+def _rendered(ctx: ServiceContext, dags: list, width: int) -> str:
+    out = Console(width=width, record=True, file=io.StringIO(), color_system=None)
+    out.print(_render(ctx, dags, "PROD", 12.3))
+    return out.export_text()
+
+
+def test_live_table_fits_80_columns_given_running_nodes_with_long_names(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    # Given a run whose two long-named nodes are running (they wait for a gate file)
+    ctx = ServiceContext.open(load_settings(environ={}, dotenv=None, data_dir=data_dir))
+    gate = tmp_path / "gate"
+    wait = f"until [ -e {gate} ]; do sleep 0.05; done"
+    names = ["extract_customers_from_the_crm_database", "extract_orders_from_the_shop_database"]
+    flow = make_flow(ctx, [node(name, "shell", wait) for name in names])
+    engine = Engine(ctx, LocalExecutor(2), poll_seconds=0.05)
+    engine.start()
+    try:
+        created = run_flow(flow, biz_date=f"{YESTERDAY.isoformat()} 00:00:00")
+        wait_for(
+            lambda: all(
+                i.status is InstanceStatus.RUNNING for i in by_name(ctx, created.dag_id).values()
+            ),
+            timeout=30,
+        )
+        # When the live table is drawn 80 columns wide
+        dags = list_dags(ctx, op_seq=created.op_seq, project_env="PROD")
+        shown = _rendered(ctx, dags, 80)
+    finally:
+        gate.touch()
+        engine.stop(drain=True, timeout=30)
+    # Then the date and the status are whole, and the running nodes' names wrap instead of
+    # being cut
+    assert "…" not in shown, shown
+    assert YESTERDAY.isoformat() in shown and "RUNNING" in shown
+    assert max(len(line) for line in shown.splitlines()) <= 80
+    running = "".join(row[5] for row in _table_rows(shown))
+    assert running == ",".join(names)
+    ctx.db.dispose()
+
+
+def test_run_without_wait_warns_in_one_line_given_no_engine_serves_the_store(
+    data_dir: Path, flow: Flow
+) -> None:
+    alone = invoke("run", "flow", "-w", "ws", "--bizdate", YESTERDAY.isoformat(),
+                   "--data-dir", str(data_dir))  # fmt: skip
+    assert alone.exit_code == 0, alone.output
+    assert alone.stderr == f"{NO_ENGINE}\n"
+    assert alone.stdout == "Run 1: 1 Dag(s), first DagId 1.\n"
+    # Given an engine leading the store (as `opcenter serve` does), no warning
+    engine = Engine(flow.ctx, LocalExecutor(2), poll_seconds=0.05)
+    engine.start()
+    try:
+        served = invoke("run", "flow", "-w", "ws", "--bizdate", YESTERDAY.isoformat(), "--json",
+                        "--data-dir", str(data_dir))  # fmt: skip
+    finally:
+        engine.stop()
+    assert served.exit_code == 0, served.output
+    assert served.stderr == ""
 
 
 def test_run_fails_with_one_line_given_a_bad_date(data_dir: Path, flow: Flow) -> None:
@@ -138,7 +244,7 @@ def test_run_fails_with_one_line_given_a_bad_date(data_dir: Path, flow: Flow) ->
         "run", "flow", "-w", "ws", "--bizdate", "2999-01-01", "--data-dir", str(data_dir)
     )
     assert result.exit_code == 1
-    assert result.output.startswith("Error: BizDate='2999-01-01 00:00:00' is not in the past")
+    assert result.output.startswith("Error: --bizdate '2999-01-01' is not in the past")
 
 
 def test_instance_operations_answer_and_refuse(data_dir: Path, flow: Flow) -> None:
@@ -156,7 +262,7 @@ def test_instance_operations_answer_and_refuse(data_dir: Path, flow: Flow) -> No
     shown = invoke("instance", "show", str(b), "--json", "--data-dir", str(data_dir))
     assert json.loads(shown.stdout)["status"] == "FAILURE"
     listed = invoke("dag", "list", "--op-seq", "1", "--json", "--data-dir", str(data_dir))
-    assert json.loads(listed.stdout)[0]["dag_id"] == dag_id
+    assert json.loads(listed.stdout)["items"][0]["dag_id"] == dag_id
 
 
 def test_run_as_a_subprocess(data_dir: Path, flow: Flow) -> None:

@@ -4,8 +4,10 @@ the store's), on SQLite with one (the store is the data directory's file)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -168,3 +170,42 @@ def test_a_server_that_lost_the_lead_stands_by_then_leads_again(
     assert wait_dag(ctx, run_flow(flow, biz_date="2020-01-01 00:00:00").dag_id) is (
         DagStatus.SUCCESS
     )
+
+
+def test_serve_creates_the_root_key_only_once_it_listens(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    # Given a port another process listens on
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "OPCENTER_TIMEZONE": "UTC"}
+        for name in ("OPCENTER_DATABASE_URL", "OPCENTER_ROOT_ACCESS_KEY_ID",
+                     "OPCENTER_ROOT_ACCESS_KEY_SECRET"):  # fmt: skip
+            env.pop(name, None)
+        # When a server is started on it
+        failed = subprocess.run(
+            [str(OPCENTER), "serve", "--data-dir", str(data_dir), "--host", "127.0.0.1",
+             "--port", str(port)],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    # Then it says so and made no root key (whose secret nobody would have seen)
+    assert failed.returncode == 1
+    assert failed.stderr.startswith(f"Error: cannot listen on 127.0.0.1:{port}: ")
+    assert "AccessKey" not in failed.stdout
+    keys = subprocess.run(
+        [str(OPCENTER), "iam", "key", "list", "--json", "--data-dir", str(data_dir)],
+        env=env, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert json.loads(keys.stdout) == []
+    # And the next start that listens makes it, and shows its secret, once
+    server = Server(None, data_dir, tmp_path / "serve.out").start()
+    try:
+        wait_for(lambda: server.said("Root AccessKey secret: "), timeout=60)
+    finally:
+        server.kill()
+    keys = subprocess.run(
+        [str(OPCENTER), "iam", "key", "list", "--json", "--data-dir", str(data_dir)],
+        env=env, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert len(json.loads(keys.stdout)) == 1

@@ -475,15 +475,31 @@ def test_load_document_fails_given_a_yaml_list(tmp_path: Path) -> None:
         load_document(path)
 
     assert err.value.message == (
-        f"Definition file {str(path)!r} must hold an object with kind, spec, ...; got list"
+        f"Definition file {str(path)!r} holds a list, not a definition: "
+        f"{definitions.WHAT_A_DEFINITION_HOLDS}."
     )
+
+
+def test_load_document_says_what_a_definition_holds_given_an_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "flow.yaml"
+    path.write_text("# nothing yet\n", encoding="utf-8")
+
+    with pytest.raises(InvalidParameter) as err:
+        load_document(path)
+
+    assert err.value.message == (
+        f"Definition file {str(path)!r} is empty: {definitions.WHAT_A_DEFINITION_HOLDS}."
+    )
+    assert "kind: ManualWorkflow" in definitions.WHAT_A_DEFINITION_HOLDS
 
 
 def test_definitions_exports_the_names_we_meant() -> None:
     assert sorted(definitions.__all__) == [
         "ApplyReport",
         "FileOutcome",
+        "WHAT_A_DEFINITION_HOLDS",
         "apply_definition",
         "export_definition",
         "load_document",
+        "undeclared_names",
     ]

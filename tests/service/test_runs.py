@@ -307,3 +307,52 @@ def test_a_caller_who_may_edit_code_may_pass_any_value(ctx: ServiceContext, diam
     created = run_flow(diamond, dag_parameters=json.dumps({"region": INJECTION}))
     left = by_name(ctx, created.dag_id)["left"]
     assert f"region={INJECTION}" in left.param_values
+
+
+def test_find_dags_filters_by_workspace_workflow_dates_and_status_and_pages(
+    ctx: ServiceContext, diamond: Flow
+) -> None:
+    import datetime as dt
+
+    from opcenter.service.runs import find_dags
+
+    first = run_flow(
+        diamond, start_biz_date="2020-01-01 00:00:00", end_biz_date="2020-01-03 00:00:00"
+    )
+    second = run_flow(diamond, biz_date="2020-01-02 00:00:00")
+    other = make_flow(ctx, [node("x")], workspace="ws2")
+    run_flow(other, biz_date="2020-01-02 00:00:00")
+    with ctx.db.transaction() as session:  # as if the first Dag had failed
+        session.execute(sa.update(Dag).where(Dag.id == first.dag_ids[0]).values(status="FAILURE"))
+
+    def found(**kw: object) -> list[tuple[int, dt.date]]:
+        page = find_dags(ctx, project_env="PROD", **{"project_identifier": "ws", **kw})  # type: ignore[arg-type]
+        return [(d.op_seq, d.biz_date) for d in page.items]
+
+    day = dt.date.fromisoformat
+    newest_run_first = [
+        (second.op_seq, day("2020-01-02")),
+        (first.op_seq, day("2020-01-01")),
+        (first.op_seq, day("2020-01-02")),
+        (first.op_seq, day("2020-01-03")),
+    ]
+    assert found() == newest_run_first
+    assert found(biz_date=day("2020-01-02")) == [
+        (second.op_seq, day("2020-01-02")),
+        (first.op_seq, day("2020-01-02")),
+    ]
+    assert found(begin_biz_date=day("2020-01-03")) == [(first.op_seq, day("2020-01-03"))]
+    assert found(end_biz_date=day("2020-01-01")) == [(first.op_seq, day("2020-01-01"))]
+    assert found(status="FAILURE") == [(first.op_seq, day("2020-01-01"))]
+    assert found(workflow="nope") == []
+    assert len(found(workflow="flow")) == 4
+    assert found(op_seq=second.op_seq) == [(second.op_seq, day("2020-01-02"))]
+    page = find_dags(ctx, project_env="PROD", project_identifier="ws", page_number=2, page_size=3)
+    assert (len(page.items), page.total_count) == (1, 4)
+    assert find_dags(ctx, project_env="DEV", project_identifier="ws").total_count == 0
+    with pytest.raises(InvalidParameter):
+        find_dags(ctx, project_env="PROD", project_identifier="ws", status="DONE")
+    with pytest.raises(MissingParameter):
+        find_dags(ctx, project_env="PROD")
+    with pytest.raises(NotFound):
+        find_dags(ctx, project_env="PROD", project_identifier="nope")

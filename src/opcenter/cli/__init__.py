@@ -1,21 +1,26 @@
 """The `opcenter` command: a thin shell over the service layer.
 
 Each command group lives in its own module below this package and is registered here.
-Expected failures print one line `Error: ...` and exit with a named code.
+Expected failures print one line `Error: …` and exit with a named code.
 """
 
 from __future__ import annotations
 
+import gc as _collector  # not `gc`: the `opcenter gc` module takes that name here
 import importlib
+from typing import Any
 
 import click
 
+from opcenter.cli._output import (
+    EXIT_FAILURE,
+    EXIT_USAGE,
+    group_data_dir_option,
+    shorten_message,
+)
 from opcenter.errors import OpcenterError
 
 __all__ = ["EXIT_FAILURE", "EXIT_USAGE", "cli", "main"]
-
-EXIT_FAILURE = 1  # the operation failed (an OpcenterError, a failed run)
-EXIT_USAGE = 2  # bad input on the command line (also click's own usage code)
 
 # The module of every top-level command; each is imported only when that command runs (a CLI
 # call pays for what it uses: `opcenter run` does not import the HTTP server).
@@ -45,29 +50,54 @@ class _LazyGroup(click.Group):
         module_name = _COMMANDS.get(cmd_name)
         if module_name is None:
             return None
-        command = getattr(importlib.import_module(module_name), cmd_name)
+        # A command's imports are most of a short command's time; the collector has nothing
+        # to free while modules load, so it waits until they are in.
+        collecting = _collector.isenabled()
+        _collector.disable()
+        try:
+            command = getattr(importlib.import_module(module_name), cmd_name)
+        finally:
+            if collecting:
+                _collector.enable()
         assert isinstance(command, click.Command)
         return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            exc.message = shorten_message(exc.message)  # a 10,000-character name is not echoed
+            raise
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="opcenter")
+@group_data_dir_option
 def cli() -> None:
-    """opcenter: run manually triggered workflows, the DataWorks way."""
+    """opcenter: run manually triggered workflows, the DataWorks way.
+
+    `--data-dir DIR` may be given here, after a command group, or after the command.
+    """
 
 
 def main() -> None:
-    """Console-script entry point: our own errors become one line and a non-zero exit."""
+    """Console-script entry point: our own errors become one line and a non-zero exit.
+
+    The garbage collector is off while the command's modules load (they allocate much and free
+    nothing): a short command starts faster. `_output.collect_garbage` turns it back on as soon
+    as the store is open, so a long-running command (serve, run --wait) collects as usual."""
+    _collector.disable()
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted!", err=True)
         raise SystemExit(EXIT_FAILURE) from None
     except click.ClickException as exc:
+        exc.message = shorten_message(exc.message)
         exc.show()
         raise SystemExit(exc.exit_code) from None
     except click.exceptions.Exit as exc:
         raise SystemExit(exc.exit_code) from None
     except OpcenterError as exc:
-        click.echo(f"Error: {exc.message}", err=True)
+        click.echo(f"Error: {shorten_message(exc.message)}", err=True)
         raise SystemExit(EXIT_FAILURE) from None

@@ -10,24 +10,39 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from opcenter.cli._output import (
+    ENV_CHOICE,
     current_caller,
     data_dir_option,
     emit,
+    env_option,
+    group_data_dir_option,
     json_option,
+    lazy_module,
     one_line_errors,
+    paging_options,
     service_context,
     to_plain,
+    workspace_option,
 )
 from opcenter.domain.model import FileType
 from opcenter.errors import InvalidParameter, MissingParameter, NotFound
-from opcenter.service import deployments, files, nodes, versions, workflows, workspaces
 from opcenter.service._fields import RERUN_MODES, SCHEDULER_TYPES
-from opcenter.service.context import ServiceContext
+
+if TYPE_CHECKING:
+    from opcenter.service import deployments, files, nodes, versions, workflows, workspaces
+    from opcenter.service.context import ServiceContext
+else:  # imported by the first command that uses them (`node list` needs no deployments)
+    deployments = lazy_module("opcenter.service.deployments")
+    files = lazy_module("opcenter.service.files")
+    nodes = lazy_module("opcenter.service.nodes")
+    versions = lazy_module("opcenter.service.versions")
+    workflows = lazy_module("opcenter.service.workflows")
+    workspaces = lazy_module("opcenter.service.workspaces")
 
 __all__ = ["file", "node", "workflow", "workspace"]
 
@@ -58,23 +73,11 @@ def _options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
 
 
 _workspace_options = _options(
-    click.option(
-        "-w", "--workspace", metavar="IDENTIFIER", help="Workspace identifier (ProjectIdentifier)."
-    ),
+    workspace_option(),
     click.option("--project-id", type=int, help="Workspace id (ProjectId), instead of -w."),
 )
-_paging_options = _options(
-    click.option("--page", "page_number", type=int, default=1, show_default=True),
-    click.option("--page-size", type=int, default=20, show_default=True),
-)
-_env_option = click.option(
-    "--env",
-    "project_env",
-    type=click.Choice(["DEV", "PROD"], case_sensitive=False),
-    default="PROD",
-    show_default=True,
-    help="Environment (ProjectEnv).",
-)
+_paging_options = paging_options
+_env_option = env_option()
 
 
 def _ws(workspace: str | None, project_id: int | None) -> dict[str, Any]:
@@ -104,12 +107,28 @@ class _FileTypeParam(click.ParamType):
 # --------------------------------------------------------------------------- workspace
 
 
-@click.group()
+class _WorkspaceGroup(click.Group):
+    """`opcenter workspace member …` is the same group as `opcenter iam member …` (one
+    implementation, two places people look for it), imported only when used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), "member"])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name == "member":
+            from opcenter.cli.iam import member
+
+            return member
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_WorkspaceGroup, short_help="Create and set up workspaces.")
+@group_data_dir_option
 def workspace() -> None:
     """Workspaces (DataWorks projects): STANDARD has DEV and PROD, BASIC has PROD only."""
 
 
-@workspace.command("create")
+@workspace.command("create", short_help="Create a workspace.")
 @click.argument("identifier")
 @click.option("--name", help="Display name (ProjectName); default: the identifier.")
 @click.option(
@@ -144,7 +163,7 @@ def workspace_create(
         emit(view, as_json)
 
 
-@workspace.command("get")
+@workspace.command("get", short_help="Show a workspace, its job variables and tenants.")
 @click.argument("identifier", required=False)
 @click.option("--project-id", type=int, help="Workspace id, instead of IDENTIFIER.")
 @data_dir_option
@@ -179,7 +198,7 @@ def _assignment(text: str) -> tuple[str, str]:
     return name, value
 
 
-@workspace.command("set-env")
+@workspace.command("set-env", short_help="Set or remove the variables the jobs get.")
 @click.argument("identifier")
 @click.argument("assignments", nargs=-1, metavar="[NAME=VALUE]...")
 @click.option("--unset", multiple=True, metavar="NAME", help="Remove a variable (repeatable).")
@@ -255,13 +274,13 @@ def _warn(message: str) -> None:
     click.echo(f"Warning: {message}", err=True)
 
 
-@workspace.command("set-tenant")
+@workspace.command("set-tenant", short_help="Choose the OS user the jobs run as.")
 @click.argument("identifier")
 @click.argument("user", required=False)
 @click.option("--clear", is_flag=True, help="Remove the tenant: jobs run as the default job user.")
 @click.option(
     "--env",
-    type=click.Choice(["DEV", "PROD"], case_sensitive=False),
+    type=ENV_CHOICE,
     default=None,
     help="Only this environment (default: every environment of the workspace).",
 )
@@ -297,7 +316,7 @@ def workspace_set_tenant(
     _emit_isolation(isolation, as_json)
 
 
-@workspace.command("share")
+@workspace.command("share", short_help="Let the jobs read (or write) a path.")
 @click.argument("identifier")
 @click.argument("path")
 @click.option("--write", is_flag=True, help="Jobs may write it too (default: read only).")
@@ -323,7 +342,7 @@ def workspace_share(
     _emit_isolation(isolation, as_json)
 
 
-@workspace.command("unshare")
+@workspace.command("unshare", short_help="Stop sharing a path with the jobs.")
 @click.argument("identifier")
 @click.argument("path")
 @data_dir_option
@@ -339,7 +358,7 @@ def workspace_unshare(identifier: str, path: str, data_dir: Path | None, as_json
     _emit_isolation(isolation, as_json)
 
 
-@workspace.command("isolation")
+@workspace.command("isolation", short_help="Show the jobs' OS user and shared paths.")
 @click.argument("identifier")
 @data_dir_option
 @json_option
@@ -352,7 +371,7 @@ def workspace_isolation(identifier: str, data_dir: Path | None, as_json: bool) -
     _emit_isolation(isolation, as_json)
 
 
-@workspace.command("list")
+@workspace.command("list", short_help="List the workspaces.")
 @_paging_options
 @data_dir_option
 @json_option
@@ -367,7 +386,8 @@ def workspace_list(page_number: int, page_size: int, data_dir: Path | None, as_j
 # --------------------------------------------------------------------------- workflow
 
 
-@click.group()
+@click.group(short_help="Create, show, change and delete workflows.")
+@group_data_dir_option
 def workflow() -> None:
     """Workflows (DataWorks business flows); MANUAL_BIZ ones are run by hand."""
 
@@ -380,7 +400,7 @@ def _business_id(
     return workflows.get_business(ctx, business_name=name, **ws).business_id
 
 
-@workflow.command("create")
+@workflow.command("create", short_help="Create a workflow.")
 @click.argument("name")
 @_workspace_options
 @click.option(
@@ -428,7 +448,7 @@ _business_arguments = _options(
 )
 
 
-@workflow.command("get")
+@workflow.command("get", short_help="Show a workflow.")
 @_business_arguments
 @_workspace_options
 @data_dir_option
@@ -450,7 +470,7 @@ def workflow_get(
         emit(view, as_json)
 
 
-@workflow.command("list")
+@workflow.command("list", short_help="List the workflows of a workspace.")
 @_workspace_options
 @click.option("--keyword", help="Part of the workflow name.")
 @_paging_options
@@ -478,7 +498,7 @@ def workflow_list(
         emit(page, as_json, columns=_BUSINESS_COLUMNS)
 
 
-@workflow.command("update")
+@workflow.command("update", short_help="Change a workflow.")
 @_business_arguments
 @_workspace_options
 @click.option("--new-name", help="Rename the workflow (its files move with it).")
@@ -516,7 +536,7 @@ def workflow_update(
         emit(view, as_json)
 
 
-@workflow.command("delete")
+@workflow.command("delete", short_help="Delete a workflow that has no files left.")
 @_business_arguments
 @_workspace_options
 @data_dir_option
@@ -544,7 +564,8 @@ def workflow_delete(
 # --------------------------------------------------------------------------- file
 
 
-@click.group()
+@click.group(short_help="Create, change, submit and deploy files (drafts).")
+@group_data_dir_option
 def file() -> None:
     """Files (drafts) of a workflow; submit commits to DEV, deploy publishes to PROD."""
 
@@ -619,7 +640,7 @@ def _file_fields(opts: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@file.command("create")
+@file.command("create", short_help="Create a file in a workflow.")
 @click.argument("name")
 @_workspace_options
 @click.option(
@@ -653,7 +674,7 @@ def file_create(
         emit(view, as_json)
 
 
-@file.command("get")
+@file.command("get", short_help="Show a file with its code.")
 @_file_arguments
 @click.option("--node-id", type=int, help="The file's node id, instead of NAME.")
 @_workspace_options
@@ -678,7 +699,7 @@ def file_get(
         emit(files.get_file(ctx, file_id=_file_id(ctx, ws, name, file_id), **ws), as_json)
 
 
-@file.command("list")
+@file.command("list", short_help="List the files of a workspace.")
 @_workspace_options
 @click.option("--workflow", "workflow_name", help="Only the files of this workflow.")
 @click.option("--folder-path", help="Only files in this folder or below.")
@@ -718,7 +739,7 @@ def file_list(
         emit(page, as_json, columns=_FILE_COLUMNS)
 
 
-@file.command("update")
+@file.command("update", short_help="Change a file (its draft).")
 @_file_arguments
 @_workspace_options
 @click.option("--new-name", help="Rename the file (its outputs stay as they are).")
@@ -750,7 +771,7 @@ def file_update(
         emit(view, as_json)
 
 
-@file.command("delete")
+@file.command("delete", short_help="Delete a file.")
 @_file_arguments
 @_workspace_options
 @data_dir_option
@@ -775,7 +796,7 @@ def file_delete(
             click.echo(f"Deleted file {fid}.")
 
 
-@file.command("submit")
+@file.command("submit", short_help="Commit a file: a new version, released to DEV.")
 @_file_arguments
 @_workspace_options
 @click.option("--comment", default="", help="Commit comment.")
@@ -804,7 +825,7 @@ def file_submit(
         emit(view, as_json)
 
 
-@file.command("deploy")
+@file.command("deploy", short_help="Publish a file's latest version to PROD.")
 @_file_arguments
 @click.option("--node-id", type=int, help="The file's node id, instead of NAME.")
 @_workspace_options
@@ -838,7 +859,7 @@ def file_deploy(
         emit(view, as_json)
 
 
-@file.command("deployment")
+@file.command("deployment", short_help="Show a deployment and its status.")
 @click.argument("deployment_id", type=int)
 @_workspace_options
 @data_dir_option
@@ -887,7 +908,7 @@ def _diff_colour(line: str) -> str:
     return line
 
 
-@file.command("diff")
+@file.command("diff", short_help="Compare two versions of a file.")
 @click.argument("name")
 @click.argument("v1", required=False, type=_VersionParam())
 @click.argument("v2", required=False, type=_VersionParam())
@@ -946,12 +967,13 @@ def file_diff(
 # --------------------------------------------------------------------------- node
 
 
-@click.group()
+@click.group(short_help="Show the nodes released to DEV or PROD.")
+@group_data_dir_option
 def node() -> None:
     """Nodes as released in an environment (DEV after submit, PROD after deploy)."""
 
 
-@node.command("get")
+@node.command("get", short_help="Show a node.")
 @click.argument("node_id", type=int)
 @_env_option
 @data_dir_option
@@ -963,7 +985,7 @@ def node_get(node_id: int, project_env: str, data_dir: Path | None, as_json: boo
         emit(nodes.get_node(ctx, node_id=node_id, project_env=project_env.upper()), as_json)
 
 
-@node.command("list")
+@node.command("list", short_help="List the nodes of a workspace.")
 @_workspace_options
 @_env_option
 @click.option("--workflow", "biz_name", help="Only the nodes of this workflow.")
@@ -1000,7 +1022,7 @@ def node_list(
         emit(page, as_json, columns=_NODE_COLUMNS)
 
 
-@node.command("code")
+@node.command("code", short_help="Print the code a node runs.")
 @click.argument("node_id", type=int)
 @_env_option
 @data_dir_option
@@ -1013,7 +1035,7 @@ def node_code(node_id: int, project_env: str, data_dir: Path | None, as_json: bo
         emit({"node_id": node_id, "code": code} if as_json else code, as_json)
 
 
-@node.command("parents")
+@node.command("parents", short_help="List the upstream nodes of a node.")
 @click.argument("node_id", type=int)
 @_env_option
 @data_dir_option
@@ -1026,7 +1048,7 @@ def node_parents(node_id: int, project_env: str, data_dir: Path | None, as_json:
         emit(views, as_json, columns=_NODE_COLUMNS)
 
 
-@node.command("children")
+@node.command("children", short_help="List the downstream nodes of a node.")
 @click.argument("node_id", type=int)
 @_env_option
 @data_dir_option
@@ -1039,7 +1061,7 @@ def node_children(node_id: int, project_env: str, data_dir: Path | None, as_json
         emit(views, as_json, columns=_NODE_COLUMNS)
 
 
-@node.command("io")
+@node.command("io", short_help="List the inputs or outputs of a node.")
 @click.argument("node_id", type=int)
 @click.argument("io_type", type=click.Choice(["input", "output"], case_sensitive=False))
 @_env_option
@@ -1061,7 +1083,7 @@ def node_io(
         emit(views, as_json, columns=["data", "node_id"])
 
 
-@node.command("offline")
+@node.command("offline", short_help="Take a node offline: new runs dry-run it.")
 @click.argument("node_id", type=int)
 @_env_option
 @data_dir_option
@@ -1078,7 +1100,7 @@ def node_offline(node_id: int, project_env: str, data_dir: Path | None, as_json:
         emit(nodes.get_node(ctx, node_id=node_id, project_env=env), as_json)
 
 
-@node.command("owner")
+@node.command("owner", short_help="Give a node and its file a new owner.")
 @click.argument("node_id", type=int)
 @click.argument("user")
 @_env_option
@@ -1096,14 +1118,3 @@ def node_owner(
         env = project_env.upper()
         nodes.update_node_owner(ctx, node_id=node_id, project_env=env, user_id=user)
         emit(nodes.get_node(ctx, node_id=node_id, project_env=env), as_json)
-
-
-def _add_member_commands() -> None:
-    # `opcenter workspace member …` is the same group as `opcenter iam member …` (one
-    # implementation, two places people look for it).
-    from opcenter.cli.iam import member
-
-    workspace.add_command(member, "member")
-
-
-_add_member_commands()

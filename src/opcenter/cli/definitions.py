@@ -3,33 +3,34 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import yaml
-from rich.console import Console
-from rich.table import Table
 
-from opcenter.cli._output import CommandFailed, data_dir_option, one_line_errors, service_context
-from opcenter.errors import NotFound
-from opcenter.service.context import ServiceContext
-from opcenter.service.definitions import ApplyReport, apply_definition, export_definition
-from opcenter.service.workspaces import create_project, get_project
-
-__all__ = ["apply", "dump_yaml", "export"]
-
-_workspace_option = click.option(
-    "--workspace",
-    "-w",
-    required=True,
-    metavar="IDENTIFIER",
-    help="Workspace identifier (DataWorks ProjectIdentifier).",
+from opcenter.cli._output import (
+    ENV_CHOICE,
+    CommandFailed,
+    console,
+    data_dir_option,
+    json_option,
+    one_line_errors,
+    service_context,
+    shorten,
+    workspace_option,
 )
+
+if TYPE_CHECKING:
+    from opcenter.service.context import ServiceContext
+    from opcenter.service.definitions import ApplyReport
+
+__all__ = ["apply", "dump_yaml", "export", "undeclared_warning"]
 
 
 def dump_yaml(document: Any) -> str:
     """YAML in the order given, multi-line text as literal blocks (scripts stay readable)."""
+    import yaml
 
     class _Dumper(yaml.SafeDumper):
         pass
@@ -47,16 +48,16 @@ def _literal_ok(value: str) -> bool:
     return "\r" not in value and not any(line.endswith((" ", "\t")) for line in value.split("\n"))
 
 
-@click.command("apply")
+@click.command("apply", short_help="Apply a workflow definition file (create, submit, deploy).")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@_workspace_option
+@workspace_option(required=True)
 @click.option("--deploy", is_flag=True, help="Also deploy every changed file to PROD.")
 @click.option(
     "--create-workspace",
     is_flag=True,
     help="Create the workspace (STANDARD mode) if it does not exist yet.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@json_option
 @data_dir_option
 @one_line_errors
 def apply(
@@ -66,19 +67,53 @@ def apply(
     """Apply a workflow definition file (DataWorks Spec, kind ManualWorkflow; JSON or YAML).
 
     Creates or updates the workflow and one file per node, submits what changed (DEV) and,
-    with --deploy, deploys it (PROD). Applying the same file again changes nothing.
+    with --deploy, deploys it (PROD). Applying the same file again changes nothing. A warning
+    names each `${name}` a node uses but neither it nor the workflow declares.
     """
+    from opcenter.service.definitions import apply_definition
+
+    document = _definition(path)
     with service_context(data_dir) as ctx:
         if create_workspace:
             _ensure_workspace(ctx, workspace)
-        report = apply_definition(ctx, path_or_document=path, workspace=workspace, deploy=deploy)
+        report = apply_definition(
+            ctx, path_or_document=document, workspace=workspace, deploy=deploy
+        )
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:
         _print_report(report)
+    for node, names in report.undeclared.items():
+        click.echo(undeclared_warning(node, names), err=True)
+
+
+def undeclared_warning(node: str, names: list[str]) -> str:
+    """One line: the `${…}` names node `node` uses that nothing declares."""
+    refs = ", ".join(f"${{{name}}}" for name in names)
+    one = len(names) == 1
+    return (
+        f"Warning: node {node} uses {refs}, which {'is' if one else 'are'} declared neither by "
+        f"the node nor by the workflow: a run leaves {'it' if one else 'them'} as written "
+        "unless given as a workflow parameter (--dag-param)."
+    )
+
+
+def _definition(path: Path) -> Mapping[str, Any]:
+    """The document of the file; one without `kind` is refused saying what a definition file
+    holds (as an empty file or a list is, by `load_document`)."""
+    from opcenter.service.definitions import WHAT_A_DEFINITION_HOLDS, load_document
+
+    document = load_document(path)
+    if "kind" not in document:
+        name = shorten(str(path))
+        raise CommandFailed(f"Definition file {name!r} has no `kind`: {WHAT_A_DEFINITION_HOLDS}.")
+    return document
 
 
 def _ensure_workspace(ctx: ServiceContext, identifier: str) -> None:
+    from opcenter.errors import NotFound
+    from opcenter.service.workspaces import create_project, get_project
+
     try:
         get_project(ctx, project_identifier=identifier)
     except NotFound:
@@ -86,10 +121,10 @@ def _ensure_workspace(ctx: ServiceContext, identifier: str) -> None:
 
 
 def _print_report(report: ApplyReport) -> None:
-    console = Console(highlight=False, soft_wrap=True)
-    if not console.is_terminal:  # piped or captured: no terminal width to squeeze names into
-        console = Console(highlight=False, soft_wrap=True, width=200)
-    console.print(
+    from rich.table import Table
+
+    out = console()
+    out.print(
         f"Workflow {report.workflow} (BusinessId {report.business_id}) in workspace "
         f"{report.workspace}: {report.workflow_action}"
     )
@@ -104,18 +139,18 @@ def _print_report(report: ApplyReport) -> None:
             str(f.node_id or "-"),
             str(f.version or "-"),
         )
-    console.print(table)
+    out.print(table)
     if report.not_in_definition:
-        console.print(
+        out.print(
             "Files of the workflow not in the definition (left as they are): "
             + ", ".join(report.not_in_definition)
         )
-    console.print("Changed." if report.changed else "Nothing to change.")
+    out.print("Changed." if report.changed else "Nothing to change.")
 
 
-@click.command("export")
+@click.command("export", short_help="Export a workflow as a definition file.")
 @click.argument("workflow")
-@_workspace_option
+@workspace_option(required=True)
 @click.option(
     "--format",
     "fmt",
@@ -126,7 +161,7 @@ def _print_report(report: ApplyReport) -> None:
 )
 @click.option(
     "--env",
-    type=click.Choice(["DEV", "PROD"], case_sensitive=False),
+    type=ENV_CHOICE,
     default=None,
     help="Export the nodes as released in this environment (default: the drafts).",
 )
@@ -147,10 +182,10 @@ def export(
 
     `opcenter apply` of the result changes nothing.
     """
+    from opcenter.service.definitions import export_definition
+
     with service_context(data_dir) as ctx:
-        document = export_definition(
-            ctx, workspace=workspace, workflow_name=workflow, env=env.upper() if env else None
-        )
+        document = export_definition(ctx, workspace=workspace, workflow_name=workflow, env=env)
     text = (
         json.dumps(document, indent=2, ensure_ascii=False) + "\n"
         if fmt == "json"

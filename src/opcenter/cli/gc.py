@@ -10,13 +10,12 @@ from pathlib import Path
 
 import click
 
-from opcenter.cli._output import one_line_errors, service_context
-from opcenter.service.retention import sweep
+from opcenter.cli._output import data_dir_option, one_line_errors, service_context
 
 __all__ = ["gc"]
 
 
-@click.command()
+@click.command(short_help="Delete the logs and work folders of old instances.")
 @click.option(
     "--older-than",
     "days",
@@ -24,17 +23,14 @@ __all__ = ["gc"]
     help="Age in days (default: OPCENTER_RETENTION_DAYS, 30; 0 there keeps everything).",
 )
 @click.option("--dry-run", is_flag=True, help="Only report what would be removed.")
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Data directory (default: OPCENTER_DATA_DIR, else ./.opcenter).",
-)
+@data_dir_option
 @one_line_errors
 def gc(days: int | None, dry_run: bool, data_dir: Path | None) -> None:
     """Delete old instances' logs and work directories (their rows are kept).
 
     An instance is old when it and its Dag finished more than the retention age ago."""
+    from opcenter.service.retention import sweep
+
     with service_context(data_dir) as ctx:
         report = sweep(ctx, days=days, dry_run=dry_run)
     click.echo(report.summary())

@@ -5,105 +5,91 @@ Every command works on the store of the data directory directly, as the root acc
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from opcenter.errors import InvalidParameter, OpcenterError
-from opcenter.iam.audit import AuditFilter
-from opcenter.iam.keys import generate_server_key
+from opcenter.cli._output import (
+    group_data_dir_option,
+    human_time,
+    iso_time,
+    json_option,
+    lazy_module,
+    one_line_errors,
+    service_context,
+)
+from opcenter.errors import InvalidParameter
 from opcenter.iam.roles import ROLES
-from opcenter.service import iam as svc
-from opcenter.service.context import ServiceContext
-from opcenter.service.workspaces import get_project
-from opcenter.settings import load_settings
+
+if TYPE_CHECKING:
+    from opcenter.service import iam as svc
+    from opcenter.service.context import ServiceContext
+else:
+    svc = lazy_module("opcenter.service.iam")
 
 __all__ = ["audit", "iam"]
 
-EXIT_FAILURE = 1  # as opcenter.cli.EXIT_FAILURE (not imported: that module imports this one)
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class _Failed(click.ClickException):
-    exit_code = EXIT_FAILURE
-
-
-def _one_line_errors(command: F) -> F:
-    """Our own errors become one `Error: …` line and exit code 1, under CliRunner too."""
-
-    @wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except OpcenterError as exc:
-            raise _Failed(exc.message) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-@contextmanager
-def _service_context() -> Iterator[ServiceContext]:
-    data_dir = click.get_current_context().find_root().meta.get("opcenter.iam.data_dir")
-    ctx = ServiceContext.open(load_settings(data_dir=data_dir))
-    try:
-        yield ctx
-    finally:
-        ctx.db.dispose()
-
-
-def _remember_data_dir(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
-    if value is not None:
-        ctx.find_root().meta["opcenter.iam.data_dir"] = value
-
-
-_data_dir_option = click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    expose_value=False,
-    is_eager=True,
-    callback=_remember_data_dir,
-    help="Data directory (default: OPCENTER_DATA_DIR, else ./.opcenter).",
-)
-_json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+# `--data-dir` is accepted by `iam`, by each of its groups and by each command, as everywhere.
+_data_dir_option = group_data_dir_option
+_json_option = json_option
+_one_line_errors = one_line_errors
+_service_context = service_context
 
 
 def _emit(headers: Sequence[str], rows: Sequence[Sequence[Any]], as_json: bool) -> None:
+    """Aligned columns for people; JSON objects (times in ISO 8601) for machines."""
+    import json
+
     if as_json:
-        click.echo(json.dumps([dict(zip(headers, row, strict=True)) for row in rows], indent=2))
+        objects = [dict(zip(headers, map(_plain, row), strict=True)) for row in rows]
+        click.echo(json.dumps(objects, indent=2))
         return
-    table = [list(headers), *[["" if v is None else str(v) for v in row] for row in rows]]
+    table = [list(headers), *[[_text(v) for v in row] for row in rows]]
     widths = [max(len(r[i]) for r in table) for i in range(len(headers))]
     for row in table:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
-def _when(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+class _Moment(int):
+    """Epoch milliseconds: `yyyy-mm-dd hh:mm:ss` in a table, ISO 8601 in JSON."""
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, _Moment):
+        return human_time(value)
+    return str(value)
+
+
+def _plain(value: Any) -> Any:
+    return iso_time(value) if isinstance(value, _Moment) else value
+
+
+def _when(ms: int) -> _Moment:
+    return _Moment(ms)
 
 
 # --- iam ------------------------------------------------------------------------------------
 
 
-@click.group("iam")
+@click.group("iam", short_help="Manage users, AccessKeys, policies and members.")
 @_data_dir_option
 def iam() -> None:
     """Identity and access: RAM users, AccessKeys, policies, workspace members."""
 
 
-@iam.group("user")
+@iam.group("user", short_help="Manage RAM users.")
+@_data_dir_option
 def user() -> None:
     """RAM users of the account."""
 
 
-@user.command("create")
+@user.command("create", short_help="Create a RAM user.")
 @click.argument("name")
 @click.option("--display-name", default="", help="Display name (default: the name).")
 @_data_dir_option
@@ -115,7 +101,7 @@ def user_create(name: str, display_name: str) -> None:
     click.echo(f"Created user {record.name} (UserId {record.uid}).")
 
 
-@user.command("list")
+@user.command("list", short_help="List the RAM users.")
 @_json_option
 @_data_dir_option
 @_one_line_errors
@@ -136,7 +122,7 @@ def user_list(as_json: bool) -> None:
     _emit(("Name", "UserId", "DisplayName", "Policies", "Created"), rows, as_json)
 
 
-@user.command("delete")
+@user.command("delete", short_help="Delete a RAM user.")
 @click.argument("name")
 @_data_dir_option
 @_one_line_errors
@@ -147,7 +133,8 @@ def user_delete(name: str) -> None:
     click.echo(f"Deleted user {record.name} (UserId {record.uid}).")
 
 
-@iam.group("key")
+@iam.group("key", short_help="Manage AccessKey pairs.")
+@_data_dir_option
 def key() -> None:
     """AccessKey pairs (the secret is shown once, at creation)."""
 
@@ -157,7 +144,7 @@ _user_option = click.option(
 )
 
 
-@key.command("create")
+@key.command("create", short_help="Create an AccessKey pair and print its secret.")
 @_user_option
 @_data_dir_option
 @_one_line_errors
@@ -170,7 +157,7 @@ def key_create(user_name: str | None) -> None:
     click.echo("The secret is not shown again; keep it now.", err=True)
 
 
-@key.command("list")
+@key.command("list", short_help="List the AccessKeys of a user.")
 @_user_option
 @_json_option
 @_data_dir_option
@@ -183,28 +170,32 @@ def key_list(user_name: str | None, as_json: bool) -> None:
     _emit(("AccessKeyId", "Status", "Created"), rows, as_json)
 
 
-def _key_command(name: str, verb: str, action: Callable[..., None]) -> None:
-    @key.command(name, help=f"{verb.capitalize()} an AccessKey.")
+def _key_command(name: str, verb: str) -> None:
+    text = f"{verb.capitalize()} an AccessKey."
+
+    @key.command(name, help=text, short_help=text)
     @click.argument("access_key_id")
     @_data_dir_option
     @_one_line_errors
     def command(access_key_id: str) -> None:
+        action: Callable[..., None] = getattr(svc, f"{verb}_access_key")
         with _service_context() as ctx:
             action(ctx, access_key_id=access_key_id)
         click.echo(f"AccessKey {access_key_id} {verb}d.")
 
 
-_key_command("disable", "disable", svc.disable_access_key)
-_key_command("enable", "enable", svc.enable_access_key)
-_key_command("delete", "delete", svc.delete_access_key)
+_key_command("disable", "disable")
+_key_command("enable", "enable")
+_key_command("delete", "delete")
 
 
-@iam.group("policy")
+@iam.group("policy", short_help="Manage RAM policies.")
+@_data_dir_option
 def policy() -> None:
     """RAM policies: the system ones and custom documents."""
 
 
-@policy.command("create")
+@policy.command("create", short_help="Create a custom policy.")
 @click.argument("name")
 @click.option(
     "--document",
@@ -234,7 +225,7 @@ def _read_document(value: str) -> str:
     return value
 
 
-@policy.command("list")
+@policy.command("list", short_help="List the policies.")
 @_json_option
 @_data_dir_option
 @_one_line_errors
@@ -245,7 +236,7 @@ def policy_list(as_json: bool) -> None:
     _emit(("Name", "Type", "Description"), rows, as_json)
 
 
-@policy.command("show")
+@policy.command("show", short_help="Print a policy's document.")
 @click.argument("name")
 @_data_dir_option
 @_one_line_errors
@@ -255,7 +246,7 @@ def policy_show(name: str) -> None:
         click.echo(svc.get_policy(ctx, policy_name=name).document)
 
 
-@policy.command("attach")
+@policy.command("attach", short_help="Attach a policy to a user.")
 @click.argument("name")
 @click.option("--user", "user_name", required=True, help="RAM user name or UserId.")
 @_data_dir_option
@@ -267,7 +258,7 @@ def policy_attach(name: str, user_name: str) -> None:
     click.echo(f"Attached {name} to {user_name}.")
 
 
-@policy.command("detach")
+@policy.command("detach", short_help="Detach a policy from a user.")
 @click.argument("name")
 @click.option("--user", "user_name", required=True, help="RAM user name or UserId.")
 @_data_dir_option
@@ -279,7 +270,7 @@ def policy_detach(name: str, user_name: str) -> None:
     click.echo(f"Detached {name} from {user_name}.")
 
 
-@policy.command("delete")
+@policy.command("delete", short_help="Delete a custom policy.")
 @click.argument("name")
 @_data_dir_option
 @_one_line_errors
@@ -290,12 +281,15 @@ def policy_delete(name: str) -> None:
     click.echo(f"Deleted policy {name}.")
 
 
-@iam.group("member")
+@iam.group("member", short_help="Manage the members of a workspace and their roles.")
+@_data_dir_option
 def member() -> None:
     """Workspace members and their roles (CreateProjectMember and friends)."""
 
 
 def _project_id(ctx: ServiceContext, workspace: str) -> int:
+    from opcenter.service.workspaces import get_project
+
     if workspace.isdigit():
         return get_project(ctx, project_id=int(workspace)).project_id
     return get_project(ctx, project_identifier=workspace).project_id
@@ -310,7 +304,7 @@ _member_argument = click.argument("user_name", metavar="USER")
 _role_choice = click.Choice([r.code for r in ROLES])
 
 
-@member.command("add")
+@member.command("add", short_help="Add a user to a workspace.")
 @_workspace_argument
 @_member_argument
 @click.option("--role", "role_code", type=_role_choice, default=None, help="A first role.")
@@ -328,7 +322,7 @@ def member_add(workspace: str, user_name: str, role_code: str | None) -> None:
     click.echo(f"Added {user_name} to {workspace}.")
 
 
-@member.command("list")
+@member.command("list", short_help="List the members of a workspace.")
 @_workspace_argument
 @_json_option
 @_data_dir_option
@@ -354,7 +348,7 @@ def member_list(workspace: str, as_json: bool) -> None:
     _emit(("Name", "UserId", "Type", "Roles"), rows, as_json)
 
 
-@member.command("remove")
+@member.command("remove", short_help="Remove a user from a workspace.")
 @_workspace_argument
 @_member_argument
 @_data_dir_option
@@ -368,7 +362,7 @@ def member_remove(workspace: str, user_name: str) -> None:
     click.echo(f"Removed {user_name} from {workspace}.")
 
 
-@member.command("grant")
+@member.command("grant", short_help="Give a member one more role.")
 @_workspace_argument
 @_member_argument
 @click.argument("role_code", metavar="ROLE", type=_role_choice)
@@ -386,7 +380,7 @@ def member_grant(workspace: str, user_name: str, role_code: str) -> None:
     click.echo(f"Granted {role_code} to {user_name} in {workspace}.")
 
 
-@member.command("revoke")
+@member.command("revoke", short_help="Take a role from a member.")
 @_workspace_argument
 @_member_argument
 @click.argument("role_code", metavar="ROLE", type=_role_choice)
@@ -404,15 +398,17 @@ def member_revoke(workspace: str, user_name: str, role_code: str) -> None:
     click.echo(f"Revoked {role_code} from {user_name} in {workspace}.")
 
 
-@member.command("roles")
+@member.command("roles", short_help="List the workspace roles.")
 def member_roles() -> None:
     """List the workspace roles (ListProjectRoles)."""
     _emit(("RoleCode", "RoleId", "Name"), [(r.code, r.id, r.name) for r in ROLES], False)
 
 
-@iam.command("server-key")
+@iam.command("server-key", short_help="Print a fresh server key (OPCENTER_SECRET_KEY).")
 def server_key() -> None:
     """Print a fresh server key for OPCENTER_SECRET_KEY (seals AccessKey secrets at rest)."""
+    from opcenter.iam.keys import generate_server_key
+
     click.echo(generate_server_key())
 
 
@@ -433,7 +429,7 @@ def _epoch_ms(value: str | None, option: str) -> int | None:
     return int(moment.timestamp() * 1000)
 
 
-@click.command("audit")
+@click.command("audit", short_help="List audit events, newest first.")
 @click.option("--principal", help="Principal ARN; * and ? wildcards.")
 @click.option("--action", help="RAM action, e.g. 'dataworks:Run*'.")
 @click.option("--resource", help="Resource ARN; * and ? wildcards.")
@@ -443,7 +439,10 @@ def _epoch_ms(value: str | None, option: str) -> int | None:
 @click.option("--request-id", help="Request id.")
 @click.option("--since", help="From this local time on (ISO 8601).")
 @click.option("--until", help="Before this local time (ISO 8601).")
-@click.option("--limit", type=int, default=100, show_default=True)
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=100, show_default=True,
+    help="Print at most this many events.",
+)  # fmt: skip
 @_json_option
 @_data_dir_option
 @_one_line_errors
@@ -453,6 +452,8 @@ def audit(
     since: str | None, until: str | None, limit: int, as_json: bool,
 ) -> None:  # fmt: skip
     """List audit events, newest first: every write (allowed or denied) and every denial."""
+    from opcenter.iam.audit import AuditFilter
+
     where = AuditFilter(
         principal=principal,
         action=action,

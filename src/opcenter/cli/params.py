@@ -6,6 +6,7 @@ import datetime as dt
 
 import click
 
+from opcenter.cli._output import shorten
 from opcenter.domain.params import (
     EvalContext,
     merge_params,
@@ -19,8 +20,18 @@ __all__ = ["params"]
 
 EXIT_USAGE = 2  # a malformed expression is bad input on the command line
 
-_DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d", "%Y-%m-%d %H:%M:%S")
-_DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y%m%d%H%M%S", "%Y-%m-%d %H:%M")
+# Each form the option accepts, and how its help and its errors spell it.
+_DATE_FORMATS = {
+    "%Y-%m-%d": "yyyy-mm-dd",
+    "%Y%m%d": "yyyymmdd",
+    "%Y-%m-%d %H:%M:%S": "'yyyy-mm-dd 00:00:00'",
+}
+_DATETIME_FORMATS = {
+    "%Y-%m-%d %H:%M:%S": "'yyyy-mm-dd hh:mm:ss'",
+    "%Y-%m-%dT%H:%M:%S": "yyyy-mm-ddThh:mm:ss",
+    "%Y%m%d%H%M%S": "yyyymmddhhmmss",
+    "%Y-%m-%d %H:%M": "'yyyy-mm-dd hh:mm'",
+}
 
 
 class _BadExpression(click.ClickException):
@@ -32,7 +43,7 @@ class _BadExpression(click.ClickException):
 class _Moment(click.ParamType):
     """A date (`2020-11-10`) or a date and time (`2020-11-11 00:00:00`)."""
 
-    def __init__(self, formats: tuple[str, ...], *, date_only: bool) -> None:
+    def __init__(self, formats: dict[str, str], *, date_only: bool) -> None:
         self.formats = formats
         self.date_only = date_only
         self.name = "date" if date_only else "datetime"
@@ -48,7 +59,32 @@ class _Moment(click.ParamType):
             except ValueError:
                 continue
             return parsed.date() if self.date_only else parsed
-        self.fail(f"{value!r} is not one of the forms {', '.join(self.formats)}", param, ctx)
+        what = "a date" if self.date_only else "a date and time"
+        *first, last = self.formats.values()
+        forms = f"{', '.join(first)} or {last}"
+        flag = max(param.opts, key=len) if isinstance(param, click.Option) else "value"
+        raise _OptionError(f"{flag} {shorten(str(value))!r} is not {what} ({forms}).", ctx, param)
+
+
+class _OptionError(click.BadParameter):
+    """`Error: --bizdate '2020/1/1' is not a date (…)`: the flag as typed, then the problem."""
+
+    def __init__(
+        self, message: str, ctx: click.Context | None, param: click.Parameter | None
+    ) -> None:
+        super().__init__(message, ctx, param)
+        self.text = message
+
+    def format_message(self) -> str:
+        return self.text
+
+
+def _no_short_w(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> None:
+    if values:
+        raise click.UsageError(
+            "-w names a workspace in opcenter's other commands; give a workflow parameter "
+            "here as --dag-param KEY=VALUE."
+        )
 
 
 def _workflow_param(
@@ -63,38 +99,39 @@ def _workflow_param(
     return pairs
 
 
-@click.group()
+@click.group(short_help="Preview the scheduling-parameter language.")
 def params() -> None:
     """The DataWorks scheduling-parameter language ($bizdate, ${yyyymmdd-1}, $[hh24-1/24] …)."""
 
 
-@params.command("eval")
+@params.command("eval", short_help="Print the value of parameter expressions.")
 @click.option(
     "--bizdate",
     type=_Moment(_DATE_FORMATS, date_only=True),
     default=None,
-    help="Business date (2020-11-10, 20201110 or '2020-11-10 00:00:00'). Default: yesterday.",
+    help="Business date: yyyy-mm-dd, yyyymmdd or 'yyyy-mm-dd 00:00:00'. Default: yesterday.",
 )
 @click.option(
     "--cyctime",
     type=_Moment(_DATETIME_FORMATS, date_only=False),
     default=None,
-    help="Scheduled time ('2020-11-11 00:00:00'). Default: the manual-run rule, the day after "
+    help="Scheduled time: 'yyyy-mm-dd hh:mm:ss'. Default: the manual-run rule, the day after "
     "the business date at 00:00:00.",
 )
 @click.option("--node-id", type=int, default=None, help="Node id, the value of $nodeid.")
 @click.option("--dag-id", type=int, default=None, help="DAG id, the value of $jobid.")
 @click.option("--instance-id", type=int, default=None, help="Instance id, the value of $taskid.")
 @click.option(
-    "-w",
+    "--dag-param",
     "--workflow-param",
     "workflow",
     multiple=True,
     callback=_workflow_param,
     metavar="KEY=VALUE",
-    help="A workflow parameter (as in DagParameters); it overrides a parameter of the same name "
-    "and may be referenced as ${KEY}. Repeatable.",
+    help="A workflow parameter (as `run --dag-param` passes it); it overrides a parameter of the "
+    "same name and may be referenced as ${KEY}. Repeatable.",
 )
+@click.option("-w", "short_w", multiple=True, hidden=True, expose_value=False, callback=_no_short_w)
 @click.argument("expressions", nargs=-1, required=True, metavar="EXPR…")
 def eval_command(
     bizdate: dt.date | None,
@@ -110,8 +147,11 @@ def eval_command(
     An EXPR that is one expression (`$bizdate`, `${yyyymm}01`, `$[hh24-1/24]`) prints its value.
     An EXPR that is a parameter string (`'dt=$bizdate region=cn'`, or several space-separated
     pieces) prints one `key=value` line per parameter, positional pieces as `$1=value`,
-    `$2=value` …, after merging the workflow parameters (-w) over it, exactly as an instance
-    would receive them. A malformed expression prints `Error: …` and exits with status 2.
+    `$2=value` …, after merging the workflow parameters (--dag-param) over it, exactly as an
+    instance would receive them.
+
+    Exit status: 0 when every EXPR was evaluated; 2, with one `Error: …` line, for a malformed
+    expression, a value out of range or a bad option.
 
     \b
     Example:

@@ -11,6 +11,28 @@ __all__ = ["render_reference"]
 
 _WIDTH = 100
 
+# What holds for every command (written once here rather than in each command's help).
+_CONVENTIONS = """\
+## Conventions
+
+- `--data-dir DIR` may be given right after `opcenter`, after a command group or after the
+  command (`opcenter --data-dir D node list`, `opcenter node --data-dir D list`, `opcenter node
+  list --data-dir D`); the one nearest the command wins. Default: `OPCENTER_DATA_DIR`, else
+  `./.opcenter`. Only `params` (which reads no store) takes none.
+- `-w/--workspace IDENTIFIER` names a workspace; `--env` takes `PROD` or `DEV`, in any case.
+- Dates are typed `yyyy-mm-dd` or `yyyymmdd`.
+- Tables show times as `yyyy-mm-dd hh:mm:ss` and business dates as `yyyy-mm-dd`, in the store's
+  time zone (`OPCENTER_TIMEZONE`); `--json` writes the same fields in ISO 8601
+  (`2024-02-01T00:00:00.000+08:00`, `2024-01-31`).
+- Listings page: `--page N` (from 1) and `--page-size N` (1 to 100); the table's last line says
+  how to get the next page.
+- Errors are one line `Error: …` on stderr, naming the option and the value as typed; a very long
+  value is shown cut, with its length.
+- Exit status: 0 on success; 1 when the operation failed (refused by the store's rules, or a run
+  `--wait` followed ended in failure); 2 for a malformed command line (an unknown option, a
+  value of the wrong form, and for `params eval` a malformed expression or a value out of
+  range).""".splitlines()
+
 
 def _walk(command: click.Command, path: list[str]) -> list[tuple[list[str], click.Command]]:
     found = [(path, command)]
@@ -42,6 +64,8 @@ def render_reference() -> str:
         "# opcenter CLI reference",
         "",
         "Generated from `--help` by `python -m opcenter.cli.reference`; do not edit by hand.",
+        "",
+        *_CONVENTIONS,
         "",
     ]
     for path, command in _walk(cli, ["opcenter"]):

@@ -22,6 +22,7 @@ from typing import Any
 
 import click
 
+from opcenter.cli._output import collect_garbage, data_dir_given, data_dir_option
 from opcenter.engine.scheduler import Engine, EngineBusy
 from opcenter.errors import NotFound, OpcenterError
 from opcenter.service.context import ServiceContext
@@ -49,13 +50,8 @@ def _apply_example(ctx: ServiceContext, path: Path) -> None:
     click.echo(f"Applied {path} to workspace {EXAMPLE_WORKSPACE!r} (deployed).")
 
 
-@click.command()
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Data directory (default: OPCENTER_DATA_DIR, else ./.opcenter).",
-)
+@click.command(short_help="Run the OpenAPI server and the engine.")
+@data_dir_option
 @click.option("--workers", type=click.IntRange(min=1), help="Worker slots (default: CPUs).")
 @click.option("--host", help="Address to listen on (HTTP API).")
 @click.option(
@@ -75,15 +71,20 @@ def serve(
 ) -> None:
     """Run the OpenAPI server and the engine (resuming unfinished runs) until stopped.
 
-    When another engine leads the store, serve the API only and take over when it stops."""
+    When another engine leads the store, serve the API only and take over when it stops. On
+    the first start the root AccessKey is created, once the port is bound, and its secret is
+    printed this one time; `opcenter iam key create` makes another root key at any time."""
     from opcenter.api.server import ServerThread, build_server
     from opcenter.iam.authorizer import Authorizer
     from opcenter.iam.resolver import StoreKeyResolver
     from opcenter.service.iam import ensure_root
 
+    collect_garbage()  # a server lives long: the collector runs as usual
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    settings = load_settings(data_dir=data_dir, workers=workers, host=host, port=port)
+    settings = load_settings(
+        data_dir=data_dir_given(data_dir), workers=workers, host=host, port=port
+    )
     ctx = ServiceContext.open(settings)
     stop = threading.Event()
 
@@ -92,6 +93,19 @@ def serve(
 
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
+    app = build_server(
+        ctx, key_resolver=StoreKeyResolver(ctx.db, settings), authorize=Authorizer(ctx.db, settings)
+    )
+    server = ServerThread(app, host=settings.host, port=settings.port, log_level="warning")
+    # The port first: a server that cannot listen creates nothing, so a root key's secret is
+    # never made where it could not be shown (nor used).
+    try:
+        server.start()
+    except OSError as exc:
+        ctx.db.dispose()
+        raise click.ClickException(
+            f"cannot listen on {settings.host}:{settings.port}: {exc}"
+        ) from None
     leader = _Leader(ctx, stop)
     try:
         key_id, secret = ensure_root(ctx)
@@ -100,19 +114,9 @@ def serve(
         leader.start()
         _print_isolation(leader.engine)
     except OpcenterError as exc:
-        ctx.db.dispose()
-        raise click.ClickException(exc.message) from None
-    app = build_server(
-        ctx, key_resolver=StoreKeyResolver(ctx.db, settings), authorize=Authorizer(ctx.db, settings)
-    )
-    server = ServerThread(app, host=settings.host, port=settings.port, log_level="warning")
-    try:
-        server.start()
-    except OSError as exc:
+        server.stop()
         leader.shut_down()
-        raise click.ClickException(
-            f"cannot listen on {settings.host}:{settings.port}: {exc}"
-        ) from None
+        raise click.ClickException(exc.message) from None
     _print_endpoint(server.endpoint, key_id, secret)
     sweeper = RetentionSweeper(ctx)
     sweeper.start()
@@ -202,4 +206,7 @@ def _print_endpoint(endpoint: str, key_id: str, secret: str | None) -> None:
         click.echo(f"Root AccessKey id: {key_id}")
         click.echo(f"Root AccessKey secret: {secret}  (shown only now: keep it)")
     else:
-        click.echo(f"Root AccessKey id: {key_id} (secret as configured or shown at first start)")
+        click.echo(
+            f"Root AccessKey id: {key_id} (secret as configured or shown at first start; "
+            "`opcenter iam key create` makes a new one)"
+        )

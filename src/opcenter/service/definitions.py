@@ -22,6 +22,7 @@ does not name are left as they are and listed in the report.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -34,7 +35,13 @@ import yaml
 from opcenter.domain import flowspec
 from opcenter.domain.flowspec import NodeDefinition, WorkflowDefinition
 from opcenter.domain.model import RUNNABLE_FILE_TYPES, Env, FileType, UseType
-from opcenter.domain.params import parse_params
+from opcenter.domain.params import (
+    EvalContext,
+    merge_params,
+    parse_params,
+    render_code,
+    resolve_params,
+)
 from opcenter.errors import InvalidParameter, NotFound
 from opcenter.service import _fields as fields
 from opcenter.service.context import Caller, ServiceContext
@@ -55,11 +62,13 @@ from opcenter.service.workspaces import get_project
 from opcenter.store.tables import FileVersion, NodeRelease
 
 __all__ = [
+    "WHAT_A_DEFINITION_HOLDS",
     "ApplyReport",
     "FileOutcome",
     "apply_definition",
     "export_definition",
     "load_document",
+    "undeclared_names",
 ]
 
 CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
@@ -86,7 +95,10 @@ class FileOutcome:
 
 @dataclass(frozen=True)
 class ApplyReport:
-    """What `apply_definition` did; `changed` is False when the workspace already matched."""
+    """What `apply_definition` did; `changed` is False when the workspace already matched.
+
+    `undeclared` maps a node to the `${name}`s its parameters or code use that neither it nor
+    the workflow declares (see `undeclared_names`)."""
 
     workspace: str
     workflow: str
@@ -94,6 +106,7 @@ class ApplyReport:
     workflow_action: str
     files: tuple[FileOutcome, ...]
     not_in_definition: tuple[str, ...] = field(default=())
+    undeclared: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -130,12 +143,30 @@ def load_document(source: str | Path | Mapping[str, Any]) -> Mapping[str, Any]:
         raise InvalidParameter(
             f"Definition file {str(path)!r} is not valid {_format_of(path)}: {detail}"
         ) from None
+    if document is None:
+        raise InvalidParameter(
+            f"Definition file {str(path)!r} is empty: {WHAT_A_DEFINITION_HOLDS}."
+        )
     if not isinstance(document, Mapping):
         raise InvalidParameter(
-            f"Definition file {str(path)!r} must hold an object with kind, spec, ...; "
-            f"got {type(document).__name__}"
+            f"Definition file {str(path)!r} holds a {_kind_of_value(document)}, not a "
+            f"definition: {WHAT_A_DEFINITION_HOLDS}."
         )
     return document
+
+
+# What a file must hold, said where a file holds none (empty, a list, no `kind`).
+WHAT_A_DEFINITION_HOLDS = (
+    "a definition file holds one workflow in DataWorks Spec form, `kind: ManualWorkflow` and a "
+    "`spec` with the workflow's `name` and its `nodes` (see docs/definitions.md; "
+    "`opcenter export` writes one from an existing workflow)"
+)
+
+
+def _kind_of_value(value: Any) -> str:
+    return {list: "list", str: "text", int: "number", float: "number", bool: "boolean"}.get(
+        type(value), type(value).__name__
+    )
 
 
 def _format_of(path: Path) -> str:
@@ -197,7 +228,34 @@ def apply_definition(
         workflow_action=wf_action,
         files=tuple(outcomes[n.name] for n in definition.nodes),
         not_in_definition=tuple(f.file_name for f in others if f.file_name not in names),
+        undeclared=undeclared_names(definition),
     )
+
+
+def undeclared_names(definition: WorkflowDefinition) -> dict[str, list[str]]:
+    """For each node, the `${name}`s in its parameter values or its code that neither the node
+    nor the workflow declares, in order of appearance.
+
+    They are found as a run finds them (the node's parameters merged with the workflow's, then
+    evaluated for yesterday and pasted into the code): at run time each stays as written and
+    the instance log warns about it, unless the run passes it as a workflow parameter
+    (DagParameters). `${N}` for an existing positional parameter and the `bdp.system.*` names
+    are not reported."""
+    workflow = dict(definition.parameters)
+    when = EvalContext(dt.date.today() - dt.timedelta(days=1))
+    found: dict[str, list[str]] = {}
+    for node in definition.nodes:
+        try:
+            resolved = resolve_params(
+                merge_params(parse_params(node.para_value), None, workflow), when
+            )
+        except InvalidParameter:  # refused earlier with its own message; nothing to add here
+            continue
+        rendered = render_code(node.content or "", resolved)
+        names = list(dict.fromkeys([*resolved.undefined, *rendered.undefined]))
+        if names:
+            found[node.name] = names
+    return found
 
 
 def _preflight(definition: WorkflowDefinition) -> None:

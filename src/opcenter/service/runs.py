@@ -49,8 +49,9 @@ from opcenter.errors import InvalidParameter, MissingParameter, NotFound, not_fo
 from opcenter.service.context import Caller, ServiceContext
 from opcenter.service.flows import DeployedNode, FlowGraph, deployed_flow
 from opcenter.service.instances import _env  # one ProjectEnv check for every query
-from opcenter.service.lookup import require_env, resolve_workspace
+from opcenter.service.lookup import check_paging, require_env, resolve_workspace
 from opcenter.service.run_views import DAG_TYPE, DagView, RunCreated, dag_view
+from opcenter.service.views import Page
 from opcenter.store.tables import (
     Dag,
     File,
@@ -64,6 +65,7 @@ from opcenter.store.tables import (
 
 __all__ = [
     "create_manual_dag",
+    "find_dags",
     "get_dag",
     "list_dags",
     "run_manual_dag_nodes",
@@ -540,3 +542,60 @@ def list_dags(ctx: ServiceContext, *, op_seq: int, project_env: str) -> list[Dag
         if not dags:
             raise not_found("OpSeq", op_seq, env)
         return [dag_view(d) for d in dags]
+
+
+def find_dags(
+    ctx: ServiceContext,
+    *,
+    project_env: str,
+    project_identifier: str | None = None,
+    op_seq: int | None = None,
+    workflow: str | None = None,
+    biz_date: dt.date | None = None,
+    begin_biz_date: dt.date | None = None,
+    end_biz_date: dt.date | None = None,
+    status: str | None = None,
+    page_number: int = 1,
+    page_size: int = 20,
+) -> Page[DagView]:
+    """The Dags of a workspace environment (or of one run, `op_seq`), filtered by workflow
+    name, business date or range (both ends inclusive) and status: newest run first, each run's
+    Dags in date order. ListDags finds the Dags of one run only; this finds them without it.
+    Either `project_identifier` or `op_seq` is required."""
+    env = _env(project_env)
+    offset, limit = check_paging(page_number, page_size)
+    if status is not None and status not in DagStatus.__members__:
+        raise InvalidParameter(f"Status={status!r} is not a Dag status.")
+    if project_identifier is None and op_seq is None:
+        raise MissingParameter("ProjectIdentifier")
+    with ctx.db.transaction(readonly=True) as session:
+        where: list[Any] = [Dag.env == env]
+        if project_identifier is not None:
+            ws = resolve_workspace(session, project_identifier=project_identifier)
+            where.append(Dag.workspace_id == ws.id)
+            if workflow:
+                where.append(
+                    Dag.workflow_id.in_(
+                        sa.select(Workflow.id).where(
+                            Workflow.workspace_id == ws.id, Workflow.name == workflow
+                        )
+                    )
+                )
+        elif workflow:
+            where.append(Dag.name == workflow)
+        if op_seq is not None:
+            where.append(Dag.run_id == op_seq)
+        if biz_date is not None:
+            where.append(Dag.biz_date == biz_date)
+        if begin_biz_date is not None:
+            where.append(Dag.biz_date >= begin_biz_date)
+        if end_biz_date is not None:
+            where.append(Dag.biz_date <= end_biz_date)
+        if status is not None:
+            where.append(Dag.status == status)
+        query = sa.select(Dag).where(*where)
+        total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
+        rows = session.scalars(
+            query.order_by(Dag.run_id.desc(), Dag.seq).offset(offset).limit(limit)
+        ).all()
+        return Page(tuple(dag_view(d) for d in rows), page_number, page_size, total)

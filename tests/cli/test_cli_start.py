@@ -1,0 +1,88 @@
+"""A read-only command imports only what it needs (its start-up time is mostly imports; the
+figures are in bench/bench_cli.py): never the HTTP server, the engine's scheduler or Alembic,
+and no rich for `--json`. Checked in a real `opcenter` process of its own."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from opcenter.service.context import ServiceContext
+from opcenter.settings import load_settings
+from tests.engine.builders import make_flow, node
+
+# Run the console script's entry point, then write the names of the imported modules.
+PROBE = """
+import sys
+out, sys.argv = sys.argv[1], ["opcenter", *sys.argv[2:]]
+from opcenter.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+with open(out, "w") as f:
+    f.write("\\n".join(sorted(sys.modules)))
+"""
+NEVER = ("opcenter.api", "opcenter.engine.scheduler", "uvicorn", "starlette", "alembic")
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = tmp_path_factory.mktemp("start") / "data"
+    ctx = ServiceContext.open(load_settings(environ={}, dotenv=None, data_dir=data))
+    make_flow(ctx, [node("a", "virtual")])
+    ctx.db.dispose()
+    return data
+
+
+def _imported(data_dir: Path, tmp_path: Path, *args: str) -> set[str]:
+    out = tmp_path / "modules.txt"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPCENTER_")}
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, str(out), *args, "--data-dir", str(data_dir)],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return set(out.read_text().split())
+
+
+def _loaded(modules: set[str], prefix: str) -> bool:
+    return any(m == prefix or m.startswith(prefix + ".") for m in modules)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["node", "list", "-w", "ws"],
+        ["workspace", "list"],
+        ["dag", "list", "-w", "ws"],
+        ["instance", "list", "-w", "ws"],
+        ["iam", "key", "list"],
+    ],
+)
+def test_a_read_only_command_imports_no_server_engine_or_migrations(
+    data_dir: Path, tmp_path: Path, args: list[str]
+) -> None:
+    modules = _imported(data_dir, tmp_path, *args)
+    assert [p for p in NEVER if _loaded(modules, p)] == []
+    assert _loaded(modules, "rich") == (args[0] != "iam")  # a rich table (iam aligns columns)
+    assert not _loaded(_imported(data_dir, tmp_path, *args, "--json"), "rich")
+
+
+def test_node_list_imports_neither_iam_nor_the_deployment_code(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    modules = _imported(data_dir, tmp_path, "node", "list", "-w", "ws", "--json")
+    for name in ("opcenter.service.iam", "opcenter.service.deployments", "opcenter.cli.iam",
+                 "opcenter.iam.audit", "cryptography"):  # fmt: skip
+        assert not _loaded(modules, name), name
+
+
+def test_params_eval_opens_no_store(tmp_path: Path) -> None:
+    modules = _imported(tmp_path, tmp_path, "params", "eval", "--bizdate", "2020-11-10", "$bizdate")
+    assert not _loaded(modules, "sqlalchemy")
+    assert not _loaded(modules, "rich")
