@@ -120,7 +120,7 @@ def test_file_diff_fails_given_a_version_the_file_does_not_have(load: Path) -> N
     result = run(load, "file", "diff", "load", "5", "-w", "demo")
     assert (result.exit_code, result.stderr) == (
         1,
-        "Error: The file FileId=1 ('load') has no version V1=5.\n",
+        "Error: The file 1 ('load') has no version V1=5.\n",
     )
 
 
@@ -129,7 +129,7 @@ def test_file_diff_fails_given_a_file_never_submitted(load: Path) -> None:
     result = run(load, "file", "diff", "fresh", "-w", "demo")
     assert result.exit_code == 1
     assert result.stderr == (
-        "Error: The file FileId=2 ('fresh') has never been submitted: it has no version to "
+        "Error: The file 2 ('fresh') has never been submitted: it has no version to "
         "compare.\n"
     )
 
