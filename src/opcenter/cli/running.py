@@ -34,6 +34,7 @@ from opcenter.domain.model import DagStatus, InstanceStatus
 from opcenter.service import instances as ops
 from opcenter.service import logs
 from opcenter.service.context import ServiceContext
+from opcenter.service.reruns import released_version, version_label
 from opcenter.service.run_views import DagView, InstanceView, RunCreated
 from opcenter.service.runs import get_dag, list_dags, start_manual_run
 
@@ -327,7 +328,7 @@ def dag_show(dag_id: int, project_env: str, as_json: bool, data_dir: Path | None
 def _instances_table(rows: list[InstanceView]) -> Table:
     table = Table("InstanceId", "node", "NodeId", "TaskType", "status", "started", "finished")
     for i in rows:
-        status = i.status.value + (" (suspended)" if i.suspended else "")
+        status = "SUSPENDED" if i.suspended else i.status.value  # TaskType shows PAUSE
         table.add_row(
             str(i.instance_id),
             i.node_name,
@@ -473,7 +474,34 @@ def _operation(name: str, function: Callable[..., bool], done: str) -> click.Com
     return command
 
 
-instance.add_command(_operation("rerun", ops.restart_instance, "will run again"))
+@instance.command("rerun")
+@click.argument("instance_id", type=int)
+@click.option(
+    "--latest",
+    is_flag=True,
+    help="Run the node's latest deployed version, not the one the run started with.",
+)
+@_env_option
+@_data_dir_option
+@one_line_errors
+def instance_rerun(instance_id: int, latest: bool, project_env: str, data_dir: Path | None) -> None:
+    """Run a finished instance again (RestartInstance), as a new attempt."""
+    with service_context(data_dir) as ctx:
+        ops.restart_instance(
+            ctx,
+            instance_id=instance_id,
+            project_env=project_env,
+            caller=current_caller(),
+            use_latest=latest,
+        )
+        view = ops.get_instance(ctx, instance_id=instance_id, project_env=project_env)
+        runs = f" with {version_label(ctx, view.version_id)}" if view.version_id else ""
+        newer = None if latest else released_version(ctx, view.node_id, project_env)
+        if newer is not None and newer != view.version_id:
+            runs += f"; {version_label(ctx, newer)} is deployed: --latest runs it"
+    click.echo(f"Instance {instance_id} will run again{runs}.")
+
+
 instance.add_command(_operation("set-success", ops.set_success_instance, "set to SUCCESS"))
 instance.add_command(_operation("stop", ops.stop_instance, "stopped"))
 instance.add_command(_operation("suspend", ops.suspend_instance, "suspended"))
