@@ -17,6 +17,7 @@ import pytest
 from opcenter.domain.model import DagStatus, InstanceStatus
 from opcenter.engine.recovery import INTERRUPTED_LINE, RERUN_LINE
 from opcenter.service.context import ServiceContext
+from opcenter.service.history import list_instance_history
 from opcenter.service.runs import list_dags
 from opcenter.settings import load_settings
 from tests.engine.builders import (
@@ -116,6 +117,14 @@ def test_a_killed_server_resumes_and_marks_the_running_instance_failed(
     assert after["long"].attempt == 2
     first_log = attempt_log(ctx, rows["long"].instance_id, 1)
     assert INTERRUPTED_LINE in first_log
+    interrupted, rerun = list_instance_history(
+        ctx, instance_id=rows["long"].instance_id, project_env="PROD"
+    )
+    assert (interrupted.status, interrupted.error_message) == (
+        InstanceStatus.FAILURE,
+        INTERRUPTED_LINE,
+    )
+    assert (rerun.status, rerun.error_message) == (InstanceStatus.SUCCESS, "")
     assert after["last"].status is InstanceStatus.SUCCESS
     assert process_gone(int(pid_file.read_text()))  # reaped by recovery
 

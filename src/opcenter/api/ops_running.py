@@ -139,7 +139,10 @@ def _instance(call: Call) -> dict[str, Any]:
 @operation("GetInstance", resource=instance_resource)
 def get_instance(call: Call) -> dict[str, Any]:
     found = instances.get_instance(call.services, **_instance(call))
-    return render.ok(Data=render.instance(found))
+    # The SDK's GetInstance model has no ErrorMessage in `Data`, only beside it ("the error
+    # message returned when the instance fails"): why the instance failed goes there too.
+    why = {"ErrorMessage": found.error_message} if found.error_message else {}
+    return render.ok(Data=render.instance(found), **why)
 
 
 @operation("ListInstances", resource=project_resource)
