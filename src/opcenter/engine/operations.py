@@ -14,6 +14,11 @@ it (`stopped_by`) and stays RUNNING: the engine that runs it terminates the proc
 records FAILURE "Stopped by <who>." once the attempt's result arrives (the group is gone). When
 no engine runs, the next engine start resolves it (engine/recovery.py). A refused state raises
 `Conflict("Instance", …)` naming the current status.
+
+Attempt rows (`instance_attempt`, see engine/transitions.py): an attempt stopped while it waited
+for a slot (WAIT_RESOURCE) never ran, but it has a number and a log, so the stop records its row
+(FAILURE, "Stopped by <who>."). Set success changes the instance, not its history: the failed
+attempt stays FAILURE. A restart starts no attempt (the engine's claim does).
 """
 
 from __future__ import annotations
