@@ -17,12 +17,13 @@ PLACEHOLDERS = ('"<the key make serve printed>"', '"<its secret>"', '"127.0.0.1:
 
 
 def python_block(doc: Path) -> str:
-    """The one ```python block of `doc` that starts a line (an indented block is a fragment of
-    a list item, not a program to run)."""
+    """The one ```python block of `doc` that is a whole program: it names the placeholders of
+    `make serve`'s key (other blocks are fragments that use a client made before)."""
     text = doc.read_text(encoding="utf-8")
-    blocks = re.findall(r"^```python\n(.*?)^```", text, re.DOTALL | re.MULTILINE)
-    assert len(blocks) == 1, f"{doc.name} has {len(blocks)} python blocks, expected 1"
-    return blocks[0]
+    blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
+    programs = [b for b in blocks if PLACEHOLDERS[0] in b]
+    assert len(programs) == 1, f"{doc.name} has {len(programs)} whole python programs, expected 1"
+    return programs[0]
 
 
 def aimed_at(live: Live, code: str, doc: Path) -> str:

@@ -125,6 +125,7 @@ def _calls(flow: Flow, dag_id: int, instance_id: int, op_seq: int) -> list[tuple
         ),
         ("GetInstance", dw.GetInstanceRequest(instance_id=instance_id, project_env="PROD")),
         ("GetInstanceLog", dw.GetInstanceLogRequest(instance_id=instance_id, project_env="PROD")),
+        ("ListInstanceHistory", dw.ListInstanceHistoryRequest(instance_id=instance_id)),
         (
             "ListInstances",
             dw.ListInstancesRequest(project_id=flow.project_id, project_env="PROD"),

@@ -153,7 +153,8 @@ def test_get_instance_and_its_log_describe_one_instance(
         flow.business_id,
         "root",
     )
-    assert (data.repeatability, data.task_rerun_time, data.dag_type) == (True, 0, "MANUAL")
+    # TaskRerunTime is empty: the node has no automatic rerun
+    assert (data.repeatability, data.task_rerun_time, data.dag_type) == (True, None, "MANUAL")
     log = client.get_instance_log(
         dw.GetInstanceLogRequest(instance_id=hello.instance_id, project_env="PROD")
     ).body

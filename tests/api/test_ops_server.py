@@ -25,7 +25,8 @@ OPERATIONS = {
     "GetNode", "ListNodes", "GetNodeCode", "GetNodeParents", "GetNodeChildren",
     "RunManualDagNodes", "CreateManualDag", "GetDag", "ListDags",
     "GetManualDagInstances", "ListManualDagInstances", "GetInstance", "ListInstances",
-    "GetInstanceLog", "GetInstanceStatusCount", "RestartInstance", "SetSuccessInstance",
+    "GetInstanceLog", "ListInstanceHistory", "GetInstanceStatusCount", "RestartInstance",
+    "SetSuccessInstance",
     "StopInstance", "SuspendInstance", "ResumeInstance",
 }  # fmt: skip
 

@@ -129,8 +129,7 @@ def test_file_diff_fails_given_a_file_never_submitted(load: Path) -> None:
     result = run(load, "file", "diff", "fresh", "-w", "demo")
     assert result.exit_code == 1
     assert result.stderr == (
-        "Error: The file 2 ('fresh') has never been submitted: it has no version to "
-        "compare.\n"
+        "Error: The file 2 ('fresh') has never been submitted: it has no version to " "compare.\n"
     )
 
 

@@ -16,13 +16,16 @@ from typing import Any
 from opcenter.domain.model import DagStatus, FileType
 from opcenter.service import deployments, files, workflows, workspaces
 from opcenter.service.context import ServiceContext
+from opcenter.service.history import list_instance_history
 from opcenter.service.instances import get_manual_dag_instances
+from opcenter.service.logs import get_instance_log
 from opcenter.service.run_views import InstanceView
 from opcenter.service.runs import get_dag, start_manual_run
 
 __all__ = [
     "Flow",
     "NodeDef",
+    "attempt_log",
     "biz",
     "by_name",
     "make_flow",
@@ -188,3 +191,15 @@ def wait_dag(
 def by_name(ctx: ServiceContext, dag_id: int, env: str = "PROD") -> dict[str, InstanceView]:
     """The instances of a Dag keyed by node name."""
     return {i.node_name: i for i in get_manual_dag_instances(ctx, dag_id=dag_id, project_env=env)}
+
+
+def attempt_log(ctx: ServiceContext, instance_id: int, attempt: int, env: str = "PROD") -> str:
+    """GetInstanceLog of one attempt, by the InstanceHistoryId ListInstanceHistory gives it."""
+    history = {
+        a.attempt: a for a in list_instance_history(ctx, instance_id=instance_id, project_env=env)
+    }
+    entry = history[attempt]
+    assert entry.recorded, f"attempt {attempt} of instance {instance_id} has no attempt row"
+    return get_instance_log(
+        ctx, instance_id=instance_id, project_env=env, instance_history_id=entry.instance_history_id
+    )

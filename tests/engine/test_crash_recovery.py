@@ -17,10 +17,18 @@ import pytest
 from opcenter.domain.model import DagStatus, InstanceStatus
 from opcenter.engine.recovery import INTERRUPTED_LINE, RERUN_LINE
 from opcenter.service.context import ServiceContext
-from opcenter.service.logs import get_instance_log
+from opcenter.service.history import list_instance_history
 from opcenter.service.runs import list_dags
 from opcenter.settings import load_settings
-from tests.engine.builders import by_name, make_flow, node, run_flow, wait_dag, wait_for
+from tests.engine.builders import (
+    attempt_log,
+    by_name,
+    make_flow,
+    node,
+    run_flow,
+    wait_dag,
+    wait_for,
+)
 
 OPCENTER = Path(sys.executable).with_name("opcenter")
 
@@ -107,10 +115,16 @@ def test_a_killed_server_resumes_and_marks_the_running_instance_failed(
     after = by_name(ctx, created.dag_id)
     assert after["first"].attempt == 1  # finished before the kill: never ran again
     assert after["long"].attempt == 2
-    first_log = get_instance_log(
-        ctx, instance_id=rows["long"].instance_id, project_env="PROD", instance_history_id=1
-    )
+    first_log = attempt_log(ctx, rows["long"].instance_id, 1)
     assert INTERRUPTED_LINE in first_log
+    interrupted, rerun = list_instance_history(
+        ctx, instance_id=rows["long"].instance_id, project_env="PROD"
+    )
+    assert (interrupted.status, interrupted.error_message) == (
+        InstanceStatus.FAILURE,
+        INTERRUPTED_LINE,
+    )
+    assert (rerun.status, rerun.error_message) == (InstanceStatus.SUCCESS, "")
     assert after["last"].status is InstanceStatus.SUCCESS
     assert process_gone(int(pid_file.read_text()))  # reaped by recovery
 
@@ -217,9 +231,7 @@ def test_a_killed_servers_job_is_reaped_before_its_one_rerun_starts(
         timeout=20,
     )
     assert (waiting.attempt, waiting.error_message) == (1, INTERRUPTED_LINE)
-    log = get_instance_log(
-        ctx, instance_id=waiting.instance_id, project_env="PROD", instance_history_id=1
-    )
+    log = attempt_log(ctx, waiting.instance_id, 1)
     assert INTERRUPTED_LINE in log and RERUN_LINE in log
     # and the rerun (attempt 2) runs once, after the first attempt's processes were all gone
     assert wait_dag(ctx, created.dag_id, timeout=30) is DagStatus.SUCCESS

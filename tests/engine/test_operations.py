@@ -16,7 +16,15 @@ from opcenter.service import instances as ops
 from opcenter.service import logs
 from opcenter.service.context import Caller, ServiceContext
 from opcenter.service.runs import get_dag, list_dags
-from tests.engine.builders import by_name, make_flow, node, run_flow, wait_dag, wait_for
+from tests.engine.builders import (
+    attempt_log,
+    by_name,
+    make_flow,
+    node,
+    run_flow,
+    wait_dag,
+    wait_for,
+)
 
 S = InstanceStatus
 PROD = "PROD"
@@ -111,9 +119,7 @@ def test_rerun_runs_a_failed_instance_again_with_a_new_attempt(
     assert wait_dag(ctx, created.dag_id) is DagStatus.SUCCESS
     again = ops.get_instance(ctx, instance_id=a.instance_id, project_env=PROD)
     assert (again.status, again.attempt) == (S.SUCCESS, 2)
-    assert "exit code 1" in logs.get_instance_log(
-        ctx, instance_id=a.instance_id, project_env=PROD, instance_history_id=1
-    )
+    assert "exit code 1" in attempt_log(ctx, a.instance_id, 1)
 
 
 def test_rerun_is_refused_for_a_succeeded_dry_run_and_when_denied(

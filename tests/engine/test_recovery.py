@@ -18,11 +18,11 @@ from opcenter.engine.recovery import (
     RERUN_LINE,
     recover,
 )
-from opcenter.engine.transitions import record_process
+from opcenter.engine.transitions import record_attempts, record_process
 from opcenter.runners.base import ProcessHandle
 from opcenter.runners.reaper import handle_of
 from opcenter.service.context import ServiceContext
-from opcenter.store.tables import Instance
+from opcenter.store.tables import Instance, InstanceAttempt
 from tests.engine.builders import make_flow, node, run_flow
 from tests.runners._support import process_gone
 
@@ -42,7 +42,19 @@ def _crashed_run(
         session.execute(
             sa.update(Instance).where(Instance.id == iid).values(status=S.RUNNING.value, attempt=1)
         )
+        record_attempts(session, [int(iid)], ctx.clock())  # as the engine writes it
     return created.op_seq, int(iid)
+
+
+def _attempt(ctx: ServiceContext, iid: int) -> tuple[str, str]:
+    """(status, error_message) of the instance's attempt row."""
+    with ctx.db.transaction(readonly=True) as session:
+        row = session.execute(
+            sa.select(InstanceAttempt.status, InstanceAttempt.error_message).where(
+                InstanceAttempt.instance_id == iid, InstanceAttempt.attempt == 1
+            )
+        ).one()
+        return row.status, row.error_message
 
 
 def _row(ctx: ServiceContext, iid: int) -> Instance:
@@ -76,6 +88,7 @@ def test_recover_records_the_interruption_and_one_rerun_given_auto_rerun_times(
         INTERRUPTED_LINE,
         0,
     )
+    assert _attempt(ctx, iid) == (S.FAILURE.value, INTERRUPTED_LINE)  # the attempt failed
     assert recovery.instance_ids == [iid]
     assert not _log(ctx, iid).exists()  # nothing is written before the caller commits
     recovery.write_logs()
@@ -98,6 +111,7 @@ def test_recover_ends_a_stopped_instance_without_rerun_given_stopped_by(
         "Stopped by alice.",
         3,
     )
+    assert _attempt(ctx, iid) == (S.FAILURE.value, "Stopped by alice.")
     assert "Stopped by alice." in _log(ctx, iid).read_text()
 
 

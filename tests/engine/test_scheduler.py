@@ -16,7 +16,7 @@ from opcenter.service.instances import list_instances
 from opcenter.service.logs import get_instance_log
 from opcenter.service.runs import list_dags
 from opcenter.store.tables import Instance
-from tests.engine.builders import by_name, make_flow, node, run_flow, wait_dag
+from tests.engine.builders import attempt_log, by_name, make_flow, node, run_flow, wait_dag
 
 S = InstanceStatus
 
@@ -212,9 +212,7 @@ def test_auto_rerun_retries_a_failure_with_a_new_attempt(
     assert wait_dag(ctx, created.dag_id) is DagStatus.SUCCESS
     flaky = by_name(ctx, created.dag_id)["flaky"]
     assert (flaky.attempt, flaky.task_rerun_time) == (3, 1)
-    first = get_instance_log(
-        ctx, instance_id=flaky.instance_id, project_env="PROD", instance_history_id=1
-    )
+    first = attempt_log(ctx, flaky.instance_id, 1)
     assert "exit code 1" in first and "An automatic rerun starts in 0.1 s." in first
     assert "attempt 3" in log(ctx, flaky.instance_id)
 

@@ -27,12 +27,13 @@ REFUSED = "cannot start: jobs cannot be isolated on this machine"
 WARNED = "WARNING: this job runs unisolated"
 
 
-def _run(ctx: ServiceContext, env: str) -> tuple[InstanceStatus, str]:
+def _run(ctx: ServiceContext, env: str) -> tuple[InstanceStatus, str, str]:
+    """The job's status, log and ErrorMessage."""
     flow = make_flow(ctx, [node("job", "shell", "echo ran")], workspace=f"ws_{env.lower()}")
     dag = run_flow(flow, env=env).dag_id
     wait_dag(ctx, dag, timeout=30, env=env)
     inst = by_name(ctx, dag, env)["job"]
-    return inst.status, _log(ctx, dag, "job", env)
+    return inst.status, _log(ctx, dag, "job", env), inst.error_message
 
 
 @pytest.mark.parametrize(
@@ -49,14 +50,17 @@ def test_the_isolation_policy_decides_given_no_sandbox(
     ctx = make_server_ctx(sandbox="none", isolation=policy)
     start_server_engine(ctx)
     for env, runs in (("PROD", prod_runs), ("DEV", dev_runs)):
-        status, log = _run(ctx, env)
+        status, log, why = _run(ctx, env)
         if runs:
             assert status is InstanceStatus.SUCCESS, log
             assert WARNED in log and "ran" in log
+            assert why == ""
         else:
             assert status is InstanceStatus.FAILURE, log
             assert REFUSED in log and "ran\n" not in log
             assert f"OPCENTER_ISOLATION={policy} refuses {env} jobs" in log
+            # ErrorMessage (GetInstance, ListInstances) says why, as the log's last line does
+            assert why.startswith(REFUSED) and why.endswith(f"refuses {env} jobs then"), why
 
 
 def _serve_line(tmp_path: Path, **env: str) -> str:

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from opcenter.api.rpc import Call
 from opcenter.iam.principals import parse_principal
 from opcenter.service.context import Caller
-from opcenter.service.run_views import DagView, InstanceStatusCount, InstanceView
+from opcenter.service.run_views import AttemptView, DagView, InstanceStatusCount, InstanceView
 from opcenter.service.views import (
     BusinessView,
     DeploymentView,
@@ -33,6 +33,7 @@ from opcenter.service.views import (
 
 __all__ = [
     "PROJECT_STATUS_CODES",
+    "attempt",
     "business",
     "caller_of",
     "dag",
@@ -456,6 +457,29 @@ def instance(i: InstanceView) -> Json:
         "BaselineId": None,
         "DqcType": 1,
         "DqcDescription": "",
+    }
+
+
+def attempt(a: AttemptView) -> Json:
+    """ListInstanceHistory `Instances[]`: one attempt, `InstanceHistoryId` its id."""
+    return {
+        "InstanceHistoryId": a.instance_history_id,
+        "InstanceId": a.instance_id,
+        "DagId": a.dag_id,
+        "DagType": a.dag_type,
+        "NodeId": a.node_id,
+        "NodeName": a.node_name,
+        "Status": a.status.value,
+        "TaskType": a.task_type.value,
+        "Bizdate": a.bizdate,
+        "CycTime": a.cyc_time,
+        "BeginWaitTimeTime": a.begin_wait_time_time,
+        "BeginWaitResTime": a.begin_wait_res_time,
+        "BeginRunningTime": a.begin_running_time,
+        "FinishTime": a.finish_time,
+        "CreateTime": a.create_time,
+        "ModifyTime": a.modify_time,
+        "ErrorMessage": a.error_message,
     }
 
 

@@ -2,9 +2,12 @@
 
 RunManualDagNodes / CreateManualDag create one Dag per business date and answer the first
 date's `DagId`; GetDag, ListDags (by `OpSeq`, the run), GetManualDagInstances /
-ListManualDagInstances, GetInstance, ListInstances, GetInstanceLog and GetInstanceStatusCount
-read them; RestartInstance, SetSuccessInstance, StopInstance, SuspendInstance and ResumeInstance
-act on one instance and answer `Data: true` (a refused state is `Invalid.Instance.Status`, 409).
+ListManualDagInstances, GetInstance, ListInstances, ListInstanceHistory (every attempt, by its
+`InstanceHistoryId`), GetInstanceLog and GetInstanceStatusCount read them; RestartInstance,
+SetSuccessInstance, StopInstance, SuspendInstance and ResumeInstance act on one instance and
+answer `Data: true` (a refused state is `Invalid.Instance.Status`, 409). RestartInstance also
+takes `UseLatestConfig=true` (not in the SDK's request model; DataWorks' newer API has it): run
+the node's latest deployed version.
 
 Run parameters are pasted into code: a caller the authorizer would not allow
 `dataworks:UpdateFile` in the workspace (its RAM policies and workspace roles, exactly as for an
@@ -23,7 +26,8 @@ from opcenter.api._resources import (
     project_resource,
 )
 from opcenter.api.rpc import Call, operation
-from opcenter.service import instances, logs, runs
+from opcenter.iam.scope import WorkspaceRef
+from opcenter.service import history, iam, instances, logs, runs
 
 __all__ = [
     "create_manual_dag",
@@ -34,6 +38,7 @@ __all__ = [
     "get_instance_status_statistic",
     "get_manual_dag_instances",
     "list_dags",
+    "list_instance_history",
     "list_instances",
     "list_manual_dag_instances",
     "restart_instance",
@@ -135,7 +140,10 @@ def _instance(call: Call) -> dict[str, Any]:
 @operation("GetInstance", resource=instance_resource)
 def get_instance(call: Call) -> dict[str, Any]:
     found = instances.get_instance(call.services, **_instance(call))
-    return render.ok(Data=render.instance(found))
+    # The SDK's GetInstance model has no ErrorMessage in `Data`, only beside it ("the error
+    # message returned when the instance fails"): why the instance failed goes there too.
+    why = {"ErrorMessage": found.error_message} if found.error_message else {}
+    return render.ok(Data=render.instance(found), **why)
 
 
 @operation("ListInstances", resource=project_resource)
@@ -176,6 +184,23 @@ def get_instance_log(call: Call) -> dict[str, Any]:
     return render.ok(Data=text)
 
 
+def _history_resource(call: Call) -> WorkspaceRef:
+    """The workspace of the instance, in `ProjectEnv` (PROD when not given, as the SDK says)."""
+    instance_id = call.int("InstanceId", required=True)
+    env = call.str("ProjectEnv") or history.DEFAULT_ENV
+    return iam.workspace_of_instance(call.services, instance_id, env)
+
+
+@operation("ListInstanceHistory", resource=_history_resource)
+def list_instance_history(call: Call) -> dict[str, Any]:
+    found = history.list_instance_history(
+        call.services,
+        instance_id=call.int("InstanceId", required=True),
+        project_env=call.str("ProjectEnv"),
+    )
+    return render.ok(Instances=[render.attempt(a) for a in found])
+
+
 @operation("GetInstanceStatusCount", resource=project_resource)
 def get_instance_status_count(call: Call) -> dict[str, Any]:
     counted = instances.get_instance_status_count(
@@ -205,7 +230,10 @@ def get_instance_status_statistic(call: Call) -> dict[str, Any]:
 @operation("RestartInstance", resource=instance_resource)
 def restart_instance(call: Call) -> dict[str, Any]:
     done = instances.restart_instance(
-        call.services, caller=render.caller_of(call), **_instance(call)
+        call.services,
+        caller=render.caller_of(call),
+        use_latest=call.bool("UseLatestConfig", default=False),
+        **_instance(call),
     )
     return render.ok(Data=done)
 

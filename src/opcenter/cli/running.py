@@ -479,7 +479,7 @@ def _instances_table(rows: list[InstanceView], *, with_dag: bool = False) -> Tab
         headers = ["InstanceId", "node", "DagId", "date", "status", "started", "finished"]
     table = Table(*headers)
     for i in rows:
-        status = i.status.value + (" (suspended)" if i.suspended else "")
+        status = "SUSPENDED" if i.suspended else i.status.value  # TaskType shows PAUSE
         middle = (
             [str(i.dag_id), human_day(i.bizdate)]
             if with_dag
@@ -744,18 +744,44 @@ def _operation(
     return command
 
 
-instance.add_command(
-    _operation(
-        "rerun",
-        "restart_instance",
-        "will run again",
-        "Run a failed or succeeded instance again.",
-        "Run instance INSTANCE_ID again (RestartInstance).\n\n"
-        "A FAILURE instance (a stopped one too) or a SUCCESS one (not a dry run) goes back to "
-        "NOT_RUN, as its node's RerunMode allows, and runs again with its stored parameters "
-        "and code. A RUNNING instance is refused.",
-    )
+@instance.command(
+    "rerun",
+    short_help="Run a failed or succeeded instance again.",
+    help="Run instance INSTANCE_ID again (RestartInstance), as a new attempt.\n\n"
+    "A FAILURE instance (a stopped one too) or a SUCCESS one (not a dry run) goes back to "
+    "NOT_RUN, as its node's RerunMode allows, and runs again with its stored parameters and "
+    "code; with --latest, with the node's latest deployed version (its parameters resolved "
+    "again). A RUNNING instance is refused.",
 )
+@click.argument("instance_id", type=int)
+@click.option(
+    "--latest",
+    is_flag=True,
+    help="Run the node's latest deployed version, not the one the run started with.",
+)
+@env_option()
+@data_dir_option
+@one_line_errors
+def instance_rerun(instance_id: int, latest: bool, project_env: str, data_dir: Path | None) -> None:
+    from opcenter.service import instances
+    from opcenter.service.reruns import released_version, version_label
+
+    with service_context(data_dir) as ctx:
+        instances.restart_instance(
+            ctx,
+            instance_id=instance_id,
+            project_env=project_env,
+            caller=current_caller(),
+            use_latest=latest,
+        )
+        view = instances.get_instance(ctx, instance_id=instance_id, project_env=project_env)
+        runs = f" with {version_label(ctx, view.version_id)}" if view.version_id else ""
+        newer = None if latest else released_version(ctx, view.node_id, project_env)
+        if newer is not None and newer != view.version_id:
+            runs += f"; {version_label(ctx, newer)} is deployed: --latest runs it"
+    click.echo(f"Instance {instance_id} will run again{runs}.")
+
+
 instance.add_command(
     _operation(
         "set-success",

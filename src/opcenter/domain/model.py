@@ -82,10 +82,13 @@ class TaskType(str, Enum):
     MANUAL = "MANUAL"
     SKIP = "SKIP"  # excluded: dry run
     SKIP_UNCHOOSE = "SKIP_UNCHOOSE"  # not included: dry run
+    # How a suspended instance is shown (DataWorks' frozen instance): never stored, the instance
+    # keeps its own type and gets it back when it is resumed.
+    PAUSE = "PAUSE"
 
     @property
     def dry_run(self) -> bool:
-        return self is not TaskType.MANUAL
+        return self in (TaskType.SKIP, TaskType.SKIP_UNCHOOSE)
 
 
 class DagStatus(str, Enum):

@@ -1,9 +1,11 @@
 """Turning claimed instances into executor work: rendered code, argv, paths, log header.
 
 The resolved parameters were computed when the instance was created and stored with it
-(`resolved_params`, JSON); a rerun uses them unchanged (decisions.md). The engine writes the
-log's header lines (identity, parameter values, one warning line for `${...}` left as
-written) before it hands the attempt to the executor, which appends the process output.
+(`resolved_params`, JSON); a rerun uses them unchanged, unless it was asked to run the latest
+deployed version (docs/running.md). The engine writes the log's header lines (identity, the
+file version the attempt runs and the deployment that released it, parameter values, one
+warning line for `${...}` left as written) before it hands the attempt to the executor, which
+appends the process output.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import functools
 import json
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,10 +29,11 @@ from opcenter.engine.paths import embedded_sql, log_path, sql_folder, sqlite_fol
 from opcenter.runners.base import Confinement, Grant, InstanceSpec
 from opcenter.runners.logs import CappedLog, format_log_line
 from opcenter.settings import Settings
-from opcenter.store.tables import Workspace
+from opcenter.store.tables import Deployment, FileVersion, Workspace
 
 __all__ = [
     "Prepared",
+    "Releases",
     "decode_resolved",
     "encode_resolved",
     "instant_line",
@@ -91,17 +94,113 @@ def _undefined_warning(names: Sequence[str]) -> str:
     return f"WARNING: undefined parameter(s) left as written: {refs}"
 
 
-def prepare(session: Session, rows: Sequence[Any], settings: Settings) -> dict[int, Prepared]:
+_VERSIONS = (
+    sa.select(
+        FileVersion.id,
+        FileVersion.name,
+        FileVersion.version,
+        Deployment.to_env,
+        sa.func.max(Deployment.id).label("deployment_id"),
+    )
+    .outerjoin(Deployment, Deployment.version_id == FileVersion.id)
+    .where(FileVersion.id.in_(sa.bindparam("ids", expanding=True)))
+    .group_by(FileVersion.id, FileVersion.name, FileVersion.version, Deployment.to_env)
+)
+_DEPLOYMENT_NAMES = sa.select(Deployment.id, Deployment.name).where(
+    Deployment.id.in_(sa.bindparam("ids", expanding=True))
+)
+
+
+class Releases:
+    """The log header line naming what an attempt runs: the file version, and the deployment
+    that released that version to the attempt's environment (its latest one). Both are
+    immutable once an instance can run them, so each (version, environment) is read from the
+    store once per engine: the hot path pays one query only for a version it has not seen."""
+
+    _LIMIT = 4096  # entries kept; forgotten all at once beyond (a re-read costs one query)
+
+    def __init__(self) -> None:
+        self._lines: dict[tuple[int, str], str] = {}
+
+    def lines(
+        self, session: Session, keys: Collection[tuple[int, str]]
+    ) -> dict[tuple[int, str], str]:
+        """The header line of each (FileVersionId, environment)."""
+        missing = sorted({k[0] for k in keys if k not in self._lines})
+        if not missing:
+            return {k: self._lines[k] for k in keys}
+        if len(self._lines) > self._LIMIT:
+            self._lines.clear()
+        versions = self._read(session, missing)
+        out = {}
+        for key in keys:
+            line = self._lines.get(key)
+            if line is None:  # not released to that environment by a recorded deployment
+                found = versions.get(key[0])
+                line = _unknown_version(key[0]) if found is None else version_line(*found, key[1])
+            out[key] = line
+        return out
+
+    def _read(self, session: Session, version_ids: list[int]) -> dict[int, tuple[str, int, int]]:
+        """Cache the line of every (version, environment) a deployment released; returns the
+        versions found, as (file name, version number, FileVersionId)."""
+        conn = session.connection()
+        rows = conn.execute(_VERSIONS, {"ids": version_ids}).all()
+        deployments = sorted({r.deployment_id for r in rows if r.deployment_id is not None})
+        names = (
+            dict(conn.execute(_DEPLOYMENT_NAMES, {"ids": deployments}).all()) if deployments else {}
+        )
+        versions = {}
+        for r in rows:
+            versions[r.id] = (r.name, r.version, r.id)
+            if r.to_env is not None:
+                self._lines[(r.id, r.to_env)] = version_line(
+                    r.name, r.version, r.id, r.to_env, r.deployment_id, names.get(r.deployment_id)
+                )
+        return versions
+
+
+def version_line(
+    name: str,
+    version: int,
+    version_id: int,
+    env: str,
+    deployment_id: int | None = None,
+    deployment_name: str | None = None,
+) -> str:
+    """`Code: file load version 2 (FileVersionId 17), released to PROD by deployment 9 (deploy
+    load v2)`: the log header line naming what an attempt runs."""
+    text = f"Code: file {name} version {version} (FileVersionId {version_id})"
+    if deployment_id is None:
+        return f"{text}; no deployment to {env} is recorded for it"
+    label = f" ({deployment_name})" if deployment_name else ""
+    return f"{text}, released to {env} by deployment {deployment_id}{label}"
+
+
+def _unknown_version(version_id: int) -> str:
+    return f"Code: FileVersionId {version_id} (no longer in the store)"
+
+
+def prepare(
+    session: Session, rows: Sequence[Any], settings: Settings, releases: Releases | None = None
+) -> dict[int, Prepared]:
     """Build the executor spec and log header of each attempt just marked RUNNING; `rows` are
     what `transitions.mark_running` returned (the instance's columns, its code and business
     date); one query more reads their workspaces (SQL connection, job environment, tenants,
-    shared paths). Keyed by instance id."""
+    shared paths), and `releases` names the versions they run (a query only for a version it
+    has not seen yet; a new `Releases` when none is given). Keyed by instance id."""
     if not rows:
         return {}
     ids = sorted({r.workspace_id for r in rows})
     spaces = {w.id: w for w in session.connection().execute(_WORKSPACES, {"ids": ids})}
     data_dir = _absolute(settings.data_dir)
-    return {r.id: _prepare_row(r, spaces.get(r.workspace_id), settings, data_dir) for r in rows}
+    found = (releases or Releases()).lines(session, {(r.version_id, r.env) for r in rows})
+    return {
+        r.id: _prepare_row(
+            r, spaces.get(r.workspace_id), settings, data_dir, found[(r.version_id, r.env)]
+        )
+        for r in rows
+    }
 
 
 def job_env(r: Any, space: Any) -> dict[str, str]:
@@ -213,13 +312,14 @@ def _confinement(r: Any, space: Any, folder: Path | None, data_dir: Path) -> Con
     return Confinement(workspace=space.identifier, env=r.env, tenant=tenant or None, grants=grants)
 
 
-def _prepare_row(r: Any, space: Any, settings: Settings, data_dir: Path) -> Prepared:
+def _prepare_row(r: Any, space: Any, settings: Settings, data_dir: Path, version: str) -> Prepared:
     resolved = decode_resolved(r.resolved_params)
     rendered = render_code(r.content or "", resolved)
     undefined = list(dict.fromkeys([*resolved.undefined, *rendered.undefined]))
     header = [
         f"Instance {r.id} of node {r.node_name} (NodeId {r.node_id}), DagId {r.dag_id}, "
         f"business date {r.biz_date.isoformat()}, {r.env}, attempt {r.attempt}",
+        version,
         f"Parameters: {r.param_values or '(none)'}",
     ]
     if undefined:

@@ -14,6 +14,11 @@ it (`stopped_by`) and stays RUNNING: the engine that runs it terminates the proc
 records FAILURE "Stopped by <who>." once the attempt's result arrives (the group is gone). When
 no engine runs, the next engine start resolves it (engine/recovery.py). A refused state raises
 `Conflict("Instance", …)` naming the current status.
+
+Attempt rows (`instance_attempt`, see engine/transitions.py): an attempt stopped while it waited
+for a slot (WAIT_RESOURCE) never ran, but it has a number and a log, so the stop records its row
+(FAILURE, "Stopped by <who>."). Set success changes the instance, not its history: the failed
+attempt stays FAILURE. A restart starts no attempt (the engine's claim does).
 """
 
 from __future__ import annotations
@@ -36,12 +41,14 @@ from opcenter.domain.states import (
 from opcenter.engine.dags import refresh_dag
 from opcenter.engine.dispatch import write_lines
 from opcenter.engine.paths import log_path
+from opcenter.engine.transitions import record_attempts
 from opcenter.engine.view import DagView
 from opcenter.errors import Conflict, NotFound
 from opcenter.store.db import StoreUnavailable
 from opcenter.store.tables import FileVersion, Instance
 
 __all__ = [
+    "Reconfigure",
     "restart",
     "resume",
     "set_success",
@@ -59,10 +66,26 @@ def stopped_line(who: str) -> str:
     return f"Stopped by {who}."
 
 
-def restart(ctx: ServiceContext, instance_id: int, who: str) -> InstanceStatus:
+Reconfigure = Callable[[Session, Instance], dict[str, Any]]
+
+
+def restart(
+    ctx: ServiceContext, instance_id: int, who: str, reconfigure: Reconfigure | None = None
+) -> InstanceStatus:
     """FAILURE/SUCCESS (as RerunMode allows) → NOT_RUN; the engine then runs a new attempt.
-    Refused while the instance is RUNNING (a stop is still being carried out)."""
-    return _apply(ctx, Operation.RESTART, _restart_values, instance_id, who)
+    Refused while the instance is RUNNING (a stop is still being carried out).
+
+    `reconfigure(session, instance)`, called in the operation's transaction once the state is
+    checked, returns instance columns to change with it (rerun with the latest deployed
+    version: `version_id`, the resolved parameters, …); its `auto_rerun_left` wins over the
+    one read from the instance's current version."""
+    if reconfigure is None:
+        return _apply(ctx, Operation.RESTART, _restart_values, instance_id, who)
+
+    def values(session: Session, inst: Instance, now: int, who: str) -> dict[str, Any]:
+        return {**_restart_values(session, inst, now, who), **reconfigure(session, inst)}
+
+    return _apply(ctx, Operation.RESTART, values, instance_id, who)
 
 
 def set_success(ctx: ServiceContext, instance_id: int, who: str) -> InstanceStatus:
@@ -122,11 +145,16 @@ def _apply_once(
         if inst is None:
             raise NotFound("Instance", f"The instance InstanceId={instance_id} does not exist.")
         check_operation(op, _facts(session, inst, op))
+        before = S(inst.status)
         now = ctx.clock()
         new = values(session, inst, now, who)
         _compare_and_set(session, op, inst, new, now)
+        if op is Operation.STOP and before is S.WAIT_RESOURCE:
+            # An attempt stopped while it waited for a slot never ran; it is an attempt all the
+            # same (it has a number and a log saying who stopped it): its row says so.
+            record_attempts(session, [inst.id], now)
         refresh_dag(session, inst.dag_id, now)
-        status = S(new.get("status", inst.status))
+        status = S(new.get("status", before.value))
         if op is Operation.STOP and status is S.FAILURE:
             line = (inst.dag_id, inst.attempt, stopped_line(who))
     if line is not None:

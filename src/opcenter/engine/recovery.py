@@ -9,9 +9,10 @@ engine starts was running under a process that is gone: its attempt was interrup
    background may live on, and a rerun must never overlap them;
 2. records each interrupted attempt: FAILURE, or, when the node has automatic reruns left
    (AutoRerunTimes), WAIT_TIME for exactly one rerun, with `error_message` and a log line
-   `Interrupted by a restart of the opcenter server.`; an attempt an operator had asked to stop
-   (`stopped_by` set) ends FAILURE `Stopped by <who>.` without an automatic rerun; an attempt
-   whose group could not be killed ends FAILURE without a rerun, so no two copies ever run.
+   `Interrupted by a restart of the opcenter server.` (its attempt row, `instance_attempt`,
+   ends FAILURE with the same message); an attempt an operator had asked to stop (`stopped_by`
+   set) ends FAILURE `Stopped by <who>.` without an automatic rerun; an attempt whose group
+   could not be killed ends FAILURE without a rerun, so no two copies ever run.
 
 WAIT_RESOURCE instances never reached a process (RUNNING is committed before the hand-over) and
 are simply queued again; finished instances are never touched, so nothing that finished runs
@@ -36,7 +37,7 @@ from opcenter.domain.model import InstanceStatus
 from opcenter.engine.dags import refresh_dag
 from opcenter.engine.dispatch import write_lines
 from opcenter.engine.paths import log_path
-from opcenter.engine.transitions import record_result
+from opcenter.engine.transitions import end_attempt, record_result
 from opcenter.runners.base import ProcessHandle
 from opcenter.runners.reaper import alive, reap_all
 from opcenter.settings import Settings
@@ -124,15 +125,16 @@ def _settle(session: Session, r: Any, now: int, *, unkillable: bool) -> list[str
     if unkillable:
         _fail(session, r.id, r.attempt, now, INTERRUPTED_LINE)
         return [INTERRUPTED_LINE, UNKILLABLE_LINE]
-    outcome = record_result(session, r.id, r.attempt, False, now)
-    _set_message(session, r.id, INTERRUPTED_LINE)
+    outcome = record_result(session, r.id, r.attempt, False, now, INTERRUPTED_LINE)
     if outcome is not None and outcome[0] is InstanceStatus.WAIT_TIME:
         return [INTERRUPTED_LINE, RERUN_LINE]
     return [INTERRUPTED_LINE]
 
 
 def _fail(session: Session, instance_id: int, attempt: int, now: int, message: str) -> None:
-    """RUNNING → FAILURE without an automatic rerun."""
+    """RUNNING → FAILURE without an automatic rerun (the process record is kept: see
+    `_forget_processes`); the attempt's row too."""
+    end_attempt(session, instance_id, attempt, InstanceStatus.FAILURE, message, now)
     session.execute(
         sa.update(Instance)
         .where(
@@ -146,12 +148,6 @@ def _fail(session: Session, instance_id: int, attempt: int, now: int, message: s
             finish_time=now,
             modified_at=now,
         )
-    )
-
-
-def _set_message(session: Session, instance_id: int, message: str) -> None:
-    session.execute(
-        sa.update(Instance).where(Instance.id == instance_id).values(error_message=message)
     )
 
 

@@ -36,7 +36,13 @@ from opcenter.domain.model import DagStatus, InstanceStatus
 from opcenter.engine import dags as dagstore
 from opcenter.engine import transitions
 from opcenter.engine.changes import Change, ChangeTracker
-from opcenter.engine.dispatch import instant_line, prepare, write_instant_logs, write_lines
+from opcenter.engine.dispatch import (
+    Releases,
+    instant_line,
+    prepare,
+    write_instant_logs,
+    write_lines,
+)
 from opcenter.engine.leader import Leadership
 from opcenter.engine.paths import log_path
 from opcenter.engine.recovery import recover
@@ -135,6 +141,7 @@ class Engine:
         self._draining = False
         self._checked_at = 0.0
         self._previous_notify: Callable[[], None] | None = None
+        self._releases = Releases()  # what each version is, for the log headers
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -347,7 +354,7 @@ class Engine:
         touched.add(dag_id)
         path = log_path(self.ctx.settings.data_dir, dag_id, *key)
         succeeded = result.outcome is Outcome.SUCCESS
-        ended = transitions.record_end(session, *key, succeeded, finished_at)
+        ended = transitions.record_end(session, *key, succeeded, finished_at, result.message)
         if ended is None:
             return  # no longer RUNNING that attempt: nothing to record
         status, retry_at, stopped_by = ended
@@ -644,7 +651,7 @@ class Engine:
         if not chosen:
             return
         running = transitions.mark_running(session, [i.id for i in chosen], now)
-        prepared = prepare(session, running, self.ctx.settings)
+        prepared = prepare(session, running, self.ctx.settings, self._releases)
         for inst in chosen:
             if inst.id not in prepared:
                 self._mark_stale(inst.dag_id)

@@ -4,6 +4,12 @@ Each update names the state it expects (`… WHERE status = 'NOT_RUN' AND NOT su
 returns the rows it changed, so a transition that lost a race with an operator (a stop, a
 suspend, possibly from another process) is simply not taken, and the engine acts only on the
 rows the store confirmed. Every function runs inside the caller's transaction.
+
+Each attempt also gets its row in `instance_attempt` (its id is the `InstanceHistoryId` of
+ListInstanceHistory), in the same transaction as the transition: written when the attempt starts
+RUNNING (`mark_running`) or finishes inside the engine (`finish_instant`), one INSERT … SELECT
+per batch that copies the instance's row as the transition left it; updated when the attempt
+ends (`record_end`, `fail_to_start`, `end_attempt`).
 """
 
 from __future__ import annotations
@@ -12,18 +18,21 @@ from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from opcenter.domain.model import InstanceStatus
-from opcenter.store.tables import Dag, FileVersion, Instance
+from opcenter.store.tables import Dag, FileVersion, Instance, InstanceAttempt
 
 __all__ = [
     "Ended",
     "claim",
     "claim_retries",
+    "end_attempt",
     "fail_to_start",
     "finish_instant",
     "mark_running",
+    "record_attempts",
     "record_end",
     "record_process",
     "record_result",
@@ -31,6 +40,7 @@ __all__ = [
 
 S = InstanceStatus
 T = Instance.__table__
+A = InstanceAttempt.__table__
 _CHUNK = 500  # ids per statement (well below SQLite's bound-parameter limit)
 NOW = sa.bindparam("now")
 
@@ -64,6 +74,7 @@ _FINISH_INSTANT = _statement(
         "begin_wait_res_time": NOW,
         "begin_running_time": NOW,
         "finish_time": NOW,
+        "error_message": "",
         "modified_at": NOW,
     },
 )
@@ -125,10 +136,105 @@ def _update(session: Session, stmt: sa.Update, ids: Sequence[int], now: int) -> 
     return out
 
 
+# The attempt rows of a batch: one INSERT … SELECT that copies each instance's current attempt
+# (its number, what it runs, its status and times as the transition just wrote them), built once
+# per dialect. A row that exists already (the attempt was recorded before) is left as it is.
+_ATTEMPT_COLUMNS = (
+    "instance_id",
+    "attempt",
+    "dag_id",
+    "workspace_id",
+    "env",
+    "node_id",
+    "version_id",
+    "task_type",
+    "status",
+    "error_message",
+    "begin_wait_time_time",
+    "begin_wait_res_time",
+    "begin_running_time",
+    "finish_time",
+    "created_at",
+    "modified_at",
+)
+_NOW_MS = sa.bindparam("now", type_=sa.BigInteger())
+_ATTEMPT_SOURCE = sa.select(
+    T.c.id,
+    T.c.attempt,
+    T.c.dag_id,
+    T.c.workspace_id,
+    T.c.env,
+    T.c.node_id,
+    T.c.version_id,
+    T.c.task_type,
+    T.c.status,
+    T.c.error_message,
+    T.c.begin_wait_time_time,
+    T.c.begin_wait_res_time,
+    T.c.begin_running_time,
+    T.c.finish_time,
+    _NOW_MS,
+    _NOW_MS,
+).where(T.c.id.in_(sa.bindparam("ids", expanding=True)), T.c.attempt > 0)
+_INSERT_ATTEMPTS = {
+    "sqlite": sqlite.insert(A)
+    .from_select(_ATTEMPT_COLUMNS, _ATTEMPT_SOURCE)
+    .on_conflict_do_nothing(index_elements=["instance_id", "attempt"]),
+    "postgresql": postgresql.insert(A)
+    .from_select(_ATTEMPT_COLUMNS, _ATTEMPT_SOURCE)
+    .on_conflict_do_nothing(index_elements=["instance_id", "attempt"]),
+}
+
+
+def record_attempts(session: Session, ids: Sequence[int], now: int) -> None:
+    """Write the attempt row (`instance_attempt`) of each instance's current attempt, as the
+    instance's row now describes it: one statement per batch of 500. For the instances a
+    transition just started (RUNNING) or finished inside the engine (dry run, virtual), and for
+    an attempt an operator stopped while it waited for a slot."""
+    if not ids:
+        return
+    conn = session.connection()
+    stmt = _INSERT_ATTEMPTS[conn.dialect.name]
+    for chunk in _chunks(ids):
+        conn.execute(stmt, {"ids": list(chunk), "now": now})
+
+
+_END_ATTEMPT = (
+    sa.update(A)
+    .where(A.c.instance_id == sa.bindparam("a_instance"), A.c.attempt == sa.bindparam("a_attempt"))
+    .values(
+        status=sa.bindparam("a_status"),
+        error_message=sa.bindparam("a_message"),
+        finish_time=NOW,
+        modified_at=NOW,
+    )
+)
+
+
+def end_attempt(
+    session: Session, instance_id: int, attempt: int, status: InstanceStatus, message: str, now: int
+) -> None:
+    """Record how an attempt ended on its attempt row (none for an attempt that started before
+    opcenter recorded attempts: then nothing changes)."""
+    session.connection().execute(
+        _END_ATTEMPT,
+        {
+            "a_instance": instance_id,
+            "a_attempt": attempt,
+            "a_status": status.value,
+            "a_message": message,
+            "now": now,
+        },
+    )
+
+
 def finish_instant(session: Session, ids: Sequence[int], now: int) -> list[tuple[int, int]]:
     """Dry-run and virtual instances whose upstream succeeded: NOT_RUN → SUCCESS at once,
-    every step's time stamped. Returns (id, attempt) of the rows changed."""
-    return [(r.id, r.attempt) for r in _update(session, _FINISH_INSTANT, ids, now)]
+    every step's time stamped, and their attempt rows written. Returns (id, attempt) of the
+    rows changed."""
+    done = [(r.id, r.attempt) for r in _update(session, _FINISH_INSTANT, ids, now)]
+    record_attempts(session, [d[0] for d in done], now)
+    return done
 
 
 def claim(session: Session, ids: Sequence[int], now: int) -> list[tuple[int, int]]:
@@ -145,9 +251,12 @@ def claim_retries(session: Session, ids: Sequence[int], now: int) -> list[tuple[
 
 def mark_running(session: Session, ids: Sequence[int], now: int) -> list[Any]:
     """WAIT_RESOURCE → RUNNING for the attempts about to be handed to the executor (committed
-    before the hand-over, so a crash after it is seen as 'was running'). Returns the changed
-    rows: id, attempt and the columns `dispatch.Preparer` builds the spec from."""
-    return _update(session, _RUNNING, ids, now)
+    before the hand-over, so a crash after it is seen as 'was running'), and their attempt rows
+    written. Returns the changed rows: id, attempt and the columns `dispatch.prepare` builds the
+    spec from."""
+    rows = _update(session, _RUNNING, ids, now)
+    record_attempts(session, [r.id for r in rows], now)
+    return rows
 
 
 _RESULT_WHERE = (
@@ -166,11 +275,12 @@ _RESULT_COMMON = {
 # An attempt an operator stopped (`stopped_by` set) ends FAILURE whatever its exit, without an
 # automatic rerun, and says who stopped it.
 _NOT_STOPPED = T.c.stopped_by.is_(None)
+_MESSAGE = sa.bindparam("b_message", type_=sa.Text())
 _STOP_MESSAGE = sa.case(
     (T.c.stopped_by.is_not(None), "Stopped by " + T.c.stopped_by + "."),
-    else_=T.c.error_message,
+    else_=_MESSAGE,
 )
-_RETURNING = (T.c.id, T.c.retry_at, T.c.stopped_by)
+_RETURNING = (T.c.id, T.c.retry_at, T.c.stopped_by, T.c.error_message)
 # Built once, like the batch statements above: one result per finished attempt is the engine's
 # hottest path, and building a statement costs more than running it.
 _SUCCEEDED = (
@@ -188,6 +298,7 @@ _RETRY = (
         # BigInteger on the left: the sum of epoch ms overflows PostgreSQL's int4.
         retry_at=sa.bindparam("retry_from", type_=sa.BigInteger()) + T.c.auto_rerun_interval_millis,
         begin_wait_time_time=NOW,
+        error_message=_MESSAGE,  # why the attempt failed, until the rerun starts
         **_RESULT_COMMON,
     )
     .returning(*_RETURNING)
@@ -209,37 +320,58 @@ class Ended(NamedTuple):
 
 
 def record_end(
-    session: Session, instance_id: int, attempt: int, succeeded: bool, finished_at: int
+    session: Session,
+    instance_id: int,
+    attempt: int,
+    succeeded: bool,
+    finished_at: int,
+    message: str = "",
 ) -> Ended | None:
     """Record the end of a RUNNING attempt, as a compare-and-set on RUNNING and the attempt:
     SUCCESS; or, on failure, WAIT_TIME for an automatic rerun when the node has reruns left
-    (AutoRerunTimes; none when RerunMode is ALL_DENIED), else FAILURE. An attempt an operator
-    stopped ends FAILURE in any case, `error_message` "Stopped by <who>.". None when the
-    instance was no longer RUNNING that attempt."""
+    (AutoRerunTimes; none when RerunMode is ALL_DENIED), else FAILURE. A failure's `message`
+    (the runner's `exit code 1`, `timed out after 60 s` …) becomes the `error_message` of the
+    instance and of the attempt. An attempt an operator stopped ends FAILURE in any case,
+    `error_message` "Stopped by <who>.". The attempt's row says how it ended (FAILURE when it
+    is rerun automatically). None when the instance was no longer RUNNING that attempt."""
     conn = session.connection()
     params = {"b_instance": instance_id, "b_attempt": attempt, "now": finished_at}
+    ended: Ended | None = None
     if succeeded:
         if conn.execute(_SUCCEEDED, params).first() is not None:
-            return Ended(S.SUCCESS, None, None)
+            ended, message = Ended(S.SUCCESS, None, None), ""
     else:
-        row = conn.execute(_RETRY, {**params, "retry_from": finished_at}).first()
-        if row is not None:
-            return Ended(S.WAIT_TIME, row.retry_at, None)
-    row = conn.execute(_FAILED, params).first()
-    return None if row is None else Ended(S.FAILURE, None, row.stopped_by)
+        retry = {**params, "retry_from": finished_at, "b_message": message}
+        found = conn.execute(_RETRY, retry).first()
+        if found is not None:
+            ended = Ended(S.WAIT_TIME, found.retry_at, None)
+    if ended is None:
+        found = conn.execute(_FAILED, {**params, "b_message": message}).first()
+        if found is None:
+            return None
+        ended, message = Ended(S.FAILURE, None, found.stopped_by), found.error_message
+    status = S.SUCCESS if ended.status is S.SUCCESS else S.FAILURE
+    end_attempt(session, instance_id, attempt, status, message, finished_at)
+    return ended
 
 
 def record_result(
-    session: Session, instance_id: int, attempt: int, succeeded: bool, finished_at: int
+    session: Session,
+    instance_id: int,
+    attempt: int,
+    succeeded: bool,
+    finished_at: int,
+    message: str = "",
 ) -> tuple[InstanceStatus, int | None] | None:
     """`record_end` as (status, retry_at), for callers that need no more."""
-    ended = record_end(session, instance_id, attempt, succeeded, finished_at)
+    ended = record_end(session, instance_id, attempt, succeeded, finished_at, message)
     return None if ended is None else (ended.status, ended.retry_at)
 
 
 def fail_to_start(session: Session, instance_id: int, attempt: int, message: str, now: int) -> bool:
     """An attempt marked RUNNING that the executor refused: FAILURE with `message` as its
-    `error_message`, no automatic rerun. False when the row was not RUNNING that attempt."""
+    `error_message` (the instance's and the attempt's), no automatic rerun. False when the row
+    was not RUNNING that attempt."""
     row = session.execute(
         sa.update(T)
         .where(*_RESULT_WHERE)
@@ -247,7 +379,10 @@ def fail_to_start(session: Session, instance_id: int, attempt: int, message: str
         .returning(T.c.id),
         {"b_instance": instance_id, "b_attempt": attempt, "now": now},
     ).first()
-    return row is not None
+    if row is None:
+        return False
+    end_attempt(session, instance_id, attempt, S.FAILURE, message, now)
+    return True
 
 
 def record_process(

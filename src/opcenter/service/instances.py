@@ -88,14 +88,23 @@ def _operate(
 
 
 def restart_instance(
-    ctx: ServiceContext, *, instance_id: int, project_env: str, caller: Caller = Caller()
+    ctx: ServiceContext,
+    *,
+    instance_id: int,
+    project_env: str,
+    caller: Caller = Caller(),
+    use_latest: bool = False,
 ) -> bool:
     """RestartInstance: from FAILURE (a stopped instance too) or SUCCESS (not a dry run), as the
     node's RerunMode allows; back to NOT_RUN, then it runs again with its stored parameters.
-    Refused while the instance is RUNNING, a stop in progress included."""
+    Refused while the instance is RUNNING, a stop in progress included. With `use_latest`
+    (`UseLatestConfig`), it runs the node's latest deployed version (service/reruns.py)."""
+    from opcenter.service.reruns import latest_config
+
+    reconfigure = latest_config if use_latest else None
     return _operate(
         ctx,
-        operations.restart,
+        lambda c, i, who: operations.restart(c, i, who, reconfigure),
         instance_id=instance_id,
         project_env=project_env,
         caller=caller,

@@ -8,7 +8,8 @@ page and reads at most `limit` bytes (default `DEFAULT_LOG_PAGE_BYTES`, at most
 `GetInstanceLog` answers with the whole log when it fits in one page; a longer log is answered
 with its **end** (the last `GET_INSTANCE_LOG_BYTES`, from a line start), after one first line
 saying how much was left out and how to read all of it: the end of a log is what says how an
-attempt ended.
+attempt ended. Its `InstanceHistoryId` names an attempt as ListInstanceHistory gives it
+(service/history.py); `read_instance_log` (the CLI's `--attempt`) takes attempt numbers.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from opcenter.engine.paths import log_path
-from opcenter.errors import InvalidParameter
+from opcenter.errors import InvalidParameter, not_found
 from opcenter.runners.logs import LOG_TAG, read_log_page
 from opcenter.service.context import ServiceContext
-from opcenter.service.instances import get_instance
+from opcenter.service.history import history_attempt
+from opcenter.service.instances import _env, get_instance
+from opcenter.store.tables import Instance
 
 __all__ = [
     "DEFAULT_LOG_PAGE_BYTES",
@@ -77,8 +80,7 @@ def read_instance_log(
     number = latest if attempt is None else attempt
     if number < 0 or number > latest:
         raise InvalidParameter(
-            f"InstanceHistoryId={attempt} is not an attempt of InstanceId={instance_id} "
-            f"(attempts 1..{latest})."
+            f"InstanceId={instance_id} has no attempt {attempt}: its attempts are 1..{latest}."
         )
     path = log_path(ctx.settings.data_dir, dag_id, instance_id, number)
     if not tail:
@@ -103,13 +105,23 @@ def get_instance_log(
     project_env: str,
     instance_history_id: int | None = None,
 ) -> str:
-    """GetInstanceLog: the latest attempt's log (or attempt `InstanceHistoryId`). A log longer
-    than `GET_INSTANCE_LOG_BYTES` is answered with its end, after one line saying so."""
+    """GetInstanceLog: the latest attempt's log, or the attempt `InstanceHistoryId` names (an
+    id ListInstanceHistory gave for this instance; another →
+    `Invalid.InstanceHistory.NotExists`). A log longer than `GET_INSTANCE_LOG_BYTES` is
+    answered with its end, after one line saying so."""
+    attempt = None
+    if instance_history_id is not None:
+        env = _env(project_env)
+        with ctx.db.transaction(readonly=True) as session:
+            inst = session.get(Instance, instance_id)
+            if inst is None or inst.env != env:
+                raise not_found("InstanceId", instance_id, env)
+            attempt = history_attempt(session, inst, instance_history_id)
     page = read_instance_log(
         ctx,
         instance_id=instance_id,
         project_env=project_env,
-        attempt=instance_history_id,
+        attempt=attempt,
         limit=GET_INSTANCE_LOG_BYTES,
         tail=True,
     )

@@ -13,6 +13,7 @@ from opcenter.domain.model import DagStatus, InstanceStatus, TaskType
 from opcenter.store.tables import Dag, Instance
 
 __all__ = [
+    "AttemptView",
     "DagView",
     "InstancePage",
     "InstanceStatusCount",
@@ -20,9 +21,11 @@ __all__ = [
     "RunCreated",
     "dag_view",
     "instance_view",
+    "shown_task_type",
+    "task_rerun_time",
 ]
 
-DAG_TYPE = "MANUAL"  # every Dag RunManualDagNodes / CreateManualDag creates (decisions.md)
+DAG_TYPE = "MANUAL"  # every Dag RunManualDagNodes / CreateManualDag creates
 
 
 @dataclass(frozen=True)
@@ -116,9 +119,33 @@ class InstanceView:
     stopped_by: str | None
     repeatability: bool
     repeat_interval: int
-    task_rerun_time: int
+    task_rerun_time: int | None
     connection: str = ""
     error_message: str = ""
+    version_id: int | None = None  # the FileVersionId it runs (its latest attempt's)
+
+
+def task_rerun_time(inst: Instance) -> int | None:
+    """`TaskRerunTime` as the SDK documents it: how many more times the instance may still be
+    run automatically. None (empty) when its node has no automatic rerun (`AutoRerunTimes` 0);
+    0 when it cannot be rerun (`RerunMode` ALL_DENIED, or its reruns are used up); else the
+    reruns left, counting the attempt about to start: `AutoRerunTimes + 1` before the first
+    attempt (and after RestartInstance), then one less as each attempt starts."""
+    configured = inst.auto_rerun_times
+    if not configured:
+        return None
+    if inst.rerun_mode == "ALL_DENIED":
+        return 0
+    left = inst.auto_rerun_left
+    # NOT_RUN: no attempt of this round has started; WAIT_TIME: the automatic rerun is due.
+    pending = inst.status in (InstanceStatus.NOT_RUN.value, InstanceStatus.WAIT_TIME.value)
+    return left + 1 if pending else left
+
+
+def shown_task_type(task_type: str, suspended: bool) -> TaskType:
+    """The TaskType a response shows: PAUSE for a suspended instance (DataWorks' frozen
+    instance), else the instance's own."""
+    return TaskType.PAUSE if suspended else TaskType(task_type)
 
 
 def instance_view(inst: Instance) -> InstanceView:
@@ -129,7 +156,7 @@ def instance_view(inst: Instance) -> InstanceView:
         node_id=inst.node_id,
         node_name=inst.node_name,
         status=InstanceStatus(inst.status),
-        task_type=TaskType(inst.task_type),
+        task_type=shown_task_type(inst.task_type, bool(inst.suspended)),
         bizdate=inst.bizdate_ms,
         cyc_time=inst.cyctime_ms,
         create_time=inst.created_at,
@@ -152,8 +179,37 @@ def instance_view(inst: Instance) -> InstanceView:
         error_message=inst.error_message or "",
         repeatability=inst.rerun_mode != "ALL_DENIED",
         repeat_interval=inst.auto_rerun_interval_millis,
-        task_rerun_time=inst.auto_rerun_left,
+        task_rerun_time=task_rerun_time(inst),
+        version_id=inst.version_id,
     )
+
+
+@dataclass(frozen=True)
+class AttemptView:
+    """One attempt of an instance (ListInstanceHistory `Instances[]`): `instance_history_id`
+    is its `InstanceHistoryId` (the attempt number for an attempt recorded before opcenter
+    kept attempt rows, see service/history.py)."""
+
+    instance_history_id: int
+    instance_id: int
+    attempt: int
+    dag_id: int
+    dag_type: str
+    node_id: int
+    node_name: str
+    status: InstanceStatus
+    task_type: TaskType
+    bizdate: int
+    cyc_time: int
+    create_time: int | None
+    modify_time: int | None
+    begin_wait_time_time: int | None
+    begin_wait_res_time: int | None
+    begin_running_time: int | None
+    finish_time: int | None
+    error_message: str
+    version_id: int | None  # the FileVersionId it ran
+    recorded: bool  # False: rebuilt from the instance and its log (an attempt of before 0005)
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    select,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column
 
 __all__ = [
     "Base",
@@ -341,6 +342,11 @@ class Instance(Base):
     proc_boot: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[int] = mapped_column(Millis)
     modified_at: Mapped[int] = mapped_column(Millis)
+    # Not a column: the AutoRerunTimes of the version the instance runs, read with it (one
+    # primary-key lookup per row), for TaskRerunTime.
+    auto_rerun_times: Mapped[int] = column_property(
+        select(FileVersion.auto_rerun_times).where(FileVersion.id == version_id).scalar_subquery()
+    )
 
 
 class InstanceAttempt(Base):
