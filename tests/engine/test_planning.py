@@ -1,4 +1,4 @@
-"""The planning rules of decisions.md ("What a run creates", "Time baselines"), pure."""
+"""The planning rules of docs/running.md ("What a run creates", "Time baselines"), pure."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ Checked once settled:
   - no instance left waiting whose upstreams all succeeded (NOT_RUN, or WAIT_RESOURCE while an
     executor slot is free);
   - the Dag's status is `derive_dag_status` of its instances;
-  - an operation answered as decisions.md says for the state it was issued in (OK or
+  - an operation answered as docs/running.md says for the state it was issued in (OK or
     Invalid.Instance.Status; a RestartInstance of a RUNNING instance, whose stop is still being
     carried out, is refused), and an accepted one, like a released job's result, took effect.
 
@@ -382,7 +382,7 @@ class Harness:
 
 
 def expected_answer(obs: Observation, op: Operation, instance_id: int) -> str:
-    """What decisions.md answers for `op` in the observed (settled) state."""
+    """What docs/running.md answers for `op` in the observed (settled) state."""
     row = obs.rows[instance_id]
     statuses = {r.id: r.status for r in obs.rows.values()}
     facts = InstanceFacts(
@@ -642,7 +642,7 @@ def machine(h: Harness) -> type[RuleBasedStateMachine]:
             check: bool = True,
             before: Row | None = None,
         ) -> str:
-            """Check an operation's answer (against decisions.md for the settled state when
+            """Check an operation's answer (against docs/running.md for the settled state when
             `predicted`, else OK or Invalid.Instance.Status) and, with `check`, expect the
             effect of an accepted one once the engine has settled."""
             assert self.state is not None

@@ -1,4 +1,4 @@
-"""The state machine of decisions.md "States": operations per state, Dag status derivation."""
+"""The state machine of docs/running.md ("Operations"): operations per state, Dag status."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def test_operation_is_refused_with_the_current_status_given_a_state_not_allowed(
     )
 
 
-def test_allowed_states_are_those_of_decisions_md() -> None:
+def test_allowed_states_are_those_of_the_docs() -> None:
     assert ALLOWED == {
         Operation.RESTART: {S.FAILURE, S.SUCCESS},
         Operation.SET_SUCCESS: {S.FAILURE, S.NOT_RUN},

@@ -1,5 +1,5 @@
 """RunManualDagNodes / CreateManualDag through the service layer: what a run creates, and every
-validation rule (decisions.md "What a run creates"), on SQLite and PostgreSQL."""
+validation rule (docs/running.md), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Each function resolves the workspace once, through the service layer, and returns it as a
 `WorkspaceRef`; the dispatcher keeps it on `call.workspace` for the authorizer and the handler
 and authorizes on `acs:dataworks:<region>:<account>:workspace/<ProjectIdentifier>`
-(decisions.md, "Authorization names").
+(docs/iam.md, "Action and resource names").
 
 Authorization fails closed: whatever stops the resolution refuses the request with the
 service's own error, and the handler does not run. An object that does not exist (or lies in

@@ -1,6 +1,6 @@
 """Planning a manual run (pure): which nodes run, for which business dates, at which times.
 
-Every rule here is one of decisions.md ("What a run creates", "Time baselines of a manual run");
+Every rule here is one of docs/running.md ("What a run creates", "Time baselines of a manual run");
 each raises the contract's error naming the parameter and the offending value, so the service can
 validate a whole call before it writes anything.
 """

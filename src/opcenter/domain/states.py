@@ -1,4 +1,4 @@
-"""The state machine of manual instances and Dags (pure; decisions.md "States").
+"""The state machine of manual instances and Dags (pure; docs/running.md, "Operations").
 
     NOT_RUN → WAIT_TIME → WAIT_RESOURCE → RUNNING → SUCCESS | FAILURE
 
@@ -56,7 +56,7 @@ class RerunMode(str, enum.Enum):
             return cls.ALL_ALLOWED
 
 
-# The states each operation starts from (decisions.md). Extra conditions are in check_operation.
+# The states each operation starts from (docs/running.md). Extra conditions are in check_operation.
 ALLOWED: dict[Operation, frozenset[InstanceStatus]] = {
     Operation.RESTART: frozenset({S.FAILURE, S.SUCCESS}),
     Operation.SET_SUCCESS: frozenset({S.FAILURE, S.NOT_RUN}),

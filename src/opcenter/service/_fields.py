@@ -27,7 +27,7 @@ __all__ = [
     "parse_folder_path",
 ]
 
-# The first segment of a FileFolderPath that ties a file to a workflow (decisions.md).
+# The first segment of a FileFolderPath that ties a file to a workflow (docs/authoring.md).
 FOLDER_ROOTS = ("Business Flow", "业务流程", "Business_process")
 RERUN_MODES = ("ALL_ALLOWED", "FAILURE_ALLOWED", "ALL_DENIED")
 SCHEDULER_TYPES = ("NORMAL", "MANUAL", "PAUSE", "SKIP")

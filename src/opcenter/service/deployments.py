@@ -266,7 +266,7 @@ def submit_file(
         if error := _cycle_error(file, _latest_of_others(session, wf, file), "Submitting"):
             raise error
         version, created = _new_version(session, ctx, file, comment, caller.name)
-        # A BASIC workspace has no DEV: a submit goes straight to PROD (decisions.md).
+        # A BASIC workspace has no DEV: a submit goes straight to PROD (docs/authoring.md).
         env = Env.PROD if ws.mode == WorkspaceMode.BASIC.value else Env.DEV
         now = ctx.clock()
         released = _release(session, version, ws, env, now)

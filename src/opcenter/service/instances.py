@@ -2,7 +2,7 @@
 
 An operation validates its input, resolves the instance in the requested environment
 (`NotFound("Instance")` for an unknown id) and asks the engine for the transition
-(`opcenter.engine.operations`), which checks the state against decisions.md, writes it as a
+(`opcenter.engine.operations`), which checks the state against docs/running.md, writes it as a
 compare-and-set, refreshes the Dag and wakes the engine. A refused state →
 `Conflict("Instance", …)` (`Invalid.Instance.Status`, HTTP 409) naming the current status.
 """

@@ -1,7 +1,7 @@
 """Resolution helpers shared by the service functions: workspace, environment, workflow, file,
 paging. Each raises the contract's error naming the parameter and the value it was given.
 
-Workspace selection (decisions.md, "Wire-level answers"): `ProjectName` / `ProjectIdentifier`
+Workspace selection (docs/api.md, "Conventions"): `ProjectName` / `ProjectIdentifier`
 is the workspace identifier; either it or `ProjectId` suffices; both naming different
 workspaces → `InvalidParameter`; neither → `MissingParameter("ProjectId")`.
 """

@@ -1,6 +1,6 @@
 """RunManualDagNodes and CreateManualDag: validate everything, then write a whole run at once.
 
-A call is checked completely before anything is written (decisions.md): the workspace and
+A call is checked completely before anything is written (docs/running.md): the workspace and
 environment, the flow and whether every one of its files is deployed there, the business dates,
 the node ids of IncludeNodeIds / ExcludeNodeIds / NodeParameters, and every parameter
 expression, evaluated for every instance. Then one transaction writes the run (`OpSeq`), one Dag

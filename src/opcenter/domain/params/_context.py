@@ -33,7 +33,7 @@ class EvalContext:
 
     - `bizdate` is the business date (the `${...}` baseline).
     - `cyctime` is the scheduled time (the `$[...]` baseline); it defaults to `bizdate + 1 day,
-      00:00:00`, the manual-run (data-backfill) rule of decisions.md. After construction
+      00:00:00`, the manual-run (data-backfill) rule of docs/parameters.md. After construction
       `ctx.cyctime` always holds the effective value (never None), without tzinfo or
       microseconds.
     - `$gmtdate` is `bizdate + 1 day`; `$bizmonth` is the business month, or the month before it
