@@ -50,6 +50,10 @@ from alibabacloud_dataworks_public20200518.client import Client
 from alibabacloud_tea_openapi import models as open_api_models
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench._docs import replace_section  # noqa: E402
+
 HEADING = "## API load (issue 5)"
 WORKSPACE = "bench_load"
 FLOW = "load20"
@@ -484,20 +488,7 @@ def write_docs(rows: list[tuple[str, str]], args: argparse.Namespace, how: str, 
         note,
         "",
     ]
-    _replace_section(ROOT / "docs" / "benchmarks.md", "\n".join(lines))
-
-
-def _replace_section(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if HEADING in text:
-        start = text.index(HEADING)
-        nxt = text.find("\n## ", start + len(HEADING))
-        end = len(text) if nxt < 0 else nxt + 1
-        tail = text[end:]
-        text = text[:start] + section + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
+    replace_section(HEADING, "\n".join(lines))
 
 
 def print_profile(path: Path, top: int = 30) -> None:

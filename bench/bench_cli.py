@@ -27,6 +27,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench._docs import replace_section  # noqa: E402
+
 HEADING = "## CLI start (issue 12)"
 TARGET_SECONDS = 0.3
 OPCENTER = str(Path(sys.executable).with_name("opcenter"))
@@ -137,7 +141,7 @@ def main() -> int:
             floors.append((label, wall, cpu))
             print(f"{label:60s} {wall:6.3f} s  cpu {cpu:6.3f} s", flush=True)
     lines = _table(rows, floors, args.runs)
-    _write(lines)
+    replace_section(HEADING, "\n".join(lines))
     return 0
 
 
@@ -167,21 +171,6 @@ def _table(
         *WHERE_THE_TIME_GOES,
         "",
     ]
-
-
-def _write(lines: list[str]) -> None:
-    doc = ROOT / "docs" / "benchmarks.md"
-    text = doc.read_text()
-    block = "\n".join(lines)
-    if HEADING in text:
-        start = text.index(HEADING)
-        end = text.find("\n## ", start + len(HEADING))
-        text = text[:start] + block + (text[end:] if end >= 0 else "\n")
-    else:
-        marker = "\n## Peers"
-        at = text.find(marker)
-        text = text[:at] + "\n" + block + text[at:] if at >= 0 else text + "\n" + block
-    doc.write_text(text)
 
 
 if __name__ == "__main__":

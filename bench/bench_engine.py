@@ -28,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._docs import replace_section  # noqa: E402
 from opcenter.domain.model import DagStatus  # noqa: E402
 from opcenter.engine.scheduler import Engine  # noqa: E402
 from opcenter.runners.local import LocalExecutor  # noqa: E402
@@ -177,8 +178,6 @@ def machine() -> str:
 
 
 def write_docs(rows: list[tuple[str, str, str]]) -> None:
-    path = ROOT / "docs" / "benchmarks.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
     lines = [
         HEADING,
         "",
@@ -191,17 +190,7 @@ def write_docs(rows: list[tuple[str, str, str]]) -> None:
         "",
         "",  # a blank line before the next section's heading
     ]
-    section = "\n".join(lines)
-    if HEADING in text:
-        start = text.index(HEADING)
-        rest = text[start + len(HEADING) :]
-        nxt = rest.find("\n## ")
-        end = len(text) if nxt < 0 else start + len(HEADING) + nxt + 1
-        text = text[:start] + section + text[end:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    replace_section(HEADING, "\n".join(lines))
 
 
 def main() -> None:

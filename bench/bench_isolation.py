@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._docs import replace_section  # noqa: E402
 from bench.bench_engine import bare_bash, context  # noqa: E402
 from opcenter.engine.scheduler import Engine  # noqa: E402
 from opcenter.runners.local import LocalExecutor  # noqa: E402
@@ -85,23 +86,8 @@ def main() -> int:
         "",
     ]
     print("\n".join(table))
-    _write(table)
+    replace_section(HEADING, "\n".join(table))
     return 0
-
-
-def _write(lines: list[str]) -> None:
-    doc = ROOT / "docs" / "benchmarks.md"
-    text = doc.read_text()
-    block = "\n".join(lines)
-    if HEADING in text:
-        start = text.index(HEADING)
-        end = text.find("\n## ", start + len(HEADING))
-        text = text[:start] + block + (text[end:] if end >= 0 else "\n")
-    else:
-        marker = "\n## Peers"
-        at = text.find(marker)
-        text = text[:at] + "\n" + block + text[at:] if at >= 0 else text + "\n" + block
-    doc.write_text(text)
 
 
 if __name__ == "__main__":

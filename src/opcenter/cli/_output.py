@@ -153,7 +153,7 @@ def one_line_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-class _OptionError(click.BadParameter):
+class OptionError(click.BadParameter):
     """`Error: --bizdate '2024/01/31' is not a date (…)`: the flag as typed, then the problem."""
 
     def __init__(
@@ -194,7 +194,7 @@ class DateParam(click.ParamType):
                 return dt.datetime.strptime(text, form).date()
             except ValueError:
                 continue
-        raise _OptionError(
+        raise OptionError(
             f"{_flag(param, ctx)} {shorten(str(value))!r} is not a date (yyyy-mm-dd or yyyymmdd).",
             ctx,
             param,
@@ -218,7 +218,7 @@ class UpperChoice(click.Choice):
             return text.upper()
         *first, last = (str(c) for c in self.choices)
         names = f"{', '.join(first)} or {last}" if first else last
-        raise _OptionError(
+        raise OptionError(
             f"{_flag(param, ctx)} {shorten(text)!r} is not {self.what} ({names}).", ctx, param
         )
 

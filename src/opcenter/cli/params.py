@@ -6,7 +6,7 @@ import datetime as dt
 
 import click
 
-from opcenter.cli._output import shorten
+from opcenter.cli._output import OptionError, shorten
 from opcenter.domain.params import (
     EvalContext,
     merge_params,
@@ -63,20 +63,7 @@ class _Moment(click.ParamType):
         *first, last = self.formats.values()
         forms = f"{', '.join(first)} or {last}"
         flag = max(param.opts, key=len) if isinstance(param, click.Option) else "value"
-        raise _OptionError(f"{flag} {shorten(str(value))!r} is not {what} ({forms}).", ctx, param)
-
-
-class _OptionError(click.BadParameter):
-    """`Error: --bizdate '2020/1/1' is not a date (…)`: the flag as typed, then the problem."""
-
-    def __init__(
-        self, message: str, ctx: click.Context | None, param: click.Parameter | None
-    ) -> None:
-        super().__init__(message, ctx, param)
-        self.text = message
-
-    def format_message(self) -> str:
-        return self.text
+        raise OptionError(f"{flag} {shorten(str(value))!r} is not {what} ({forms}).", ctx, param)
 
 
 def _no_short_w(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> None:
