@@ -7,6 +7,7 @@ import pytest
 
 from opcenter.domain import flowspec
 from opcenter.domain.flowspec import (
+    ImportNote,
     NodeDefinition,
     WorkflowDefinition,
     command_code,
@@ -14,6 +15,7 @@ from opcenter.domain.flowspec import (
     para_value_from_parameters,
     parameters_from_para_value,
     read_spec,
+    read_specs,
     to_spec,
     workflow_parameter_string,
 )
@@ -237,8 +239,11 @@ def test_read_spec_accepts_a_command_type_id_given_no_command_name() -> None:
     assert read_spec(document).nodes[0].file_type == 1322
 
 
-def test_read_spec_accepts_shell_given_it_is_refused_only_at_submit() -> None:
-    assert read_spec(_with_nodes({"id": "a", "script": _script("shell")})).nodes[0].file_type == 2
+def test_read_specs_maps_shell_onto_dide_shell_and_notes_it() -> None:
+    found = read_specs(_with_nodes({"id": "a", "script": _script("shell")}))
+
+    assert found.workflows[0].nodes[0].file_type == 6
+    assert found.notes == [ImportNote("wf", "a", "mapped", "SHELL -> shell")]
 
 
 def test_read_spec_fails_given_an_unknown_command_naming_node_and_command() -> None:
@@ -299,11 +304,13 @@ def test_read_spec_fails_given_another_kind() -> None:
         read_spec(document)
 
     assert err.value.message == (
-        'Invalid parameter kind: "CycleWorkflow" (only ManualWorkflow is supported)'
+        'Invalid parameter kind: "CycleWorkflow" is a scheduled workflow; opcenter runs manual '
+        "workflows: import it as one with `opcenter apply FILE --as-manual` (its triggers and "
+        "cron are dropped and reported)"
     )
 
 
-def test_read_spec_fails_given_no_workflow_name() -> None:
+def test_read_spec_fails_given_no_workflow_name_and_none_supplied() -> None:
     document = _example()
     del document["spec"]["name"]
 
@@ -493,15 +500,20 @@ def test_to_spec_writes_the_spec_form_given_a_definition() -> None:
 def test_flowspec_exports_the_names_we_meant() -> None:
     assert sorted(flowspec.__all__) == [
         "COMMAND_CODES",
+        "CYCLE_KIND",
+        "ImportNote",
         "KIND",
+        "KINDS",
         "NodeDefinition",
         "SPEC_VERSION",
+        "SpecImport",
         "WorkflowDefinition",
         "command_code",
         "command_name",
         "para_value_from_parameters",
         "parameters_from_para_value",
         "read_spec",
+        "read_specs",
         "to_spec",
         "workflow_parameter_string",
     ]

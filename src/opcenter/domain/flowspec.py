@@ -34,15 +34,20 @@ from opcenter.errors import InvalidParameter, MissingParameter
 
 __all__ = [
     "COMMAND_CODES",
+    "CYCLE_KIND",
     "KIND",
+    "KINDS",
     "SPEC_VERSION",
+    "ImportNote",
     "NodeDefinition",
+    "SpecImport",
     "WorkflowDefinition",
     "command_code",
     "command_name",
     "para_value_from_parameters",
     "parameters_from_para_value",
     "read_spec",
+    "read_specs",
     "to_spec",
     "workflow_parameter_string",
 ]
@@ -262,33 +267,155 @@ def _check_parameter(name: str, value: str, where: str) -> None:
 # Reading a document
 
 
-def read_spec(document: Any) -> WorkflowDefinition:
-    """Validate a parsed Spec document and return its definition.
+@dataclass(frozen=True)
+class ImportNote:
+    """One thing reading a document did that the document did not say as is.
 
-    Raises InvalidParameter / MissingParameter naming the field: a kind other than
-    ManualWorkflow, an unknown command (naming node and command), an unknown `{{ref}}`, a
-    duplicate node id or name, a dependency that is not Normal. Cycles are left to SubmitFile.
+    `action`: `named` (a name was supplied), `mapped` (a node type became a kind opcenter runs),
+    `virtual` (an unmapped node type became a virtual node: a dry run), `dropped` (a field or
+    dependency opcenter has no place for). `node` is empty for a note about the workflow."""
+
+    workflow: str
+    node: str
+    action: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class SpecImport:
+    """The workflows a document describes, and the notes of what reading them changed."""
+
+    workflows: list[WorkflowDefinition]
+    notes: list[ImportNote] = field(default_factory=list)
+
+
+# What `--map TYPE=KIND` may name, and the FileType each kind is.
+KINDS: dict[str, int] = {"shell": 6, "python": 1322, "sql": 10, "virtual": 99}
+# Spec types opcenter runs as they are, without --map: the same job, locally.
+_NATIVE = {"SHELL": "shell", "DIDE_SHELL": "shell", "PYTHON": "python", "ODPS_SQL": "sql",
+           "VIRTUAL": "virtual"}  # fmt: skip
+CYCLE_KIND = "CycleWorkflow"
+
+
+def read_spec(document: Any, **options: Any) -> WorkflowDefinition:
+    """The one workflow of a document (see `read_specs` for the options); a document with
+    several workflows → InvalidParameter."""
+    found = read_specs(document, **options)
+    if len(found.workflows) != 1:
+        raise InvalidParameter(
+            f"Invalid parameter spec.workflows: the document holds {len(found.workflows)} "
+            "workflows, one was expected"
+        )
+    return found.workflows[0]
+
+
+def read_specs(
+    document: Any,
+    *,
+    name: str = "",
+    as_manual: bool = False,
+    type_map: Mapping[str, str] | None = None,
+    strict: bool = False,
+) -> SpecImport:
+    """Validate a parsed Spec document (any version) and return its workflows and notes.
+
+    Forms read: version 1.0.0 (entities at the top level), 1.1.0 / 1.2.0 (`spec.…`), and
+    `spec.workflows[]` (several workflows, each with its own nodes, dependencies and strategy).
+    `name` is the name of a workflow that has none (several unnamed: `name_1`, `name_2`, …).
+    `as_manual` reads a CycleWorkflow (triggers and cron dropped and noted). `type_map` maps a
+    spec node type (ODPS_SQL, PYODPS3, …) onto a kind of `KINDS`; an unmapped type opcenter
+    does not run becomes a virtual node, or with `strict` is refused.
+
+    Raises InvalidParameter / MissingParameter naming the field. Cycles are left to SubmitFile.
     """
     doc = _mapping(document, "document")
     kind = doc.get("kind")
     if kind is None:
         raise MissingParameter("kind")
-    if str(kind).lower() != KIND.lower():
-        raise InvalidParameter(f'Invalid parameter kind: "{kind}" (only {KIND} is supported)')
-    spec = _mapping(doc.get("spec"), "spec")
+    cyclic = str(kind).lower() == CYCLE_KIND.lower()
+    if cyclic and not as_manual:
+        raise InvalidParameter(
+            f'Invalid parameter kind: "{kind}" is a scheduled workflow; opcenter runs manual '
+            "workflows: import it as one with `opcenter apply FILE --as-manual` (its triggers "
+            "and cron are dropped and reported)"
+        )
+    if not cyclic and str(kind).lower() != KIND.lower():
+        raise InvalidParameter(
+            f'Invalid parameter kind: "{kind}" (only {KIND}, or {CYCLE_KIND} with --as-manual, '
+            "is supported)"
+        )
+    kinds = _type_map(type_map or {})
+    spec = doc.get("spec")
+    spec = _mapping(spec, "spec") if spec is not None else doc  # 1.0.0: at the top level
+    where = "spec" if spec is not doc else "document"
     metadata = _mapping(doc.get("metadata") or {}, "metadata")
-    name = _text(spec.get("name"), "spec.name")
-    if not name:
-        raise MissingParameter("spec.name")
-    refs = _Refs(spec)
-    nodes = _read_nodes(spec, refs)
-    return WorkflowDefinition(
-        name=name,
-        description=_text(spec.get("description") or metadata.get("description"), "description"),
-        owner=_text(spec.get("owner") or metadata.get("owner"), "owner"),
-        parameters=_workflow_variables(spec),
-        nodes=nodes,
-    )
+    refs = _Refs(spec, where)
+    notes: list[ImportNote] = []
+    raw_workflows = spec.get("workflows")
+    if raw_workflows is not None and spec.get("nodes") is None:
+        containers = [
+            (_mapping(w, f"{where}.workflows[{i}]"), f"{where}.workflows[{i}]")
+            for i, w in enumerate(_list(raw_workflows, f"{where}.workflows"))
+        ]
+        for container, _ in containers:
+            refs.add(container)
+    else:
+        containers = [(spec, where)]
+    unnamed = [c for c, _ in containers if not c.get("name")]
+    workflows: list[WorkflowDefinition] = []
+    all_outputs = _all_outputs(containers)
+    for container, place in containers:
+        wf_name = _text(container.get("name"), f"{place}.name")
+        if not wf_name:
+            if not name:
+                raise MissingParameter(f"{place}.name")
+            wf_name = name if len(unnamed) == 1 else f"{name}_{unnamed.index(container) + 1}"
+            notes.append(ImportNote(wf_name, "", "named", "the workflow has no name in the file"))
+        reader = _Reader(refs, kinds, strict, wf_name, notes, all_outputs, cyclic=cyclic)
+        top = container is spec
+        workflows.append(
+            WorkflowDefinition(
+                name=wf_name,
+                description=_text(
+                    container.get("description") or (metadata.get("description") if top else ""),
+                    "description",
+                ),
+                owner=_text(
+                    container.get("owner") or spec.get("owner") or metadata.get("owner"), "owner"
+                ),
+                parameters=_workflow_variables(container, place, refs),
+                nodes=reader.nodes(container, place),
+            )
+        )
+        reader.workflow_extras(container, place)
+    return SpecImport(workflows=workflows, notes=notes)
+
+
+def _type_map(type_map: Mapping[str, str]) -> dict[str, str]:
+    kinds = dict(_NATIVE)
+    for spec_type, kind in type_map.items():
+        if kind.lower() not in KINDS:
+            raise InvalidParameter(
+                f'Invalid parameter map: "{spec_type}={kind}" (a kind is one of '
+                f"{', '.join(KINDS)})"
+            )
+        if str(spec_type).upper() not in COMMAND_CODES:
+            command_code(spec_type, where="map")
+        kinds[str(spec_type).upper()] = kind.lower()
+    return kinds
+
+
+def _all_outputs(containers: list[tuple[Mapping[str, Any], str]]) -> dict[str, str]:
+    """output name -> name of the workflow whose node declares it (for cross-workflow notes)."""
+    found: dict[str, str] = {}
+    for container, place in containers:
+        wf = str(container.get("name") or place)
+        for raw in container.get("nodes") or []:
+            if isinstance(raw, Mapping) and isinstance(raw.get("outputs"), Mapping):
+                for item in raw["outputs"].get("nodeOutputs") or []:
+                    if isinstance(item, Mapping) and item.get("data"):
+                        found[str(item["data"])] = wf
+    return found
 
 
 class _Refs:
@@ -296,15 +423,20 @@ class _Refs:
 
     COLLECTIONS = ("scripts", "files", "variables", "runtimeResources", "nodes")
 
-    def __init__(self, spec: Mapping[str, Any]) -> None:
-        self.by_type: dict[str, dict[str, Any]] = {}
+    def __init__(self, spec: Mapping[str, Any], where: str = "spec") -> None:
+        self.by_type: dict[str, dict[str, Any]] = {c: {} for c in self.COLLECTIONS}
+        self.add(spec, where)
+
+    def add(self, container: Mapping[str, Any], where: str = "spec") -> None:
         for collection in self.COLLECTIONS:
-            items = _list(spec.get(collection) or [], f"spec.{collection}")
-            self.by_type[collection] = {
-                str(item["id"]): item
-                for item in items
-                if isinstance(item, Mapping) and item.get("id") is not None
-            }
+            items = _list(container.get(collection) or [], f"{where}.{collection}")
+            self.by_type[collection].update(
+                {
+                    str(item["id"]): item
+                    for item in items
+                    if isinstance(item, Mapping) and item.get("id") is not None
+                }
+            )
 
     def resolve(self, value: Any, collections: tuple[str, ...], where: str) -> Any:
         """Return the entity `value` names if it is a `{{ref}}`, else `value` itself."""
@@ -323,97 +455,245 @@ class _Refs:
         raise InvalidParameter(f'Invalid parameter {where}: unknown reference "{value}"')
 
 
-def _read_nodes(spec: Mapping[str, Any], refs: _Refs) -> list[NodeDefinition]:
-    raw_nodes = _list(spec.get("nodes"), "spec.nodes")
-    ids: list[str] = []
-    names: set[str] = set()
-    outputs: dict[str, str] = {}  # output name -> local id of the node declaring it
-    for index, raw in enumerate(raw_nodes):
-        node = _mapping(raw, f"spec.nodes[{index}]")
-        local_id = _node_id(node, index)
-        if local_id in ids:
-            raise InvalidParameter(
-                f'Invalid parameter spec.nodes[{index}].id: duplicate id "{local_id}"'
-            )
-        ids.append(local_id)
-        name = _text(node.get("name"), f"spec.nodes[{index}].name") or local_id
-        if name in names:
-            raise InvalidParameter(
-                f'Invalid parameter spec.nodes[{index}].name: duplicate node name "{name}"'
-            )
-        names.add(name)
-        for data in _node_outputs(node.get("outputs"), f"spec.nodes[{index}].outputs"):
-            if data in outputs:
+_STRATEGY_KEYS = ("rerunMode", "rerunTimes", "rerunInterval", "timeout")
+
+
+class _Reader:
+    """Reads the nodes and dependencies of one workflow, noting what it maps or drops."""
+
+    def __init__(
+        self,
+        refs: _Refs,
+        kinds: dict[str, str],
+        strict: bool,
+        workflow: str,
+        notes: list[ImportNote],
+        all_outputs: dict[str, str],
+        *,
+        cyclic: bool = False,
+    ) -> None:
+        self.cyclic = cyclic
+        self.refs, self.kinds, self.strict = refs, kinds, strict
+        self.workflow, self.notes, self.all_outputs = workflow, notes, all_outputs
+        self.names: dict[str, str] = {}  # local id -> node name
+        self.defaults: dict[str, Any] = {}
+
+    def note(self, node: str, action: str, detail: str) -> None:
+        self.notes.append(ImportNote(self.workflow, node, action, detail))
+
+    def workflow_extras(self, container: Mapping[str, Any], where: str) -> None:
+        trigger = container.get("trigger")
+        if isinstance(trigger, Mapping) and str(trigger.get("type", "")).lower() != "manual":
+            self.note("", "dropped", _trigger_text(trigger))
+        for side in ("inputs", "outputs"):
+            for data in _node_outputs(container.get(side), f"{where}.{side}"):
+                self.note("", "dropped", f"workflow {side[:-1]} {data!r} (outside the file)")
+
+    def nodes(self, container: Mapping[str, Any], where: str) -> list[NodeDefinition]:
+        strategy = container.get("strategy")
+        if isinstance(strategy, Mapping):
+            self.defaults = {k: strategy[k] for k in _STRATEGY_KEYS if k in strategy}
+        raw_nodes = _list(container.get("nodes") or [], f"{where}.nodes")
+        ids: list[str] = []
+        names: set[str] = set()
+        outputs: dict[str, str] = {}  # output name -> local id of the node declaring it
+        for index, raw in enumerate(raw_nodes):
+            node = _mapping(raw, f"{where}.nodes[{index}]")
+            local_id = _node_id(node, index, where)
+            if local_id in ids:
                 raise InvalidParameter(
-                    f'Invalid parameter spec.nodes[{index}].outputs: output "{data}" is declared '
-                    f'by node "{outputs[data]}" too'
+                    f'Invalid parameter {where}.nodes[{index}].id: duplicate id "{local_id}"'
                 )
-            outputs[data] = local_id
-    depends = _read_flow(spec, refs, raw_nodes, ids, outputs)
-    return [
-        _read_node(_mapping(raw, ""), ids[i], depends[ids[i]], refs, f"spec.nodes[{i}]")
-        for i, raw in enumerate(raw_nodes)
-    ]
+            ids.append(local_id)
+            name = _text(node.get("name"), f"{where}.nodes[{index}].name") or local_id
+            if name in names:
+                raise InvalidParameter(
+                    f'Invalid parameter {where}.nodes[{index}].name: duplicate node name "{name}"'
+                )
+            names.add(name)
+            self.names[local_id] = name
+            for data in _node_outputs(node.get("outputs"), f"{where}.nodes[{index}].outputs"):
+                if data in outputs:
+                    raise InvalidParameter(
+                        f'Invalid parameter {where}.nodes[{index}].outputs: output "{data}" is '
+                        f'declared by node "{outputs[data]}" too'
+                    )
+                outputs[data] = local_id
+        self.ids = ids
+        depends = self._read_flow(container, where, raw_nodes, outputs)
+        return [
+            self._read_node(_mapping(raw, ""), ids[i], depends[ids[i]], f"{where}.nodes[{i}]")
+            for i, raw in enumerate(raw_nodes)
+        ]
 
+    def _read_node(
+        self, node: Mapping[str, Any], local_id: str, depends: list[str], where: str
+    ) -> NodeDefinition:
+        refs = self.refs
+        name = self.names[local_id]
+        resource = node.get("runtimeResource")
+        if resource is not None:
+            resource = refs.resolve(resource, ("runtimeResources",), f"{where}.runtimeResource")
+            group = resource.get("resourceGroup") if isinstance(resource, Mapping) else None
+            if group:
+                self.note(name, "dropped", f"resource group {group!r} (jobs run on this host)")
+        trigger = node.get("trigger")
+        if isinstance(trigger, Mapping) and str(trigger.get("type", "")).lower() not in (
+            "",
+            "manual",
+        ):
+            self.note(name, "dropped", _trigger_text(trigger))
+        script = refs.resolve(node.get("script"), ("scripts", "files"), f"{where}.script")
+        file_type, content, para_value = self._read_script(script, name, f"{where}.script")
 
-def _read_node(
-    node: Mapping[str, Any], local_id: str, depends: list[str], refs: _Refs, where: str
-) -> NodeDefinition:
-    name = _text(node.get("name"), f"{where}.name") or local_id
-    if node.get("runtimeResource") is not None:
-        refs.resolve(node["runtimeResource"], ("runtimeResources",), f"{where}.runtimeResource")
-    script = refs.resolve(node.get("script"), ("scripts", "files"), f"{where}.script")
-    file_type, content, para_value = _read_script(script, refs, name, f"{where}.script")
-    return NodeDefinition(
-        local_id=local_id,
-        name=name,
-        file_type=file_type,
-        content=content,
-        para_value=para_value,
-        depends=tuple(depends),
-        rerun_mode=_rerun_mode(node.get("rerunMode"), f"{where}.rerunMode"),
-        auto_rerun_times=_int(
-            node.get("rerunTimes"), f"{where}.rerunTimes", DEFAULT_AUTO_RERUN_TIMES
-        ),
-        auto_rerun_interval_millis=_int(
-            node.get("rerunInterval"), f"{where}.rerunInterval", DEFAULT_AUTO_RERUN_INTERVAL_MILLIS
-        ),
-        timeout=_int(node.get("timeout"), f"{where}.timeout"),
-        owner=_text(node.get("owner"), f"{where}.owner"),
-        description=_text(node.get("description"), f"{where}.description"),
-        outputs=tuple(_node_outputs(node.get("outputs"), f"{where}.outputs")),
-    )
+        def setting(key: str) -> Any:
+            return node.get(key, self.defaults.get(key))
 
-
-def _read_script(script: Any, refs: _Refs, node_name: str, where: str) -> tuple[int, str, str]:
-    """(file type, content, ParaValue) of a node's script; no script means a virtual node."""
-    if script is None:
-        return COMMAND_CODES["VIRTUAL"], "", ""
-    script = _mapping(script, where)
-    runtime = _mapping(script.get("runtime") or {}, f"{where}.runtime")
-    command, type_id = runtime.get("command"), runtime.get("commandTypeId")
-    if command is not None:
-        file_type = command_code(command, where=f'{where}.runtime.command of node "{node_name}"')
-    elif type_id is not None:
-        file_type = _int(type_id, f"{where}.runtime.commandTypeId")
-        if file_type not in _CODE_NAMES:
-            raise InvalidParameter(
-                f'Invalid parameter {where}.runtime.commandTypeId of node "{node_name}": '
-                f"unknown command type {file_type}"
-            )
-    else:
-        raise MissingParameter(f"{where}.runtime.command")
-    content = script.get("content", script.get("code"))
-    parameters = [
-        _read_parameter(
-            refs.resolve(p, ("variables",), f"{where}.parameters[{i}]"), f"{where}.parameters[{i}]"
+        return NodeDefinition(
+            local_id=local_id,
+            name=name,
+            file_type=file_type,
+            content=content,
+            para_value=para_value,
+            depends=tuple(depends),
+            rerun_mode=_rerun_mode(setting("rerunMode"), f"{where}.rerunMode"),
+            auto_rerun_times=_int(
+                setting("rerunTimes"), f"{where}.rerunTimes", DEFAULT_AUTO_RERUN_TIMES
+            ),
+            auto_rerun_interval_millis=_int(
+                setting("rerunInterval"),
+                f"{where}.rerunInterval",
+                DEFAULT_AUTO_RERUN_INTERVAL_MILLIS,
+            ),
+            timeout=_int(setting("timeout"), f"{where}.timeout"),
+            owner=_text(node.get("owner"), f"{where}.owner"),
+            description=_text(node.get("description"), f"{where}.description"),
+            outputs=tuple(_node_outputs(node.get("outputs"), f"{where}.outputs")),
         )
-        for i, p in enumerate(_list(script.get("parameters") or [], f"{where}.parameters"))
-    ]
-    para_value = para_value_from_parameters(
-        parameters, where=f'{where}.parameters of node "{node_name}"'
-    )
-    return file_type, _text(content, f"{where}.content"), para_value
+
+    def _read_script(self, script: Any, node_name: str, where: str) -> tuple[int, str, str]:
+        """(file type, content, ParaValue) of a node's script; no script: a virtual node."""
+        if script is None:
+            return COMMAND_CODES["VIRTUAL"], "", ""
+        script = _mapping(script, where)
+        runtime = _mapping(script.get("runtime") or {}, f"{where}.runtime")
+        command, type_id = runtime.get("command"), runtime.get("commandTypeId")
+        if command is not None:
+            file_type = command_code(
+                command, where=f'{where}.runtime.command of node "{node_name}"'
+            )
+        elif type_id is not None:
+            file_type = _int(type_id, f"{where}.runtime.commandTypeId")
+            if file_type not in _CODE_NAMES:
+                raise InvalidParameter(
+                    f'Invalid parameter {where}.runtime.commandTypeId of node "{node_name}": '
+                    f"unknown command type {file_type}"
+                )
+        else:
+            raise MissingParameter(f"{where}.runtime.command")
+        file_type = self._kind_of(file_type, node_name)
+        content = script.get("content", script.get("code"))
+        parameters: list[tuple[str, str]] = []
+        for i, p in enumerate(_list(script.get("parameters") or [], f"{where}.parameters")):
+            place = f"{where}.parameters[{i}]"
+            raw = self.refs.resolve(p, ("variables",), place)
+            scope = str(_mapping(raw, place).get("scope") or "NodeParameter")
+            if scope.lower() != "nodeparameter":
+                self.note(node_name, "dropped", f"parameter {raw.get('name')!r} of scope {scope}")
+                continue
+            parameters.append(_read_parameter(raw, place))
+        para_value = para_value_from_parameters(
+            parameters, where=f'{where}.parameters of node "{node_name}"'
+        )
+        return file_type, _text(content, f"{where}.content"), para_value
+
+    def _kind_of(self, file_type: int, node_name: str) -> int:
+        spec_type = _CODE_NAMES[file_type]
+        kind = self.kinds.get(spec_type)
+        if kind is not None:
+            mapped = KINDS[kind]
+            if mapped != file_type:
+                self.note(node_name, "mapped", f"{spec_type} -> {kind}")
+            return mapped
+        if self.strict:
+            raise InvalidParameter(
+                f'Invalid parameter node "{node_name}": type {spec_type} is not run by opcenter; '
+                f"map it onto a kind ({', '.join(KINDS)}) with --map {spec_type}=KIND, or leave "
+                "out --strict to import it as a virtual node"
+            )
+        self.note(node_name, "virtual", f"{spec_type} is not run by opcenter (a dry run)")
+        return COMMAND_CODES["VIRTUAL"]
+
+    def _read_flow(
+        self,
+        container: Mapping[str, Any],
+        where: str,
+        raw_nodes: list[Any],
+        outputs: dict[str, str],
+    ) -> dict[str, list[str]]:
+        """Upstream local ids per node, from `flow` / `dependencies` and `inputs.nodeOutputs`."""
+        depends: dict[str, list[str]] = {local_id: [] for local_id in self.ids}
+
+        def add(child: str, parent: str | None) -> None:
+            if parent is not None and parent not in depends[child]:
+                depends[child].append(parent)
+
+        for key in ("flow", "dependencies"):
+            for index, raw in enumerate(_list(container.get(key) or [], f"{where}.{key}")):
+                place = f"{where}.{key}[{index}]"
+                entry = _mapping(raw, place)
+                child = self._node_ref(entry.get("nodeId"), f"{place}.nodeId")
+                for j, dep in enumerate(_list(entry.get("depends") or [], f"{place}.depends")):
+                    dep_where = f"{place}.depends[{j}]"
+                    add(
+                        child, self._dependency(_mapping(dep, dep_where), outputs, child, dep_where)
+                    )
+        for index, raw in enumerate(raw_nodes):
+            inputs = raw.get("inputs") if isinstance(raw, Mapping) else None
+            local_id = self.ids[index]
+            for data in _node_outputs(inputs, f"{where}.nodes[{index}].inputs"):
+                add(local_id, self._producer(data, outputs, local_id))
+        return depends
+
+    def _dependency(
+        self, dep: Mapping[str, Any], outputs: dict[str, str], child: str, where: str
+    ) -> str | None:
+        dep_type = str(dep.get("type") or "Normal")
+        if dep_type.lower() != "normal" and not self.cyclic:
+            raise InvalidParameter(
+                f'Invalid parameter {where}.type: "{dep_type}" (a manual workflow has only Normal '
+                "dependencies)"
+            )
+        if dep_type.lower() != "normal":
+            self.note(
+                self.names[child],
+                "dropped",
+                f"{dep_type} dependency (a manual workflow has only Normal dependencies)",
+            )
+            return None
+        if dep.get("nodeId") is not None:
+            return self._node_ref(dep["nodeId"], f"{where}.nodeId")
+        if dep.get("output") is not None:
+            return self._producer(_text(dep["output"], f"{where}.output"), outputs, child)
+        raise MissingParameter(f"{where}.nodeId")
+
+    def _node_ref(self, value: Any, where: str) -> str:
+        if value is None:
+            raise MissingParameter(where)
+        text = str(value)
+        node = self.refs.resolve(text, ("nodes",), where)
+        ident = text if node is text else str(node["id"])
+        if ident not in self.names:
+            raise InvalidParameter(f'Invalid parameter {where}: unknown node "{text}"')
+        return ident
+
+    def _producer(self, data: str, outputs: dict[str, str], child: str) -> str | None:
+        if data in outputs:
+            return outputs[data]
+        other = self.all_outputs.get(data)
+        where = f"of workflow {other!r}" if other else "outside the file"
+        self.note(self.names[child], "dropped", f"dependency on output {data!r} ({where})")
+        return None
 
 
 def _read_parameter(raw: Any, where: str) -> tuple[str, str]:
@@ -427,70 +707,10 @@ def _read_parameter(raw: Any, where: str) -> tuple[str, str]:
     return name, _text(value, f"{where}.value")
 
 
-def _read_flow(
-    spec: Mapping[str, Any],
-    refs: _Refs,
-    raw_nodes: list[Any],
-    ids: list[str],
-    outputs: dict[str, str],
-) -> dict[str, list[str]]:
-    """Upstream local ids per node, from `spec.flow` and from nodes' `inputs.nodeOutputs`."""
-    depends: dict[str, list[str]] = {local_id: [] for local_id in ids}
-
-    def add(child: str, parent: str) -> None:
-        if parent not in depends[child]:
-            depends[child].append(parent)
-
-    for index, raw in enumerate(_list(spec.get("flow") or [], "spec.flow")):
-        where = f"spec.flow[{index}]"
-        entry = _mapping(raw, where)
-        child = _node_ref(entry.get("nodeId"), refs, f"{where}.nodeId")
-        for j, dep in enumerate(_list(entry.get("depends") or [], f"{where}.depends")):
-            add(
-                child,
-                _dependency(
-                    _mapping(dep, f"{where}.depends[{j}]"), refs, outputs, f"{where}.depends[{j}]"
-                ),
-            )
-    for index, raw in enumerate(raw_nodes):
-        inputs = raw.get("inputs") if isinstance(raw, Mapping) else None
-        for data in _node_outputs(inputs, f"spec.nodes[{index}].inputs"):
-            add(ids[index], _producer(data, outputs, f"spec.nodes[{index}].inputs"))
-    return depends
-
-
-def _dependency(dep: Mapping[str, Any], refs: _Refs, outputs: dict[str, str], where: str) -> str:
-    dep_type = str(dep.get("type") or "Normal")
-    if dep_type.lower() != "normal":
-        raise InvalidParameter(
-            f'Invalid parameter {where}.type: "{dep_type}" (a manual workflow has only Normal '
-            "dependencies)"
-        )
-    if dep.get("nodeId") is not None:
-        return _node_ref(dep["nodeId"], refs, f"{where}.nodeId")
-    if dep.get("output") is not None:
-        return _producer(_text(dep["output"], f"{where}.output"), outputs, f"{where}.output")
-    raise MissingParameter(f"{where}.nodeId")
-
-
-def _node_ref(value: Any, refs: _Refs, where: str) -> str:
-    if value is None:
-        raise MissingParameter(where)
-    text = str(value)
-    node = refs.resolve(text, ("nodes",), where)
-    if node is text:  # a bare id is accepted too
-        if text not in refs.by_type["nodes"]:
-            raise InvalidParameter(f'Invalid parameter {where}: unknown node "{text}"')
-        return text
-    return str(node["id"])
-
-
-def _producer(data: str, outputs: dict[str, str], where: str) -> str:
-    if data not in outputs:
-        raise InvalidParameter(
-            f'Invalid parameter {where}: no node of the workflow has the output "{data}"'
-        )
-    return outputs[data]
+def _trigger_text(trigger: Mapping[str, Any]) -> str:
+    cron = trigger.get("cron")
+    kind = trigger.get("type") or "Scheduler"
+    return f"{kind} trigger" + (f" (cron {cron!r})" if cron else "") + " (runs are manual)"
 
 
 def _node_outputs(value: Any, where: str) -> list[str]:
@@ -506,28 +726,40 @@ def _node_outputs(value: Any, where: str) -> list[str]:
     ]
 
 
-def _workflow_variables(spec: Mapping[str, Any]) -> dict[str, str]:
+def _workflow_variables(
+    container: Mapping[str, Any], where: str = "spec", refs: _Refs | None = None
+) -> dict[str, str]:
     params: dict[str, str] = {}
-    for index, raw in enumerate(_list(spec.get("variables") or [], "spec.variables")):
-        var = _mapping(raw, f"spec.variables[{index}]")
+    raws = [
+        (raw, f"{where}.variables[{i}]")
+        for i, raw in enumerate(_list(container.get("variables") or [], f"{where}.variables"))
+    ]
+    script = container.get("script")
+    if isinstance(script, Mapping):  # spec.workflows[]: the workflow's own script parameters
+        raws += [
+            (refs.resolve(raw, ("variables",), f"{where}.script.parameters[{i}]") if refs else raw,
+             f"{where}.script.parameters[{i}]")
+            for i, raw in enumerate(_list(script.get("parameters") or [], f"{where}.script"))
+        ]  # fmt: skip
+    for raw, place in raws:
+        var = _mapping(raw, place)
         if str(var.get("scope", "")).lower() != "workflow":
             continue
-        name = _text(var.get("name") or var.get("id"), f"spec.variables[{index}].name")
+        name = _text(var.get("name") or var.get("id"), f"{place}.name")
         if name in params:
             raise InvalidParameter(
-                f'Invalid parameter spec.variables[{index}]: workflow variable "{name}" is '
-                "declared twice"
+                f'Invalid parameter {place}: workflow variable "{name}" is declared twice'
             )
-        params[name] = _text(var.get("value"), f"spec.variables[{index}].value")
+        params[name] = _text(var.get("value"), f"{place}.value")
     workflow_parameter_string(params)  # validates names and values
     return params
 
 
-def _node_id(node: Mapping[str, Any], index: int) -> str:
+def _node_id(node: Mapping[str, Any], index: int, where: str = "spec") -> str:
     raw = node.get("id")
     if raw is None or raw == "":
-        raise MissingParameter(f"spec.nodes[{index}].id")
-    return _text(raw, f"spec.nodes[{index}].id")
+        raise MissingParameter(f"{where}.nodes[{index}].id")
+    return _text(raw, f"{where}.nodes[{index}].id")
 
 
 def _rerun_mode(value: Any, where: str) -> str:
