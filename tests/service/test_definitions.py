@@ -212,18 +212,19 @@ def test_apply_definition_fails_naming_the_cycle_given_circular_flow_and_writes_
         workflows.get_business(ctx, business_name="diamond", project_id=1)
 
 
-def test_apply_definition_fails_given_an_unsupported_type_and_writes_nothing(
+def test_apply_definition_fails_given_an_unmapped_type_and_strict_and_writes_nothing(
     ctx: ServiceContext, project: ProjectView
 ) -> None:
     document = _diamond()
-    document["spec"]["nodes"][1]["script"]["runtime"]["command"] = "SHELL"
+    document["spec"]["nodes"][1]["script"]["runtime"]["command"] = "EMR_HIVE"
 
     with pytest.raises(InvalidParameter) as err:
-        apply_definition(ctx, path_or_document=document, workspace="demo")
+        apply_definition(ctx, path_or_document=document, workspace="demo", strict=True)
 
     assert err.value.message == (
-        'Node "a": command SHELL (FileType=2) is not supported for running; supported: '
-        "DIDE_SHELL (6), ODPS_SQL (10), VIRTUAL (99), PYTHON (1322)."
+        'Invalid parameter node "a": type EMR_HIVE is not run by opcenter; map it onto a kind '
+        "(shell, python, sql, virtual) with --map EMR_HIVE=KIND, or leave out --strict to "
+        "import it as a virtual node"
     )
     assert _files(ctx) == {}
 

@@ -33,7 +33,7 @@ import sqlalchemy as sa
 import yaml
 
 from opcenter.domain import flowspec
-from opcenter.domain.flowspec import NodeDefinition, WorkflowDefinition
+from opcenter.domain.flowspec import ImportNote, NodeDefinition, WorkflowDefinition
 from opcenter.domain.model import RUNNABLE_FILE_TYPES, Env, FileType, UseType
 from opcenter.domain.params import (
     EvalContext,
@@ -107,15 +107,28 @@ class ApplyReport:
     files: tuple[FileOutcome, ...]
     not_in_definition: tuple[str, ...] = field(default=())
     undeclared: dict[str, list[str]] = field(default_factory=dict)
+    notes: tuple[ImportNote, ...] = field(default=())
+    more: tuple[ApplyReport, ...] = field(default=())
 
     @property
     def changed(self) -> bool:
-        return self.workflow_action != UNCHANGED or any(
-            f.action != UNCHANGED or f.submitted or f.deployed for f in self.files
+        return (
+            self.workflow_action != UNCHANGED
+            or any(f.action != UNCHANGED or f.submitted or f.deployed for f in self.files)
+            or any(other.changed for other in self.more)
         )
 
+    @property
+    def reports(self) -> tuple[ApplyReport, ...]:
+        """This workflow's report, then those of the document's other workflows."""
+        return (self, *self.more)
+
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "changed": self.changed}
+        """The report as JSON-ready data: `notes` of every workflow of the document are in the
+        first one's; `more` holds the reports of the other workflows, in document order."""
+        data = {k: v for k, v in asdict(self).items() if k != "more"}
+        data["more"] = [other.as_dict() for other in self.more]
+        return {**data, "changed": self.changed}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,22 +207,88 @@ def apply_definition(
     workspace: str,
     deploy: bool = False,
     caller: Caller = Caller(),
+    name: str | None = None,
+    as_manual: bool = False,
+    type_map: Mapping[str, str] | None = None,
+    strict: bool = False,
 ) -> ApplyReport:
-    """Create or update the workflow and its files from a definition, submit, and deploy.
+    """Create or update the workflows and their files from a definition, submit, and deploy.
 
     `workspace` is the workspace identifier. Only what differs is written: unchanged drafts
     are not updated, unchanged files are not submitted again, and with `deploy` only files whose
-    latest version PROD does not run yet are deployed. Raises InvalidParameter /
-    MissingParameter for a bad definition, `Invalid.Project.NotExists` for an unknown
-    workspace, `Invalid.File.Duplicate` when a node's name is a file of another workflow.
+    latest version PROD does not run yet are deployed. `name` names a workflow the document
+    leaves unnamed (default: the file's stem); `as_manual`, `type_map` and `strict` are those of
+    `flowspec.read_specs`. The report is that of the document's first workflow, the others in
+    `more`; `notes` says what reading mapped, turned virtual or dropped. Raises
+    InvalidParameter / MissingParameter for a bad definition, `Invalid.Project.NotExists` for
+    an unknown workspace, `Invalid.File.Duplicate` when a node's name is a file of another
+    workflow.
     """
-    definition = flowspec.read_spec(load_document(path_or_document))
-    order = definition.topological_order()
+    if name is None and isinstance(path_or_document, str | Path):
+        name = Path(path_or_document).stem
+    found = flowspec.read_specs(
+        load_document(path_or_document),
+        name=name or "",
+        as_manual=as_manual,
+        type_map=type_map,
+        strict=strict,
+    )
     project = get_project(ctx, project_identifier=workspace, caller=caller)
     identifier = project.project_identifier
-    _preflight(definition)
-    wf_view = _find_workflow(ctx, identifier, definition.name, caller)
-    existing = _check_file_names(ctx, project, definition, wf_view, caller)
+    _check_document(found.workflows)
+    checked = []
+    for definition in found.workflows:  # every check before any write
+        order = definition.topological_order()
+        _preflight(definition)
+        wf_view = _find_workflow(ctx, identifier, definition.name, caller)
+        existing = _check_file_names(ctx, project, definition, wf_view, caller)
+        checked.append((definition, order, wf_view, existing))
+    reports = [
+        _apply_one(ctx, project, definition, order, wf_view, existing, deploy, caller)
+        for definition, order, wf_view, existing in checked
+    ]
+    first = reports[0]
+    return ApplyReport(
+        **{k: getattr(first, k) for k in ("workspace", "workflow", "business_id")},
+        workflow_action=first.workflow_action,
+        files=first.files,
+        not_in_definition=first.not_in_definition,
+        undeclared=first.undeclared,
+        notes=tuple(found.notes),
+        more=tuple(reports[1:]),
+    )
+
+
+def _check_document(workflows: list[WorkflowDefinition]) -> None:
+    """Names unique across the document: each workflow once, each node (file) once."""
+    seen: dict[str, str] = {}
+    names: set[str] = set()
+    for definition in workflows:
+        if definition.name in names:
+            raise InvalidParameter(
+                f"Invalid parameter spec.workflows: workflow {definition.name!r} is declared twice"
+            )
+        names.add(definition.name)
+        for node in definition.nodes:
+            if node.name in seen:
+                raise InvalidParameter(
+                    f'Node "{node.name}": it is a node of workflows {seen[node.name]!r} and '
+                    f"{definition.name!r}; a file name is unique in a workspace"
+                )
+            seen[node.name] = definition.name
+
+
+def _apply_one(
+    ctx: ServiceContext,
+    project: ProjectView,
+    definition: WorkflowDefinition,
+    order: list[NodeDefinition],
+    wf_view: BusinessView | None,
+    existing: dict[str, FileView],
+    deploy: bool,
+    caller: Caller,
+) -> ApplyReport:
+    identifier = project.project_identifier
     desired = _desired(definition, identifier)
     workflow, wf_action = _apply_workflow(ctx, identifier, definition, wf_view, caller)
     drafts: dict[str, tuple[FileView, str]] = {}
