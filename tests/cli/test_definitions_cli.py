@@ -261,3 +261,66 @@ def test_apply_and_export_take_env_and_workspace_as_every_command_does(data_dir:
     exported = invoke(data_dir, "export", "sales_daily", "-w", "demo", "--env", "prod")
     assert exported.exit_code == 0, exported.output
     assert yaml.safe_load(exported.stdout)["spec"]["name"] == "sales_daily"
+
+
+SCHEDULED = {
+    "version": "1.1.0",
+    "kind": "CycleWorkflow",
+    "spec": {
+        "nodes": [
+            {"id": "s", "name": "取数", "trigger": {"type": "Scheduler", "cron": "00 00 01 * * ?"},
+             "script": {"content": "echo 1", "runtime": {"command": "SHELL"}}},
+            {"id": "p", "script": {"content": "print(1)", "runtime": {"command": "PYODPS3"}}},
+            {"id": "q", "script": {"content": "select 1", "runtime": {"command": "HOLOGRES_SQL"}}},
+        ],
+        "flow": [{"nodeId": "p", "depends": [{"nodeId": "s"}]}],
+    },
+}  # fmt: skip
+
+
+def test_apply_refuses_a_scheduled_workflow_naming_as_manual(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "日报.json"
+    path.write_text(json.dumps(SCHEDULED, ensure_ascii=False), encoding="utf-8")
+
+    result = invoke(data_dir, "apply", str(path), "-w", "demo", "--create-workspace")
+
+    assert result.exit_code == 1
+    assert "--as-manual" in result.output
+
+
+def test_apply_imports_a_scheduled_workflow_with_maps_and_reports_it(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "日报.json"
+    path.write_text(json.dumps(SCHEDULED, ensure_ascii=False), encoding="utf-8")
+    args = ["--create-workspace", "--as-manual", "--map", "PYODPS3=python"]
+
+    report = apply_json(data_dir, path, *args)
+    shown = invoke(data_dir, "apply", str(path), "-w", "demo", *args[1:], "--name", "日报")
+    strict = invoke(data_dir, "apply", str(path), "-w", "demo", *args[1:], "--strict")
+
+    assert report["workflow"] == "日报"  # the file's stem
+    assert [(n["node"], n["action"], n["detail"]) for n in report["notes"]] == [
+        ("", "named", "the workflow has no name in the file"),
+        ("取数", "dropped", "Scheduler trigger (cron '00 00 01 * * ?') (runs are manual)"),
+        ("取数", "mapped", "SHELL -> shell"),
+        ("p", "mapped", "PYODPS3 -> python"),
+        ("q", "virtual", "HOLOGRES_SQL is not run by opcenter (a dry run)"),
+    ]
+    assert shown.exit_code == 0, shown.output
+    assert "Nothing to change." in shown.stdout
+    assert "HOLOGRES_SQL is not run by opcenter" in shown.stdout
+    assert strict.exit_code == 1
+    assert "--map HOLOGRES_SQL=KIND" in strict.output
+
+
+def test_apply_refuses_a_map_that_is_not_type_equals_kind(data_dir: Path) -> None:
+    result = invoke(data_dir, "apply", str(EXAMPLE), "-w", "demo", "--map", "DI=spark")
+
+    assert result.exit_code == 2
+    assert (
+        "--map 'DI=spark' is not TYPE=KIND (TYPE a Spec node type such as ODPS_SQL, KIND one "
+        "of shell, python, sql, virtual)."
+    ) in result.output

@@ -48,6 +48,26 @@ def _literal_ok(value: str) -> bool:
     return "\r" not in value and not any(line.endswith((" ", "\t")) for line in value.split("\n"))
 
 
+def _type_map(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, str]:
+    from opcenter.cli._output import OptionError
+    from opcenter.domain.flowspec import COMMAND_CODES, KINDS
+
+    found: dict[str, str] = {}
+    for value in values:
+        spec_type, sep, kind = value.partition("=")
+        if not sep or spec_type.strip().upper() not in COMMAND_CODES or kind.strip() not in KINDS:
+            raise OptionError(
+                f"--map {shorten(value)!r} is not TYPE=KIND (TYPE a Spec node type such as "
+                f"ODPS_SQL, KIND one of {', '.join(KINDS)}).",
+                ctx,
+                param,
+            )
+        found[spec_type.strip().upper()] = kind.strip()
+    return found
+
+
 @click.command("apply", short_help="Apply a workflow definition file (create, submit, deploy).")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @workspace_option(required=True)
@@ -57,18 +77,44 @@ def _literal_ok(value: str) -> bool:
     is_flag=True,
     help="Create the workspace (STANDARD mode) if it does not exist yet.",
 )
+@click.option(
+    "--name",
+    default=None,
+    help="Name of a workflow the file leaves unnamed (default: the file's name, no suffix).",
+)
+@click.option(
+    "--as-manual",
+    is_flag=True,
+    help="Import a scheduled workflow (CycleWorkflow) as a manual one; triggers are dropped.",
+)
+@click.option(
+    "--map",
+    "type_map",
+    multiple=True,
+    metavar="TYPE=KIND",
+    callback=_type_map,
+    help="Run nodes of a Spec TYPE as KIND: shell, python, sql or virtual (repeatable).",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Refuse a node type opcenter does not run instead of importing it as virtual.",
+)
 @json_option
 @data_dir_option
 @one_line_errors
 def apply(
-    path: Path, workspace: str, deploy: bool, create_workspace: bool, as_json: bool,
+    path: Path, workspace: str, deploy: bool, create_workspace: bool, name: str | None,
+    as_manual: bool, type_map: dict[str, str], strict: bool, as_json: bool,
     data_dir: Path | None,
 ) -> None:  # fmt: skip
-    """Apply a workflow definition file (DataWorks Spec, kind ManualWorkflow; JSON or YAML).
+    """Apply a workflow definition file (DataWorks Spec, any version; JSON or YAML).
 
-    Creates or updates the workflow and one file per node, submits what changed (DEV) and,
-    with --deploy, deploys it (PROD). Applying the same file again changes nothing. A warning
-    names each `${name}` a node uses but neither it nor the workflow declares.
+    Creates or updates each workflow of the file and one file per node, submits what changed
+    (DEV) and, with --deploy, deploys it (PROD). Applying the same file again changes nothing.
+    The report lists what was created or updated, and each node type mapped, each node turned
+    virtual and each setting dropped, with the reason. A warning names each `${name}` a node
+    uses but neither it nor the workflow declares.
     """
     from opcenter.service.definitions import apply_definition
 
@@ -77,14 +123,22 @@ def apply(
         if create_workspace:
             _ensure_workspace(ctx, workspace)
         report = apply_definition(
-            ctx, path_or_document=document, workspace=workspace, deploy=deploy
+            ctx,
+            path_or_document=document,
+            workspace=workspace,
+            deploy=deploy,
+            name=name or path.stem,
+            as_manual=as_manual,
+            type_map=type_map,
+            strict=strict,
         )
     if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2))
+        click.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
     else:
         _print_report(report)
-    for node, names in report.undeclared.items():
-        click.echo(undeclared_warning(node, names), err=True)
+    for one in report.reports:
+        for node, names in one.undeclared.items():
+            click.echo(undeclared_warning(node, names), err=True)
 
 
 def undeclared_warning(node: str, names: list[str]) -> str:
@@ -124,27 +178,33 @@ def _print_report(report: ApplyReport) -> None:
     from rich.table import Table
 
     out = console()
-    out.print(
-        f"Workflow {report.workflow} (BusinessId {report.business_id}) in workspace "
-        f"{report.workspace}: {report.workflow_action}"
-    )
-    table = Table("node", "file id", "draft", "submitted", "deployed", "node id", "version")
-    for f in report.files:
-        table.add_row(
-            f.node,
-            str(f.file_id),
-            f.action,
-            "yes" if f.submitted else "-",
-            "yes" if f.deployed else "-",
-            str(f.node_id or "-"),
-            str(f.version or "-"),
-        )
-    out.print(table)
-    if report.not_in_definition:
+    for one in report.reports:
         out.print(
-            "Files of the workflow not in the definition (left as they are): "
-            + ", ".join(report.not_in_definition)
+            f"Workflow {one.workflow} (BusinessId {one.business_id}) in workspace "
+            f"{one.workspace}: {one.workflow_action}"
         )
+        table = Table("node", "file id", "draft", "submitted", "deployed", "node id", "version")
+        for f in one.files:
+            table.add_row(
+                f.node,
+                str(f.file_id),
+                f.action,
+                "yes" if f.submitted else "-",
+                "yes" if f.deployed else "-",
+                str(f.node_id or "-"),
+                str(f.version or "-"),
+            )
+        out.print(table)
+        if one.not_in_definition:
+            out.print(
+                "Files of the workflow not in the definition (left as they are): "
+                + ", ".join(one.not_in_definition)
+            )
+    if report.notes:
+        notes = Table("workflow", "node", "import", "what and why")
+        for note in report.notes:
+            notes.add_row(note.workflow, note.node or "-", note.action, note.detail)
+        out.print(notes)
     out.print("Changed." if report.changed else "Nothing to change.")
 
 
