@@ -232,3 +232,32 @@ def test_to_spec_of_an_imported_workflow_reads_back_the_same() -> None:
         assert [(n.name, n.file_type, n.content, n.para_value) for n in back.nodes] == [
             (n.name, n.file_type, n.content, n.para_value) for n in wf.nodes
         ]
+
+
+def test_the_forms_shown_in_docs_definitions_read_as_the_docs_say() -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "definitions.md").read_text("utf-8")
+    section = text[text.index("## Importing DataWorks files") : text.index("### The import")]
+    blocks = re.findall(r"```(yaml|json)\n(.*?)```", section, re.DOTALL)
+    found = [
+        read_specs(
+            yaml.safe_load(body) if lang == "yaml" else json.loads(body),
+            name="daily",
+            as_manual=True,
+            type_map={"PYODPS3": "python"},
+        )
+        for lang, body in blocks
+    ]
+
+    assert [[w.name for w in f.workflows] for f in found] == [["daily"], ["日报"], ["ods", "dws"]]
+    ods = found[2].workflows[0]
+    assert [(n.name, n.file_type, n.depends, n.auto_rerun_times) for n in ods.nodes] == [
+        ("extract", 6, (), 1),
+        ("to_odps", 1322, ("a",), 1),
+    ]
+    assert [n.action for n in found[2].notes] == ["dropped", "mapped", "dropped"]
