@@ -179,9 +179,10 @@ def test_opcenter_apply_runs_as_a_real_process_given_the_example(data_dir: Path)
 
 
 WHAT = (
-    "a definition file holds one workflow in DataWorks Spec form, `kind: ManualWorkflow` and a "
-    "`spec` with the workflow's `name` and its `nodes` (see docs/definitions.md; "
-    "`opcenter export` writes one from an existing workflow)."
+    "a definition file holds workflows in DataWorks Spec form: `kind: ManualWorkflow` (or "
+    "`CycleWorkflow`, imported with --as-manual) and the workflows' `nodes`, under `spec` or at "
+    "the top level (see docs/definitions.md; `opcenter export` writes one from an existing "
+    "workflow)."
 )
 
 

@@ -170,9 +170,10 @@ def load_document(source: str | Path | Mapping[str, Any]) -> Mapping[str, Any]:
 
 # What a file must hold, said where a file holds none (empty, a list, no `kind`).
 WHAT_A_DEFINITION_HOLDS = (
-    "a definition file holds one workflow in DataWorks Spec form, `kind: ManualWorkflow` and a "
-    "`spec` with the workflow's `name` and its `nodes` (see docs/definitions.md; "
-    "`opcenter export` writes one from an existing workflow)"
+    "a definition file holds workflows in DataWorks Spec form: `kind: ManualWorkflow` (or "
+    "`CycleWorkflow`, imported with --as-manual) and the workflows' `nodes`, under `spec` or at "
+    "the top level (see docs/definitions.md; `opcenter export` writes one from an existing "
+    "workflow)"
 )
 
 
