@@ -261,3 +261,23 @@ def test_the_forms_shown_in_docs_definitions_read_as_the_docs_say() -> None:
         ("to_odps", 1322, ("a",), 1),
     ]
     assert [n.action for n in found[2].notes] == ["dropped", "mapped", "dropped"]
+
+
+def test_read_specs_numbers_several_unnamed_workflows_after_the_name_given() -> None:
+    document = {
+        "version": "1.2.0",
+        "kind": "ManualWorkflow",
+        "spec": {
+            "workflows": [
+                {"nodes": [{"id": "a", "outputs": _out("p.a")}]},
+                {"nodes": [{"id": "b", "inputs": _out("p.a")}]},
+            ]
+        },
+    }
+
+    found = read_specs(document, name="批")
+
+    assert [w.name for w in found.workflows] == ["批_1", "批_2"]
+    assert found.notes[-1] == ImportNote(
+        "批_2", "b", "dropped", "dependency on output 'p.a' (of workflow '批_1')"
+    )

@@ -122,12 +122,12 @@ def test_apply_definition_imports_a_scheduled_file_of_two_workflows_and_reports_
     assert (found["抽取"].para_value, found["抽取"].auto_rerun_times) == ("$bizdate", 1)
     assert found["转换"].file_folder_path == "Business Flow/采集/Python"
     assert [(n.workflow, n.node, n.action) for n in report.notes] == [
+        ("通知", "", "named"),
         ("采集", "抽取", "dropped"),  # the demo_root input
         ("采集", "抽取", "dropped"),  # the resource group
         ("采集", "转换", "mapped"),
         ("采集", "同步", "virtual"),
         ("采集", "", "dropped"),  # the trigger and its cron
-        ("通知", "", "named"),
         ("通知", "notify", "dropped"),  # the output of another workflow
     ]
     assert report.notes[-1] == ImportNote(
@@ -136,7 +136,7 @@ def test_apply_definition_imports_a_scheduled_file_of_two_workflows_and_reports_
     data = report.as_dict()
     assert data["changed"] is True
     assert data["more"][0]["workflow"] == "通知"
-    assert data["notes"][2] == {
+    assert data["notes"][3] == {
         "workflow": "采集",
         "node": "转换",
         "action": "mapped",

@@ -1,23 +1,30 @@
-"""Workflow definitions in the open DataWorks Spec form (`kind: ManualWorkflow`), both ways.
+"""Workflow definitions in the open DataWorks Spec form, both ways (docs/definitions.md).
 
-    read_spec(document)  dict (parsed JSON/YAML) -> WorkflowDefinition   validates everything
-    to_spec(definition)  WorkflowDefinition -> dict                       read_spec(to_spec(d)) == d
+    read_specs(document, ...)  dict (parsed JSON/YAML) -> SpecImport   every workflow + notes
+    read_spec(document, ...)   the document's one workflow               validates everything
+    to_spec(definition)        WorkflowDefinition -> dict                read_spec(to_spec(d)) == d
 
-The subset understood (dataworks-semantics.md §2.7):
+Forms read: version 1.0.0 (entities at the top level), 1.1.0 and 1.2.0 (under `spec`),
+`spec.workflows[]` (several workflows, each with nodes, `dependencies`/`flow`, `strategy`,
+`trigger`, `inputs`/`outputs`); kind ManualWorkflow, or CycleWorkflow when asked (`as_manual`).
 
-    version, kind: ManualWorkflow, metadata{owner, description}
-    spec.name, spec.description, spec.owner
+    version, kind, metadata{owner, description}
+    spec.name / workflows[].name    else the name given (the file's stem), else refused
     spec.variables[]        scope Workflow -> workflow parameters; others may be {{ref}}'d
     spec.scripts[] / files[] / runtimeResources[]   entities a node may {{ref}}
-    spec.nodes[]            id, name, owner, description, script (inline or {{ref}}),
-                            rerunMode, rerunTimes, rerunInterval (ms), timeout (hours),
-                            outputs.nodeOutputs[].data, inputs.nodeOutputs[].data
-    spec.flow[]             nodeId, depends[{nodeId | output, type: Normal}]
+    spec.nodes[]            id, name (default: id), owner, description, script (inline or
+                            {{ref}}), rerunMode, rerunTimes, rerunInterval (ms), timeout (hours)
+                            (default: the workflow's strategy), outputs / inputs.nodeOutputs[].data
+    spec.flow[] / dependencies[]   nodeId, depends[{nodeId | output, type: Normal}]
 
-A node without a script is a virtual node (as in upstream's `manual_flow.json`). Script
-parameters become the node's `ParaValue` (§1.1): a parameter named `1`, `2`, … is positional
-(its value alone, in numeric order, at the places the numbered parameters take); any other name
-prints as `name=value`. Pure: no I/O. Problems raise `InvalidParameter` naming the place.
+A node without a script is a virtual node. A node type opcenter does not run is mapped onto a
+kind (`KINDS`) by `type_map`, else becomes a virtual node (or with `strict` is refused). What
+opcenter has no place for (triggers, resource groups, dependencies on outputs outside the
+workflow, non-Normal dependencies of a CycleWorkflow, parameters of other scopes) is dropped;
+each such change is an `ImportNote`. Script parameters become the node's `ParaValue` (§1.1): a
+parameter named `1`, `2`, … is positional (its value alone, in numeric order, at the places the
+numbered parameters take); any other name prints as `name=value`. Pure: no I/O. Problems raise
+`InvalidParameter` naming the place.
 """
 
 from __future__ import annotations
@@ -361,16 +368,19 @@ def read_specs(
             refs.add(container)
     else:
         containers = [(spec, where)]
-    unnamed = [c for c, _ in containers if not c.get("name")]
-    workflows: list[WorkflowDefinition] = []
-    all_outputs = _all_outputs(containers)
-    for container, place in containers:
+    unnamed = [i for i, (c, _) in enumerate(containers) if not c.get("name")]
+    wf_names: list[str] = []
+    for index, (container, place) in enumerate(containers):
         wf_name = _text(container.get("name"), f"{place}.name")
         if not wf_name:
             if not name:
                 raise MissingParameter(f"{place}.name")
-            wf_name = name if len(unnamed) == 1 else f"{name}_{unnamed.index(container) + 1}"
+            wf_name = name if len(unnamed) == 1 else f"{name}_{unnamed.index(index) + 1}"
             notes.append(ImportNote(wf_name, "", "named", "the workflow has no name in the file"))
+        wf_names.append(wf_name)
+    workflows: list[WorkflowDefinition] = []
+    all_outputs = _all_outputs(containers, wf_names)
+    for (container, place), wf_name in zip(containers, wf_names, strict=True):
         reader = _Reader(refs, kinds, strict, wf_name, notes, all_outputs, cyclic=cyclic)
         top = container is spec
         workflows.append(
@@ -405,11 +415,12 @@ def _type_map(type_map: Mapping[str, str]) -> dict[str, str]:
     return kinds
 
 
-def _all_outputs(containers: list[tuple[Mapping[str, Any], str]]) -> dict[str, str]:
+def _all_outputs(
+    containers: list[tuple[Mapping[str, Any], str]], names: list[str]
+) -> dict[str, str]:
     """output name -> name of the workflow whose node declares it (for cross-workflow notes)."""
     found: dict[str, str] = {}
-    for container, place in containers:
-        wf = str(container.get("name") or place)
+    for (container, _), wf in zip(containers, names, strict=True):
         for raw in container.get("nodes") or []:
             if isinstance(raw, Mapping) and isinstance(raw.get("outputs"), Mapping):
                 for item in raw["outputs"].get("nodeOutputs") or []:
