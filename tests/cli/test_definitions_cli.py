@@ -69,13 +69,17 @@ def test_apply_fails_with_one_line_given_an_unknown_workspace(data_dir: Path) ->
     assert result.stderr == ("Error: The workspace 'nowhere' does not exist.\n")
 
 
-def test_apply_fails_with_one_line_given_an_unknown_command(data_dir: Path, tmp_path: Path) -> None:
+def test_apply_fails_with_one_line_given_an_unknown_command_and_strict(
+    data_dir: Path, tmp_path: Path
+) -> None:
     document = yaml.safe_load(EXAMPLE.read_text())
     document["spec"]["nodes"][1]["script"]["runtime"]["command"] = "BASH"
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(document))
 
-    result = invoke(data_dir, "apply", str(path), "--workspace", "demo", "--create-workspace")
+    result = invoke(
+        data_dir, "apply", str(path), "--workspace", "demo", "--create-workspace", "--strict"
+    )
 
     assert result.exit_code == 1
     assert result.stderr.startswith(

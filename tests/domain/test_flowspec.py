@@ -246,16 +246,28 @@ def test_read_specs_maps_shell_onto_dide_shell_and_notes_it() -> None:
     assert found.notes == [ImportNote("wf", "a", "mapped", "SHELL -> shell")]
 
 
-def test_read_spec_fails_given_an_unknown_command_naming_node_and_command() -> None:
+def test_read_specs_makes_an_unknown_command_virtual_or_refuses_it_given_strict() -> None:
     document = _with_nodes({"id": "a", "name": "alpha", "script": _script("NO_SUCH_TYPE")})
 
     with pytest.raises(InvalidParameter) as err:
-        read_spec(document)
+        read_spec(document, strict=True)
+    found = read_specs(document)
+    mapped = read_specs(document, strict=True, type_map={"NO_SUCH_TYPE": "shell"})
 
-    assert err.value.message.startswith(
+    assert err.value.message == (
         'Invalid parameter spec.nodes[0].script.runtime.command of node "alpha": '
         'unknown command "NO_SUCH_TYPE"'
     )
+    assert found.workflows[0].nodes[0].file_type == 99
+    assert found.notes == [
+        ImportNote(
+            "wf",
+            "alpha",
+            "virtual",
+            "NO_SUCH_TYPE is an unknown type, not run by opcenter (a dry run)",
+        )
+    ]
+    assert mapped.workflows[0].nodes[0].file_type == 6
 
 
 def test_read_spec_fails_given_an_unknown_reference() -> None:

@@ -281,3 +281,29 @@ def test_read_specs_numbers_several_unnamed_workflows_after_the_name_given() -> 
     assert found.notes[-1] == ImportNote(
         "批_2", "b", "dropped", "dependency on output 'p.a' (of workflow '批_1')"
     )
+
+
+def test_read_specs_reads_scripts_without_a_command_object_content_and_grouped_files() -> None:
+    document = {
+        "version": "1.1.0",
+        "kind": "CycleWorkflow",
+        "spec": {
+            "files": {"oss": [{"id": "f1", "path": "a.json", "language": "json"}]},
+            "nodes": [
+                {"id": "a", "script": "{{files.f1}}"},
+                {"id": "b", "script": {"content": {"cluster": "c1"},
+                                       "runtime": {"command": "EMR_SPARK"}}},
+            ],
+        },
+    }  # fmt: skip
+
+    found = read_specs(document, name="w", as_manual=True)
+
+    a, b = found.workflows[0].nodes
+    assert (a.file_type, b.file_type, b.content) == (99, 99, '{"cluster": "c1"}')
+    assert [(n.node, n.action, n.detail) for n in found.notes[1:]] == [
+        ("a", "virtual", "the script names no runtime.command (a dry run)"),
+        ("b", "virtual", "EMR_SPARK is not run by opcenter (a dry run)"),
+    ]
+    with pytest.raises(MissingParameter):
+        read_specs(document, name="w", as_manual=True, strict=True)

@@ -52,12 +52,12 @@ def _type_map(
     ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
 ) -> dict[str, str]:
     from opcenter.cli._output import OptionError
-    from opcenter.domain.flowspec import COMMAND_CODES, KINDS
+    from opcenter.domain.flowspec import KINDS
 
     found: dict[str, str] = {}
     for value in values:
         spec_type, sep, kind = value.partition("=")
-        if not sep or spec_type.strip().upper() not in COMMAND_CODES or kind.strip() not in KINDS:
+        if not sep or not spec_type.strip().isidentifier() or kind.strip() not in KINDS:
             raise OptionError(
                 f"--map {shorten(value)!r} is not TYPE=KIND (TYPE a Spec node type such as "
                 f"ODPS_SQL, KIND one of {', '.join(KINDS)}).",

@@ -29,6 +29,7 @@ numbered parameters take); any other name prints as `name=value`. Pure: no I/O. 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -96,6 +97,7 @@ _RERUN_MODES = {
     **{label.upper(): mode for mode, label in _RERUN_LABELS.items()},
     **{mode: mode for mode in _RERUN_LABELS},
 }
+_TYPE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _REF = re.compile(r"^\{\{\s*([^{}\s]+)\s*\}\}$")
 _POSITIONAL_NAME = re.compile(r"^[1-9][0-9]*$")
 _SPACE = re.compile(r"\s")
@@ -409,8 +411,8 @@ def _type_map(type_map: Mapping[str, str]) -> dict[str, str]:
                 f'Invalid parameter map: "{spec_type}={kind}" (a kind is one of '
                 f"{', '.join(KINDS)})"
             )
-        if str(spec_type).upper() not in COMMAND_CODES:
-            command_code(spec_type, where="map")
+        if not _TYPE_NAME.match(str(spec_type)):
+            raise InvalidParameter(f'Invalid parameter map: "{spec_type}={kind}" (bad TYPE)')
         kinds[str(spec_type).upper()] = kind.lower()
     return kinds
 
@@ -440,7 +442,10 @@ class _Refs:
 
     def add(self, container: Mapping[str, Any], where: str = "spec") -> None:
         for collection in self.COLLECTIONS:
-            items = _list(container.get(collection) or [], f"{where}.{collection}")
+            raw = container.get(collection) or []
+            if isinstance(raw, Mapping):  # grouped by kind of storage: {oss: [...], ...}
+                raw = [item for group in raw.values() if isinstance(group, list) for item in group]
+            items = _list(raw, f"{where}.{collection}")
             self.by_type[collection].update(
                 {
                     str(item["id"]): item
@@ -590,19 +595,30 @@ class _Reader:
         runtime = _mapping(script.get("runtime") or {}, f"{where}.runtime")
         command, type_id = runtime.get("command"), runtime.get("commandTypeId")
         if command is not None:
-            file_type = command_code(
-                command, where=f'{where}.runtime.command of node "{node_name}"'
-            )
-        elif type_id is not None:
-            file_type = _int(type_id, f"{where}.runtime.commandTypeId")
-            if file_type not in _CODE_NAMES:
-                raise InvalidParameter(
-                    f'Invalid parameter {where}.runtime.commandTypeId of node "{node_name}": '
-                    f"unknown command type {file_type}"
+            spec_type = _text(command, f"{where}.runtime.command").strip().upper()
+            known = COMMAND_CODES.get(spec_type)
+            if known is None:
+                self._unknown(
+                    spec_type,
+                    f'Invalid parameter {where}.runtime.command of node "{node_name}": unknown '
+                    f'command "{command}"',
                 )
+        elif type_id is not None:
+            known = _int(type_id, f"{where}.runtime.commandTypeId")
+            spec_type = _CODE_NAMES.get(known, str(known))
+            if known not in _CODE_NAMES:
+                self._unknown(
+                    spec_type,
+                    f'Invalid parameter {where}.runtime.commandTypeId of node "{node_name}": '
+                    f"unknown command type {known}",
+                )
+                known = None
         else:
-            raise MissingParameter(f"{where}.runtime.command")
-        file_type = self._kind_of(file_type, node_name)
+            if self.strict:
+                raise MissingParameter(f"{where}.runtime.command")
+            spec_type, known = "", None
+            self.note(node_name, "virtual", "the script names no runtime.command (a dry run)")
+        file_type = self._kind_of(spec_type, known, node_name) if spec_type else 99
         content = script.get("content", script.get("code"))
         parameters: list[tuple[str, str]] = []
         for i, p in enumerate(_list(script.get("parameters") or [], f"{where}.parameters")):
@@ -616,10 +632,17 @@ class _Reader:
         para_value = para_value_from_parameters(
             parameters, where=f'{where}.parameters of node "{node_name}"'
         )
+        if isinstance(content, Mapping | list):  # a node's configuration (EMR, DI): kept as JSON
+            content = json.dumps(content, ensure_ascii=False)
         return file_type, _text(content, f"{where}.content"), para_value
 
-    def _kind_of(self, file_type: int, node_name: str) -> int:
-        spec_type = _CODE_NAMES[file_type]
+    def _unknown(self, spec_type: str, refusal: str) -> None:
+        """A type the spec tables lack: refused with `strict` unless mapped (else it becomes a
+        virtual node, noted as an unknown type)."""
+        if self.strict and spec_type not in self.kinds:
+            raise InvalidParameter(refusal)
+
+    def _kind_of(self, spec_type: str, file_type: int | None, node_name: str) -> int:
         kind = self.kinds.get(spec_type)
         if kind is not None:
             mapped = KINDS[kind]
@@ -632,7 +655,8 @@ class _Reader:
                 f"map it onto a kind ({', '.join(KINDS)}) with --map {spec_type}=KIND, or leave "
                 "out --strict to import it as a virtual node"
             )
-        self.note(node_name, "virtual", f"{spec_type} is not run by opcenter (a dry run)")
+        known = "" if file_type is not None else "an unknown type, "
+        self.note(node_name, "virtual", f"{spec_type} is {known}not run by opcenter (a dry run)")
         return COMMAND_CODES["VIRTUAL"]
 
     def _read_flow(
