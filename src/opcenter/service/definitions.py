@@ -1,6 +1,10 @@
-"""Definition files: apply a workflow in the DataWorks Spec form, and export one back.
+"""Definition files: apply workflows in the DataWorks Spec form, and export one back.
 
-`apply_definition` makes the workspace hold what the file describes, through the authoring
+A document may be any version of the Spec and hold several workflows (`flowspec.read_specs`:
+CycleWorkflow with `as_manual`, node types mapped with `type_map`, unmapped ones virtual unless
+`strict`); the report's `notes` say what reading mapped, turned virtual or dropped, and `more`
+holds the reports of the document's workflows after the first. `apply_definition` makes the
+workspace hold what the file describes, through the authoring
 operations a developer would call by hand (CreateBusiness/UpdateBusiness, CreateFile/UpdateFile,
 SubmitFile, DeployFile), touching only what differs. Applying the same file twice therefore
 changes nothing: no new version, no new deployment. Each node becomes one file:
