@@ -222,3 +222,27 @@ def test_an_imported_workflow_runs_mapped_nodes_and_dry_runs_virtual_ones(
     assert "抽取 20" in log("抽取")  # $1 = $bizdate
     assert "转换 1" in log("转换")
     assert "Virtual node: nothing to run" in log("同步")
+
+
+def test_apply_definition_refuses_a_node_name_in_two_workflows_and_writes_nothing(
+    ctx: ServiceContext, project: ProjectView
+) -> None:
+    document = {
+        "version": "1.2.0",
+        "kind": "ManualWorkflow",
+        "spec": {
+            "workflows": [
+                {"name": "one", "nodes": [{"id": "a"}]},
+                {"name": "two", "nodes": [{"id": "b", "name": "a"}]},
+            ]
+        },
+    }
+
+    with pytest.raises(InvalidParameter) as err:
+        apply_definition(ctx, path_or_document=document, workspace="demo")
+
+    assert err.value.message == (
+        "Node \"a\": it is a node of workflows 'one' and 'two'; a file name is unique in a "
+        "workspace"
+    )
+    assert _files(ctx) == {}
