@@ -20,6 +20,7 @@ from opcenter.cli._output import (
     shorten,
     workspace_option,
 )
+from opcenter.cli._remote import apply_remotely, endpoint_options, report_of
 
 if TYPE_CHECKING:
     from opcenter.service.context import ServiceContext
@@ -59,26 +60,37 @@ def _literal_ok(value: str) -> bool:
 )
 @json_option
 @data_dir_option
+@endpoint_options
 @one_line_errors
 def apply(
     path: Path, workspace: str, deploy: bool, create_workspace: bool, as_json: bool,
-    data_dir: Path | None,
+    data_dir: Path | None, endpoint: str | None, access_key_id: str | None,
+    access_key_secret: str | None,
 ) -> None:  # fmt: skip
     """Apply a workflow definition file (DataWorks Spec, kind ManualWorkflow; JSON or YAML).
 
     Creates or updates the workflow and one file per node, submits what changed (DEV) and,
     with --deploy, deploys it (PROD). Applying the same file again changes nothing. A warning
-    names each `${name}` a node uses but neither it nor the workflow declares.
+    names each `${name}` a node uses but neither it nor the workflow declares. With
+    --endpoint the file is sent to a running server (ApplyWorkflowDefinition) instead.
     """
     from opcenter.service.definitions import apply_definition
 
     document = _definition(path)
-    with service_context(data_dir) as ctx:
-        if create_workspace:
-            _ensure_workspace(ctx, workspace)
-        report = apply_definition(
-            ctx, path_or_document=document, workspace=workspace, deploy=deploy
-        )
+    if endpoint is not None:  # sent to a running server: cli/_remote.py
+        data = apply_remotely(
+            path, endpoint=endpoint, access_key_id=access_key_id,
+            access_key_secret=access_key_secret, workspace=workspace, deploy=deploy,
+            create_workspace=create_workspace,
+        )  # fmt: skip
+        report = report_of(data)
+    else:
+        with service_context(data_dir) as ctx:
+            if create_workspace:
+                _ensure_workspace(ctx, workspace)
+            report = apply_definition(
+                ctx, path_or_document=document, workspace=workspace, deploy=deploy
+            )
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:
