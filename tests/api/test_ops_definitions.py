@@ -374,3 +374,17 @@ def test_cli_apply_with_endpoint_sends_the_file_to_the_server(world: World, tmp_
     reader = CliRunner().invoke(cli, [*args, "--access-key-id", "LTAInope"], env=env)
     assert reader.exit_code == 1
     assert reader.output.startswith("Error: ") and "InvalidAccessKeyId.NotFound" in reader.output
+
+
+def test_a_large_document_travels_in_the_form_body(world: World) -> None:
+    # Given a document far longer than any URL may be (a 200 KB script)
+    script = "echo " + "x" * 200_000
+    text = document("large").replace("echo extract", script)
+    # When it is applied
+    report = apply(world.root, {"ProjectIdentifier": WS, "Definition": text})["Data"]
+    # Then the file holds the whole script
+    extract = next(f for f in report["files"] if f["node"] == "large_extract")
+    file = world.root.get_file(
+        dw.GetFileRequest(project_identifier=WS, file_id=extract["file_id"])
+    ).body.data.file
+    assert file.content == script
