@@ -10,7 +10,7 @@ operation in backticks (operations answered alike may share a row: `` `A` / `B` 
 the rows name every operation of the server's registry once and nothing else; every parameter
 a handler reads is named in its Request cell; every field named in backticks is one of the
 official SDK's request model (Request) or response model (Answer) of that operation, unless
-marked † (opcenter's own).
+marked † (opcenter's own); an operation marked † (`` `A`† ``) is opcenter's own and has no model.
 """
 
 from __future__ import annotations
@@ -172,6 +172,7 @@ class Row:
     names: tuple[str, ...]
     request: str
     answer: str
+    own: frozenset[str] = frozenset()  # operations marked † (opcenter's own: no SDK model)
 
 
 def _cells(line: str) -> list[str]:
@@ -197,12 +198,14 @@ def _operation_rows(markdown: str) -> Iterator[Row]:
             f"docs/api.md:{number}: {len(cells)} cells; an operation row has "
             f"{len(OPERATION_HEADER)}: {' | '.join(OPERATION_HEADER)}"
         )
-        names = tuple(n.strip().strip("`") for n in cells[0].split(" / "))
+        written = [n.strip() for n in cells[0].split(" / ")]
+        names = tuple(n.removesuffix("†").strip("`") for n in written)
         assert all(re.fullmatch(r"[A-Z][A-Za-z0-9]+", n) for n in names), (
             f"docs/api.md:{number}: the first cell names operations in backticks "
-            f"(`A` or `A` / `B`), not {cells[0]!r}"
+            f"(`A` or `A` / `B`, `A`† for opcenter's own), not {cells[0]!r}"
         )
-        yield Row(number, names, cells[1], cells[2])
+        own = frozenset(n for n, w in zip(names, written, strict=True) if w.endswith("†"))
+        yield Row(number, names, cells[1], cells[2], own)
 
 
 def _documented() -> list[Row]:
@@ -323,6 +326,8 @@ def test_documented_fields_are_those_of_the_sdk_models() -> None:
     for row in _documented():
         request, answer = _fields(row.request)[0], _fields(row.answer)[0]
         for name in row.names:
+            if name in row.own:
+                continue  # opcenter's own operation: every field is its own
             request_keys = _sdk_keys(name, "request")
             answer_keys = _sdk_keys(name, "response_body")
             if request_keys is None or answer_keys is None:
@@ -356,9 +361,13 @@ def test_the_row_parser_reads_fields_and_marks() -> None:
     (row,) = _operation_rows(markdown)
     # Then names, fields and words come out as the checks need them
     assert row.names == ("GetX", "GetY")
+    assert row.own == frozenset()
     assert _fields(row.request) == ({"XId"}, {"Own", "Mine"})
     assert _fields(row.answer) == ({"Data", "Items", "XId", "Status"}, set())
     assert _request_words(row.request) == {"XId", "Own", "Mine"} | WORKSPACE_PARAMS | PAGING_PARAMS
+    # And an operation marked † is opcenter's own
+    (own,) = _operation_rows(markdown.replace("`GetY`", "`GetY`†"))
+    assert (own.names, own.own) == (("GetX", "GetY"), frozenset({"GetY"}))
     # And a row without its Notes cell is refused with the expected header
     with pytest.raises(AssertionError, match="an operation row has 4"):
         list(_operation_rows(markdown.replace(" | a note naming `Other` |", " |")))

@@ -285,6 +285,16 @@ class Call:
             return False
         return True
 
+    def require(self, action: _Str, resource: _Str) -> None:
+        """Authorize another action for this call as the dispatcher authorizes the call's own:
+        returns when allowed, raises the denial (`Forbidden.RAM`, `Forbidden.Access`, a
+        NotFound for an invisible workspace) otherwise; the authorizer audits it. For an
+        operation that stands for several (ApplyWorkflowDefinition writes files, submits and
+        deploys them). Without an authorizer the answer is no (`Forbidden`)."""
+        if self._authorize is None:
+            raise Forbidden(f"Access is forbidden: no authorizer to decide {action}.")
+        self._authorize(self.principal, action, resource, self)
+
     @property
     def principal(self) -> _Str:
         return self.auth.key.principal

@@ -20,6 +20,7 @@ from opcenter.cli._output import (
     shorten,
     workspace_option,
 )
+from opcenter.cli._remote import apply_remotely, endpoint_options, report_of
 
 if TYPE_CHECKING:
     from opcenter.service.context import ServiceContext
@@ -102,11 +103,13 @@ def _type_map(
 )
 @json_option
 @data_dir_option
+@endpoint_options
 @one_line_errors
 def apply(
     path: Path, workspace: str, deploy: bool, create_workspace: bool, name: str | None,
     as_manual: bool, type_map: dict[str, str], strict: bool, as_json: bool,
-    data_dir: Path | None,
+    data_dir: Path | None, endpoint: str | None, access_key_id: str | None,
+    access_key_secret: str | None,
 ) -> None:  # fmt: skip
     """Apply a workflow definition file (DataWorks Spec, any version; JSON or YAML).
 
@@ -115,23 +118,36 @@ def apply(
     The report lists what was created or updated, and each node type mapped, each node turned
     virtual and each setting dropped, with the reason. A warning names each `${name}` a node
     uses but neither it nor the workflow declares.
+    With --endpoint the file is sent to a running server (ApplyWorkflowDefinition) instead.
     """
     from opcenter.service.definitions import apply_definition
 
     document = _definition(path)
-    with service_context(data_dir) as ctx:
-        if create_workspace:
-            _ensure_workspace(ctx, workspace)
-        report = apply_definition(
-            ctx,
-            path_or_document=document,
-            workspace=workspace,
-            deploy=deploy,
-            name=name or path.stem,
-            as_manual=as_manual,
-            type_map=type_map,
-            strict=strict,
-        )
+    if endpoint is not None:  # sent to a running server: cli/_remote.py
+        extra = {"Name": name or path.stem, "AsManual": str(as_manual).lower()}
+        extra |= {"Strict": str(strict).lower()}
+        if type_map:
+            extra["Map"] = ",".join(f"{t}={k}" for t, k in type_map.items())
+        data = apply_remotely(
+            path, endpoint=endpoint, access_key_id=access_key_id,
+            access_key_secret=access_key_secret, workspace=workspace, deploy=deploy,
+            create_workspace=create_workspace, extra=extra,
+        )  # fmt: skip
+        report = report_of(data)
+    else:
+        with service_context(data_dir) as ctx:
+            if create_workspace:
+                _ensure_workspace(ctx, workspace)
+            report = apply_definition(
+                ctx,
+                path_or_document=document,
+                workspace=workspace,
+                deploy=deploy,
+                name=name or path.stem,
+                as_manual=as_manual,
+                type_map=type_map,
+                strict=strict,
+            )
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
     else:

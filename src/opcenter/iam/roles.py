@@ -4,7 +4,8 @@ A workspace member holds one or more roles. An operation belongs to a family; ea
 names, per environment where it matters, the roles that may call it:
 
 - read (Get*, List*, Describe*, GetInstanceLog, ListProjectRoles, ...): every role;
-- author (Create/Update/DeleteFile, Create/Update/DeleteBusiness, SubmitFile):
+- author (Create/Update/DeleteFile, Create/Update/DeleteBusiness, SubmitFile,
+  ApplyWorkflowDefinition):
   owner, admin, developer;
 - deploy (DeployFile, OfflineNode): owner, admin, deployer;
 - operate (RunManualDagNodes, CreateManualDag, Restart/SetSuccess/Stop/Suspend/ResumeInstance,
@@ -87,6 +88,8 @@ _FAMILIES: dict[str, Family] = {
             "UpdateFolder",
             "DeleteFolder",
             "EstablishRelationTableToBusiness",
+            # opcenter's own; it also requires each operation it stands for (DeployFile, ...)
+            "ApplyWorkflowDefinition",
         ),
         Family.AUTHOR,
     ),
