@@ -320,7 +320,7 @@ BAD = {
     "text": ("just words", "holds no definition"),
     "a scheduled workflow": ("kind: CycleWorkflow\nspec: {name: c, nodes: []}", "kind"),
     "nodes not a list": ("kind: ManualWorkflow\nspec: {name: n, nodes: 5}", "nodes"),
-    "unknown command": (
+    "unknown command, Strict": (
         "kind: ManualWorkflow\nspec:\n  name: u\n  nodes:\n"
         "    - {id: a, script: {content: x, runtime: {command: NOPE}}}",
         "NOPE",
@@ -332,10 +332,40 @@ BAD = {
 def test_a_bad_document_is_invalid_parameter_and_writes_nothing(world: World, case: str) -> None:
     text, says = BAD[case]
     before = workflows(world)
-    error = sdk_error(lambda: apply(world.root, {"ProjectIdentifier": WS, "Definition": text}))
+    body = {"ProjectIdentifier": WS, "Definition": text}
+    if "Strict" in case:
+        body["Strict"] = "true"
+    error = sdk_error(lambda: apply(world.root, body))
     assert (error.code, error.status_code) == ("InvalidParameter", 400), error.data
     assert says in error.data["Message"]
     assert workflows(world) == before
+
+
+CYCLE = """
+kind: CycleWorkflow
+version: 1.1.0
+spec:
+  name: nightly
+  trigger: {type: Scheduler, cron: "00 00 00 * * ?"}
+  nodes:
+    - {id: q, name: q, script: {content: "select 1;", runtime: {command: ODPS_SQL}}}
+    - {id: di, name: di, script: {content: "{}", runtime: {command: DI}}}
+"""
+
+
+def test_the_import_options_reach_the_server_given_a_scheduled_workflow(world: World) -> None:
+    # Without AsManual a scheduled workflow is refused, naming the option
+    error = sdk_error(lambda: apply(world.root, {"ProjectIdentifier": WS, "Definition": CYCLE}))
+    assert error.code == "InvalidParameter" and "as-manual" in error.data["Message"].lower()
+    # With it, and a mapping, it is imported: q mapped onto sql, di turned virtual, cron dropped
+    body = {"ProjectIdentifier": WS, "Definition": CYCLE, "AsManual": "true", "Map": "X=shell"}
+    report = apply(world.root, body)["Data"]
+    actions = {(n["node"], n["action"]) for n in report["notes"]}
+    assert ("di", "virtual") in actions
+    assert any(a == "dropped" for _, a in actions)
+    # Strict refuses the node type it cannot map
+    strict = {**body, "Strict": "true"}
+    assert sdk_error(lambda: apply(world.root, strict)).code == "InvalidParameter"
 
 
 def test_a_missing_definition_is_missing_parameter(world: World) -> None:
