@@ -112,7 +112,10 @@ def shorten(text: str, limit: int = LONGEST_ECHO) -> str:
 
 
 # A quoted value: opened and closed by a quote that is not inside a word ("workflow's").
-_QUOTED = re.compile(rf"(?<!\w)('[^'\n]{{{LONGEST_ECHO},}}'|\"[^\"\n]{{{LONGEST_ECHO},}}\")(?!\w)")
+# A quote followed by a blank closes a value, it never opens one ("'x' is empty: … workflows'").
+_QUOTED = re.compile(
+    rf"(?<!\w)('(?!\s)[^'\n]{{{LONGEST_ECHO},}}'|\"(?!\s)[^\"\n]{{{LONGEST_ECHO},}}\")(?!\w)"
+)
 _LONG_WORD = re.compile(rf"\S{{{LONGEST_ECHO * 2},}}")
 
 
