@@ -18,7 +18,6 @@ from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from opcenter.domain.model import InstanceStatus
@@ -175,15 +174,15 @@ _ATTEMPT_SOURCE = sa.select(
     T.c.finish_time,
     _NOW_MS,
     _NOW_MS,
-).where(T.c.id.in_(sa.bindparam("ids", expanding=True)), T.c.attempt > 0)
-_INSERT_ATTEMPTS = {
-    "sqlite": sqlite.insert(A)
-    .from_select(_ATTEMPT_COLUMNS, _ATTEMPT_SOURCE)
-    .on_conflict_do_nothing(index_elements=["instance_id", "attempt"]),
-    "postgresql": postgresql.insert(A)
-    .from_select(_ATTEMPT_COLUMNS, _ATTEMPT_SOURCE)
-    .on_conflict_do_nothing(index_elements=["instance_id", "attempt"]),
-}
+).where(
+    T.c.id.in_(sa.bindparam("ids", expanding=True)),
+    T.c.attempt > 0,
+    # an attempt already recorded is left alone (a portable ON CONFLICT DO NOTHING)
+    ~sa.exists().where(A.c.instance_id == T.c.id, A.c.attempt == T.c.attempt),
+)
+# Core's INSERT … SELECT: SQLAlchemy caches its compiled form (the dialects' own insert with
+# ON CONFLICT is compiled again on every call, ~1 ms each on the engine's hot path).
+_INSERT_ATTEMPTS = sa.insert(A).from_select(list(_ATTEMPT_COLUMNS), _ATTEMPT_SOURCE)
 
 
 def record_attempts(session: Session, ids: Sequence[int], now: int) -> None:
@@ -194,9 +193,8 @@ def record_attempts(session: Session, ids: Sequence[int], now: int) -> None:
     if not ids:
         return
     conn = session.connection()
-    stmt = _INSERT_ATTEMPTS[conn.dialect.name]
     for chunk in _chunks(ids):
-        conn.execute(stmt, {"ids": list(chunk), "now": now})
+        conn.execute(_INSERT_ATTEMPTS, {"ids": list(chunk), "now": now})
 
 
 _END_ATTEMPT = (
