@@ -24,6 +24,7 @@ from opcenter.engine.paths import log_path
 from opcenter.engine.scheduler import Engine
 from opcenter.runners.local import LocalExecutor
 from opcenter.service.context import ServiceContext
+from opcenter.service.instances import suspend_instance
 from opcenter.service.runs import get_dag, list_dags
 from opcenter.settings import load_settings
 from opcenter.store.tables import Dag
@@ -182,6 +183,19 @@ def _rendered(ctx: ServiceContext, dags: list, width: int) -> str:
     out = Console(width=width, record=True, file=io.StringIO(), color_system=None)
     out.print(_render(ctx, dags, "PROD", 12.3))
     return out.export_text()
+
+
+def test_live_table_names_a_suspended_instance_given_a_run_held_back(data_dir: Path) -> None:
+    # Given a run not yet started whose second node an operator suspended
+    ctx = ServiceContext.open(load_settings(environ={}, dotenv=None, data_dir=data_dir))
+    flow = make_flow(ctx, [node("a", "shell", "true"), node("b", "shell", "true", after=["a"])])
+    created = run_flow(flow, biz_date=f"{YESTERDAY.isoformat()} 00:00:00")
+    b = by_name(ctx, created.dag_id)["b"]
+    assert suspend_instance(ctx, instance_id=b.instance_id, project_env="PROD")
+    # Then the live table names it, so a run that waits says why
+    shown = _rendered(ctx, list_dags(ctx, op_seq=created.op_seq, project_env="PROD"), 80)
+    assert "b (suspended)" in shown
+    ctx.db.dispose()
 
 
 def test_live_table_fits_80_columns_given_running_nodes_with_long_names(

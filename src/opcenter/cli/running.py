@@ -387,7 +387,7 @@ def _progress(ctx: ServiceContext, created: RunCreated, env: str) -> tuple[list[
 
 def _render(ctx: ServiceContext, dags: list[DagView], env: str, elapsed: float) -> Group:
     """The live table: one row per Dag, narrow enough for 80 columns (the date and the status
-    are never cut; the names of the running nodes wrap)."""
+    are never cut; the names of the running nodes wrap, suspended ones marked so)."""
     from rich.console import Group
     from rich.table import Table
 
@@ -402,7 +402,11 @@ def _render(ctx: ServiceContext, dags: list[DagView], env: str, elapsed: float) 
         rows = get_manual_dag_instances(ctx, dag_id=d.dag_id, project_env=env)
         ok = sum(1 for i in rows if i.status is InstanceStatus.SUCCESS)
         failed = sum(1 for i in rows if i.status is InstanceStatus.FAILURE)
-        running = ", ".join(i.node_name for i in rows if i.status is InstanceStatus.RUNNING)
+        # A suspended instance holds its Dag back: named, so a run that waits says why.
+        running = ", ".join(
+            [i.node_name for i in rows if i.status is InstanceStatus.RUNNING]
+            + [f"{i.node_name} (suspended)" for i in rows if i.suspended]
+        )
         table.add_row(
             str(d.dag_id),
             d.biz_date.isoformat(),
