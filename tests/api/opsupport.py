@@ -172,6 +172,16 @@ class Flow:
     node_ids: dict[str, int]
 
 
+def client_with_workflow(live: Live, workspace: str, workflow: str) -> Client:
+    """A root client of `live`, with the workspace and a manual workflow in it created."""
+    sdk = live.client()
+    create_workspace(sdk, workspace)
+    sdk.create_business(
+        dw.CreateBusinessRequest(project_identifier=workspace, business_name=workflow)
+    )
+    return sdk
+
+
 def create_workspace(client: Client, identifier: str, *, mode: int = 3) -> int:
     body = client.create_project(
         dw.CreateProjectRequest(

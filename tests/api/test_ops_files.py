@@ -12,7 +12,7 @@ from tests.api.opsupport import (
     SHELL,
     Live,
     assert_sdk_error,
-    create_workspace,
+    client_with_workflow,
     sdk_error,
 )
 
@@ -23,10 +23,7 @@ FOLDER = f"Business Flow/{FLOW}/scripts"
 
 @pytest.fixture(scope="module")
 def client(live: Live) -> Client:
-    sdk = live.client()
-    create_workspace(sdk, WS)
-    sdk.create_business(dw.CreateBusinessRequest(project_identifier=WS, business_name=FLOW))
-    return sdk
+    return client_with_workflow(live, WS, FLOW)
 
 
 def _create(client: Client, name: str, file_type: int = SHELL, **fields: object) -> int:

@@ -9,7 +9,7 @@ import pytest
 from alibabacloud_dataworks_public20200518 import models as dw
 from alibabacloud_dataworks_public20200518.client import Client
 
-from tests.api.opsupport import SHELL, Live, assert_sdk_error, create_workspace, sdk_error
+from tests.api.opsupport import SHELL, Live, assert_sdk_error, client_with_workflow, sdk_error
 from tests.api.sdk import call_api
 
 WS = "folder_ws"
@@ -19,10 +19,7 @@ BASE = f"Business Flow/{FLOW}"
 
 @pytest.fixture(scope="module")
 def client(live: Live) -> Client:
-    sdk = live.client()
-    create_workspace(sdk, WS)
-    sdk.create_business(dw.CreateBusinessRequest(project_identifier=WS, business_name=FLOW))
-    return sdk
+    return client_with_workflow(live, WS, FLOW)
 
 
 def _create(client: Client, path: str) -> str:
