@@ -34,6 +34,8 @@ ISOLATION_POLICIES = ("auto", "refuse", "warn")
 # The kernel sandbox for jobs: "landlock" where the kernel has it, or "none".
 SANDBOXES = ("landlock", "none")
 DEFAULT_JOB_USER = "opcenter-job"  # the tenant of a workspace that names none (as root)
+# A page session signed out after this long without a request.
+DEFAULT_SESSION_IDLE_MINUTES = 30
 
 
 class SettingsError(InvalidParameter):
@@ -73,6 +75,7 @@ class Settings:
     isolation: str = "auto"
     sandbox: str = "landlock"
     job_user: str = DEFAULT_JOB_USER
+    session_idle_minutes: int = DEFAULT_SESSION_IDLE_MINUTES
 
     @property
     def db_url(self) -> str:
@@ -160,6 +163,10 @@ def load_settings(
         kwargs["rate_limit_per_second"] = _float("OPCENTER_RATE_LIMIT_PER_SECOND", v)
     if (v := get("STOP_GRACE_SECONDS")) is not None:
         kwargs["stop_grace_seconds"] = _float("OPCENTER_STOP_GRACE_SECONDS", v)
+    if (v := get("SESSION_IDLE_MINUTES")) is not None:
+        kwargs["session_idle_minutes"] = _int(
+            "OPCENTER_SESSION_IDLE_MINUTES", v, minimum=1, maximum=7 * 24 * 60
+        )
     if (v := get("ISOLATION")) is not None:
         kwargs["isolation"] = _choice("OPCENTER_ISOLATION", v, ISOLATION_POLICIES)
     if (v := get("SANDBOX")) is not None:

@@ -8,7 +8,7 @@ because handlers call the store synchronously. Any other path is answered with t
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -16,8 +16,8 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
 
 from opcenter.api.rpc import (
     Authorize,
@@ -51,6 +51,7 @@ def create_app(
     recommend: str = DEFAULT_RECOMMEND,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     rate_limit_per_second: float = 0,
+    mounts: Sequence[BaseRoute] = (),
 ) -> Starlette:
     """Build the RPC application.
 
@@ -63,7 +64,9 @@ def create_app(
     `region` goes into resource ARNs; `recommend` is the error bodies'
     `Recommend` (`{code}` and `{request_id}` are filled in). A body larger than
     `max_body_bytes` is refused (413) before it is read whole. `rate_limit_per_second` caps
-    the calls of each AccessKey (0: no limit; see `throttle.py`).
+    the calls of each AccessKey (0: no limit; see `throttle.py`). `mounts` are served before
+    the RPC endpoint (the page under `/console`); with them, a browser's `GET /` without an
+    `Action` is sent to the first of them.
     """
     dispatcher = Dispatcher(
         registry=registry if registry is not None else load_operations(),
@@ -77,7 +80,11 @@ def create_app(
         limiter=RateLimiter(rate_limit_per_second) if rate_limit_per_second > 0 else None,
     )
 
+    home = next((m.path for m in mounts if isinstance(m, Mount)), None)
+
     async def endpoint(request: Request) -> Response:
+        if home and _is_browser_home(request):
+            return RedirectResponse(home + "/", status_code=302)
         wire = _head(request)
         try:
             if wire.path != "/":
@@ -89,7 +96,7 @@ def create_app(
             return _send(dispatcher.error(error, wire, new_request_id()))
         return _send(await run_in_threadpool(dispatcher, wire))
 
-    app = Starlette(routes=[Route("/{path:path}", endpoint, methods=_ALL_METHODS)])
+    app = Starlette(routes=[*mounts, Route("/{path:path}", endpoint, methods=_ALL_METHODS)])
     app.state.dispatcher = dispatcher
     return app
 
@@ -97,6 +104,15 @@ def create_app(
 def serve(app: Any, host: str = "127.0.0.1", port: int = 8080, **options: Any) -> None:
     """Run `app` with uvicorn until interrupted; `options` go to `uvicorn.run`."""
     uvicorn.run(app, host=host, port=port, **options)
+
+
+def _is_browser_home(request: Request) -> bool:
+    """`GET /` with no `Action` in the query: a person typing the server's address."""
+    return (
+        request.method in ("GET", "HEAD")
+        and request.url.path == "/"
+        and "Action" not in request.query_params
+    )
 
 
 def _head(request: Request) -> WireRequest:

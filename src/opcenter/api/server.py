@@ -20,10 +20,12 @@ from types import TracebackType
 from typing import Any
 
 import uvicorn
+from starlette.routing import Mount
 
 from opcenter.api.app import create_app
 from opcenter.api.rpc import Authorize
 from opcenter.api.signature import KeyResolver, NonceStore
+from opcenter.iam.authorizer import Authorizer
 from opcenter.iam.nonces import StoreNonceStore
 from opcenter.service.context import ServiceContext
 
@@ -38,14 +40,25 @@ def build_server(
     key_resolver: KeyResolver,
     authorize: Authorize,
     nonces: NonceStore | None = None,
+    console: bool = True,
 ) -> Any:
     """The RPC application serving every registered operation over `ctx`.
 
     Resource ARNs carry `ctx.settings.region`; `authorize(principal, action, resource, call)`
     raises to deny (required: no allow-all default). Signature nonces are kept in the store
     (`StoreNonceStore`) unless `nonces` is given, so a request cannot be replayed after a
-    restart or against another server on the same store.
+    restart or against another server on the same store. With `console`, the Operation Center
+    page is served under `/console` (deciding with `authorize` when it is an `Authorizer`,
+    else with a new one over the store: the page never runs with a stand-in).
     """
+    mounts = []
+    if console:
+        from opcenter.console.app import create_console
+
+        authorizer = (
+            authorize if isinstance(authorize, Authorizer) else Authorizer(ctx.db, ctx.settings)
+        )
+        mounts.append(Mount("/console", create_console(ctx, authorizer)))
     return create_app(
         services=ctx,
         key_resolver=key_resolver,
@@ -54,6 +67,7 @@ def build_server(
         region=ctx.settings.region,
         clock=time.time,
         rate_limit_per_second=ctx.settings.rate_limit_per_second,
+        mounts=mounts,
     )
 
 

@@ -133,6 +133,27 @@ def user_delete(name: str) -> None:
     click.echo(f"Deleted user {record.name} (UserId {record.uid}).")
 
 
+@user.command("password", short_help="Set a user's password for signing in to the page.")
+@click.argument("name")
+@_data_dir_option
+@_one_line_errors
+def user_password(name: str) -> None:
+    """Set the password NAME signs in to the Operation Center page with (`root`: the account).
+
+    Asked twice on a terminal; otherwise read from the first line of standard input, so
+    `printf '%s\\n' "$PASSWORD" | opcenter iam user password alice` works in scripts. Stored
+    as a salted scrypt hash; at least 8 characters."""
+    stdin = click.get_text_stream("stdin")
+    if stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = stdin.readline().rstrip("\r\n")
+    with _service_context() as ctx:
+        stored = svc.set_login_password(ctx, user_name=name, password=password)
+    who = "the account (root)" if stored == "root" else f"user {stored}"
+    click.echo(f"Set the sign-in password of {who}.")
+
+
 @iam.group("key", short_help="Manage AccessKey pairs.")
 @_data_dir_option
 def key() -> None:

@@ -186,6 +186,15 @@ class Authorizer:
             return False
         return True
 
+    def denial(self, request: AccessRequest) -> Forbidden | NotFound | None:
+        """Why the request would be refused (the error `check` would raise), or None when it
+        would be allowed; nothing audited. The page shows it beside a disabled button."""
+        try:
+            self._decide(request)
+        except (Forbidden, NotFound) as denied:
+            return denied
+        return None
+
     def check(self, request: AccessRequest) -> None:
         """Return when allowed; raise the denial (and audit it) otherwise."""
         try:

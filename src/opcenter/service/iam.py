@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from opcenter.errors import InvalidParameter, MissingParameter, NotFound, not_found
-from opcenter.iam import audit, keys, members, policy_store, principals
+from opcenter.iam import audit, keys, members, passwords, policy_store, principals
 from opcenter.iam.keys import KeyRecord
 from opcenter.iam.policy_store import PolicyRecord
 from opcenter.iam.principals import UserRecord
@@ -133,9 +133,25 @@ def list_users(ctx: ServiceContext) -> list[UserRecord]:
 
 
 def delete_user(ctx: ServiceContext, *, user_name: str) -> UserRecord:
-    """Delete a user with its keys, policy attachments and memberships."""
+    """Delete a user with its keys, policy attachments, memberships and sign-in password."""
     with ctx.db.transaction() as session:
-        return principals.delete_user(session, user_name)
+        record = principals.delete_user(session, user_name)
+        passwords.forget_password(session, record.name)
+        return record
+
+
+def set_login_password(ctx: ServiceContext, *, user_name: str, password: str) -> str:
+    """Set the page's sign-in password of RAM user `user_name`, or of the account for `root`;
+    returns the name it was stored under. InvalidParameter when it is shorter than
+    `passwords.MIN_LENGTH` characters; NotFound (User) when there is no such user."""
+    if len(password) < passwords.MIN_LENGTH:
+        raise InvalidParameter(
+            f"The password is too short: it needs at least {passwords.MIN_LENGTH} characters."
+        )
+    with ctx.db.transaction() as session:
+        name = "root" if user_name == "root" else principals.get_user(session, user_name).name
+        passwords.set_password(session, name, password, now=ctx.clock())
+    return name
 
 
 def _user_id(session: Session, user_name: str | None) -> int | None:

@@ -296,7 +296,9 @@ class Instance(Base):
 
     __tablename__ = "instance"
     __table_args__ = (
-        Index("ix_instance_dag", "dag_id"),
+        # By Dag, and within a Dag by last change: the page's change feed reads what changed
+        # in the Dags it watches since its last look (console/feed.py).
+        Index("ix_instance_dag_modified", "dag_id", "modified_at"),
         Index("ix_instance_status", "status"),
         {"sqlite_autoincrement": True},
     )
@@ -534,3 +536,41 @@ class RequestNonce(Base):
     access_key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     nonce: Mapped[str] = mapped_column(String(128), primary_key=True)
     expires_at: Mapped[int] = mapped_column(Millis)
+
+
+class LoginPassword(Base):
+    """The page's sign-in password of a RAM user (`name`) or of the account (`root`): a
+    memory-hard hash (iam/passwords.py), never the password."""
+
+    __tablename__ = "login_password"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    hash: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[int] = mapped_column(Millis)
+
+
+class ConsoleSession(Base):
+    """A signed-in browser. `id` is the SHA-256 of the cookie's token (a stolen copy of the
+    store cannot be replayed as a cookie); `csrf` is the token every form must send back."""
+
+    __tablename__ = "console_session"
+    __table_args__ = (Index("ix_console_session_seen_at", "seen_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    principal: Mapped[str] = mapped_column(String(256))
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(Millis)
+    seen_at: Mapped[int] = mapped_column(Millis)
+    source_ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(256), default="")
+
+
+class LoginFailure(Base):
+    """Wrong passwords in a row for one user name: each makes the next attempt wait longer."""
+
+    __tablename__ = "login_failure"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_at: Mapped[int] = mapped_column(Millis)

@@ -1,0 +1,1 @@
+"""The Operation Center page (see app.py)."""

@@ -1,0 +1,3 @@
+"""dag"""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""runs"""
+
+from __future__ import annotations

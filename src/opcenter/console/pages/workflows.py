@@ -1,0 +1,3 @@
+"""workflows"""
+
+from __future__ import annotations
