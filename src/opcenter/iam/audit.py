@@ -84,6 +84,9 @@ class AuditFilter:
     since_ms: int | None = None
     until_ms: int | None = None
     limit: int = DEFAULT_LIMIT
+    # Only the events on these resources (exact ARNs) or by this principal (the page's view
+    # for a workspace administrator); None: every event.
+    visible_to: tuple[str, tuple[str, ...]] | None = None
 
 
 def _like(column: sa.ColumnElement[str], pattern: str) -> sa.ColumnElement[bool]:
@@ -119,6 +122,11 @@ def list_events(session: Session, where: AuditFilter) -> list[AuditRecord]:
         query = query.where(AuditEvent.at >= where.since_ms)
     if where.until_ms is not None:
         query = query.where(AuditEvent.at < where.until_ms)
+    if where.visible_to is not None:
+        principal, resources = where.visible_to
+        query = query.where(
+            sa.or_(AuditEvent.principal == principal, AuditEvent.resource.in_(resources))
+        )
     rows = session.scalars(query.order_by(AuditEvent.id.desc()).limit(where.limit))
     return [_record(r) for r in rows]
 

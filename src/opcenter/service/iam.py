@@ -17,7 +17,7 @@ from opcenter.iam import audit, keys, members, passwords, policy_store, principa
 from opcenter.iam.keys import KeyRecord
 from opcenter.iam.policy_store import PolicyRecord
 from opcenter.iam.principals import UserRecord
-from opcenter.iam.roles import ROLES, Role
+from opcenter.iam.roles import ADMIN, OWNER, ROLES, Role
 from opcenter.iam.scope import WorkspaceRef
 from opcenter.service.context import Caller, ServiceContext
 from opcenter.service.instances import _env  # the one ProjectEnv check of the run operations
@@ -481,3 +481,25 @@ def workspace_ref(
 def list_audit_events(ctx: ServiceContext, where: audit.AuditFilter) -> list[audit.AuditRecord]:
     with ctx.db.transaction(readonly=True) as session:
         return audit.list_events(session, where)
+
+
+def audit_scope(ctx: ServiceContext, caller: Caller) -> tuple[str, tuple[str, ...]] | None:
+    """What of the audit trail `caller` may read on the page: None (all of it) for the
+    account; for a RAM user, its own events and those on the workspaces it administers
+    (owner or administrator role), as `AuditFilter.visible_to`."""
+    if caller.is_root:
+        return None
+    principal = principals.user_principal(caller.account_id, caller.name)
+    arns: list[str] = []
+    with ctx.db.transaction(readonly=True) as session:
+        user = principals.find_user(session, caller.name)
+        if user is None:
+            return principal, ()
+        ids = members.visible_workspace_ids(session, user, principal)
+        rows = session.scalars(sa.select(Workspace).where(Workspace.id.in_(ids))).all()
+        for ws in rows:
+            roles = members.roles_in(session, ws, user, principal) or frozenset()
+            if roles & {OWNER.code, ADMIN.code}:
+                region, account = ctx.settings.region, ctx.settings.account_id
+                arns.append(f"acs:dataworks:{region}:{account}:workspace/{ws.identifier}")
+    return principal, tuple(arns)
