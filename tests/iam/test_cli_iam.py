@@ -125,3 +125,46 @@ def test_workspace_member_cli_is_the_iam_member_group(tmp_path: Path) -> None:
     assert [(m["Name"], m["Type"], m["Roles"]) for m in members] == [
         ("alice", "USER_UBACCOUNT", "role_project_pe")
     ]
+
+
+def _password_cli(data: Path, name: str, stdin: str) -> Result:
+    return CliRunner().invoke(
+        cli, ["iam", "user", "password", name, "--data-dir", str(data)], input=stdin
+    )
+
+
+def test_iam_user_password_reads_standard_input_and_stores_only_a_hash(tmp_path: Path) -> None:
+    from opcenter.console.sessions import SignInRefused, sign_in
+    from opcenter.store.tables import LoginPassword
+
+    data = tmp_path / "data"
+    assert run(data, "iam", "user", "create", "alice").exit_code == 0
+    done = _password_cli(data, "alice", "alice-password\n")
+    assert done.exit_code == 0, done.output
+    assert done.output == "Set the sign-in password of user alice.\n"
+    assert _password_cli(data, "root", "root-password\n").output == (
+        "Set the sign-in password of the account (root).\n"
+    )
+    short = _password_cli(data, "alice", "short\n")
+    assert short.exit_code == 1
+    assert short.output == "Error: The password is too short: it needs at least 8 characters.\n"
+    missing = _password_cli(data, "bob", "bob-password\n")
+    assert missing.exit_code == 1 and "bob" in missing.output
+
+    ctx = ServiceContext.open(load_settings(environ={}, dotenv=None, data_dir=data))
+    with ctx.db.transaction(readonly=True) as session:
+        stored = {row.name: row.hash for row in session.query(LoginPassword)}
+    assert set(stored) == {"alice", "root"}
+    assert all("password" not in h and h.startswith("scrypt$") for h in stored.values())
+    _, session_info = sign_in(ctx, name="alice", password="alice-password")
+    assert session_info.principal.endswith(":user/alice")
+    try:
+        sign_in(ctx, name="alice", password="root-password")
+        raise AssertionError("signed in with another's password")
+    except SignInRefused as refused:
+        assert refused.message == "The user name or password is wrong."
+    # Deleting the user deletes its password.
+    assert run(data, "iam", "user", "delete", "alice").exit_code == 0
+    with ctx.db.transaction(readonly=True) as session:
+        assert session.get(LoginPassword, "alice") is None
+    ctx.db.dispose()
