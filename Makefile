@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)-$(shell echo '$(PYTHON)' | cksum | cut -d' ' -f1)
 DATA   ?= .opcenter
 
-.PHONY: serve test lint format bench bench-peers docs clean
+.PHONY: serve test lint format bench bench-peers docs clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,10 +27,21 @@ serve: $(STAMP)
 	$(BIN)/opcenter serve --data-dir $(DATA) --example examples/sales_daily.yaml
 
 ## test: set up, then run ruff and the whole test suite
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
+
+# The page's browser tests drive Debian's Chromium (Playwright from PyPI downloads no browser).
+# Installed here when missing and this is root with apt-get (as in CI); otherwise the browser
+# tests skip, or fail under CI=true.
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@if [ ! -x $(CHROMIUM) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian's chromium for the browser tests"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q chromium >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -118,6 +118,7 @@ def serve(
         leader.shut_down()
         raise click.ClickException(exc.message) from None
     _print_endpoint(server.endpoint, key_id, secret)
+    _print_console(ctx, server.endpoint, settings.data_dir)
     sweeper = RetentionSweeper(ctx)
     sweeper.start()
     try:
@@ -209,4 +210,17 @@ def _print_endpoint(endpoint: str, key_id: str, secret: str | None) -> None:
         click.echo(
             f"Root AccessKey id: {key_id} (secret as configured or shown at first start; "
             "`opcenter iam key create` makes a new one)"
+        )
+
+
+def _print_console(ctx: ServiceContext, endpoint: str, data_dir: Path) -> None:
+    from opcenter.store.tables import LoginPassword
+
+    click.echo(f"Operation Center page: http://{endpoint}/console/")
+    with ctx.db.transaction(readonly=True) as session:
+        has_password = session.get(LoginPassword, "root") is not None
+    if not has_password:
+        click.echo(
+            "  No sign-in password is set for the account yet: "
+            f"`opcenter iam user password root --data-dir {data_dir}` sets one."
         )
