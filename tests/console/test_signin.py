@@ -79,3 +79,11 @@ def test_the_page_speaks_chinese_to_a_chinese_browser_and_switches(console, brow
     page.get_by_role("link", name="English").click()
     assert page.get_by_role("button", name="Sign in").is_visible()
     context.close()
+
+
+def test_the_page_is_found_with_or_without_its_slash_and_an_unknown_path_says_so(console, page):
+    page.goto(console.base + "/console")
+    assert "/console/signin" in page.url
+    answer = page.goto(console.base + "/console/no-such-page")
+    assert answer.status == 404
+    assert page.get_by_text("There is no such page.").is_visible()

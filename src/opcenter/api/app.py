@@ -8,7 +8,7 @@ because handlers call the store synchronously. Any other path is answered with t
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -96,7 +96,13 @@ def create_app(
             return _send(dispatcher.error(error, wire, new_request_id()))
         return _send(await run_in_threadpool(dispatcher, wire))
 
-    app = Starlette(routes=[*mounts, Route("/{path:path}", endpoint, methods=_ALL_METHODS)])
+    slashless = [
+        Route(m.path, _redirect_to(m.path + "/"), methods=["GET", "HEAD"])
+        for m in mounts
+        if isinstance(m, Mount)
+    ]
+    routes = [*slashless, *mounts, Route("/{path:path}", endpoint, methods=_ALL_METHODS)]
+    app = Starlette(routes=routes)
     app.state.dispatcher = dispatcher
     return app
 
@@ -104,6 +110,13 @@ def create_app(
 def serve(app: Any, host: str = "127.0.0.1", port: int = 8080, **options: Any) -> None:
     """Run `app` with uvicorn until interrupted; `options` go to `uvicorn.run`."""
     uvicorn.run(app, host=host, port=port, **options)
+
+
+def _redirect_to(target: str) -> Callable[[Request], Awaitable[Response]]:
+    async def redirect(request: Request) -> Response:
+        return RedirectResponse(target, status_code=302)
+
+    return redirect
 
 
 def _is_browser_home(request: Request) -> bool:
