@@ -72,6 +72,15 @@ def test_the_run_page_draws_every_node_with_its_instance_and_state(console, page
     # Edges point down: start is above wait, wait above done.
     ys = {n: graph_node(page, flow, n).bounding_box()["y"] for n in ("start", "wait", "done")}
     assert ys["start"] < ys["wait"] < ys["done"]
+    # The same data, for scripts
+    data = page.request.get(
+        console.url + f"dags/{created.dag_id}/graph", headers={"Accept": "application/json"}
+    ).json()
+    assert sorted(n["instance"] for n in data["nodes"]) == sorted(ids.values())
+    assert sorted(map(tuple, data["edges"])) == sorted(
+        (flow.id(a), flow.id(b))
+        for a, b in [("start", "wait"), ("wait", "done"), ("start", "quick")]
+    )
 
 
 def test_a_state_change_shows_live_with_the_counts(console, page, marker):
