@@ -83,14 +83,21 @@
     return parts.join("");
   }
 
-  function svgMarkup(nodes, data, w, h) {
+  function transformOf(view) {
+    return `translate(${view.tx} ${view.ty}) scale(${view.k})`;
+  }
+
+  // The first view is in the markup, so the browser lays the 5,000 nodes out once, already
+  // zoomed (and without names when far out), instead of once more when `fit` changes it.
+  function svgMarkup(nodes, data, w, h, view) {
     const label = OC.escape(OC.t("graph.label"));
-    return `<svg class="oc-graph" xmlns="http://www.w3.org/2000/svg" role="group" aria-label="${label}">` +
+    const far = view.k < FAR ? " far" : "";
+    return `<svg class="oc-graph${far}" xmlns="http://www.w3.org/2000/svg" role="group" aria-label="${label}">` +
       `<defs><pattern id="oc-hatch" width="8" height="8" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">` +
       `<rect width="8" height="8" fill="#fff"></rect><line x1="0" y1="0" x2="0" y2="8" stroke="#c3cbd3" stroke-width="3"></line></pattern>` +
       `<pattern id="oc-dots" width="6" height="6" patternUnits="userSpaceOnUse">` +
       `<rect width="6" height="6" fill="#f3f5f7"></rect><circle cx="3" cy="3" r="1" fill="#aab4be"></circle></pattern></defs>` +
-      `<g class="viewport"><path class="edges" d="${edgePath(nodes, data.edges || [], w, h)}"></path>` +
+      `<g class="viewport" transform="${transformOf(view)}"><path class="edges" d="${edgePath(nodes, data.edges || [], w, h)}"></path>` +
       nodes.map((n) => nodeMarkup(n, w, h)).join("") + `</g></svg>`;
   }
 
@@ -127,7 +134,13 @@
     // Reading order (layer by layer, left to right) is the DOM order, so Tab follows it.
     const nodes = data.nodes.slice().sort((a, b) => a.y - b.y || a.x - b.x);
     container.classList.add("oc-graph-box");
-    container.innerHTML = (options.tools === false ? "" : toolsMarkup()) + svgMarkup(nodes, data, w, h);
+    container.replaceChildren();
+    // The size the SVG will have (it fills the container), measured while the container is
+    // empty, which is cheap.
+    const size = {w: container.clientWidth || 800, h: container.clientHeight || 600};
+    const view = fitted(size.w, size.h);
+    if (options.fit === false) Object.assign(view, {k: 1, tx: 0, ty: 0});
+    container.innerHTML = (options.tools === false ? "" : toolsMarkup()) + svgMarkup(nodes, data, w, h, view);
     const svg = container.querySelector("svg.oc-graph");
     const viewport = svg.querySelector("g.viewport");
     const byNode = new Map(), byInstance = new Map(), elements = new Map();
@@ -138,21 +151,23 @@
       if (n.instance != null) byInstance.set(String(n.instance), id);
     });
     const {rows, where} = rowsOf(nodes);
-    const view = {k: 1, tx: 0, ty: 0};
     let selected = new Set();
     let frame = 0;
 
     function apply() {
       frame = 0;
-      viewport.setAttribute("transform", `translate(${view.tx} ${view.ty}) scale(${view.k})`);
+      viewport.setAttribute("transform", transformOf(view));
       svg.classList.toggle("far", view.k < FAR);
     }
     function schedule() {
       if (!frame) frame = requestAnimationFrame(apply);
     }
+    function fitted(cw, ch) {
+      const k = Math.min((cw - PAD) / data.width, (ch - PAD) / data.height, 1);
+      return {k, tx: (cw - data.width * k) / 2, ty: Math.max(0, (ch - data.height * k) / 2)};
+    }
     function fitScale() {
-      const cw = svg.clientWidth || 800, ch = svg.clientHeight || 600;
-      return Math.min((cw - PAD) / data.width, (ch - PAD) / data.height, 1);
+      return fitted(svg.clientWidth || 800, svg.clientHeight || 600).k;
     }
     function limits(k) {
       return Math.max(Math.min(fitScale(), 0.2), Math.min(3, k));
@@ -165,10 +180,7 @@
       schedule();
     }
     function fit() {
-      const cw = svg.clientWidth || 800, ch = svg.clientHeight || 600;
-      view.k = fitScale();
-      view.tx = (cw - data.width * view.k) / 2;
-      view.ty = Math.max(0, (ch - data.height * view.k) / 2);
+      Object.assign(view, fitted(svg.clientWidth || 800, svg.clientHeight || 600));
       apply();
     }
     function zoom(factor) {
@@ -328,7 +340,6 @@
         if (act === "fit") fit();
       });
     }
-    if (options.fit === false) apply(); else fit();
 
     return {
       update, setMarks, fit, zoom,
