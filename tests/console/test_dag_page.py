@@ -131,6 +131,11 @@ def test_dry_run_and_not_chosen_nodes_are_marked(console, page, marker):
     expect(quick).to_have_attribute("aria-label", re.compile("dry run"))
     expect(quick.locator("text.sub")).to_contain_text("dry run")
     expect(graph_node(page, flow, "start")).to_have_attribute("data-mark", "")
+    # The run form marks nodes itself (g.setMarks): drawn and labelled the same way
+    page.evaluate(f"OC.dag.graph.setMarks({{{flow.id('done')}: 'none'}})")
+    done = graph_node(page, flow, "done")
+    expect(done).to_have_attribute("data-mark", "none")
+    expect(done).to_have_attribute("aria-label", re.compile("not chosen"))
 
 
 def test_zoom_and_fit_buttons_change_the_view(console, page, marker):

@@ -63,7 +63,7 @@
     const title = name.length > 22 ? `<title>${e(name)}</title>` : "";
     return `<g class="node" transform="translate(${n.x} ${n.y})" data-node-id="${e(n.id)}"` +
       ` data-instance-id="${n.instance == null ? "" : e(n.instance)}" data-status="${e(n.status || "")}"` +
-      ` data-mark="${markOf(n)}" data-suspended="${suspendedOf(n)}" tabindex="0" role="button"` +
+      ` data-mark="${e(markOf(n))}" data-suspended="${suspendedOf(n)}" tabindex="0" role="button"` +
       ` aria-pressed="false" aria-label="${e(ariaLabel(n))}">` +
       `<rect class="box" width="${w}" height="${h}" rx="5"></rect>` +
       `<text class="icon" x="9" y="${h / 2 + 5}">${ICONS[n.status] || ""}</text>` +
