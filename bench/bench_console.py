@@ -318,12 +318,14 @@ def table(
         f"{max(finishing):.3f} s | ≤ {TARGET_LIVE:g} s: "
         f"{verdict(quantile(finishing, 0.99), TARGET_LIVE)} (p99) |",
         "",
-        "**Where the time goes.** The server lays the graph out in Python (about 0.1 s for 5,000 "
-        "nodes) and embeds it in the page as JSON; the browser builds the SVG from one string "
-        "(one `<path>` for all edges) and draws only boxes when zoomed out far enough that "
-        "names would be unreadable. A state change travels: the store write → the change feed's "
-        "next look (every 0.25 s, one query for every watched Dag) → the page's event stream → "
-        "one element's attributes; no layout and no re-render.",
+        "**Where the time goes.** The server reads the Dag (two queries) and lays it out in "
+        "Python (under 0.1 s for 5,000 nodes) and embeds it in the page as JSON (850 kB); the "
+        "browser builds the SVG from one string (one `<path>` for all edges), already fitted "
+        "and, that far out, without names, so it styles and lays out the 5,000 nodes once. A "
+        "state change travels: the store write → the change feed's next look (every 0.25 s, "
+        "one query for every watched Dag) → the page's event stream → the changed nodes' "
+        "attributes; no layout and no re-render. Before the first view went into the markup, "
+        "the same page took 1.7 s to a selected node.",
         "",
     ]
 
