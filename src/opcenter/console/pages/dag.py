@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from opcenter.console.feed import instance_state
 from opcenter.console.layout import graph_data
 from opcenter.console.web import Page, page_route
+from opcenter.errors import OpcenterError
 from opcenter.service import iam, runs
 from opcenter.service.dag_graph import dag_env, dag_graph, dag_states
 
@@ -92,8 +93,12 @@ async def _stream(page: Page, dag_id: int, env: str) -> AsyncIterator[str]:
     # (seen twice at worst, which is harmless: a delta is a whole state).
     sub = feed.subscribe([dag_id])
     try:
-        rows, status = await page.run(dag_states, page.ctx, dag_id=dag_id, project_env=env)
         yield f"retry: {RETRY_MS}\n\n"
+        try:
+            rows, status = await page.run(dag_states, page.ctx, dag_id=dag_id, project_env=env)
+        except OpcenterError as error:  # e.g. the Dag was removed since the page was drawn
+            yield _event({"error": {"Code": error.code, "Message": error.message}})
+            return
         snapshot = [instance_state(r) for r in rows]
         yield _event({"instances": snapshot, "dags": {str(dag_id): status}, "snapshot": True})
         while True:

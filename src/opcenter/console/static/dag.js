@@ -55,7 +55,13 @@
   // EventSource reconnects by itself (after the `retry` the server sets) and the server sends a
   // fresh snapshot each time, so nothing missed while disconnected stays wrong.
   const source = new EventSource(OC.prefix + "/dags/" + OC.dag.id + "/events");
-  source.onmessage = (event) => receive(JSON.parse(event.data));
+  source.onmessage = (event) => {
+    const payload = JSON.parse(event.data);
+    if (!payload.error) return receive(payload);
+    source.close(); // the Dag can no longer be read: say why, and stop asking
+    live("closed");
+    document.getElementById("dag-live").textContent = payload.error.Message;
+  };
   source.onopen = () => live("open");
   source.onerror = () => live(source.readyState === EventSource.CLOSED ? "closed" : "retry");
   window.addEventListener("pagehide", () => source.close());
