@@ -8,7 +8,7 @@ from itertools import pairwise
 
 import pytest
 
-from opcenter.console.layout import NODE_HEIGHT, NODE_WIDTH, graph_data, layout
+from opcenter.console.layout import GAP_X, NODE_HEIGHT, NODE_WIDTH, ROW_MAX, graph_data, layout
 
 
 def chain(n: int) -> tuple[list[int], list[tuple[int, int]]]:
@@ -85,6 +85,15 @@ def test_a_chain_is_drawn_straight_and_a_parent_sits_over_its_children():
     children = [corners[i][0] for i in range(1, 5)]
     assert corners[0][0] == pytest.approx(sum(children) / 4, abs=1)
     assert corners[5][0] == corners[0][0]
+
+
+def test_a_wide_fan_wraps_onto_rows_that_all_sit_between_its_ends():
+    ids, edges = fan(4 * ROW_MAX + 1)
+    corners, width, _ = layout(ids, edges)
+    assert width <= ROW_MAX * (NODE_WIDTH + GAP_X) + 2 * NODE_WIDTH
+    rows = {corners[i][1] for i in range(1, 4 * ROW_MAX + 2)}
+    assert len(rows) == 5
+    assert corners[0][1] < min(rows) and max(rows) < corners[len(ids) - 1][1]
 
 
 def test_the_barycenter_sweeps_untangle_crossed_pairs():

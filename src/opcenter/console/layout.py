@@ -7,7 +7,8 @@
 2. Order within a layer: a few barycenter sweeps (down by the parents' positions, up by the
    children's), which removes most crossings of real workflows; ties keep the previous order, so
    the result is deterministic.
-3. Coordinates: each layer's nodes as close to the mean of their neighbours as the minimum gap
+3. Rows: a layer wider than `ROW_MAX` nodes wraps onto several rows.
+4. Coordinates: each row's nodes as close to the mean of their neighbours as the minimum gap
    allows (the least-squares placement under order constraints, found by pooling adjacent
    violators), down then up then down, so a parent sits over its children and a chain is
    straight.
@@ -21,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["NODE_HEIGHT", "NODE_WIDTH", "graph_data", "layers", "layout"]
+__all__ = ["NODE_HEIGHT", "NODE_WIDTH", "ROW_MAX", "graph_data", "layers", "layout"]
 
 NODE_WIDTH = 168  # px
 NODE_HEIGHT = 40  # px
@@ -29,6 +30,7 @@ GAP_X = 24  # px between two nodes of a layer
 GAP_Y = 56  # px between two layers
 MARGIN = 16  # px around the drawing
 SWEEPS = 4  # barycenter sweeps (alternately down and up)
+ROW_MAX = 50  # nodes per drawn row: a wider layer wraps onto several rows
 
 Key = Hashable
 
@@ -153,12 +155,14 @@ def layout(
     for node in ids:
         rows[level[node]].append(node)
     _order(rows, parents, children)
+    # A very wide layer (a fan of thousands) wraps onto several rows, one under the other, so
+    # the drawing stays readable when fitted; no edge joins two nodes of one layer, so every
+    # edge still points down.
+    rows = [row[i : i + ROW_MAX] for row in rows for i in range(0, len(row), ROW_MAX)]
     x = _coordinates(rows, parents, children)
     left = min(x.values())
-    corners = {
-        node: (round(x[node] - left + MARGIN), MARGIN + level[node] * (NODE_HEIGHT + GAP_Y))
-        for node in ids
-    }
+    top = {node: MARGIN + r * (NODE_HEIGHT + GAP_Y) for r, row in enumerate(rows) for node in row}
+    corners = {node: (round(x[node] - left + MARGIN), top[node]) for node in ids}
     width = round(max(x.values()) - left) + NODE_WIDTH + 2 * MARGIN
     height = len(rows) * (NODE_HEIGHT + GAP_Y) - GAP_Y + 2 * MARGIN
     return corners, width, height
