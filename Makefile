@@ -49,7 +49,7 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
 
-## bench: every benchmark (not tests): parameters, engine, isolation, API load, CLI start
+## bench: every benchmark (not tests): parameters, engine, isolation, API load, CLI start, page
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 

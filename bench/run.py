@@ -1,7 +1,8 @@
 """`make bench`: every in-repo benchmark, one after another, each printing its own table.
 
 Benchmarks are not tests: they measure and report (PASS/MISS against the targets of the issues),
-and the engine, isolation, API and CLI benchmarks write their figures into docs/benchmarks.md.
+and the engine, isolation, API, CLI and console benchmarks write their figures into
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ BENCHMARKS = [
     "bench_isolation.py",
     "bench_api_load.py",
     "bench_cli.py",
+    "bench_console.py",
 ]
 
 
