@@ -1,0 +1,143 @@
+"""The run form in Chromium: the preview of every node's resolved parameters, a range run with
+nodes excluded and not chosen, errors beside their fields, and a read-only user."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from opcenter.service.runs import get_dag, list_dags
+from opcenter.store.tables import Dag, Instance
+from tests.console.conftest import USER_PASSWORD, sign_in
+
+EXAMPLE = (Path(__file__).parents[2] / "examples" / "sales_daily.yaml").read_text()
+FORM = "w/ws1/PROD/workflows/sales_daily"
+
+
+def node_row(page, name: str):
+    return page.locator("table.node-table tr[data-node-id]", has_text=name)
+
+
+def dag_count(console) -> int:
+    with console.ctx.db.transaction(readonly=True) as session:
+        return session.scalar(sa.select(sa.func.count()).select_from(Dag)) or 0
+
+
+def test_the_preview_shows_each_node_s_resolved_parameters_for_the_date(console, page):
+    console.apply(EXAMPLE)
+    sign_in(page, console, target=FORM)
+    page.get_by_label("Business date").fill("2026-01-15")
+    page.get_by_role("button", name="Preview").click()
+    preview = page.locator("#preview details[data-biz-date='2026-01-15']")
+    preview.wait_for()
+    orders = preview.locator("tr", has_text="extract_orders")
+    # $bizdate and ${yyyymmdd-1}, positional
+    assert orders.locator('[data-role="resolved"]').inner_text() == (
+        "20260115 20260114 region=cn-shanghai channel=online"
+    )
+    sales = preview.locator("tr", has_text="load_sales").locator('[data-role="resolved"]')
+    assert sales.inner_text() == (
+        "bizdate=20260115 previous_day=20260114 loaded_for=20260115230000"
+        " region=cn-shanghai channel=online"
+    )
+    assert dag_count(console) == 0
+    # The form keeps what was typed.
+    assert page.get_by_label("Business date").input_value() == "2026-01-15"
+
+
+def test_a_range_run_with_a_node_excluded_and_one_not_chosen_makes_a_dag_per_date(console, page):
+    console.apply(EXAMPLE)
+    sign_in(page, console, target=FORM)
+    end = dt.date.today() - dt.timedelta(days=2)
+    start = end - dt.timedelta(days=2)
+    # Given a 3-day range, load_sales as a dry run, done not chosen
+    page.get_by_label("A range").check()
+    page.get_by_label("First date").fill(start.isoformat())
+    page.get_by_label("Last date").fill(end.isoformat())
+    page.get_by_role("radiogroup", name="load_sales").get_by_label("Dry run").check()
+    page.get_by_role("radiogroup", name="done").get_by_label("Not chosen").check()
+    # When it is run
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.wait_for_url(re.compile(r".*/console/dags/\d+$"))
+    # Then three Dags, one per date, whose instances are typed as the API would type them
+    dag_id = int(page.url.rsplit("/", 1)[1])
+    op_seq = get_dag(console.ctx, dag_id=dag_id, project_env="PROD").op_seq
+    dags = list_dags(console.ctx, op_seq=op_seq, project_env="PROD")
+    assert [d.biz_date for d in dags] == [start + dt.timedelta(days=i) for i in range(3)]
+    assert {d.create_user for d in dags} == {"root"}
+    with console.ctx.db.transaction(readonly=True) as session:
+        rows = session.execute(
+            sa.select(Instance.dag_id, Instance.node_name, Instance.task_type).where(
+                Instance.dag_id.in_([d.dag_id for d in dags])
+            )
+        ).all()
+    for d in dags:
+        types = {name: kind for dag, name, kind in rows if dag == d.dag_id}
+        assert types == {
+            "start": "MANUAL",
+            "extract_orders": "MANUAL",
+            "extract_customers": "MANUAL",
+            "load_sales": "SKIP",
+            "done": "SKIP_UNCHOOSE",
+        }
+
+
+def test_a_bad_node_parameter_shows_its_error_beside_its_field(console, page):
+    console.apply(EXAMPLE)
+    sign_in(page, console, target=FORM)
+    field = page.get_by_label("Parameters of extract_customers")
+    field.fill("$bizdate ${yyyymmdd+-}")
+    page.get_by_role("button", name="Run", exact=True).click()
+    error = node_row(page, "extract_customers").get_by_role("alert")
+    error.wait_for()
+    assert '"${yyyymmdd+-}"' in error.inner_text()
+    assert page.get_by_label("Parameters of extract_customers").get_attribute("aria-invalid")
+    assert node_row(page, "extract_orders").get_by_role("alert").count() == 0
+    assert dag_count(console) == 0
+
+
+def test_a_bad_workflow_parameter_and_a_future_date_show_beside_their_fields(console, page):
+    console.apply(EXAMPLE)
+    sign_in(page, console, target=FORM)
+    page.get_by_label("region").fill("${yyyymmdd-x}")
+    page.get_by_role("button", name="Preview").click()
+    region = page.get_by_label("region")
+    region.wait_for()
+    assert region.get_attribute("aria-invalid") == "true"
+    described = region.get_attribute("aria-describedby")
+    assert "bad offset arithmetic" in page.locator(f"#{described}").inner_text()
+    page.get_by_label("region").fill("")
+    page.get_by_label("Business date").fill((dt.date.today() + dt.timedelta(days=3)).isoformat())
+    page.get_by_role("button", name="Run", exact=True).click()
+    date = page.get_by_label("Business date")
+    assert date.get_attribute("aria-invalid") == "true"
+    assert "is not in the past" in page.locator("#err-bizdate").inner_text()
+    assert dag_count(console) == 0
+
+
+def test_a_read_only_user_sees_run_disabled_and_a_forged_post_is_refused(console, page):
+    console.apply(EXAMPLE)
+    console.user("guest", role="role_project_guest", policy="AliyunDataWorksReadOnlyAccess")
+    sign_in(page, console, "guest", USER_PASSWORD, target=FORM)
+    run = page.get_by_role("button", name="Run", exact=True)
+    assert run.is_disabled()
+    reason = page.locator('[data-role="run-denied"]').inner_text()
+    assert "dataworks:RunManualDagNodes" in reason and "no attached policy allows it" in reason
+    # The preview is a read: it works.
+    page.get_by_role("button", name="Preview").click()
+    page.locator("#preview").wait_for()
+    # A forged POST with the page's own CSRF token is refused as the API refuses it.
+    token = page.locator('input[name="csrf"]').first.input_value()
+    answer = page.request.post(
+        console.url + FORM + "/run",
+        form={"csrf": token, "mode": "one", "bizdate": "2026-01-15"},
+        headers={"Accept": "application/json"},
+    )
+    assert answer.status == 403
+    body = answer.json()
+    assert body["Code"] == "Forbidden.RAM"
+    assert "may not perform dataworks:RunManualDagNodes" in body["Message"]
+    assert dag_count(console) == 0
