@@ -141,3 +141,20 @@ def test_a_read_only_user_sees_run_disabled_and_a_forged_post_is_refused(console
     assert body["Code"] == "Forbidden.RAM"
     assert "may not perform dataworks:RunManualDagNodes" in body["Message"]
     assert dag_count(console) == 0
+
+
+def test_an_operator_who_may_not_edit_code_may_pass_only_safe_values(console, page):
+    console.apply(EXAMPLE)
+    console.user("ops", role="role_project_pe")  # may run, may not UpdateFile
+    sign_in(page, console, "ops", USER_PASSWORD, target=FORM)
+    page.get_by_label("region").fill("x;rm")
+    page.get_by_role("button", name="Run", exact=True).click()
+    region = page.get_by_label("region")
+    assert region.get_attribute("aria-invalid") == "true"
+    message = page.locator("#" + region.get_attribute("aria-describedby")).inner_text()
+    assert 'DagParameters parameter "region": the value' in message
+    assert dag_count(console) == 0
+    page.get_by_label("region").fill("eu-west")
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.wait_for_url(re.compile(r".*/console/dags/\d+$"))
+    assert dag_count(console) == 1
