@@ -7,6 +7,7 @@ import datetime as dt
 import re
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from opcenter.service.runs import get_dag, list_dags
@@ -158,3 +159,33 @@ def test_an_operator_who_may_not_edit_code_may_pass_only_safe_values(console, pa
     page.get_by_role("button", name="Run", exact=True).click()
     page.wait_for_url(re.compile(r".*/console/dags/\d+$"))
     assert dag_count(console) == 1
+
+
+def graph_component() -> bool:
+    """Whether the graph component (console/layout.py, static/graph.js) is in the tree."""
+    import importlib.util
+
+    import opcenter.console
+
+    static = Path(opcenter.console.__file__).parent / "static" / "graph.js"
+    return importlib.util.find_spec("opcenter.console.layout") is not None and static.exists()
+
+
+def test_nodes_chosen_on_the_graph_are_marked_in_the_list_and_on_the_graph(console, page):
+    if not graph_component():
+        pytest.skip("the graph component (layout.py, graph.js) is not in this tree")
+    console.apply(EXAMPLE)
+    sign_in(page, console, target=FORM)
+    graph = page.locator("#graph")
+    orders = graph.locator("g.node", has_text="extract_orders")
+    customers = graph.locator("g.node", has_text="extract_customers")
+    orders.click()
+    customers.click(modifiers=["Control"])
+    page.get_by_role("button", name="Dry-run selected").click()
+    for name in ("extract_orders", "extract_customers"):
+        row = page.get_by_role("radiogroup", name=name)
+        assert row.get_by_label("Dry run").is_checked()
+    assert orders.get_attribute("data-mark") == "dry"
+    # And back: a choice in the list shows on the graph.
+    page.get_by_role("radiogroup", name="done").get_by_label("Not chosen").check()
+    assert graph.locator("g.node", has_text="done").get_attribute("data-mark") == "none"
