@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 from opcenter.domain.model import FileType, UseType
 from opcenter.errors import NotFound
 from opcenter.service.context import Caller, ServiceContext
-from opcenter.service.flows import deployed_flow, keep_files
+from opcenter.service.flows import FlowGraph, deployed_flow, keep_files
 from opcenter.service.lookup import require_env, resolve_workspace
 from opcenter.store.tables import File, FileVersion, NodeRelease, Workflow, Workspace
 
@@ -128,10 +129,13 @@ def list_manual_flows(
             .join(FileVersion, FileVersion.id == NodeRelease.version_id)
             .where(NodeRelease.workspace_id == ws.id, NodeRelease.env == env)
         ).all()
+        by_flow: dict[int, list[Any]] = {}
+        for row in released:
+            by_flow.setdefault(row.workflow_id, []).append(row)
         out = []
         for wf in flows:
             live = files[wf.id]
-            mine = [r for r in released if r.workflow_id == wf.id and r.file_id in live]
+            mine = [r for r in by_flow.get(wf.id, ()) if r.file_id in live]
             types = Counter(type_name(r.file_type) for r in mine)
             done = {r.file_id for r in mine}
             out.append(
@@ -169,37 +173,6 @@ def manual_flow(
             )
         live = _live_files(session, [wf.id])[wf.id]
         graph = keep_files(deployed_flow(session, wf.id, env), set(live))
-        versions = dict(
-            session.execute(
-                sa.select(FileVersion.id, FileVersion.version).where(
-                    FileVersion.id.in_([n.version_id for n in graph.nodes.values()])
-                )
-            ).all()
-        )
-        offline = set(
-            session.scalars(
-                sa.select(NodeRelease.node_id).where(
-                    NodeRelease.workflow_id == wf.id,
-                    NodeRelease.env == env,
-                    NodeRelease.offline_at.is_not(None),
-                )
-            )
-        )
-        nodes = tuple(
-            FlowNode(
-                node_id=n.node_id,
-                name=n.name,
-                file_type=n.file_type,
-                type_name=type_name(n.file_type),
-                version=int(versions.get(n.version_id, 0)),
-                para_value=n.para_value or "",
-                parents=tuple(graph.parents.get(n.node_id, ())),
-                offline=n.node_id in offline,
-                owner=n.owner or "",
-                description=n.description or "",
-            )
-            for n in sorted(graph.nodes.values(), key=lambda n: n.node_id)
-        )
         deployed = {n.file_id for n in graph.nodes.values()}
         return ManualFlow(
             business_id=wf.id,
@@ -208,6 +181,41 @@ def manual_flow(
             owner=wf.owner or "",
             parameters=wf.parameters or "",
             env=env,
-            nodes=nodes,
+            nodes=_nodes(session, wf.id, env, graph),
             undeployed=tuple(sorted(n for f, n in live.items() if f not in deployed)),
         )
+
+
+def _nodes(session: Session, workflow_id: int, env: str, graph: FlowGraph) -> tuple[FlowNode, ...]:
+    """The nodes of `graph` by id, with their version numbers and whether they are offline."""
+    versions = dict(
+        session.execute(
+            sa.select(FileVersion.id, FileVersion.version).where(
+                FileVersion.id.in_([n.version_id for n in graph.nodes.values()])
+            )
+        ).all()
+    )
+    offline = set(
+        session.scalars(
+            sa.select(NodeRelease.node_id).where(
+                NodeRelease.workflow_id == workflow_id,
+                NodeRelease.env == env,
+                NodeRelease.offline_at.is_not(None),
+            )
+        )
+    )
+    return tuple(
+        FlowNode(
+            node_id=n.node_id,
+            name=n.name,
+            file_type=n.file_type,
+            type_name=type_name(n.file_type),
+            version=int(versions.get(n.version_id, 0)),
+            para_value=n.para_value or "",
+            parents=tuple(graph.parents.get(n.node_id, ())),
+            offline=n.node_id in offline,
+            owner=n.owner or "",
+            description=n.description or "",
+        )
+        for n in sorted(graph.nodes.values(), key=lambda n: n.node_id)
+    )
