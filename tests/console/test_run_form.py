@@ -189,3 +189,23 @@ def test_nodes_chosen_on_the_graph_are_marked_in_the_list_and_on_the_graph(conso
     # And back: a choice in the list shows on the graph.
     page.get_by_role("radiogroup", name="done").get_by_label("Not chosen").check()
     assert graph.locator("g.node", has_text="done").get_attribute("data-mark") == "none"
+
+
+def test_the_preview_follows_the_form_without_a_click(console, page):
+    console.apply(EXAMPLE)
+    sign_in(page, console, target=FORM)
+    # Shown for the form's first date as soon as the page is open, then after each change.
+    page.locator("#preview details").first.wait_for()
+    page.get_by_label("Business date").fill("2026-02-01")
+    orders = page.locator(
+        "#preview details[data-biz-date='2026-02-01'] tr", has_text="extract_orders"
+    )
+    orders.wait_for()
+    assert orders.locator('[data-role="resolved"]').inner_text().startswith("20260201 20260131")
+    page.get_by_role("radiogroup", name="done").get_by_label("Not chosen").check()
+    page.locator("#preview tr[data-task-type='SKIP_UNCHOOSE']", has_text="done").wait_for()
+    page.get_by_label("Parameters of extract_orders").fill("${yyyymmdd+-}")
+    error = page.locator('[data-role="preview-error"]')
+    error.wait_for()
+    assert 'Invalid parameter "${yyyymmdd+-}"' in error.inner_text()
+    assert dag_count(console) == 0
