@@ -209,3 +209,16 @@ def test_the_preview_follows_the_form_without_a_click(console, page):
     error.wait_for()
     assert 'Invalid parameter "${yyyymmdd+-}"' in error.inner_text()
     assert dag_count(console) == 0
+
+
+def test_the_preview_of_a_long_range_shows_its_first_dates_and_counts_the_rest(console, page):
+    console.apply(EXAMPLE)
+    sign_in(page, console, target=FORM)
+    page.get_by_label("A range").check()
+    page.get_by_label("First date").fill("2026-01-01")
+    page.get_by_label("Last date").fill("2026-01-10")
+    page.get_by_role("button", name="Preview").click()
+    page.locator('[data-role="more-dates"]').wait_for()
+    assert page.locator("#preview details").count() == 7
+    assert page.get_by_role("heading", name="Preview: 10 Dag(s), one per date").is_visible()
+    assert page.locator('[data-role="more-dates"]').inner_text().startswith("… and 3 more")

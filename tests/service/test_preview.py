@@ -136,3 +136,13 @@ def test_find_dags_filters_by_operator(ctx: ServiceContext, flow: Flow) -> None:
     found = find_dags(ctx, project_env="PROD", project_identifier="ws", create_user="alice")
     assert [d.dag_id for d in found.items] == [mine.dag_id]
     assert find_dags(ctx, project_env="PROD", project_identifier="ws").total_count == 2
+
+
+def test_preview_resolves_only_the_first_dates_asked_but_checks_the_whole_range(
+    ctx: ServiceContext, flow: Flow
+) -> None:
+    kw = call(flow, start_biz_date=biz(days_ago=9), end_biz_date=biz())
+    shown = preview_run(ctx, max_dates=3, **kw)
+    assert (len(shown.dates), shown.total_dates) == (3, 10)
+    with pytest.raises(InvalidParameter):
+        preview_run(ctx, max_dates=3, **{**kw, "end_biz_date": "2999-01-01 00:00:00"})

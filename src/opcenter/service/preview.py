@@ -50,22 +50,30 @@ class RunPreview:
     flow_name: str
     env: str
     dates: tuple[DatePreview, ...]
+    total_dates: int  # the run's dates; `dates` holds the first `max_dates` of them
 
 
 def preview_run(
-    ctx: ServiceContext, *, caller: Caller = Caller(), may_edit_code: bool = True, **kw: Any
+    ctx: ServiceContext,
+    *,
+    caller: Caller = Caller(),
+    may_edit_code: bool = True,
+    max_dates: int | None = None,
+    **kw: Any,
 ) -> RunPreview:
     """What `runs.start_manual_run(ctx, **same arguments)` would create; writes nothing.
-    `may_edit_code` restricts parameter values as it does for the run."""
+    `may_edit_code` restricts parameter values as it does for the run. `max_dates` limits the
+    dates resolved (the first ones; a long range's values differ by date only); the whole call
+    is checked either way."""
     request = parse_run_request(ctx, may_edit_code=may_edit_code, **kw)
     with ctx.db.transaction(readonly=True) as session:
         plan = plan_run(session, request)
         flow_name, env = plan.wf.name, plan.env.value
     dates = tuple(
         DatePreview(day, tuple(_node(plan, node_id, day) for node_id in sorted(plan.graph.nodes)))
-        for day in request.dates
+        for day in request.dates[:max_dates]
     )
-    return RunPreview(flow_name, env, dates)
+    return RunPreview(flow_name, env, dates, len(request.dates))
 
 
 def _node(plan: RunPlan, node_id: int, day: dt.date) -> NodePreview:

@@ -27,6 +27,8 @@ from opcenter.service import manual_flows, preview, runs
 from opcenter.service.manual_flows import ManualFlow
 from opcenter.service.preview import RunPreview
 
+PREVIEW_DATES = 7  # the dates of a range the preview resolves and shows (the first ones)
+
 try:  # the graph's layered layout (console/layout.py); the page lists the nodes without it
     from opcenter.console.layout import graph_data
 except ImportError:  # pragma: no cover - until the graph component is part of the tree
@@ -150,8 +152,9 @@ def _refused(page: Page, flow: ManualFlow, form: RunForm, error: OpcenterError) 
 async def preview_form(page: Page) -> Response:
     flow = await _flow(page)
     form = RunForm.read(await page.form(), flow)
+    call = _service_call(page, flow, form)
     try:
-        shown = await page.run(preview.preview_run, page.ctx, **_service_call(page, flow, form))
+        shown = await page.run(preview.preview_run, page.ctx, max_dates=PREVIEW_DATES, **call)
     except OpcenterError as error:
         return _refused(page, flow, form, error)
     return _show(page, flow, form, shown=shown)
