@@ -135,3 +135,16 @@ def test_the_list_is_paged_and_the_pages_keep_the_filters(console, page):
     page.wait_for_url("**page=2**")
     assert "user=alice" in page.url
     assert shown(page) == set(created.dag_ids[20:])
+
+
+def test_the_runs_of_a_workspace_the_user_may_not_see_answer_as_a_missing_one(console, page):
+    from tests.console.conftest import USER_PASSWORD
+
+    console.workspace("secret")
+    console.user("carol", role="role_project_guest", policy="AliyunDataWorksReadOnlyAccess")
+    sign_in(page, console, "carol", USER_PASSWORD)
+    assert page.goto(console.url + "w/ws1/PROD/runs").status == 200
+    answer = page.request.get(
+        console.url + "w/secret/PROD/runs", headers={"Accept": "application/json"}
+    )
+    assert answer.status == 404 and answer.json()["Code"] == "Invalid.Project.NotExists"
