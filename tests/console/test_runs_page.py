@@ -8,7 +8,7 @@ import datetime as dt
 
 from opcenter.service.context import Caller
 from opcenter.service.runs import start_manual_run
-from tests.console.conftest import sign_in
+from tests.console.conftest import USER_PASSWORD, sign_in
 from tests.engine.builders import wait_dag
 
 FLOWS = """
@@ -138,8 +138,6 @@ def test_the_list_is_paged_and_the_pages_keep_the_filters(console, page):
 
 
 def test_the_runs_of_a_workspace_the_user_may_not_see_answer_as_a_missing_one(console, page):
-    from tests.console.conftest import USER_PASSWORD
-
     console.workspace("secret")
     console.user("carol", role="role_project_guest", policy="AliyunDataWorksReadOnlyAccess")
     sign_in(page, console, "carol", USER_PASSWORD)
