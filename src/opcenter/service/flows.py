@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from opcenter.store.tables import FileVersion, NodeRelease
 
-__all__ = ["DeployedNode", "FlowGraph", "deployed_flow", "root_output"]
+__all__ = ["DeployedNode", "FlowGraph", "deployed_flow", "keep_files", "root_output"]
 
 
 def root_output(workspace_identifier: str) -> str:
@@ -118,4 +118,17 @@ def deployed_flow(session: Session, workflow_id: int, env: str) -> FlowGraph:
     for node_id, node in graph.nodes.items():
         ups = {producer[i] for i in node.inputs if i in producer and producer[i] != node_id}
         graph.parents[node_id] = sorted(ups)
+    return graph
+
+
+def keep_files(graph: FlowGraph, file_ids: set[int]) -> FlowGraph:
+    """Drop (in place) the nodes whose file is not in `file_ids` (a deleted file's release
+    stays in the store) and the edges to them; returns `graph`."""
+    for node_id in [n for n, node in graph.nodes.items() if node.file_id not in file_ids]:
+        del graph.nodes[node_id]
+    graph.parents = {
+        n: [p for p in ps if p in graph.nodes]
+        for n, ps in graph.parents.items()
+        if n in graph.nodes
+    }
     return graph

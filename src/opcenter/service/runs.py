@@ -28,6 +28,7 @@ from opcenter.domain.model import DagStatus, Env, InstanceStatus, TaskType, UseT
 from opcenter.domain.params import (
     EvalContext,
     ParamString,
+    ResolvedParams,
     merge_params,
     parse_params,
     resolve_params,
@@ -47,7 +48,7 @@ from opcenter.domain.safe_params import check_safe_run_parameters
 from opcenter.engine.dispatch import encode_resolved
 from opcenter.errors import InvalidParameter, MissingParameter, NotFound, not_found
 from opcenter.service.context import Caller, ServiceContext
-from opcenter.service.flows import DeployedNode, FlowGraph, deployed_flow
+from opcenter.service.flows import DeployedNode, FlowGraph, deployed_flow, keep_files
 from opcenter.service.instances import _env  # one ProjectEnv check for every query
 from opcenter.service.lookup import check_paging, require_env, resolve_workspace
 from opcenter.service.run_views import DAG_TYPE, DagView, RunCreated, dag_view
@@ -64,17 +65,24 @@ from opcenter.store.tables import (
 )
 
 __all__ = [
+    "RunPlan",
+    "RunRequest",
     "create_manual_dag",
     "find_dags",
     "get_dag",
+    "instance_params",
     "list_dags",
+    "parse_run_request",
+    "plan_run",
     "run_manual_dag_nodes",
     "start_manual_run",
 ]
 
 
 @dataclass(frozen=True)
-class _Request:
+class RunRequest:
+    """A RunManualDagNodes call checked without the store (parse_run_request)."""
+
     project_env: str
     project_name: str | None
     project_id: int | None
@@ -92,8 +100,24 @@ def _required(value: object, name: str) -> None:
         raise MissingParameter(name)
 
 
-def _parse_request(ctx: ServiceContext, **kw: Any) -> _Request:
-    """Everything that can be checked without the store."""
+_OPTIONAL = (
+    "project_name",
+    "project_id",
+    "biz_date",
+    "start_biz_date",
+    "end_biz_date",
+    "node_parameters",
+    "dag_parameters",
+    "include_node_ids",
+    "exclude_node_ids",
+)
+
+
+def parse_run_request(ctx: ServiceContext, *, may_edit_code: bool, **kw: Any) -> RunRequest:
+    """Everything of a RunManualDagNodes call that can be checked without the store (the
+    arguments of start_manual_run; those not given are None)."""
+    for name in _OPTIONAL:
+        kw.setdefault(name, None)
     _required(kw["project_env"], "ProjectEnv")
     if not kw["project_name"] and kw["project_id"] is None:
         raise MissingParameter("ProjectName")
@@ -109,9 +133,9 @@ def _parse_request(ctx: ServiceContext, **kw: Any) -> _Request:
     dag_parameters = validate_workflow_params(
         parse_json_object(kw["dag_parameters"], "DagParameters")
     )
-    if not kw["may_edit_code"]:
+    if not may_edit_code:
         check_safe_run_parameters(dag_parameters, node_parameters, dates[0])
-    return _Request(
+    return RunRequest(
         project_env=str(kw["project_env"]),
         project_name=kw["project_name"] or None,
         project_id=kw["project_id"],
@@ -206,19 +230,7 @@ def start_manual_run(
     ctx: ServiceContext, *, caller: Caller = Caller(), may_edit_code: bool = True, **kw: Any
 ) -> RunCreated:
     """RunManualDagNodes returning the whole run (OpSeq, every DagId); same arguments."""
-    for name in (
-        "project_name",
-        "project_id",
-        "biz_date",
-        "start_biz_date",
-        "end_biz_date",
-        "node_parameters",
-        "dag_parameters",
-        "include_node_ids",
-        "exclude_node_ids",
-    ):
-        kw.setdefault(name, None)
-    request = _parse_request(ctx, may_edit_code=may_edit_code, **kw)
+    request = parse_run_request(ctx, may_edit_code=may_edit_code, **kw)
     with ctx.db.transaction() as session:
         created = _create(session, ctx, request, caller)
     ctx.notify()
@@ -263,15 +275,7 @@ def _flow(session: Session, ws: Workspace, env: Env, flow_name: str) -> tuple[Wo
             f"FlowName={flow_name!r} is not deployed in {env.value}: {what} no version there "
             f"({'deploy' if env is Env.PROD else 'submit'} them first)."
         )
-    graph = deployed_flow(session, wf.id, env.value)
-    live = {f.id for f in files}
-    for node_id in [n for n, node in graph.nodes.items() if node.file_id not in live]:
-        del graph.nodes[node_id]
-    graph.parents = {
-        n: [p for p in ps if p in graph.nodes]
-        for n, ps in graph.parents.items()
-        if n in graph.nodes
-    }
+    graph = keep_files(deployed_flow(session, wf.id, env.value), {f.id for f in files})
     return wf, graph
 
 
@@ -303,7 +307,7 @@ def _dry_run_offline(
             types[node_id] = TaskType.SKIP
 
 
-def _node_overrides(request: _Request, graph: FlowGraph, flow: str) -> dict[int, ParamString]:
+def _node_overrides(request: RunRequest, graph: FlowGraph, flow: str) -> dict[int, ParamString]:
     overrides: dict[int, ParamString] = {}
     for key, text in request.node_parameters.items():
         node_id = int(key) if key.strip().isdigit() else None
@@ -316,7 +320,7 @@ def _node_overrides(request: _Request, graph: FlowGraph, flow: str) -> dict[int,
     return overrides
 
 
-def _merged_params(request: _Request, wf: Workflow, graph: FlowGraph) -> dict[int, ParamString]:
+def _merged_params(request: RunRequest, wf: Workflow, graph: FlowGraph) -> dict[int, ParamString]:
     workflow_params: dict[str, str] = dict(parse_params(wf.parameters or "").named)
     workflow_params.update(request.dag_parameters)
     overrides = _node_overrides(request, graph, wf.name)
@@ -331,7 +335,23 @@ def _merged_params(request: _Request, wf: Workflow, graph: FlowGraph) -> dict[in
 _INSERT_RUN = sa.insert(Run.__table__).returning(Run.__table__.c.id)
 
 
-def _create(session: Session, ctx: ServiceContext, request: _Request, caller: Caller) -> RunCreated:
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run will write, decided inside its transaction: the workspace, environment and
+    workflow, the deployed graph, every node's TaskType and merged parameter string."""
+
+    ws: Workspace
+    env: Env
+    wf: Workflow
+    graph: FlowGraph
+    types: dict[int, TaskType]
+    params: dict[int, ParamString]
+
+
+def plan_run(session: Session, request: RunRequest) -> RunPlan:
+    """Check `request` against the store and decide every node's TaskType and parameters
+    (raises the errors RunManualDagNodes answers; writes nothing). The run and its preview
+    (service/preview.py) both plan with this."""
     ws = resolve_workspace(
         session, project_id=request.project_id, project_name=request.project_name
     )
@@ -341,12 +361,37 @@ def _create(session: Session, ctx: ServiceContext, request: _Request, caller: Ca
         graph.nodes, include=request.include, exclude=request.exclude, flow_name=wf.name
     )
     _dry_run_offline(session, wf, env, graph, types, request.include)
-    params = _merged_params(request, wf, graph)
+    return RunPlan(ws, env, wf, graph, types, _merged_params(request, wf, graph))
+
+
+def instance_params(
+    params: ParamString,
+    day: dt.date,
+    node_id: int,
+    dag_id: int | None = None,
+    instance_id: int | None = None,
+) -> ResolvedParams:
+    """One instance's resolved parameters for business date `day` (what the run stores, and
+    what the preview shows: without ids yet, `$jobid` / `$taskid` stay as written)."""
+    context = EvalContext(
+        bizdate=day,
+        cyctime=cyctime_of(day),
+        node_id=node_id,
+        dag_id=dag_id,
+        instance_id=instance_id,
+    )
+    return resolve_params(params, context)
+
+
+def _create(
+    session: Session, ctx: ServiceContext, request: RunRequest, caller: Caller
+) -> RunCreated:
+    plan = plan_run(session, request)
     now = ctx.clock()
     values = {
-        "workspace_id": ws.id,
-        "workflow_id": wf.id,
-        "env": env.value,
+        "workspace_id": plan.ws.id,
+        "workflow_id": plan.wf.id,
+        "env": plan.env.value,
         "dag_parameters": request.raw["dag_parameters"],
         "node_parameters": request.raw["node_parameters"],
         "include_node_ids": request.raw["include"],
@@ -356,8 +401,8 @@ def _create(session: Session, ctx: ServiceContext, request: _Request, caller: Ca
     }
     # Core with RETURNING, like the bulk inserts below: an ORM object and a flush cost more.
     run_id = int(session.execute(_INSERT_RUN, values).scalar_one())
-    writer = _RunWriter(session, ctx, ws, wf, env, run_id, caller.name, now)
-    dag_ids = writer.write(request.dates, graph, types, params)
+    writer = _RunWriter(session, ctx, plan.ws, plan.wf, plan.env, run_id, caller.name, now)
+    dag_ids = writer.write(request.dates, plan.graph, plan.types, plan.params)
     return RunCreated(run_id, tuple(dag_ids), tuple(request.dates))
 
 
@@ -446,14 +491,7 @@ class _RunWriter:
         task_type: TaskType,
         params: Mapping[int, ParamString],
     ) -> dict[str, Any]:
-        context = EvalContext(
-            bizdate=day,
-            cyctime=cyctime_of(day),
-            node_id=node.node_id,
-            dag_id=dag_id,
-            instance_id=instance_id,
-        )
-        resolved = resolve_params(params[node.node_id], context)
+        resolved = instance_params(params[node.node_id], day, node.node_id, dag_id, instance_id)
         return {
             "id": instance_id,
             "dag_id": dag_id,
@@ -555,11 +593,13 @@ def find_dags(
     begin_biz_date: dt.date | None = None,
     end_biz_date: dt.date | None = None,
     status: str | None = None,
+    create_user: str | None = None,
     page_number: int = 1,
     page_size: int = 20,
 ) -> Page[DagView]:
     """The Dags of a workspace environment (or of one run, `op_seq`), filtered by workflow
-    name, business date or range (both ends inclusive) and status: newest run first, each run's
+    name, business date or range (both ends inclusive), status and operator (`create_user`, the
+    run's CreateUser): newest run first, each run's
     Dags in date order. ListDags finds the Dags of one run only; this finds them without it.
     Either `project_identifier` or `op_seq` is required."""
     env = _env(project_env)
@@ -593,6 +633,8 @@ def find_dags(
             where.append(Dag.biz_date <= end_biz_date)
         if status is not None:
             where.append(Dag.status == status)
+        if create_user:
+            where.append(Dag.create_user == create_user)
         query = sa.select(Dag).where(*where)
         total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
         rows = session.scalars(
