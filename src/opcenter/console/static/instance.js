@@ -168,7 +168,7 @@
     $("confirm-text", dialog).textContent = OC.t("op.explain." + button.dataset.action);
     $("confirm-list", dialog).innerHTML = names.length > 1 ? names.map((n) => `<li>${OC.escape(n)}</li>`).join("") : "";
     return new Promise((resolve) => {
-      dialog.addEventListener("close", () => { resolve(dialog.returnValue === "ok"); button.focus(); }, {once: true});
+      dialog.addEventListener("close", () => { button.focus(); resolve(dialog.returnValue === "ok"); }, {once: true});
       dialog.returnValue = "";
       dialog.showModal();
     });
@@ -194,6 +194,10 @@
     } finally {
       busy = false;
       await refresh();
+      // Keyboard users stay where they were: on the button, or on the results when the
+      // button is now disabled (disabling it while the request ran dropped the focus).
+      const lost = !document.activeElement || document.activeElement === document.body;
+      if (lost) (button.disabled ? results : button).focus();
     }
   }
 
