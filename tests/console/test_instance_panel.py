@@ -8,6 +8,7 @@ from pathlib import Path
 from playwright.sync_api import expect
 
 from opcenter.domain.model import DagStatus
+from tests.console.conftest import ROOT_PASSWORD
 from tests.console.runs import TIMEOUT_MS, flow_in, open_run, select, start, wait_status
 from tests.engine.builders import node
 
@@ -68,3 +69,23 @@ def test_the_log_streams_while_the_instance_runs(console, page, tmp_path: Path):
     wait_status(page, ids["slow"], "SUCCESS")
     expect(log).to_have_attribute("data-streaming", "false", timeout=TIMEOUT_MS)
     expect(page.locator('#instance-panel [data-role="log-state"]')).to_have_text("(complete)")
+
+
+def test_the_panel_speaks_chinese(console, browser, tmp_path: Path):
+    flow = flow_in(console, [node("load", "shell", "exit 1")], tmp_path / "shared")
+    dag_id, ids = start(flow, DagStatus.FAILURE)
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1024, "height": 768})
+    page = context.new_page()
+    try:
+        page.goto(console.url + f"dags/{dag_id}")
+        page.locator("input[name=name]").fill("root")
+        page.locator("input[name=password]").fill(ROOT_PASSWORD)
+        page.locator("button[type=submit]").click()
+        page.wait_for_selector("#graph [data-node-id]")
+        select(page, ids["load"])
+        panel = page.locator("#instance-panel")
+        expect(panel.locator('[data-role="status"]')).to_have_text("失败")
+        expect(panel.get_by_role("button", name="重跑", exact=True)).to_be_enabled()
+        expect(panel.locator("#op-why-stop")).to_have_text("实例处于 FAILURE 状态时不可执行。")
+    finally:
+        context.close()

@@ -271,3 +271,46 @@ def test_a_refused_state_is_answered_per_instance(console, page, tmp_path: Path)
     assert by_id[ids["load"]]["Code"] == "Invalid.Instance.Status"
     assert "with status FAILURE" in by_id[ids["load"]]["Message"]
     assert by_id[ids["report"]]["ok"] is True  # NOT_RUN: stopped
+
+
+def test_a_refusal_among_several_is_shown_beside_the_others_results(console, page, tmp_path: Path):
+    flow, _ = _fixable(console, tmp_path)
+    dag_id, ids = start(flow, DagStatus.FAILURE)
+    open_run(page, console, dag_id)
+    # report is NOT_RUN behind the failed load: both may be set to success, until load is
+    select(page, ids["load"], ids["report"])
+
+    button(page, "Set success").click()
+    confirm(page)
+
+    results = page.locator('#instance-panel [data-role="results"] li')
+    expect(results.nth(0)).to_have_text("load: done.")
+    expect(results.nth(1)).to_contain_text("report: refused — Invalid.Instance.Status:")
+    for name in ("load", "report", "publish"):
+        wait_status(page, ids[name], "SUCCESS")
+
+
+def test_rerun_with_downstream_of_a_node_and_one_after_it_runs_each_once(
+    console, page, tmp_path: Path
+):
+    flow = flow_in(
+        console,
+        [node("first", "shell", "echo first"),
+         node("second", "shell", "echo second", after=["first"])],
+        tmp_path / "shared",
+    )  # fmt: skip
+    dag_id, ids = start(flow, DagStatus.SUCCESS)
+    open_run(page, console, dag_id)
+    select(page, ids["first"], ids["second"])
+
+    button(page, "Rerun with downstream").click()
+    confirm(page)
+
+    expect(page.locator('#instance-panel [data-role="results"] li')).to_have_text(
+        ["first: done.", "second: rerun as the downstream of another selected instance."]
+    )
+    wait_attempt(console, ids["second"], 2)
+    wait_status(page, ids["second"], "SUCCESS")
+    from opcenter.service.instances import get_instance
+
+    assert get_instance(console.ctx, instance_id=ids["second"], project_env="PROD").attempt == 2
