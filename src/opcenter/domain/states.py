@@ -2,9 +2,12 @@
 
     NOT_RUN → WAIT_TIME → WAIT_RESOURCE → RUNNING → SUCCESS | FAILURE
 
-An operator operation is allowed only from the states listed in `ALLOWED`; `check_operation`
-raises `Conflict("Instance", …)` (code `Invalid.Instance.Status`, HTTP 409) naming the current
-status otherwise. `derive_dag_status` says what a Dag's status is given its instances.
+An operator operation is allowed only from the states listed in `ALLOWED`; `refusal` says why
+not (a `Refusal`: a stable reason code and the API's wording), `check_operation` raises it as
+`Conflict("Instance", …)` (code `Invalid.Instance.Status`, HTTP 409) naming the current status.
+`rerun_downstream_plan` decides a rerun with downstream, and `action_refusals` answers, per
+`Action` the page and the CLI offer, from these same rules. `derive_dag_status` says what a
+Dag's status is given its instances.
 """
 
 from __future__ import annotations

@@ -15,6 +15,11 @@ records FAILURE "Stopped by <who>." once the attempt's result arrives (the group
 no engine runs, the next engine start resolves it (engine/recovery.py). A refused state raises
 `Conflict("Instance", …)` naming the current status.
 
+Rerun with downstream (`restart_downstream`) is the same step for the instance and every
+finished instance after it in its Dag, in one transaction: one compare-and-set per instance, all
+or nothing (`domain.states.rerun_downstream_plan` decides which, and when it is refused).
+`allowed_actions` answers, for the page, what each action would answer now, from the same rules.
+
 Attempt rows (`instance_attempt`, see engine/transitions.py): an attempt stopped while it waited
 for a slot (WAIT_RESOURCE) never ran, but it has a number and a log, so the stop records its row
 (FAILURE, "Stopped by <who>."). Set success changes the instance, not its history: the failed
