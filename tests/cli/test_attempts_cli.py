@@ -104,3 +104,27 @@ def test_dag_show_shows_a_suspended_instance_as_its_own_state(data_dir: Path, fl
     }
     assert (rows["b"][3], rows["b"][4]) == ("PAUSE", "SUSPENDED")
     assert (rows["a"][3], rows["a"][4]) == ("MANUAL", "NOT_RUN")
+
+
+def test_instance_rerun_downstream_sets_back_every_finished_instance_after_it(
+    data_dir: Path, flow: Flow
+) -> None:
+    ctx = flow.ctx
+    first = invoke("run", "flow", "-w", "ws", "--bizdate", YESTERDAY.isoformat(), "--wait",
+                   "--json", "--data-dir", str(data_dir))  # fmt: skip
+    dag_id = json.loads(first.stdout)["Dags"][0]["dag_id"]
+    a, b = (by_name(ctx, dag_id)[n].instance_id for n in ("a", "b"))
+    engine = Engine(ctx, LocalExecutor(2), poll_seconds=0.05)
+    engine.start()
+    try:
+        assert invoke("instance", "set-success", str(a), "--data-dir", str(data_dir)).exit_code == 0
+        assert wait_dag(ctx, dag_id) is DagStatus.SUCCESS
+        rerun = invoke("instance", "rerun", str(a), "--downstream", "--data-dir", str(data_dir))
+        assert rerun.exit_code == 0, rerun.output
+        assert rerun.output.splitlines()[-1] == (
+            f"Downstream instances that will run again after it: {b}."
+        )
+        assert wait_dag(ctx, dag_id) is DagStatus.FAILURE  # a fails again; b waits for it
+    finally:
+        engine.stop()
+    assert by_name(ctx, dag_id)["b"].status is InstanceStatus.NOT_RUN

@@ -750,12 +750,15 @@ def _operation(
 
 @instance.command(
     "rerun",
-    short_help="Run a failed or succeeded instance again.",
+    short_help="Run a failed or succeeded instance again (--downstream: and all after it).",
     help="Run instance INSTANCE_ID again (RestartInstance), as a new attempt.\n\n"
     "A FAILURE instance (a stopped one too) or a SUCCESS one (not a dry run) goes back to "
     "NOT_RUN, as its node's RerunMode allows, and runs again with its stored parameters and "
     "code; with --latest, with the node's latest deployed version (its parameters resolved "
-    "again). A RUNNING instance is refused.",
+    "again). A RUNNING instance is refused.\n\n"
+    "With --downstream, every finished instance after it in its Dag goes back to NOT_RUN too, "
+    "in the same step, and runs again after its upstream; refused as a whole while one of them "
+    "is on its way (WAIT_TIME, WAIT_RESOURCE, RUNNING) or may not be rerun.",
 )
 @click.argument("instance_id", type=int)
 @click.option(
@@ -763,15 +766,23 @@ def _operation(
     is_flag=True,
     help="Run the node's latest deployed version, not the one the run started with.",
 )
+@click.option(
+    "--downstream",
+    is_flag=True,
+    help="Rerun every instance after it in its Dag as well, in one step.",
+)
 @env_option()
 @data_dir_option
 @one_line_errors
-def instance_rerun(instance_id: int, latest: bool, project_env: str, data_dir: Path | None) -> None:
+def instance_rerun(
+    instance_id: int, latest: bool, downstream: bool, project_env: str, data_dir: Path | None
+) -> None:
     from opcenter.service import instances
     from opcenter.service.reruns import released_version, version_label
 
     with service_context(data_dir) as ctx:
-        instances.restart_instance(
+        rerun = instances.rerun_with_downstream if downstream else instances.restart_instance
+        done = rerun(
             ctx,
             instance_id=instance_id,
             project_env=project_env,
@@ -784,6 +795,9 @@ def instance_rerun(instance_id: int, latest: bool, project_env: str, data_dir: P
         if newer is not None and newer != view.version_id:
             runs += f"; {version_label(ctx, newer)} is deployed: --latest runs it"
     click.echo(f"Instance {instance_id} will run again{runs}.")
+    if isinstance(done, list) and len(done) > 1:
+        after = ", ".join(str(i) for i in done[1:])
+        click.echo(f"Downstream instances that will run again after it: {after}.")
 
 
 instance.add_command(

@@ -15,6 +15,11 @@ records FAILURE "Stopped by <who>." once the attempt's result arrives (the group
 no engine runs, the next engine start resolves it (engine/recovery.py). A refused state raises
 `Conflict("Instance", …)` naming the current status.
 
+Rerun with downstream (`restart_downstream`) is the same step for the instance and every
+finished instance after it in its Dag, in one transaction: one compare-and-set per instance, all
+or nothing (`domain.states.rerun_downstream_plan` decides which, and when it is refused).
+`allowed_actions` answers, for the page, what each action would answer now, from the same rules.
+
 Attempt rows (`instance_attempt`, see engine/transitions.py): an attempt stopped while it waited
 for a slot (WAIT_RESOURCE) never ran, but it has a number and a log, so the stop records its row
 (FAILURE, "Stopped by <who>."). Set success changes the instance, not its history: the failed
@@ -23,8 +28,9 @@ attempt stays FAILURE. A restart starts no attempt (the engine's claim does).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -32,24 +38,30 @@ from sqlalchemy.orm import Session
 from opcenter.context import ServiceContext
 from opcenter.domain.model import InstanceStatus, TaskType
 from opcenter.domain.states import (
+    Action,
     InstanceFacts,
     Operation,
+    Refusal,
     RerunMode,
+    action_refusals,
     blocked_by_failure,
     check_operation,
+    rerun_downstream_plan,
 )
 from opcenter.engine.dags import refresh_dag
 from opcenter.engine.dispatch import write_lines
 from opcenter.engine.paths import log_path
 from opcenter.engine.transitions import record_attempts
-from opcenter.engine.view import DagView
+from opcenter.engine.view import DagView, load_edges
 from opcenter.errors import Conflict, NotFound
 from opcenter.store.db import StoreUnavailable
 from opcenter.store.tables import FileVersion, Instance
 
 __all__ = [
     "Reconfigure",
+    "allowed_actions",
     "restart",
+    "restart_downstream",
     "resume",
     "set_success",
     "stop",
@@ -58,6 +70,7 @@ __all__ = [
 ]
 
 S = InstanceStatus
+T = TypeVar("T")
 _Values = Callable[[Session, Instance, int, str], dict[str, Any]]
 
 
@@ -86,6 +99,17 @@ def restart(
         return {**_restart_values(session, inst, now, who), **reconfigure(session, inst)}
 
     return _apply(ctx, Operation.RESTART, values, instance_id, who)
+
+
+def restart_downstream(
+    ctx: ServiceContext, instance_id: int, who: str, reconfigure: Reconfigure | None = None
+) -> list[int]:
+    """Rerun with downstream: the instance and every finished instance after it in its Dag
+    back to NOT_RUN, in one transaction (`domain.states.rerun_downstream_plan` says which, and
+    when it is refused as a whole). Each is a compare-and-set like `restart`; if any changed
+    meanwhile, nothing is changed (Conflict). `reconfigure` (the latest deployed version) applies
+    to each instance set back. Returns their ids, the instance's own first."""
+    return _retrying(lambda: _restart_downstream_once(ctx, instance_id, who, reconfigure))
 
 
 def set_success(ctx: ServiceContext, instance_id: int, who: str) -> InstanceStatus:
@@ -120,9 +144,15 @@ def _apply(
     ctx: ServiceContext, op: Operation, values: _Values, instance_id: int, who: str
 ) -> InstanceStatus:
     """`_apply_once`, retried when the database chose it as the victim of a deadlock."""
+    return _retrying(lambda: _apply_once(ctx, op, values, instance_id, who))
+
+
+def _retrying(once: Callable[[], T]) -> T:
+    """`once()`, again when the database chose it as the victim of a deadlock (its
+    transaction was rolled back whole)."""
     for attempt in range(1, _DEADLOCK_RETRIES + 1):
         try:
-            return _apply_once(ctx, op, values, instance_id, who)
+            return once()
         except StoreUnavailable as exc:
             if attempt == _DEADLOCK_RETRIES or not _is_deadlock(exc):
                 raise
@@ -193,6 +223,63 @@ def _facts(session: Session, inst: Instance, op: Operation) -> InstanceFacts:
         assert view is not None
         statuses = {i.id: i.status for i in view.instances.values()}
         blocked = blocked_by_failure(inst.id, statuses, view.parents)
+    return _row_facts(inst, blocked)
+
+
+def _restart_downstream_once(
+    ctx: ServiceContext, instance_id: int, who: str, reconfigure: Reconfigure | None
+) -> list[int]:
+    with ctx.db.transaction() as session:
+        inst = session.get(Instance, instance_id)
+        if inst is None:
+            raise NotFound("Instance", f"The instance InstanceId={instance_id} does not exist.")
+        rows = _with_descendants(session, inst)
+        facts = [_row_facts(row) for row in rows]
+        chosen, refused = rerun_downstream_plan(facts[0], facts[1:])
+        if refused is not None:
+            raise Conflict(
+                "Instance",
+                f"RestartInstance with downstream is not allowed for InstanceId={instance_id}"
+                f" ({inst.status}){refused.why}.",
+            )
+        now = ctx.clock()
+        by_id = {row.id: row for row in rows}
+        for chosen_id in chosen:  # instance rows first, then the Dag's (as `_apply_once`)
+            row = by_id[chosen_id]
+            values = _restart_values(session, row, now, who)
+            if reconfigure is not None:
+                values.update(reconfigure(session, row))
+            _compare_and_set(session, Operation.RESTART, row, values, now)
+        refresh_dag(session, inst.dag_id, now)
+    ctx.notify()
+    return chosen
+
+
+def _descendant_ids(session: Session, inst: Instance) -> list[int]:
+    """The instances after `inst` in its Dag, breadth first (each once)."""
+    children: dict[int, list[int]] = {}
+    for parent, child in load_edges(session, inst.dag_id):
+        children.setdefault(parent, []).append(child)
+    seen: set[int] = {inst.id}
+    order: list[int] = []
+    todo = deque(children.get(inst.id, ()))
+    while todo:
+        current = todo.popleft()
+        if current not in seen:
+            seen.add(current)
+            order.append(current)
+            todo.extend(children.get(current, ()))
+    return order
+
+
+def _with_descendants(session: Session, inst: Instance) -> list[Instance]:
+    """`inst` and its descendants' rows, `inst` first."""
+    ids = _descendant_ids(session, inst)
+    rows = {r.id: r for r in session.scalars(sa.select(Instance).where(Instance.id.in_(ids)))}
+    return [inst, *(rows[i] for i in ids)]
+
+
+def _row_facts(inst: Instance, blocked: bool = False) -> InstanceFacts:
     return InstanceFacts(
         instance_id=inst.id,
         status=S(inst.status),
@@ -201,6 +288,20 @@ def _facts(session: Session, inst: Instance, op: Operation) -> InstanceFacts:
         rerun_mode=RerunMode.of(inst.rerun_mode),
         blocked_by_failure=blocked,
     )
+
+
+def allowed_actions(
+    session: Session, inst: Instance, deployed: bool
+) -> dict[Action, Refusal | None]:
+    """What each action would answer for `inst` now: None (allowed) or its refusal — the
+    rules the operations above check. `deployed`: its node has a version deployed in its
+    environment (rerun with the latest version)."""
+    blocked = False
+    if inst.status == S.NOT_RUN.value:
+        blocked = _facts(session, inst, Operation.SET_SUCCESS).blocked_by_failure
+    rows = _with_descendants(session, inst)
+    descendants = [_row_facts(row) for row in rows[1:]]
+    return action_refusals(_row_facts(inst, blocked), descendants, deployed=deployed)
 
 
 _NO_PROCESS = {"pgid": None, "proc_start": None, "proc_boot": None}

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from opcenter.domain.model import Env, InstanceStatus, TaskType
 from opcenter.domain.planning import day_start_ms, parse_biz_date
+from opcenter.domain.states import Action, Refusal
 from opcenter.engine import operations
 from opcenter.errors import (
     InvalidParameter,
@@ -42,8 +43,10 @@ __all__ = [
     "get_instance_status_count",
     "get_instance_status_statistic",
     "get_manual_dag_instances",
+    "instance_actions",
     "list_instances",
     "list_manual_dag_instances",
+    "rerun_with_downstream",
     "restart_instance",
     "resume_instance",
     "set_success_instance",
@@ -109,6 +112,46 @@ def restart_instance(
         project_env=project_env,
         caller=caller,
     )
+
+
+def rerun_with_downstream(
+    ctx: ServiceContext,
+    *,
+    instance_id: int,
+    project_env: str,
+    caller: Caller = Caller(),
+    use_latest: bool = False,
+) -> list[int]:
+    """RestartInstance of the instance and of every instance after it in its Dag, in one step:
+    each finished one goes back to NOT_RUN and runs again after its upstream; one that has not
+    run yet waits as before. Refused as a whole (`Invalid.Instance.Status`) when the instance
+    may not be rerun, or a descendant is on its way (WAIT_TIME, WAIT_RESOURCE, RUNNING) or may
+    not be rerun by its node's RerunMode (domain.states.rerun_downstream_plan). With
+    `use_latest`, each runs its node's latest deployed version. Returns the InstanceIds set
+    back, this one first."""
+    from opcenter.service.reruns import latest_config
+
+    env = _env(project_env)
+    with ctx.db.transaction(readonly=True) as session:
+        _instance(session, instance_id, env)
+    reconfigure = latest_config if use_latest else None
+    return operations.restart_downstream(ctx, instance_id, caller.name, reconfigure)
+
+
+def instance_actions(
+    ctx: ServiceContext, *, instance_id: int, project_env: str
+) -> dict[Action, Refusal | None]:
+    """For each action on the instance (rerun, rerun with the latest version, rerun with
+    downstream, set success, stop, suspend, resume): None when its state allows it now, else
+    why not — the rules the operations themselves check (engine.operations.allowed_actions).
+    Permissions are not looked at here."""
+    from opcenter.service.reruns import released_in
+
+    env = _env(project_env)
+    with ctx.db.transaction(readonly=True) as session:
+        inst = _instance(session, instance_id, env)
+        deployed = released_in(session, inst.node_id, env) is not None
+        return operations.allowed_actions(session, inst, deployed)
 
 
 def set_success_instance(

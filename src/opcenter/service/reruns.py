@@ -39,7 +39,7 @@ from opcenter.errors import Conflict
 from opcenter.service.context import ServiceContext
 from opcenter.store.tables import Dag, FileVersion, Instance, NodeRelease, Run, Workflow
 
-__all__ = ["latest_config", "released_version", "version_label"]
+__all__ = ["latest_config", "released_in", "released_version", "version_label"]
 
 
 def _released(session: Session, node_id: int, env: str) -> FileVersion | None:
@@ -53,6 +53,12 @@ def _released(session: Session, node_id: int, env: str) -> FileVersion | None:
             NodeRelease.offline_at.is_(None),
         )
     )
+
+
+def released_in(session: Session, node_id: int, env: str) -> FileVersion | None:
+    """The version the node runs in `env` now, in the caller's transaction (None: not
+    deployed there)."""
+    return _released(session, node_id, env)
 
 
 def released_version(ctx: ServiceContext, node_id: int, env: str) -> int | None:
