@@ -82,7 +82,7 @@ class Console:
         self,
         name: str,
         *,
-        role: str = "role_project_operation",
+        role: str = "role_project_pe",
         workspace: str = "ws1",
         policy: str = "AliyunDataWorksFullAccess",
     ) -> str:

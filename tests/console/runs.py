@@ -8,7 +8,6 @@ from typing import Any
 
 from opcenter.domain.model import DagStatus
 from opcenter.service.instances import get_instance
-from tests.console import standin  # noqa: F401 - serves /console/dags/<id> until the page does
 from tests.console.conftest import Console, sign_in
 from tests.engine.builders import Flow, NodeDef, by_name, make_flow, run_flow, wait_dag, wait_for
 

@@ -4,11 +4,31 @@ gets the changes of its own Dags only, and nothing is read while nobody watches.
 from __future__ import annotations
 
 import asyncio
+import threading
 
 from opcenter.console.feed import ChangeFeed
 from opcenter.service.instances import resume_instance, suspend_instance
 from opcenter.service.runs import get_dag
 from tests.engine.builders import by_name, make_flow, node, run_flow, wait_dag
+
+
+def _run(coroutine_function):
+    """Run a coroutine in a thread of its own: Playwright's sync API keeps an event loop
+    running in the test thread once a browser test has run."""
+    result = {}
+
+    def main():
+        try:
+            result["value"] = asyncio.run(coroutine_function())
+        except BaseException as error:  # handed to the test thread
+            result["error"] = error
+
+    thread = threading.Thread(target=main)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
 
 
 async def _collect(feed, dag_id, until, timeout=10.0):
@@ -51,7 +71,7 @@ def test_a_subscriber_sees_its_dags_instances_reach_their_final_state(ctx, start
         return await watching
 
     try:
-        states = asyncio.run(scenario())
+        states = _run(scenario)
     finally:
         feed.close()
     assert {s["status"] for s in states.values()} == {"SUCCESS"}
@@ -67,6 +87,6 @@ def test_the_feed_reads_nothing_while_nobody_watches(ctx):
         sub = feed.subscribe([1])
         feed.unsubscribe(sub)
 
-    asyncio.run(once())
+    _run(once)
     assert feed._since == {} and feed._sent == {}
     feed.close()
