@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)-$(shell echo '$(PYTHON)' | cksum | cut -d' ' -f1)
 DATA   ?= .opcenter
 
-.PHONY: serve test lint format bench bench-peers docs clean chromium
+.PHONY: serve test lint format bench bench-peers docs clean chromium screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,13 @@ bench-peers: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(DATA) .pytest_cache .ruff_cache
+
+## screenshots: photograph the page's main views again for docs/console.md (a CJK font is
+## installed first when missing, so the Chinese view is legible)
+screenshots: $(STAMP) chromium
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! fc-list :lang=zh | grep -q .; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q fonts-wqy-microhei >/dev/null; fi
+	OPCENTER_SCREENSHOTS=docs/images/console $(BIN)/pytest -q -p no:cacheprovider tests/console/test_screenshots.py
 
 ## docs: regenerate the CLI reference from --help
 docs: $(STAMP)

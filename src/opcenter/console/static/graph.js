@@ -16,7 +16,7 @@
   "use strict";
   const OC = window.OC;
   const ICONS = {
-    SUCCESS: "✓", FAILURE: "✕", RUNNING: "▶", WAIT_TIME: "⏳", WAIT_RESOURCE: "⏳",
+    SUCCESS: "✓", FAILURE: "✕", RUNNING: "▶", WAIT_TIME: "◔", WAIT_RESOURCE: "◔",
     NOT_RUN: "○", CHECKING: "…", CHECKING_CONDITION: "…",
   };
   const MARK_OF_TYPE = {SKIP: "dry", SKIP_UNCHOOSE: "none"};
