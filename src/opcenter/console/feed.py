@@ -25,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from opcenter.context import ServiceContext
+from opcenter.service.dag_graph import STATE_COLUMNS
 from opcenter.store.tables import Dag, Instance
 
 __all__ = ["INSTANCE_COLUMNS", "ChangeFeed", "Subscription", "instance_state"]
@@ -34,18 +35,8 @@ logger = logging.getLogger(__name__)
 LOOKBACK_MS = 3_000
 INTERVAL_SECONDS = 0.25
 
-INSTANCE_COLUMNS = (
-    Instance.id,
-    Instance.dag_id,
-    Instance.node_id,
-    Instance.status,
-    Instance.suspended,
-    Instance.task_type,
-    Instance.attempt,
-    Instance.begin_running_time,
-    Instance.finish_time,
-    Instance.modified_at,
-)
+# What a change is made of: the state columns the run page reads, and when it last changed.
+INSTANCE_COLUMNS = (*STATE_COLUMNS, Instance.modified_at)
 
 
 def instance_state(row: Any) -> dict[str, Any]:

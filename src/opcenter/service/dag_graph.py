@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from opcenter.domain.model import Env
 from opcenter.errors import InvalidParameter, not_found
@@ -62,13 +63,19 @@ def _checked_env(project_env: str) -> str:
     return project_env
 
 
+def _dag_status(session: Session, dag_id: int, project_env: str) -> str:
+    """The Dag's status; NotFound when there is no such Dag in `project_env`."""
+    env = _checked_env(project_env)
+    status = session.scalar(sa.select(Dag.status).where(Dag.id == dag_id, Dag.env == env))
+    if status is None:
+        raise not_found("DagId", dag_id, env)
+    return str(status)
+
+
 def dag_states(ctx: ServiceContext, *, dag_id: int, project_env: str) -> tuple[list[Any], str]:
     """The current state rows of every instance of the Dag, and the Dag's status."""
-    env = _checked_env(project_env)
     with ctx.db.transaction(readonly=True) as session:
-        status = session.scalar(sa.select(Dag.status).where(Dag.id == dag_id, Dag.env == env))
-        if status is None:
-            raise not_found("DagId", dag_id, env)
+        status = _dag_status(session, dag_id, project_env)
         rows = session.execute(
             sa.select(*STATE_COLUMNS).where(Instance.dag_id == dag_id).order_by(Instance.id)
         ).all()
@@ -77,11 +84,8 @@ def dag_states(ctx: ServiceContext, *, dag_id: int, project_env: str) -> tuple[l
 
 def dag_graph(ctx: ServiceContext, *, dag_id: int, project_env: str) -> DagGraph:
     """The Dag's nodes, edges and instance states (NotFound for a Dag of another env)."""
-    env = _checked_env(project_env)
     with ctx.db.transaction(readonly=True) as session:
-        status = session.scalar(sa.select(Dag.status).where(Dag.id == dag_id, Dag.env == env))
-        if status is None:
-            raise not_found("DagId", dag_id, env)
+        status = _dag_status(session, dag_id, project_env)
         rows = session.execute(
             sa.select(*STATE_COLUMNS, Instance.node_name, Instance.file_type)
             .where(Instance.dag_id == dag_id)
