@@ -31,7 +31,7 @@ _MIGRATIONS = Path(__file__).with_name("migrations")
 _READONLY = "opcenter_readonly"
 # The newest migration; `migrate` is a no-op (and imports no Alembic) when the store is there.
 # tests/store/test_db.py checks it against the migration scripts.
-SCHEMA_HEAD = "0006"
+SCHEMA_HEAD = "0007"
 
 
 class StoreUnavailable(InternalError):

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -574,3 +575,59 @@ class LoginFailure(Base):
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     last_at: Mapped[int] = mapped_column(Millis)
+
+
+class WorkerAttempt(Base):
+    """One attempt handed to a Celery worker (OPCENTER_EXECUTOR=celery): which worker claimed
+    it (a compare-and-set on this row, so a redelivered message never runs it twice), its
+    heartbeat, a stop request, and how it ended. The scheduler reads these rows; the worker
+    writes them."""
+
+    __tablename__ = "worker_attempt"
+    __table_args__ = (Index("ix_worker_attempt_state", "state"),)
+
+    instance_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    queue: Mapped[str] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(16))  # queued | running | finished
+    worker: Mapped[str] = mapped_column(String(256), default="")
+    host: Mapped[str] = mapped_column(String(256), default="")
+    pgid: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    heartbeat_at: Mapped[int | None] = mapped_column(Millis, nullable=True)
+    stop_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[int] = mapped_column(Millis)
+    modified_at: Mapped[int] = mapped_column(Millis)
+
+
+class LogChunk(Base):
+    """A piece of an attempt's log written by a remote worker, so every API process can read
+    the log while the job runs and after the worker is gone."""
+
+    __tablename__ = "log_chunk"
+    __table_args__ = (
+        UniqueConstraint("instance_id", "attempt", "seq"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = _pk()
+    instance_id: Mapped[int] = mapped_column(BigInteger)
+    attempt: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    at: Mapped[int] = mapped_column(Millis)
+
+
+class WorkerProcess(Base):
+    """A running `opcenter worker`: its queues, slots and last heartbeat."""
+
+    __tablename__ = "worker_process"
+
+    name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    host: Mapped[str] = mapped_column(String(256))
+    queues: Mapped[str] = mapped_column(Text)
+    concurrency: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[int] = mapped_column(Millis)
+    heartbeat_at: Mapped[int] = mapped_column(Millis)
