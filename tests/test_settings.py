@@ -150,3 +150,40 @@ def test_settings_refuse_naming_the_key_given_a_bad_isolation_setting(
 def test_settings_read_the_job_user_given_the_environment() -> None:
     settings = load_settings(environ={"OPCENTER_JOB_USER": "etl-jobs"}, dotenv=None)
     assert settings.job_user == "etl-jobs"
+
+
+def test_settings_default_to_the_local_executor_without_a_broker() -> None:
+    settings = load_settings(environ={}, dotenv=None)
+    assert (settings.executor, settings.broker_url) == ("local", None)
+
+
+def test_settings_read_the_celery_executor_and_its_broker() -> None:
+    broker = "amqp://guest:guest@127.0.0.1:5672//"
+    environ = {"OPCENTER_EXECUTOR": "Celery", "OPCENTER_BROKER_URL": broker}
+    settings = load_settings(environ=environ, dotenv=None)
+    assert (settings.executor, settings.broker_url) == ("celery", broker)
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        (
+            {"OPCENTER_EXECUTOR": "celery"},
+            "Setting OPCENTER_EXECUTOR=celery needs OPCENTER_BROKER_URL",
+        ),
+        (
+            {"OPCENTER_EXECUTOR": "k8s"},
+            "Setting OPCENTER_EXECUTOR='k8s' must be one of: local, celery.",
+        ),
+        (
+            {"OPCENTER_BROKER_URL": "kafka://127.0.0.1:9092"},
+            "Setting OPCENTER_BROKER_URL='kafka://127.0.0.1:9092' must be a RabbitMQ",
+        ),
+    ],
+)
+def test_settings_refuse_an_executor_without_a_usable_broker(
+    environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(environ=environ, dotenv=None)
+    assert caught.value.message.startswith(message)

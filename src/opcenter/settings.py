@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from opcenter.errors import InvalidParameter
 
-__all__ = ["DEFAULT_DATA_DIR", "Settings", "SettingsError", "load_settings"]
+__all__ = ["DEFAULT_DATA_DIR", "EXECUTORS", "Settings", "SettingsError", "load_settings"]
 
 DEFAULT_DATA_DIR = ".opcenter"
 DEFAULT_HOST = "127.0.0.1"
@@ -36,6 +36,9 @@ SANDBOXES = ("landlock", "none")
 DEFAULT_JOB_USER = "opcenter-job"  # the tenant of a workspace that names none (as root)
 # A page session signed out after this long without a request.
 DEFAULT_SESSION_IDLE_MINUTES = 30
+# Where attempts run: "local" (processes of the leading engine) or "celery" (`opcenter worker`).
+EXECUTORS = ("local", "celery")
+BROKER_SCHEMES = ("amqp", "amqps", "pyamqp", "redis", "rediss")  # RabbitMQ or Redis
 
 
 class SettingsError(InvalidParameter):
@@ -76,6 +79,8 @@ class Settings:
     sandbox: str = "landlock"
     job_user: str = DEFAULT_JOB_USER
     session_idle_minutes: int = DEFAULT_SESSION_IDLE_MINUTES
+    executor: str = "local"
+    broker_url: str | None = None
 
     @property
     def db_url(self) -> str:
@@ -177,6 +182,15 @@ def load_settings(
                 "Setting OPCENTER_JOB_USER must not be root: jobs never run as root."
             )
         kwargs["job_user"] = v
+    if (v := get("EXECUTOR")) is not None:
+        kwargs["executor"] = _choice("OPCENTER_EXECUTOR", v, EXECUTORS)
+    if (v := get("BROKER_URL")) is not None:
+        if v.split("://", 1)[0].lower() not in BROKER_SCHEMES or "://" not in v:
+            raise SettingsError(
+                f"Setting OPCENTER_BROKER_URL={v!r} must be a RabbitMQ (amqp://) "
+                "or Redis (redis://) URL."
+            )
+        kwargs["broker_url"] = v
     for name in (
         "REGION",
         "ACCOUNT_ID",
@@ -190,6 +204,11 @@ def load_settings(
     if isinstance(kwargs.get("data_dir"), str):
         kwargs["data_dir"] = Path(str(kwargs["data_dir"]))
     settings = Settings(**kwargs)  # type: ignore[arg-type]
+    if settings.executor == "celery" and not settings.broker_url:
+        raise SettingsError(
+            "Setting OPCENTER_EXECUTOR=celery needs OPCENTER_BROKER_URL "
+            "(e.g. amqp://guest:guest@127.0.0.1:5672// or redis://127.0.0.1:6379/0)."
+        )
     try:
         ZoneInfo(settings.timezone)
     except (ZoneInfoNotFoundError, ValueError):
