@@ -16,13 +16,15 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
 import uvicorn
-from starlette.routing import Mount
+from starlette.routing import BaseRoute, Mount
 
 from opcenter.api.app import create_app
+from opcenter.api.health import health_routes
 from opcenter.api.rpc import Authorize
 from opcenter.api.signature import KeyResolver, NonceStore
 from opcenter.iam.authorizer import Authorizer
@@ -41,6 +43,7 @@ def build_server(
     authorize: Authorize,
     nonces: NonceStore | None = None,
     console: bool = True,
+    engine_state: Callable[[], str] = lambda: "off",
 ) -> Any:
     """The RPC application serving every registered operation over `ctx`.
 
@@ -49,9 +52,10 @@ def build_server(
     (`StoreNonceStore`) unless `nonces` is given, so a request cannot be replayed after a
     restart or against another server on the same store. With `console`, the Operation Center
     page is served under `/console` (deciding with `authorize` when it is an `Authorizer`,
-    else with a new one over the store: the page never runs with a stand-in).
+    else with a new one over the store: the page never runs with a stand-in). `/healthz` and
+    `/readyz` (api/health.py; unsigned) report `engine_state()`: "leader", "standby" or "off".
     """
-    mounts = []
+    mounts: list[BaseRoute] = [*health_routes(ctx.db, engine_state)]
     if console:
         from opcenter.console.app import create_console
 

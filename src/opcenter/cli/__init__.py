@@ -36,6 +36,7 @@ _COMMANDS = {
     "node": "opcenter.cli.authoring",
     "params": "opcenter.cli.params",
     "run": "opcenter.cli.running",
+    "scheduler": "opcenter.cli.scheduler",
     "serve": "opcenter.cli.serve",
     "workflow": "opcenter.cli.authoring",
     "workspace": "opcenter.cli.authoring",

@@ -6,8 +6,12 @@ On first start of an empty data directory it creates the root account and its Ac
 One engine drives a store (engine/leader.py). When another process already leads the store,
 this one serves the API only (operations go into the store, where the leader sees them) and
 stands by: it tries to take the lead about once a second and, when the leader is gone, its own
-engine takes over (recovery first, engine/recovery.py). Started again after any stop (a crash
-or SIGKILL included), it resumes every unfinished Dag; nothing that finished runs again.
+engine takes over (recovery first, engine/recovery.py; cli/_leading.py). Started again after
+any stop (a crash or SIGKILL included), it resumes every unfinished Dag; nothing that finished
+runs again. With `--no-engine` it only serves (the API and the page): `opcenter scheduler`
+processes drive the Dags, and any number of such servers may run on one PostgreSQL store.
+
+`/healthz` and `/readyz` are served on the same port (api/health.py).
 
 A background thread also sweeps old logs and work directories (service/retention.py).
 """
@@ -22,17 +26,25 @@ from typing import Any
 
 import click
 
+from opcenter.cli._leading import EngineLead
 from opcenter.cli._output import collect_garbage, data_dir_given, data_dir_option
-from opcenter.engine.scheduler import Engine, EngineBusy
+from opcenter.engine.scheduler import Engine
 from opcenter.errors import NotFound, OpcenterError
 from opcenter.service.context import ServiceContext
 from opcenter.service.retention import RetentionSweeper
 from opcenter.settings import load_settings
 
-__all__ = ["EXAMPLE_WORKSPACE", "STANDBY_RETRY_SECONDS", "serve"]
+__all__ = ["EXAMPLE_WORKSPACE", "NO_ENGINE", "STANDING_BY", "serve"]
 
 EXAMPLE_WORKSPACE = "demo"
-STANDBY_RETRY_SECONDS = 1.0  # how often a standby server tries to take the lead
+STANDING_BY = (
+    "Another opcenter engine leads this store: serving the API only, and taking over if that "
+    "engine stops."
+)
+NO_ENGINE = (
+    "No engine in this process (--no-engine): serving the API and the page only; "
+    "`opcenter scheduler` drives the Dags."
+)
 
 logger = logging.getLogger("opcenter.serve")
 
@@ -62,16 +74,23 @@ def _apply_example(ctx: ServiceContext, path: Path) -> None:
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="A workflow definition to apply and deploy on start (workspace 'demo').",
 )
+@click.option(
+    "--no-engine",
+    is_flag=True,
+    help="Serve the API and the page only; `opcenter scheduler` runs the engine.",
+)
 def serve(
     data_dir: Path | None,
     workers: int | None,
     host: str | None,
     port: int | None,
     example: Path | None,
+    no_engine: bool,
 ) -> None:
     """Run the OpenAPI server and the engine (resuming unfinished runs) until stopped.
 
-    When another engine leads the store, serve the API only and take over when it stops. On
+    When another engine leads the store, serve the API only and take over when it stops; with
+    `--no-engine`, never run an engine (several such servers may share one store). On
     the first start the root AccessKey is created, once the port is bound, and its secret is
     printed this one time; `opcenter iam key create` makes another root key at any time."""
     from opcenter.api.server import ServerThread, build_server
@@ -93,8 +112,14 @@ def serve(
 
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
+    leader = (
+        None if no_engine else EngineLead(ctx, stop, who="This server", standing_by=STANDING_BY)
+    )
     app = build_server(
-        ctx, key_resolver=StoreKeyResolver(ctx.db, settings), authorize=Authorizer(ctx.db, settings)
+        ctx,
+        key_resolver=StoreKeyResolver(ctx.db, settings),
+        authorize=Authorizer(ctx.db, settings),
+        engine_state=lambda: "off" if leader is None else leader.state,
     )
     server = ServerThread(app, host=settings.host, port=settings.port, log_level="warning")
     # The port first: a server that cannot listen creates nothing, so a root key's secret is
@@ -106,16 +131,18 @@ def serve(
         raise click.ClickException(
             f"cannot listen on {settings.host}:{settings.port}: {exc}"
         ) from None
-    leader = _Leader(ctx, stop)
     try:
         key_id, secret = ensure_root(ctx)
         if example is not None:
             _apply_example(ctx, example)
-        leader.start()
-        _print_isolation(leader.engine)
+        if leader is None:
+            click.echo(NO_ENGINE)
+        else:
+            leader.start()
+            _print_isolation(leader.engine)
     except OpcenterError as exc:
         server.stop()
-        leader.shut_down()
+        _shut_down(ctx, leader)
         raise click.ClickException(exc.message) from None
     _print_endpoint(server.endpoint, key_id, secret)
     _print_console(ctx, server.endpoint, settings.data_dir)
@@ -128,68 +155,13 @@ def serve(
         click.echo("Stopping.")
         server.stop()
         sweeper.stop()
+        _shut_down(ctx, leader)
+
+
+def _shut_down(ctx: ServiceContext, leader: EngineLead | None) -> None:
+    if leader is not None:
         leader.shut_down()
-
-
-class _Leader:
-    """Keeps this server's engine leading the store whenever it can. When another engine leads,
-    the server only serves the API, and a thread tries to take the lead about once a second; it
-    also notices a lead lost (the store's connection dropped: the engine stops driving at once)
-    and stands by again with a fresh engine."""
-
-    def __init__(self, ctx: ServiceContext, stop: threading.Event) -> None:
-        self.ctx, self.stop = ctx, stop
-        self.engine = Engine(ctx)
-        self.leading = False
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        """Lead now if possible (a store error here fails the start); then keep watching."""
-        settings = self.ctx.settings
-        self.leading = self._try_lead()
-        if self.leading:
-            click.echo(
-                f"opcenter engine running on {settings.data_dir} with {settings.workers} slot(s)."
-            )
-        else:
-            click.echo(
-                "Another opcenter engine leads this store: serving the API only, and taking over "
-                "if that engine stops."
-            )
-        self._thread = threading.Thread(target=self._watch, name="opcenter-leader", daemon=True)
-        self._thread.start()
-
-    def shut_down(self) -> None:
-        self.stop.set()
-        if self._thread is not None:
-            self._thread.join()  # a take-over in progress finishes first, so it is stopped below
-        self.engine.stop()
-        self.ctx.db.dispose()
-
-    def _try_lead(self) -> bool:
-        try:
-            self.engine.start()
-        except EngineBusy:
-            return False
-        return True
-
-    def _watch(self) -> None:
-        while not self.stop.wait(STANDBY_RETRY_SECONDS):
-            try:
-                self._check()
-            except Exception:  # a store hiccup: try again, as when the leader is still there
-                logger.exception("taking the lead of the store failed; trying again")
-
-    def _check(self) -> None:
-        if self.leading:
-            if self.engine.leadership.held():
-                return
-            logger.warning("This server lost the lead of the store: standing by.")
-            self.engine.stop()
-            self.engine, self.leading = Engine(self.ctx), False
-        self.leading = self._try_lead()
-        if self.leading:
-            logger.info("This server now leads the store: its engine runs the Dags.")
+    ctx.db.dispose()
 
 
 def _print_isolation(engine: Engine) -> None:
