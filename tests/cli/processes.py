@@ -1,0 +1,92 @@
+"""`opcenter serve` and `opcenter scheduler` as separate processes for tests: started with an
+environment of their own, their output in a file, their endpoints read from what they print."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+OPCENTER = Path(sys.executable).with_name("opcenter")
+ROOT_KEY_ID, ROOT_KEY_SECRET = "LTAI-procs-root", "procs-secret-0123456789"
+_ENDPOINT = {
+    "serve": re.compile(r"OpenAPI endpoint: http://([\d.]+:\d+)/"),
+    "scheduler": re.compile(r"Health: http://([\d.]+:\d+)/"),
+}
+
+
+class Proc:
+    """One `opcenter serve …` or `opcenter scheduler …` process on the store at `url`."""
+
+    def __init__(
+        self, command: str, url: str, data_dir: Path, out: Path, *args: str, **env: str
+    ) -> None:
+        self.command, self.url, self.data_dir, self.out = command, url, data_dir, out
+        self.args, self.env = args, env
+        self.process: subprocess.Popen[bytes] | None = None
+        self._endpoint: str | None = None
+
+    def start(self) -> Proc:
+        env = {**os.environ, "OPCENTER_TIMEZONE": "UTC", "OPCENTER_DATABASE_URL": self.url,
+               "OPCENTER_ROOT_ACCESS_KEY_ID": ROOT_KEY_ID,
+               "OPCENTER_ROOT_ACCESS_KEY_SECRET": ROOT_KEY_SECRET, **self.env}  # fmt: skip
+        port = ["--port", "0"] if self.command == "serve" else ["--health-port", "0"]
+        with open(self.out, "wb") as out:
+            self.process = subprocess.Popen(
+                [str(OPCENTER), self.command, "--data-dir", str(self.data_dir), *port, *self.args],
+                env=env, stdout=out, stderr=subprocess.STDOUT, cwd=self.data_dir.parent,
+            )  # fmt: skip
+        return self
+
+    @property
+    def output(self) -> str:
+        return self.out.read_text(errors="replace")
+
+    def said(self, text: str) -> bool:
+        return text in self.output
+
+    def endpoint(self, timeout: float = 60.0) -> str:
+        """host:port of the API (serve) or of the health port (scheduler), once printed."""
+        deadline = time.monotonic() + timeout
+        while self._endpoint is None:
+            found = _ENDPOINT[self.command].search(self.output)
+            if found:
+                self._endpoint = found.group(1)
+                break
+            assert self.process is not None and self.process.poll() is None, self.output
+            assert time.monotonic() < deadline, f"no endpoint printed:\n{self.output}"
+            time.sleep(0.05)
+        return self._endpoint
+
+    def get(self, path: str) -> tuple[int, dict[str, Any]]:
+        """GET a health path: (status, JSON body)."""
+        url = f"http://{self.endpoint()}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=10) as answer:
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def engine(self) -> str | None:
+        """What /readyz says of the engine (None when it does not answer)."""
+        try:
+            return self.get("/readyz")[1].get("engine")
+        except OSError:
+            return None
+
+    def signal(self, signum: int) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signum)
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+        if self.process is not None:
+            self.process.wait()

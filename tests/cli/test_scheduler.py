@@ -1,0 +1,216 @@
+"""`opcenter scheduler` and `opcenter serve --no-engine` as real processes on one PostgreSQL
+schema: one scheduler leads, another takes over within 5 s of its SIGKILL without running an
+attempt twice; an API-only server and a scheduler run a workflow through the official SDK;
+`/healthz` and `/readyz` on both."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alibabacloud_dataworks_public20200518 import models as dw
+from alibabacloud_dataworks_public20200518.client import Client
+from alibabacloud_tea_openapi import models as open_api_models
+
+from opcenter.domain.model import DagStatus, InstanceStatus
+from opcenter.service.context import ServiceContext
+from opcenter.settings import load_settings
+from opcenter.store.db import Database
+from opcenter.store.tables import InstanceAttempt
+from tests.cli.processes import ROOT_KEY_ID, ROOT_KEY_SECRET, Proc
+from tests.conftest import PG_URL
+from tests.engine.builders import by_name, make_flow, node, run_flow, wait_dag, wait_for
+
+TAKE_OVER_SECONDS = 5.0
+
+
+@pytest.fixture
+def url(pg_schema: str) -> str:
+    return f"{PG_URL}?options=-csearch_path%3D{pg_schema}"
+
+
+@pytest.fixture
+def ctx(url: str, tmp_path: Path) -> Iterator[ServiceContext]:
+    """The test's own view of the processes' store (migrated before any process starts)."""
+    db = Database(url)
+    db.migrate()
+    yield ServiceContext(
+        db=db, settings=load_settings(environ={}, dotenv=None, data_dir=tmp_path / "client")
+    )
+    db.dispose()
+
+
+@pytest.fixture
+def procs(url: str, tmp_path: Path) -> Iterator[list[Proc]]:
+    """Processes the test starts (`procs.append(...)`); all killed afterwards."""
+    started: list[Proc] = []
+    yield started
+    for proc in started:
+        proc.kill()
+
+
+def _start(procs: list[Proc], url: str, tmp_path: Path, command: str, *args: str) -> Proc:
+    name = f"{command}{len(procs)}"
+    (tmp_path / name).mkdir()
+    proc = Proc(command, url, tmp_path / name / "data", tmp_path / f"{name}.out", *args)
+    procs.append(proc.start())
+    return proc
+
+
+def _marking(marks: Path, seconds: float) -> str:
+    """Shell code that records its (instance, attempt) when it starts, then takes a moment."""
+    line = "$OPCENTER_INSTANCE_ID $OPCENTER_ATTEMPT"
+    return f'echo "{line}" >> {marks}/started; sleep {seconds}; echo "{line}" >> {marks}/ended'
+
+
+def test_a_standby_scheduler_takes_over_within_5_s_of_the_leader_kill_without_a_second_run(
+    ctx: ServiceContext, url: str, procs: list[Proc], tmp_path: Path
+) -> None:
+    marks = tmp_path / "marks"
+    code = _marking(marks, 1.5)
+    nodes = [
+        node("a", "shell", code, auto_rerun_times=1),
+        *(node(f"b{i}", "shell", code, after=["a"], auto_rerun_times=1) for i in range(3)),
+        node("c", "shell", code, after=["b0", "b1", "b2"], auto_rerun_times=1),
+    ]
+    flow = make_flow(ctx, nodes, shared=[marks])
+    # Given two schedulers on one store
+    first = _start(procs, url, tmp_path, "scheduler", "--workers", "4")
+    wait_for(lambda: first.engine() == "leader", timeout=60)
+    second = _start(procs, url, tmp_path, "scheduler", "--workers", "4")
+    # Then exactly one leads; the other stands by
+    wait_for(lambda: second.engine() == "standby", timeout=60)
+    assert second.said("Another opcenter engine leads this store: standing by")
+    assert first.get("/healthz") == second.get("/healthz") == (200, {"status": "ok"})
+    assert first.get("/readyz") == (200, {"status": "ok", "store": "ok", "engine": "leader"})
+    # When the leader is killed while the b instances run
+    dag = run_flow(flow).dag_id
+    wait_for(lambda: by_name(ctx, dag)["b0"].status is InstanceStatus.RUNNING, timeout=30)
+    first.kill()
+    killed_at = time.monotonic()
+    # Then the standby leads within 5 s, and the Dag finishes
+    wait_for(lambda: second.engine() == "leader", timeout=30, interval=0.05)
+    took = time.monotonic() - killed_at
+    print(f"take-over: {took:.2f} s after the SIGKILL")
+    assert took <= TAKE_OVER_SECONDS
+    assert wait_dag(ctx, dag, timeout=60) is DagStatus.SUCCESS
+    instances = by_name(ctx, dag)
+    assert {i.status for i in instances.values()} == {InstanceStatus.SUCCESS}
+    # And no (instance, attempt) started twice, in the store or on the machine
+    with ctx.db.transaction(readonly=True) as session:
+        rows = session.execute(
+            sa.select(InstanceAttempt.instance_id, InstanceAttempt.attempt).where(
+                InstanceAttempt.dag_id == dag
+            )
+        ).all()
+    assert len(rows) == len(set(rows))
+    started = Counter((marks / "started").read_text().split("\n")[:-1])
+    assert max(started.values()) == 1, started
+    reran = [i for i in instances.values() if i.attempt > 1]
+    assert reran, "the kill interrupted no attempt"
+    for instance in instances.values():
+        assert {a for i, a in rows if i == instance.instance_id} == set(
+            range(1, instance.attempt + 1)
+        )
+    assert second.said("This scheduler now leads the store")
+
+
+def test_an_api_only_server_and_a_scheduler_run_a_workflow_through_the_sdk(
+    ctx: ServiceContext, url: str, procs: list[Proc], tmp_path: Path
+) -> None:
+    # Given a server without an engine and a scheduler on one store
+    api = _start(procs, url, tmp_path, "serve", "--no-engine")
+    scheduler = _start(procs, url, tmp_path, "scheduler")
+    assert api.get("/readyz") == (200, {"status": "ok", "store": "ok", "engine": "off"})
+    assert api.said("No engine in this process (--no-engine)")
+    wait_for(lambda: scheduler.engine() == "leader", timeout=60)
+    # When a shell workflow is created, deployed and run through the official SDK
+    sdk = Client(
+        open_api_models.Config(
+            access_key_id=ROOT_KEY_ID,
+            access_key_secret=ROOT_KEY_SECRET,
+            endpoint=api.endpoint(),
+            protocol="http",
+        )
+    )
+    sdk.create_project(dw.CreateProjectRequest(project_identifier="ops", project_name="ops"))
+    sdk.create_business(
+        dw.CreateBusinessRequest(
+            project_identifier="ops", business_name="flow", use_type="MANUAL_BIZ"
+        )
+    )
+    file_ids = []
+    for name, after in (("a", "ops_root"), ("b", "ops.a")):
+        created = sdk.create_file(
+            dw.CreateFileRequest(
+                project_identifier="ops",
+                file_folder_path="Business Flow/flow/shell",
+                file_name=name,
+                file_type=6,
+                content=f"echo ran {name}",
+                input_list=after,
+                output_list=f"ops.{name}",
+            )
+        ).body
+        file_ids.append(int(created.data))
+    for file_id in file_ids:
+        sdk.submit_file(dw.SubmitFileRequest(project_identifier="ops", file_id=file_id))
+        sdk.deploy_file(dw.DeployFileRequest(project_identifier="ops", file_id=file_id))
+    dag_id = sdk.run_manual_dag_nodes(
+        dw.RunManualDagNodesRequest(
+            project_env="PROD",
+            project_name="ops",
+            flow_name="flow",
+            biz_date="2024-01-01 00:00:00",
+        )
+    ).body.dag_id
+
+    def statuses() -> set[str]:
+        answer = sdk.get_manual_dag_instances(
+            dw.GetManualDagInstancesRequest(
+                project_env="PROD", project_name="ops", dag_id=str(dag_id)
+            )
+        ).body
+        return {i.status for i in answer.instances or []}
+
+    # Then the scheduler runs it to SUCCESS
+    wait_for(lambda: statuses() == {"SUCCESS"}, timeout=60, interval=0.2)
+    assert len(by_name(ctx, dag_id)) == 2
+    # And SIGTERM stops both cleanly
+    for proc in (api, scheduler):
+        proc.signal(signal.SIGTERM)
+    for proc in (api, scheduler):
+        assert proc.process is not None and proc.process.wait(timeout=30) == 0, proc.output
+        assert proc.said("Stopping.")
+
+
+def test_readyz_says_unavailable_when_the_store_is_gone_and_healthz_stays_ok(
+    ctx: ServiceContext, url: str, pg_schema: str, procs: list[Proc], tmp_path: Path
+) -> None:
+    # Given a server without an engine and a scheduler, both ready
+    api = _start(procs, url, tmp_path, "serve", "--no-engine")
+    scheduler = _start(procs, url, tmp_path, "scheduler")
+    wait_for(lambda: scheduler.engine() == "leader", timeout=60)
+    assert api.get("/readyz")[0] == 200
+    # When the store's schema goes away (renamed: the store's tables are no longer found)
+    admin = sa.create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"ALTER SCHEMA {pg_schema} RENAME TO {pg_schema}_gone")
+    try:
+        # Then both say they are not ready, and still alive
+        expected = {"status": "unavailable", "store": "no schema", "engine": "off"}
+        assert api.get("/readyz") == (503, expected)
+        status, body = scheduler.get("/readyz")
+        assert (status, body["status"], body["store"]) == (503, "unavailable", "no schema")
+        assert api.get("/healthz") == scheduler.get("/healthz") == (200, {"status": "ok"})
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"ALTER SCHEMA {pg_schema}_gone RENAME TO {pg_schema}")
+        admin.dispose()
+    # And ready again once it is back
+    wait_for(lambda: api.get("/readyz")[0] == 200, timeout=30)
