@@ -17,6 +17,8 @@ from typing import Any
 
 OPCENTER = Path(sys.executable).with_name("opcenter")
 ROOT_KEY_ID, ROOT_KEY_SECRET = "LTAI-procs-root", "procs-secret-0123456789"
+# Every process on one store seals and opens AccessKey secrets with one server key.
+SERVER_KEY = "aSUPBSydbEoWVU62e15r8c9x0quBDiQQnmTMIhMKXvc="
 _ENDPOINT = {
     "serve": re.compile(r"OpenAPI endpoint: http://([\d.]+:\d+)/"),
     "scheduler": re.compile(r"Health: http://([\d.]+:\d+)/"),
@@ -37,7 +39,8 @@ class Proc:
     def start(self) -> Proc:
         env = {**os.environ, "OPCENTER_TIMEZONE": "UTC", "OPCENTER_DATABASE_URL": self.url,
                "OPCENTER_ROOT_ACCESS_KEY_ID": ROOT_KEY_ID,
-               "OPCENTER_ROOT_ACCESS_KEY_SECRET": ROOT_KEY_SECRET, **self.env}  # fmt: skip
+               "OPCENTER_ROOT_ACCESS_KEY_SECRET": ROOT_KEY_SECRET, "OPCENTER_SECRET_KEY": SERVER_KEY,
+               **self.env}  # fmt: skip
         port = ["--port", "0"] if self.command == "serve" else ["--health-port", "0"]
         with open(self.out, "wb") as out:
             self.process = subprocess.Popen(

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from alibabacloud_dataworks_public20200518 import models as dw
 from alibabacloud_dataworks_public20200518.client import Client
 from alibabacloud_tea_openapi import models as open_api_models
+from alibabacloud_tea_openapi.exceptions import ThrottlingException
 
 from opcenter.domain.model import DagStatus, InstanceStatus
 from opcenter.service.context import ServiceContext
@@ -54,10 +55,12 @@ def procs(url: str, tmp_path: Path) -> Iterator[list[Proc]]:
         proc.kill()
 
 
-def _start(procs: list[Proc], url: str, tmp_path: Path, command: str, *args: str) -> Proc:
+def _start(
+    procs: list[Proc], url: str, tmp_path: Path, command: str, *args: str, **env: str
+) -> Proc:
     name = f"{command}{len(procs)}"
     (tmp_path / name).mkdir()
-    proc = Proc(command, url, tmp_path / name / "data", tmp_path / f"{name}.out", *args)
+    proc = Proc(command, url, tmp_path / name / "data", tmp_path / f"{name}.out", *args, **env)
     procs.append(proc.start())
     return proc
 
@@ -66,6 +69,17 @@ def _marking(marks: Path, seconds: float) -> str:
     """Shell code that records its (instance, attempt) when it starts, then takes a moment."""
     line = "$OPCENTER_INSTANCE_ID $OPCENTER_ATTEMPT"
     return f'echo "{line}" >> {marks}/started; sleep {seconds}; echo "{line}" >> {marks}/ended'
+
+
+def _sdk(api: Proc) -> Client:
+    """The official DataWorks client, signing with the root key, on an API process."""
+    config = open_api_models.Config(
+        access_key_id=ROOT_KEY_ID,
+        access_key_secret=ROOT_KEY_SECRET,
+        endpoint=api.endpoint(),
+        protocol="http",
+    )
+    return Client(config)
 
 
 def test_a_standby_scheduler_takes_over_within_5_s_of_the_leader_kill_without_a_second_run(
@@ -130,14 +144,7 @@ def test_an_api_only_server_and_a_scheduler_run_a_workflow_through_the_sdk(
     assert api.said("No engine in this process (--no-engine)")
     wait_for(lambda: scheduler.engine() == "leader", timeout=60)
     # When a shell workflow is created, deployed and run through the official SDK
-    sdk = Client(
-        open_api_models.Config(
-            access_key_id=ROOT_KEY_ID,
-            access_key_secret=ROOT_KEY_SECRET,
-            endpoint=api.endpoint(),
-            protocol="http",
-        )
-    )
+    sdk = _sdk(api)
     sdk.create_project(dw.CreateProjectRequest(project_identifier="ops", project_name="ops"))
     sdk.create_business(
         dw.CreateBusinessRequest(
@@ -214,3 +221,22 @@ def test_readyz_says_unavailable_when_the_store_is_gone_and_healthz_stays_ok(
         admin.dispose()
     # And ready again once it is back
     wait_for(lambda: api.get("/readyz")[0] == 200, timeout=30)
+
+
+def test_the_rate_limit_of_an_access_key_holds_across_two_api_processes(
+    ctx: ServiceContext, url: str, procs: list[Proc], tmp_path: Path
+) -> None:
+    # Given two API processes on one store, an AccessKey limited to one call per 5 s
+    limit = {"OPCENTER_RATE_LIMIT_PER_SECOND": "0.2"}
+    apis = [_start(procs, url, tmp_path, "serve", "--no-engine", **limit) for _ in range(2)]
+    first, second = (_sdk(api) for api in apis)
+    # When the key calls the first, then the second, then the first again
+    first.list_projects(dw.ListProjectsRequest())
+    refused = []
+    for sdk in (second, first):
+        with pytest.raises(ThrottlingException) as caught:
+            sdk.list_projects(dw.ListProjectsRequest())
+        refused.append(caught.value)
+    # Then the second process refuses too: the key spent its call on the first
+    assert all(error.code == "Throttling.User" for error in refused)
+    assert all(0 < error.retry_after <= 5000 for error in refused)

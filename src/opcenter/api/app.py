@@ -27,7 +27,7 @@ from opcenter.api.rpc import (
     new_request_id,
 )
 from opcenter.api.signature import KeyResolver, NonceStore
-from opcenter.api.throttle import RateLimiter
+from opcenter.api.throttle import Limiter, RateLimiter
 from opcenter.api.wire import DEFAULT_RECOMMEND, WireRequest, WireResponse
 from opcenter.errors import OpcenterError
 
@@ -51,6 +51,7 @@ def create_app(
     recommend: str = DEFAULT_RECOMMEND,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     rate_limit_per_second: float = 0,
+    limiter: Limiter | None = None,
     mounts: Sequence[BaseRoute] = (),
 ) -> Starlette:
     """Build the RPC application.
@@ -64,9 +65,10 @@ def create_app(
     `region` goes into resource ARNs; `recommend` is the error bodies'
     `Recommend` (`{code}` and `{request_id}` are filled in). A body larger than
     `max_body_bytes` is refused (413) before it is read whole. `rate_limit_per_second` caps
-    the calls of each AccessKey (0: no limit; see `throttle.py`). `mounts` are served before
-    the RPC endpoint (the page under `/console`); with them, a browser's `GET /` without an
-    `Action` is sent to the first of them.
+    the calls of each AccessKey in this process (0: no limit; see `throttle.py`); a `limiter`
+    given instead counts elsewhere (`build_server`: in the store, across processes). `mounts`
+    are served before the RPC endpoint (the page under `/console`); with them, a browser's
+    `GET /` without an `Action` is sent to the first of them.
     """
     dispatcher = Dispatcher(
         registry=registry if registry is not None else load_operations(),
@@ -77,7 +79,8 @@ def create_app(
         clock=clock,
         region=region,
         recommend=recommend,
-        limiter=RateLimiter(rate_limit_per_second) if rate_limit_per_second > 0 else None,
+        limiter=limiter
+        or (RateLimiter(rate_limit_per_second) if rate_limit_per_second > 0 else None),
     )
 
     home = next((m.path for m in mounts if isinstance(m, Mount)), None)

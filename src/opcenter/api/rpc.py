@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, overload
 
 from opcenter.api import signature as sig
-from opcenter.api.throttle import RateLimiter
+from opcenter.api.throttle import Limiter
 from opcenter.api.wire import DEFAULT_RECOMMEND, WireRequest, WireResponse, response_format
 from opcenter.api.wire import error_response as _error_response
 from opcenter.api.wire import success_response as _success_response
@@ -483,7 +483,7 @@ class Dispatcher:
         clock: Callable[[], float] = time.time,
         region: str = "local",
         recommend: str = DEFAULT_RECOMMEND,
-        limiter: RateLimiter | None = None,
+        limiter: Limiter | None = None,
     ) -> None:
         self.registry = registry
         self.limiter = limiter

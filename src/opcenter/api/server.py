@@ -29,6 +29,7 @@ from opcenter.api.rpc import Authorize
 from opcenter.api.signature import KeyResolver, NonceStore
 from opcenter.iam.authorizer import Authorizer
 from opcenter.iam.nonces import StoreNonceStore
+from opcenter.iam.rate import StoreRateLimiter
 from opcenter.service.context import ServiceContext
 
 __all__ = ["STARTUP_TIMEOUT_SECONDS", "ServerThread", "build_server"]
@@ -70,9 +71,16 @@ def build_server(
         nonces=nonces if nonces is not None else StoreNonceStore(ctx.db),
         region=ctx.settings.region,
         clock=time.time,
-        rate_limit_per_second=ctx.settings.rate_limit_per_second,
+        limiter=_limiter(ctx),
         mounts=mounts,
     )
+
+
+def _limiter(ctx: ServiceContext) -> StoreRateLimiter | None:
+    """The per-AccessKey limit, counted in the store (shared by every API process on it);
+    none at all, nothing on the request path, when OPCENTER_RATE_LIMIT_PER_SECOND is 0."""
+    rate = ctx.settings.rate_limit_per_second
+    return StoreRateLimiter(ctx.db, rate) if rate > 0 else None
 
 
 class _Server(uvicorn.Server):

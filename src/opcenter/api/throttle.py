@@ -2,7 +2,9 @@
 
 A call over the limit is refused with `Throttling.User` (HTTP 429) and `x-acs-retry-after`
 (milliseconds until a token is back), the way the Alibaba Cloud gateway answers; the SDK turns
-that header into its throttling error. The limit is per server process.
+that header into its throttling error. `RateLimiter` counts in this process only; servers
+use iam/rate.py `StoreRateLimiter`, whose counts live in the store and so hold across every
+API process on it.
 """
 
 from __future__ import annotations
@@ -10,12 +12,30 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
+from typing import Protocol
 
 from opcenter.errors import Throttled
 
-__all__ = ["DEFAULT_BURST", "RateLimiter"]
+__all__ = ["DEFAULT_BURST", "Limiter", "RateLimiter", "throttled"]
 
 DEFAULT_BURST = 2.0  # seconds of the rate a caller may spend at once
+
+
+class Limiter(Protocol):
+    """What the dispatcher needs: take one call of `access_key_id` at `now` (epoch seconds),
+    or raise `Throttled` carrying `retry_after_ms`."""
+
+    def check(self, access_key_id: str, now: float) -> None: ...
+
+
+def throttled(access_key_id: str, rate: float, wait_ms: int) -> Throttled:
+    """The refusal of a call over the limit, carrying `retry_after_ms`."""
+    error = Throttled(
+        f"Request was denied due to user flow control: AccessKey {access_key_id} is limited "
+        f"to {rate:g} calls per second; retry after {wait_ms} ms."
+    )
+    error.retry_after_ms = wait_ms  # type: ignore[attr-defined]
+    return error
 
 
 @dataclass
@@ -48,9 +68,4 @@ class RateLimiter:
                 bucket.tokens -= 1.0
                 return
             wait_ms = math.ceil((1.0 - bucket.tokens) / self.rate * 1000)
-        error = Throttled(
-            f"Request was denied due to user flow control: AccessKey {access_key_id} is limited "
-            f"to {self.rate:g} calls per second; retry after {wait_ms} ms."
-        )
-        error.retry_after_ms = wait_ms  # type: ignore[attr-defined]
-        raise error
+        raise throttled(access_key_id, self.rate, wait_ms)

@@ -77,7 +77,9 @@ def ensure_root(ctx: ServiceContext) -> tuple[str, str | None]:
     """
     settings = ctx.settings
     box = keys.load_secret_box(settings)
-    with ctx.db.transaction() as session:
+    # Several processes starting together on one store: one makes the account and key, the
+    # others then find them (no duplicate-key failure at start).
+    with ctx.db.setup_lock(), ctx.db.transaction() as session:
         now = ctx.clock()
         principals.ensure_account(session, settings.account_id, now=now)
         if settings.root_access_key_id and settings.root_access_key_secret:

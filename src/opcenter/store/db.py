@@ -17,7 +17,7 @@ from pathlib import Path
 from threading import RLock
 from typing import Any
 
-from sqlalchemy import create_engine, event, inspect
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,7 +31,10 @@ _MIGRATIONS = Path(__file__).with_name("migrations")
 _READONLY = "opcenter_readonly"
 # The newest migration; `migrate` is a no-op (and imports no Alembic) when the store is there.
 # tests/store/test_db.py checks it against the migration scripts.
-SCHEMA_HEAD = "0007"
+SCHEMA_HEAD = "0008"
+# The PostgreSQL advisory lock serialising set-up between processes (any store of the server:
+# set-up is short and rare, so stores in other schemas waiting on it costs nothing).
+_SETUP_LOCK_KEY = 0x6F7063656E746572  # "opcenter"
 
 
 class StoreUnavailable(InternalError):
@@ -127,8 +130,31 @@ class Database:
                 return None
             return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
 
+    @contextmanager
+    def setup_lock(self) -> Iterator[None]:
+        """Serialise one-time setup between processes starting together on one PostgreSQL
+        store (migrations, the root account): a session advisory lock, held on a connection of
+        its own for the duration of the block. On SQLite, its single writer already does."""
+        if self.is_sqlite:
+            yield
+            return
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _SETUP_LOCK_KEY})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _SETUP_LOCK_KEY})
+
     def migrate(self) -> None:
-        """Bring the schema to the newest revision (idempotent)."""
+        """Bring the schema to the newest revision (idempotent). Processes starting together
+        migrate one after another: the first upgrades, the others then find the schema there."""
+        if self.schema_revision() == SCHEMA_HEAD:
+            return
+        with self.setup_lock():
+            self._upgrade()
+
+    def _upgrade(self) -> None:
         if self.schema_revision() == SCHEMA_HEAD:
             return
         # Imported here: Alembic costs a CLI call ~0.4 s of start-up, and is needed only once.

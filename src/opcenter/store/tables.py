@@ -415,6 +415,7 @@ __all__ += [
     "IamPolicy",
     "IamPolicyAttachment",
     "IamUser",
+    "RateLimit",
     "RequestNonce",
     "WorkspaceMember",
     "WorkspaceMemberRole",
@@ -631,3 +632,13 @@ class WorkerProcess(Base):
     concurrency: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[int] = mapped_column(Millis)
     heartbeat_at: Mapped[int] = mapped_column(Millis)
+
+
+class RateLimit(Base):
+    """The API's per-AccessKey flow control, shared by every API process on the store
+    (iam/rate.py): the key's theoretical arrival time (GCRA), in microseconds since the epoch."""
+
+    __tablename__ = "rate_limit"
+
+    access_key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tat: Mapped[int] = mapped_column(BigInteger)
