@@ -240,3 +240,19 @@ def test_the_rate_limit_of_an_access_key_holds_across_two_api_processes(
     # Then the second process refuses too: the key spent its call on the first
     assert all(error.code == "Throttling.User" for error in refused)
     assert all(0 < error.retry_after <= 5000 for error in refused)
+
+
+def test_processes_started_together_on_an_empty_store_all_become_ready(
+    url: str, procs: list[Proc], tmp_path: Path
+) -> None:
+    # Given an empty schema, and two API processes and two schedulers started at once
+    started = [
+        *(_start(procs, url, tmp_path, "serve", "--no-engine") for _ in range(2)),
+        *(_start(procs, url, tmp_path, "scheduler") for _ in range(2)),
+    ]
+    # Then one of them migrates it and makes the root key, and every one comes up ready
+    for proc in started:
+        assert proc.get("/readyz")[0] == 200, proc.output
+    engines = sorted(proc.engine() or "" for proc in started)
+    assert engines in (["leader", "off", "off", "standby"], ["off", "off", "standby", "standby"])
+    wait_for(lambda: sorted(p.engine() or "" for p in started)[0] == "leader", timeout=30)
