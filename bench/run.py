@@ -18,6 +18,7 @@ BENCHMARKS = [
     "bench_engine.py",
     "bench_isolation.py",
     "bench_api_load.py",
+    "bench_processes.py",
     "bench_cli.py",
     "bench_console.py",
 ]

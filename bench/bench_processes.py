@@ -1,0 +1,390 @@
+"""Several API processes on PostgreSQL (issue 15), not a test:
+
+    .venv/bin/python bench/bench_processes.py [--clients 32] [--seconds 10] [--processes 1,2,4]
+
+For each count N of `--processes`, on a fresh PostgreSQL schema (OPCENTER_BENCH_PG_URL, default
+the test database `postgresql+psycopg://postgres@127.0.0.1:5432/test`):
+
+1. starts N `opcenter serve --no-engine` and one `opcenter scheduler`, all separate processes
+   sharing the root AccessKey and the server key;
+2. (not timed) creates the 20-node workflow of virtual nodes of bench/bench_api_load.py through
+   the official SDK;
+3. `--clients` threads, each with its own official client bound to one of the N processes in
+   turn, call `RunManualDagNodes` (bench_api_load's call and tally) for `--seconds`;
+4. reads the CPU time each process used during the load from /proc/<pid>/stat: the API
+   processes, the scheduler, PostgreSQL's backends (every `postgres` process), and the clients
+   (this process);
+5. checks every answer carried a distinct DagId and that the store holds that many Dags.
+
+Also measures what the store-kept rate limit (iam/rate.py) costs per call on PostgreSQL.
+Prints a table and writes it into docs/benchmarks.md under HEADING, replacing that section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench._docs import replace_section  # noqa: E402
+from bench.bench_api_load import (  # noqa: E402
+    NODES,
+    Tally,
+    _one_call,
+    client,
+    cpu_seconds,
+    machine,
+    percentile,
+    setup_flow,
+)
+
+HEADING = "## Several API processes on PostgreSQL (issue 15)"
+PG_URL = os.environ.get(
+    "OPCENTER_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+OPCENTER = Path(sys.executable).with_name("opcenter")
+STARTUP_SECONDS = 60.0
+TARGET_RATIO = 1.6  # 2 processes against 1
+
+
+@dataclass
+class Endpoint:
+    """What bench_api_load's `client()` needs of a server."""
+
+    endpoint: str
+    key_id: str
+    secret: str
+
+
+@dataclass
+class Result:
+    processes: int
+    tally: Tally
+    elapsed: float
+    api_cpu: float
+    scheduler_cpu: float
+    postgres_cpu: float
+    dags: int
+    machine_busy: float  # CPU seconds of every process on the machine (others' included)
+    iowait: float  # CPU seconds idle while waiting for the disk
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+def _start(command: str, work: Path, name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    port = ["--port", "0"] if command == "serve" else ["--health-port", "0"]
+    extra = ["--no-engine"] if command == "serve" else []
+    log = open(work / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(
+        [str(OPCENTER), command, "--data-dir", str(work / name), *port, *extra],
+        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=work,
+    )  # fmt: skip
+
+
+def _printed(work: Path, name: str, prefix: str, process: subprocess.Popen[bytes]) -> str:
+    """host:port after `prefix http://` in the process's output."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        for line in (work / f"{name}.log").read_text(errors="replace").splitlines():
+            if line.startswith(prefix):
+                return line.split("http://", 1)[1].split("/", 1)[0]
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited: {(work / f'{name}.log').read_text()[-2000:]}")
+        time.sleep(0.05)
+    raise RuntimeError(f"{name} printed no {prefix!r}")
+
+
+@contextmanager
+def fresh_schema() -> Iterator[str]:
+    """A new schema of the bench database, dropped afterwards; its URL. OPCENTER_BENCH_PG_OPTIONS
+    (e.g. `-csynchronous_commit%3Doff`) adds session options, for a diagnosis run."""
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    try:
+        extra = os.environ.get("OPCENTER_BENCH_PG_OPTIONS", "")
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}" + (f"%20{extra}" if extra else "")
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
+
+
+@contextmanager
+def cluster(url: str, count: int) -> Iterator[tuple[list[Endpoint], list[int], int]]:
+    """`count` API processes and one scheduler on `url`: (endpoints, API pids, scheduler pid)."""
+    work = Path(tempfile.mkdtemp(prefix="opcenter-procs-"))
+    key_id, secret = "LTAIbenchroot", secrets.token_urlsafe(24)
+    server_key = subprocess.run(
+        [str(OPCENTER), "iam", "server-key"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    env = {**os.environ, "OPCENTER_DATABASE_URL": url, "OPCENTER_TIMEZONE": "UTC",
+           "OPCENTER_ROOT_ACCESS_KEY_ID": key_id, "OPCENTER_ROOT_ACCESS_KEY_SECRET": secret,
+           "OPCENTER_SECRET_KEY": server_key}  # fmt: skip
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        scheduler = _start("scheduler", work, "scheduler", env)
+        processes.append(scheduler)
+        _printed(work, "scheduler", "Health: ", scheduler)
+        apis = [_start("serve", work, f"api{n}", env) for n in range(count)]
+        processes.extend(apis)
+        endpoints = [
+            Endpoint(_printed(work, f"api{n}", "OpenAPI endpoint: ", api), key_id, secret)
+            for n, api in enumerate(apis)
+        ]
+        yield endpoints, [api.pid for api in apis], scheduler.pid
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def postgres_pids() -> list[int]:
+    """Every process named `postgres` on this machine (the server and its backends)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, iowait) CPU seconds of the whole machine so far, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, iowait, irq, softirq, steal = fields[:8]
+    tick = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq + steal) / tick, iowait / tick
+
+
+def _cpu(pids: list[int]) -> dict[int, float]:
+    return {pid: cpu_seconds(pid) for pid in pids}
+
+
+def _spent(before: dict[int, float], pids: list[int]) -> float:
+    """CPU seconds since `before`; a process that appeared since counts from zero."""
+    total = 0.0
+    for pid in pids:
+        now = cpu_seconds(pid)
+        if now == now:  # not NaN: the process still exists
+            total += now - before.get(pid, 0.0)
+    return total
+
+
+# --- the load -------------------------------------------------------------------------------
+
+
+def run_load(endpoints: list[Endpoint], clients: int, seconds: float) -> tuple[Tally, float]:
+    """`clients` threads, client i on endpoint i mod N, for `seconds`."""
+    biz_date = (dt.date.today() - dt.timedelta(days=1)).strftime("%Y-%m-%d 00:00:00")
+    tally = Tally()
+    sdks = [client(endpoints[i % len(endpoints)]) for i in range(clients)]  # type: ignore[arg-type]
+    start = threading.Barrier(clients + 1)
+    deadline = [0.0]
+
+    def worker(sdk: object) -> None:
+        start.wait()
+        while time.perf_counter() < deadline[0]:
+            _one_call(sdk, biz_date, tally)  # type: ignore[arg-type]
+
+    threads = [threading.Thread(target=worker, args=(s,), daemon=True) for s in sdks]
+    for thread in threads:
+        thread.start()
+    began = time.perf_counter()
+    deadline[0] = began + seconds
+    start.wait()
+    for thread in threads:
+        thread.join()
+    return tally, time.perf_counter() - began
+
+
+def measure(count: int, clients: int, seconds: float) -> Result:
+    with fresh_schema() as url, cluster(url, count) as (endpoints, api_pids, scheduler_pid):
+        setup_flow(client(endpoints[0]))  # type: ignore[arg-type]
+        pg = postgres_pids()
+        before = _cpu([*api_pids, scheduler_pid, *pg])
+        client_cpu, (busy, iowait) = time.process_time(), machine_cpu()
+        tally, elapsed = run_load(endpoints, clients, seconds)
+        tally.client_cpu = time.process_time() - client_cpu
+        busy_after, iowait_after = machine_cpu()
+        pg = sorted(set(pg) | set(postgres_pids()))
+        result = Result(
+            processes=count,
+            tally=tally,
+            elapsed=elapsed,
+            api_cpu=_spent(before, api_pids),
+            scheduler_cpu=_spent(before, [scheduler_pid]),
+            postgres_cpu=_spent(before, pg),
+            dags=_dags(url),
+            machine_busy=busy_after - busy,
+            iowait=iowait_after - iowait,
+        )
+    return result
+
+
+def _dags(url: str) -> int:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.exec_driver_sql("SELECT count(*) FROM dag").scalar() or 0)
+    finally:
+        engine.dispose()
+
+
+def rate_limit_cost(calls: int = 2000) -> float:
+    """Milliseconds per `StoreRateLimiter.check` on PostgreSQL (a generous limit: all pass)."""
+    from opcenter.iam.rate import StoreRateLimiter
+    from opcenter.store.db import Database
+
+    with fresh_schema() as url:
+        db = Database(url)
+        try:
+            db.migrate()
+            limiter = StoreRateLimiter(db, 1e9)
+            began = time.perf_counter()
+            for _ in range(calls):
+                limiter.check("bench", time.time())
+            return (time.perf_counter() - began) / calls * 1000
+        finally:
+            db.dispose()
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+def _row(result: Result, base: float) -> str:
+    tally, elapsed = result.tally, result.elapsed
+    ordered = sorted(tally.latencies_ms)
+    throughput = len(ordered) / elapsed
+    errors = sum(tally.errors.values())
+    ours = result.api_cpu + result.scheduler_cpu + result.postgres_cpu + tally.client_cpu
+    ok = "yes" if result.dags == len(set(tally.dag_ids)) == len(ordered) else "NO"
+    return (
+        f"| {result.processes} | {throughput:,.1f} | {throughput / base:.2f}× "
+        f"| {percentile(ordered, 0.5):.0f} | {percentile(ordered, 0.99):.0f} "
+        f"| {result.api_cpu / elapsed:.0%} | {result.scheduler_cpu / elapsed:.0%} "
+        f"| {result.postgres_cpu / elapsed:.0%} | {tally.client_cpu / elapsed:.0%} "
+        f"| {(result.machine_busy - ours) / elapsed:.0%} | {result.iowait / elapsed:.0%} "
+        f"| {errors} | {ok} ({result.dags:,}) |"
+    )
+
+
+def _throughput(result: Result) -> float:
+    return len(result.tally.latencies_ms) / result.elapsed
+
+
+def limit_note(results: list[Result]) -> str:
+    """Which resource limits the throughput, from the measured CPU shares."""
+    cores = os.cpu_count() or 1
+    parts = []
+    for result in results:
+        shares = {
+            "the API processes": result.api_cpu / result.elapsed,
+            "the scheduler": result.scheduler_cpu / result.elapsed,
+            "PostgreSQL": result.postgres_cpu / result.elapsed,
+            "the SDK clients": result.tally.client_cpu / result.elapsed,
+        }
+        busy = result.machine_busy / result.elapsed
+        top = max(shares, key=lambda k: shares[k])
+        parts.append(
+            f"{result.processes} process(es): the machine's CPU {busy:.0%} of {cores * 100}% "
+            f"busy (others' processes included), I/O wait {result.iowait / result.elapsed:.0%}, "
+            f"the most by {top} ({shares[top]:.0%})"
+        )
+    return "; ".join(parts) + "."
+
+
+def write_docs(results: list[Result], args: argparse.Namespace, cost_ms: float) -> str:
+    base = _throughput(results[0]) or 1.0
+    two = next((r for r in results if r.processes == 2), None)
+    ratio = _throughput(two) / base if two else float("nan")
+    verdict = "PASS" if ratio >= TARGET_RATIO else "MISS"
+    lines = [
+        HEADING,
+        "",
+        f"Measured {dt.date.today().isoformat()} on {machine()} with "
+        f"`.venv/bin/python bench/bench_processes.py --clients {args.clients} "
+        f"--seconds {args.seconds:g} --processes {args.processes}`: for each count, a fresh "
+        "PostgreSQL schema on this machine, that many `opcenter serve --no-engine` processes "
+        "and one `opcenter scheduler` (running the Dags the calls create), "
+        f"{args.clients} threads each with its own official `alibabacloud_dataworks_public"
+        "20200518` client bound to one API process in turn, calling `RunManualDagNodes` on the "
+        f"deployed {NODES}-node workflow of virtual nodes of the API load benchmark. CPU is "
+        "user + system time from /proc/<pid>/stat during the load, as a share of one core "
+        f"({os.cpu_count()} cores = {(os.cpu_count() or 1) * 100}%); PostgreSQL counts every "
+        "`postgres` process. Every answer must carry a DagId; the store must hold as many Dags.",
+        "",
+        "| API processes | calls/s | vs 1 | p50 ms | p99 ms | API CPU | scheduler CPU "
+        "| PostgreSQL CPU | clients CPU | other processes CPU | I/O wait | errors "
+        "| DagIds = Dags in store |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        *(_row(r, base) for r in results),
+        "",
+        f"Target: 2 processes ≥ {TARGET_RATIO}× one: **{verdict}** ({ratio:.2f}×). "
+        f"Where the limit is: {limit_note(results)}",
+        "",
+        f"The per-AccessKey rate limit kept in the store (`OPCENTER_RATE_LIMIT_PER_SECOND` > 0, "
+        f"shared by every API process) costs {cost_ms:.2f} ms per call on this PostgreSQL "
+        "(one upsert in its own transaction); with the limit at 0 (the default) no limiter is "
+        "built and nothing is on the request path.",
+        "",
+    ]
+    text = "\n".join(lines)
+    if not args.no_docs:
+        replace_section(HEADING, text)
+    return text
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="RunManualDagNodes against 1, 2, 4 processes.")
+    parser.add_argument("--clients", type=int, default=32, help="concurrent SDK clients")
+    parser.add_argument("--seconds", type=float, default=10.0, help="load time per count")
+    parser.add_argument("--processes", default="1,2,4", help="API process counts, in order")
+    parser.add_argument("--no-docs", action="store_true", help="do not touch docs/benchmarks.md")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    counts = [int(n) for n in args.processes.split(",")]
+    results = []
+    for count in counts:
+        print(f"{count} API process(es): load for {args.seconds:g} s", flush=True)
+        results.append(measure(count, args.clients, args.seconds))
+    cost_ms = rate_limit_cost()
+    print(write_docs(results, args, cost_ms))
+    bad = [r for r in results if sum(r.tally.errors.values()) or r.dags != len(r.tally.dag_ids)]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
