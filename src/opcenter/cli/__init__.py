@@ -28,6 +28,7 @@ _COMMANDS = {
     "apply": "opcenter.cli.definitions",
     "audit": "opcenter.cli.iam",
     "dag": "opcenter.cli.running",
+    "db": "opcenter.cli.db",
     "export": "opcenter.cli.definitions",
     "file": "opcenter.cli.authoring",
     "gc": "opcenter.cli.gc",
