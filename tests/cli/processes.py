@@ -3,12 +3,15 @@ environment of their own, their output in a file, their endpoints read from what
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -39,8 +42,8 @@ class Proc:
     def start(self) -> Proc:
         env = {**os.environ, "OPCENTER_TIMEZONE": "UTC", "OPCENTER_DATABASE_URL": self.url,
                "OPCENTER_ROOT_ACCESS_KEY_ID": ROOT_KEY_ID,
-               "OPCENTER_ROOT_ACCESS_KEY_SECRET": ROOT_KEY_SECRET, "OPCENTER_SECRET_KEY": SERVER_KEY,
-               **self.env}  # fmt: skip
+               "OPCENTER_ROOT_ACCESS_KEY_SECRET": ROOT_KEY_SECRET,
+               "OPCENTER_SECRET_KEY": SERVER_KEY, **self.env}  # fmt: skip
         port = ["--port", "0"] if self.command == "serve" else ["--health-port", "0"]
         with open(self.out, "wb") as out:
             self.process = subprocess.Popen(
@@ -93,3 +96,59 @@ class Proc:
         self.signal(signal.SIGKILL)
         if self.process is not None:
             self.process.wait()
+
+
+class TcpProxy:
+    """A TCP relay on 127.0.0.1 to `target`: a store reached through it becomes unreachable
+    when it closes (its port refuses connections, the open ones are cut), and reachable again
+    when it opens on the same port."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = 0
+        self._listener: socket.socket | None = None
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def open(self) -> TcpProxy:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self.port, self._listener = listener.getsockname()[1], listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return self
+
+    def close(self) -> None:
+        with self._lock:
+            sockets, self._open = [*self._open], []
+            if self._listener is not None:
+                sockets.append(self._listener)
+                self._listener = None
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                return
+            with self._lock:
+                self._open += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pipe, args=(a, b), daemon=True).start()
+
+
+def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+    except OSError:
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)

@@ -23,7 +23,7 @@ from opcenter.service.context import ServiceContext
 from opcenter.settings import load_settings
 from opcenter.store.db import Database
 from opcenter.store.tables import InstanceAttempt
-from tests.cli.processes import ROOT_KEY_ID, ROOT_KEY_SECRET, Proc
+from tests.cli.processes import ROOT_KEY_ID, ROOT_KEY_SECRET, Proc, TcpProxy
 from tests.conftest import PG_URL
 from tests.engine.builders import by_name, make_flow, node, run_flow, wait_dag, wait_for
 
@@ -256,3 +256,29 @@ def test_processes_started_together_on_an_empty_store_all_become_ready(
     engines = sorted(proc.engine() or "" for proc in started)
     assert engines in (["leader", "off", "off", "standby"], ["off", "off", "standby", "standby"])
     wait_for(lambda: sorted(p.engine() or "" for p in started)[0] == "leader", timeout=30)
+
+
+def test_readyz_says_unreachable_while_the_database_server_cannot_be_reached(
+    url: str, ctx: ServiceContext, procs: list[Proc], tmp_path: Path
+) -> None:
+    # Given a server with its engine, reaching PostgreSQL through a relay
+    pg = sa.engine.make_url(PG_URL)
+    proxy = TcpProxy((pg.host or "127.0.0.1", pg.port or 5432)).open()
+    through = url.replace(f"{pg.host}:{pg.port}", f"127.0.0.1:{proxy.port}")
+    assert through != url
+    try:
+        server = _start(procs, through, tmp_path, "serve")
+        assert server.get("/readyz") == (200, {"status": "ok", "store": "ok", "engine": "leader"})
+        # When the database server cannot be reached any more (its port refuses connections)
+        proxy.close()
+        # Then the server is alive, not ready, and its engine stands by (it lost the lead)
+        assert server.get("/healthz") == (200, {"status": "ok"})
+        status, body = server.get("/readyz")
+        assert (status, body["status"], body["store"]) == (503, "unavailable", "unreachable")
+        wait_for(lambda: server.engine() == "standby", timeout=30, interval=0.1)
+        # And once it can be reached again, it is ready and leads again
+        proxy.open()
+        wait_for(lambda: server.get("/readyz")[0] == 200, timeout=30, interval=0.1)
+        wait_for(lambda: server.engine() == "leader", timeout=30, interval=0.1)
+    finally:
+        proxy.close()
