@@ -293,6 +293,7 @@ def _row(result: Result, base: float) -> str:
         f"| {percentile(ordered, 0.5):.0f} | {percentile(ordered, 0.99):.0f} "
         f"| {result.api_cpu / elapsed:.0%} | {result.scheduler_cpu / elapsed:.0%} "
         f"| {result.postgres_cpu / elapsed:.0%} | {tally.client_cpu / elapsed:.0%} "
+        f"| {ours / max(1, len(ordered)) * 1000:.1f} "
         f"| {(result.machine_busy - ours) / elapsed:.0%} | {result.iowait / elapsed:.0%} "
         f"| {errors} | {ok} ({result.dags:,}) |"
     )
@@ -320,7 +321,26 @@ def limit_note(results: list[Result]) -> str:
             f"busy (others' processes included), I/O wait {result.iowait / result.elapsed:.0%}, "
             f"the most by {top} ({shares[top]:.0%})"
         )
-    return "; ".join(parts) + "."
+    return "; ".join(parts) + "." + _bound(results[0], cores)
+
+
+def _bound(one: Result, cores: int) -> str:
+    """What the CPU allows at most, from the one-process run's CPU cost per call."""
+    calls = len(one.tally.latencies_ms)
+    if not calls:
+        return ""
+    api_ms = one.api_cpu / calls * 1000
+    total_ms = (one.api_cpu + one.scheduler_cpu + one.postgres_cpu + one.tally.client_cpu) / calls
+    total_ms *= 1000
+    one_core = 1000 / api_ms  # one API process cannot use more than one core (the GIL)
+    machine = cores * 1000 / total_ms  # every process together cannot use more than the cores
+    return (
+        f" The CPU bound: a call costs {total_ms:.1f} ms of CPU in all ({api_ms:.1f} ms of it in "
+        f"the API process), so {cores} cores allow at most {machine:.0f} calls/s whatever the "
+        f"number of API processes, and one API process at most {one_core:.0f} calls/s (one "
+        f"core): more processes can give at most {machine / one_core:.2f}× one on this machine, "
+        "and less while other work shares its cores."
+    )
 
 
 def write_docs(results: list[Result], args: argparse.Namespace, cost_ms: float) -> str:
@@ -344,9 +364,9 @@ def write_docs(results: list[Result], args: argparse.Namespace, cost_ms: float) 
         "`postgres` process. Every answer must carry a DagId; the store must hold as many Dags.",
         "",
         "| API processes | calls/s | vs 1 | p50 ms | p99 ms | API CPU | scheduler CPU "
-        "| PostgreSQL CPU | clients CPU | other processes CPU | I/O wait | errors "
-        "| DagIds = Dags in store |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| PostgreSQL CPU | clients CPU | CPU ms per call (all of these) "
+        "| other processes' CPU | I/O wait | errors | DagIds = Dags in store |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         *(_row(r, base) for r in results),
         "",
         f"Target: 2 processes ≥ {TARGET_RATIO}× one: **{verdict}** ({ratio:.2f}×). "
