@@ -66,9 +66,24 @@ def _start(
 
 
 def _marking(marks: Path, seconds: float) -> str:
-    """Shell code that records its (instance, attempt) when it starts, then takes a moment."""
+    """Shell code that records its (instance, attempt) when it starts and when it ends, in one
+    file, in order; in between it takes a moment."""
     line = "$OPCENTER_INSTANCE_ID $OPCENTER_ATTEMPT"
-    return f'echo "{line}" >> {marks}/started; sleep {seconds}; echo "{line}" >> {marks}/ended'
+    events = marks / "events"
+    return f'echo "start {line}" >> {events}; sleep {seconds}; echo "end {line}" >> {events}'
+
+
+def _overlaps(events: list[str]) -> list[str]:
+    """Events of an attempt seen after a later attempt of its instance started: two live
+    copies of one instance (the earlier one was not killed before the rerun began)."""
+    latest: dict[str, int] = {}
+    wrong = []
+    for event in events:
+        _, instance, attempt = event.split()
+        if int(attempt) < latest.get(instance, 0):
+            wrong.append(event)
+        latest[instance] = max(latest.get(instance, 0), int(attempt))
+    return wrong
 
 
 def _sdk(api: Proc) -> Client:
@@ -123,8 +138,10 @@ def test_a_standby_scheduler_takes_over_within_5_s_of_the_leader_kill_without_a_
             )
         ).all()
     assert len(rows) == len(set(rows))
-    started = Counter((marks / "started").read_text().split("\n")[:-1])
+    events = (marks / "events").read_text().splitlines()
+    started = Counter(e for e in events if e.startswith("start "))
     assert max(started.values()) == 1, started
+    assert _overlaps(events) == [], events
     reran = [i for i in instances.values() if i.attempt > 1]
     assert reran, "the kill interrupted no attempt"
     for instance in instances.values():
