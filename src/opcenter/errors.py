@@ -120,6 +120,17 @@ class Throttled(OpcenterError):
     code = "Throttling.User"
     http_status = 429
 
+    @classmethod
+    def over_limit(cls, access_key_id: str, rate: float, wait_ms: int) -> Throttled:
+        """The refusal of a call of `access_key_id` over `rate` calls per second, carrying
+        `retry_after_ms` (the gateway's `x-acs-retry-after`)."""
+        error = cls(
+            f"Request was denied due to user flow control: AccessKey {access_key_id} is limited "
+            f"to {rate:g} calls per second; retry after {wait_ms} ms."
+        )
+        error.retry_after_ms = wait_ms  # type: ignore[attr-defined]
+        return error
+
 
 class UnknownAction(OpcenterError):
     """Raised when the requested action or version is not served here."""

@@ -43,7 +43,7 @@ def test_store_limiter_refills_over_time_and_keeps_keys_apart(db: Database) -> N
 def test_store_limiters_on_one_store_share_the_limit(db: Database) -> None:
     db.migrate()
     # Given two limiters (two API processes) on one store, 1 call a second, bursts of 2
-    first, second = StoreRateLimiter(db, 1), StoreRateLimiter(db, 1)
+    first, second = (StoreRateLimiter(db, 1, burst_seconds=2) for _ in range(2))
     # Then the burst is spent once, whichever process takes the calls
     assert [_passes(limiter, "k", 50.0) for limiter in (first, second, first, second)] == [
         True, True, False, False,

@@ -27,6 +27,7 @@ from opcenter.api.app import create_app
 from opcenter.api.health import health_routes
 from opcenter.api.rpc import Authorize
 from opcenter.api.signature import KeyResolver, NonceStore
+from opcenter.api.throttle import DEFAULT_BURST
 from opcenter.iam.authorizer import Authorizer
 from opcenter.iam.nonces import StoreNonceStore
 from opcenter.iam.rate import StoreRateLimiter
@@ -80,7 +81,7 @@ def _limiter(ctx: ServiceContext) -> StoreRateLimiter | None:
     """The per-AccessKey limit, counted in the store (shared by every API process on it);
     none at all, nothing on the request path, when OPCENTER_RATE_LIMIT_PER_SECOND is 0."""
     rate = ctx.settings.rate_limit_per_second
-    return StoreRateLimiter(ctx.db, rate) if rate > 0 else None
+    return StoreRateLimiter(ctx.db, rate, burst_seconds=DEFAULT_BURST) if rate > 0 else None
 
 
 class _Server(uvicorn.Server):

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from opcenter.errors import Throttled
 
-__all__ = ["DEFAULT_BURST", "Limiter", "RateLimiter", "throttled"]
+__all__ = ["DEFAULT_BURST", "Limiter", "RateLimiter"]
 
 DEFAULT_BURST = 2.0  # seconds of the rate a caller may spend at once
 
@@ -26,16 +26,6 @@ class Limiter(Protocol):
     or raise `Throttled` carrying `retry_after_ms`."""
 
     def check(self, access_key_id: str, now: float) -> None: ...
-
-
-def throttled(access_key_id: str, rate: float, wait_ms: int) -> Throttled:
-    """The refusal of a call over the limit, carrying `retry_after_ms`."""
-    error = Throttled(
-        f"Request was denied due to user flow control: AccessKey {access_key_id} is limited "
-        f"to {rate:g} calls per second; retry after {wait_ms} ms."
-    )
-    error.retry_after_ms = wait_ms  # type: ignore[attr-defined]
-    return error
 
 
 @dataclass
@@ -68,4 +58,4 @@ class RateLimiter:
                 bucket.tokens -= 1.0
                 return
             wait_ms = math.ceil((1.0 - bucket.tokens) / self.rate * 1000)
-        raise throttled(access_key_id, self.rate, wait_ms)
+        raise Throttled.over_limit(access_key_id, self.rate, wait_ms)

@@ -7,7 +7,8 @@ time), and then moves `tat` to `max(tat, now) + interval`. That is one statement
 whose update is conditional: the database serialises concurrent calls on the key's row, so
 two processes never both spend the last token. A refused call changes nothing; a second,
 read-only statement then tells how long to wait. `rate_per_second` × `burst_seconds` calls may
-come at once, as with api/throttle.py `RateLimiter` (the per-process limiter of tests).
+come at once (the server passes api/throttle.py's `DEFAULT_BURST`, as its per-process
+`RateLimiter` has).
 
 Cost: one short write transaction per signed call, only when a limit is set (0: no limiter at
 all, nothing on the request path); measured in docs/benchmarks.md.
@@ -19,7 +20,7 @@ import math
 
 import sqlalchemy as sa
 
-from opcenter.api.throttle import DEFAULT_BURST, throttled
+from opcenter.errors import Throttled
 from opcenter.store.db import Database
 
 __all__ = ["StoreRateLimiter"]
@@ -33,12 +34,11 @@ _TAT = sa.text("SELECT tat FROM rate_limit WHERE access_key_id = :k")
 
 
 class StoreRateLimiter:
-    """`rate_per_second` calls per AccessKey across all processes on `db`; `check(key, now)`
-    raises `Throttled` (with `retry_after_ms`) when the key is over its limit."""
+    """`rate_per_second` calls per AccessKey across all processes on `db`, bursts of
+    `burst_seconds` × rate; `check(key, now)` raises `Throttled` (with `retry_after_ms`) when
+    the key is over its limit."""
 
-    def __init__(
-        self, db: Database, rate_per_second: float, *, burst_seconds: float = DEFAULT_BURST
-    ) -> None:
+    def __init__(self, db: Database, rate_per_second: float, *, burst_seconds: float) -> None:
         if rate_per_second <= 0:
             raise ValueError("a store rate limiter needs a rate above 0")
         self.db = db
@@ -58,4 +58,4 @@ class StoreRateLimiter:
                 return
             tat = session.execute(_TAT, {"k": access_key_id}).scalar_one()
         wait_ms = max(1, math.ceil((tat - self.tau_us - now_us) / 1000))
-        raise throttled(access_key_id, self.rate, wait_ms)
+        raise Throttled.over_limit(access_key_id, self.rate, wait_ms)
