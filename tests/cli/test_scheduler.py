@@ -1,7 +1,9 @@
 """`opcenter scheduler` and `opcenter serve --no-engine` as real processes on one PostgreSQL
 schema: one scheduler leads, another takes over within 5 s of its SIGKILL without running an
 attempt twice; an API-only server and a scheduler run a workflow through the official SDK;
-`/healthz` and `/readyz` on both."""
+`/healthz` and `/readyz` on both (503 when the schema is gone or the database server cannot be
+reached); the per-AccessKey rate limit shared by two API processes; processes started together
+on an empty store."""
 
 from __future__ import annotations
 
