@@ -33,6 +33,8 @@ DEFAULT_STOP_GRACE_SECONDS = 3.0  # between SIGTERM and SIGKILL when a job is st
 ISOLATION_POLICIES = ("auto", "refuse", "warn")
 # The kernel sandbox for jobs: "landlock" where the kernel has it, or "none".
 SANDBOXES = ("landlock", "none")
+# Where attempts run: "local" (a process pool in the engine's process) or "celery" (workers).
+EXECUTORS = ("local", "celery")
 DEFAULT_JOB_USER = "opcenter-job"  # the tenant of a workspace that names none (as root)
 # A page session signed out after this long without a request.
 DEFAULT_SESSION_IDLE_MINUTES = 30
@@ -76,6 +78,8 @@ class Settings:
     sandbox: str = "landlock"
     job_user: str = DEFAULT_JOB_USER
     session_idle_minutes: int = DEFAULT_SESSION_IDLE_MINUTES
+    executor: str = "local"  # OPCENTER_EXECUTOR: local (a process pool) or celery (workers)
+    broker_url: str | None = None  # OPCENTER_BROKER_URL: the Celery broker (amqp:// or redis://)
 
     @property
     def db_url(self) -> str:
@@ -171,6 +175,10 @@ def load_settings(
         kwargs["isolation"] = _choice("OPCENTER_ISOLATION", v, ISOLATION_POLICIES)
     if (v := get("SANDBOX")) is not None:
         kwargs["sandbox"] = _choice("OPCENTER_SANDBOX", v, SANDBOXES)
+    if (v := get("EXECUTOR")) is not None:
+        kwargs["executor"] = _choice("OPCENTER_EXECUTOR", v, EXECUTORS)
+    if (v := get("BROKER_URL")) is not None:
+        kwargs["broker_url"] = v
     if (v := get("JOB_USER")) is not None:
         if v == "root" or v == "0":
             raise SettingsError(
@@ -190,6 +198,10 @@ def load_settings(
     if isinstance(kwargs.get("data_dir"), str):
         kwargs["data_dir"] = Path(str(kwargs["data_dir"]))
     settings = Settings(**kwargs)  # type: ignore[arg-type]
+    if settings.executor == "celery" and not settings.broker_url:
+        raise SettingsError(
+            "Setting OPCENTER_EXECUTOR=celery needs OPCENTER_BROKER_URL (amqp:// or redis://)."
+        )
     try:
         ZoneInfo(settings.timezone)
     except (ZoneInfoNotFoundError, ValueError):

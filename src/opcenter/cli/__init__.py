@@ -37,6 +37,7 @@ _COMMANDS = {
     "params": "opcenter.cli.params",
     "run": "opcenter.cli.running",
     "serve": "opcenter.cli.serve",
+    "worker": "opcenter.cli.worker",
     "workflow": "opcenter.cli.authoring",
     "workspace": "opcenter.cli.authoring",
 }

@@ -598,6 +598,7 @@ class WorkerAttempt(Base):
     outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
     exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     message: Mapped[str] = mapped_column(Text, default="")
+    spec: Mapped[str] = mapped_column(Text, default="")  # the message's JSON, to send it again
     created_at: Mapped[int] = mapped_column(Millis)
     modified_at: Mapped[int] = mapped_column(Millis)
 

@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("outcome", sa.String(length=16), nullable=True),
         sa.Column("exit_code", sa.Integer(), nullable=True),
         sa.Column("message", sa.Text(), nullable=False),
+        sa.Column("spec", sa.Text(), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("modified_at", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("instance_id", "attempt"),
