@@ -1,10 +1,11 @@
 """Reading instance logs: one attempt's log, a page at a time, never the whole file at once.
 
-An attempt's log is a plain file (for an attempt run by a Celery worker: the `log_chunk` rows
-the worker and the engine wrote into the store, runners/remote/rows.py) that can be large (up to the per-attempt cap,
-`OPCENTER_LOG_CAP_BYTES`, at most 1 GiB, plus opcenter's own lines). Every read here seeks to the
-page and reads at most `limit` bytes (default `DEFAULT_LOG_PAGE_BYTES`, at most
-`MAX_LOG_PAGE_BYTES`), so a reader's memory does not grow with the log.
+An attempt's log is a plain file (for an attempt run by a Celery worker: the `log_chunk`
+rows the worker and the engine wrote into the store, runners/remote/rows.py) that can be
+large (up to the per-attempt cap, `OPCENTER_LOG_CAP_BYTES`, at most 1 GiB, plus opcenter's
+own lines). Every read here seeks to the page and reads at most `limit` bytes (default
+`DEFAULT_LOG_PAGE_BYTES`, at most `MAX_LOG_PAGE_BYTES`), so a reader's memory does not grow
+with the log.
 
 `GetInstanceLog` answers with the whole log when it fits in one page; a longer log is answered
 with its **end** (the last `GET_INSTANCE_LOG_BYTES`, from a line start), after one first line
