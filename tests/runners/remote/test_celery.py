@@ -5,6 +5,7 @@ redelivered message, logs read from the store, a scheduler handover."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,15 @@ from opcenter.runners.reaper import group_alive
 from opcenter.service.context import Caller, ServiceContext
 from opcenter.service.instances import stop_instance
 from opcenter.store.tables import WorkerAttempt
-from tests.engine.builders import attempt_log, by_name, make_flow, node, run_flow, wait_dag, wait_for
+from tests.engine.builders import (
+    attempt_log,
+    by_name,
+    make_flow,
+    node,
+    run_flow,
+    wait_dag,
+    wait_for,
+)
 from tests.runners.remote.conftest import Worker
 
 W = WorkerAttempt.__table__
@@ -54,7 +63,9 @@ def _workflow_through_two_workers(
     # Given two workers on the broker and a workflow of Shell nodes (a fan-out, then a join)
     start_worker(broker, "w1")
     start_worker(broker, "w2")
-    nodes = [node(f"n{i}", "shell", "sleep 0.3; echo ran $OPCENTER_INSTANCE_ID") for i in range(width)]
+    nodes = [
+        node(f"n{i}", "shell", "sleep 0.3; echo ran $OPCENTER_INSTANCE_ID") for i in range(width)
+    ]
     nodes.append(node("join", "shell", "echo joined", after=[f"n{i}" for i in range(width)]))
     flow = make_flow(cctx, nodes)
     start_celery_engine(cctx, broker)
@@ -91,3 +102,102 @@ def test_a_workflow_of_shell_nodes_runs_through_two_workers_on_redis(
     start_celery_engine: Callable[..., Engine],
 ) -> None:
     _workflow_through_two_workers(cctx, redis_url, start_worker, start_celery_engine, 6)
+
+
+def _running_row(ctx: ServiceContext, instance_id: int, attempt: int = 1) -> Any:
+    """The attempt's worker row once a worker runs it with its process group recorded."""
+
+    def found() -> Any:
+        row = _row(ctx, instance_id, attempt)
+        return row if row is not None and row.state == "running" and row.pgid else None
+
+    return wait_for(found, timeout=30)
+
+
+def test_stop_instance_kills_the_remote_process_group_before_the_instance_leaves_running(
+    cctx: ServiceContext,
+    rabbitmq_url: str,
+    start_worker: Callable[..., Worker],
+    start_celery_engine: Callable[..., Engine],
+) -> None:
+    # Given a job that ignores SIGTERM and keeps a background child, running on a worker
+    start_worker(rabbitmq_url, "w1")
+    flow = make_flow(cctx, [node("long", "shell", "trap '' TERM; sleep 300 & sleep 300")])
+    start_celery_engine(cctx, rabbitmq_url)
+    dag_id = run_flow(flow).dag_ids[0]
+    inst = by_name(cctx, dag_id)["long"]
+    row = _running_row(cctx, inst.instance_id)
+    assert group_alive(row.pgid)
+    # When an operator stops it
+    stop_instance(cctx, instance_id=inst.instance_id, project_env="PROD", caller=Caller("ops"))
+    # Then the instance leaves RUNNING only once the whole group is gone (SIGKILL after grace)
+    while by_name(cctx, dag_id)["long"].status is InstanceStatus.RUNNING:
+        time.sleep(0.01)
+    assert not group_alive(row.pgid)
+    final = by_name(cctx, dag_id)["long"]
+    assert final.status is InstanceStatus.FAILURE
+    assert "Stopped by ops." in attempt_log(cctx, inst.instance_id, 1)
+    assert _row(cctx, inst.instance_id, 1).outcome == "STOPPED"
+
+
+def test_a_worker_killed_mid_job_is_interrupted_within_the_bound_and_rerun_once(
+    cctx: ServiceContext,
+    rabbitmq_url: str,
+    start_worker: Callable[..., Worker],
+    start_celery_engine: Callable[..., Engine],
+) -> None:
+    # Given a node with one automatic rerun, its first attempt running on one of two workers
+    workers = {
+        w.name: w for w in (start_worker(rabbitmq_url, "w1"), start_worker(rabbitmq_url, "w2"))
+    }
+    code = "sleep 300 & if [ $OPCENTER_ATTEMPT = 1 ]; then sleep 300; fi; echo done"
+    flow = make_flow(
+        cctx,
+        [node("job", "shell", code, auto_rerun_times=1, auto_rerun_interval_millis=0)],
+    )
+    start_celery_engine(cctx, rabbitmq_url)
+    dag_id = run_flow(flow).dag_ids[0]
+    inst = by_name(cctx, dag_id)["job"]
+    first = _running_row(cctx, inst.instance_id)
+    # When that worker is killed with SIGKILL
+    killed_at = time.monotonic()
+    workers[first.worker].kill()
+    # Then its job's whole group dies with it (the guard), the attempt is recorded interrupted
+    # within the stale bound, and the one automatic rerun runs on the other worker
+    wait_for(lambda: not group_alive(first.pgid), timeout=5)
+    second = _running_row(cctx, inst.instance_id, attempt=2)
+    assert time.monotonic() - killed_at < 10 + 3
+    assert second.worker != first.worker
+    assert _row(cctx, inst.instance_id, 1).outcome == "INTERRUPTED"
+    assert wait_dag(cctx, dag_id, timeout=30) is DagStatus.SUCCESS
+    assert by_name(cctx, dag_id)["job"].attempt == 2
+    assert f"interrupted: worker {first.worker}" in attempt_log(cctx, inst.instance_id, 1)
+
+
+def test_logs_are_read_from_the_store_while_the_job_runs_and_after_the_worker_stopped(
+    cctx: ServiceContext,
+    rabbitmq_url: str,
+    start_worker: Callable[..., Worker],
+    start_celery_engine: Callable[..., Engine],
+    tmp_path: Any,
+) -> None:
+    # Given a job that prints a line, then waits
+    worker = start_worker(rabbitmq_url, "w1")
+    code = "echo first-line; sleep 2; echo second-line"
+    flow = make_flow(cctx, [node("talk", "shell", code)])
+    start_celery_engine(cctx, rabbitmq_url)
+    dag_id = run_flow(flow).dag_ids[0]
+    inst = by_name(cctx, dag_id)["talk"]
+    # When the log is read while it runs (through the service, in another data directory)
+    reader = ServiceContext(db=cctx.db, settings=replace(cctx.settings, data_dir=tmp_path / "api"))
+    _running_row(cctx, inst.instance_id)
+    wait_for(lambda: "first-line" in attempt_log(reader, inst.instance_id, 1), timeout=30)
+    # Then the first line is there while the instance still runs
+    assert by_name(cctx, dag_id)["talk"].status is InstanceStatus.RUNNING
+    assert wait_dag(cctx, dag_id, timeout=30) is DagStatus.SUCCESS
+    # And after the worker stopped, the whole log reads in order from the store
+    worker.stop()
+    log = attempt_log(reader, inst.instance_id, 1)
+    order = ["of node talk", "Worker: w1 on host", "first-line", "second-line", "exit code 0"]
+    positions = [log.index(text) for text in order]
+    assert positions == sorted(positions)

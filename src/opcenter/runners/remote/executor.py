@@ -209,7 +209,10 @@ class CeleryExecutor:
             f"{self.stale_seconds:g} s"
         )
         with self.db.transaction() as session:
-            rows.interrupt(session, key, row.heartbeat_at, message, now_ms())
+            if rows.interrupt(session, key, row.heartbeat_at, message, now_ms()):
+                # The worker cannot write the log's last line any more: say it here.
+                line = format_log_line(message).encode("utf-8")
+                rows.append_chunk(session, key, line, now_ms())
         # The next look finds the row finished (or running again, if the worker came back).
 
     def _finished(self, key: rows.Key, row: Any) -> None:

@@ -8,6 +8,11 @@ sandbox as the local executor (runners/attempt.py `run_attempt`), in this worker
 its log is written locally and shipped into the store as `log_chunk` rows every
 `SHIP_SECONDS` or `SHIP_BYTES`, starting with a line naming the worker and its host.
 
+A worker killed with SIGKILL takes its jobs' group leaders with it (parent-death signal), but
+processes a job started in the background would live on in its group; a small guard process
+(`_Guard`), told of every group the worker starts, kills them all the moment the worker is gone
+(its pipe from the worker closes), so nothing of an attempt outlives its worker.
+
 A heartbeat thread stamps the worker and its running attempts every `HEARTBEAT_SECONDS`, and
 reads back which of them must stop: a stop request (the attempt's group is terminated: SIGTERM,
 grace, SIGKILL) or an attempt the scheduler has given up on (interrupted after its heartbeat went
@@ -27,6 +32,8 @@ import logging
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -83,8 +90,10 @@ class WorkerRuntime:
         self._closing = threading.Event()
         self._beat_ok = time.monotonic()
         self._thread: threading.Thread | None = None
+        self._guard: _Guard | None = None
 
     def start(self) -> None:
+        self._guard = _Guard()
         self._beat()
         self._thread = threading.Thread(
             target=self._heartbeats, name="opcenter-heartbeat", daemon=True
@@ -95,6 +104,8 @@ class WorkerRuntime:
         self._closing.set()
         if self._thread is not None:
             self._thread.join()
+        if self._guard is not None:
+            self._guard.close()
         try:
             with self.db.transaction() as session:
                 rows.leave(session, self.name)
@@ -154,6 +165,8 @@ class WorkerRuntime:
             logger.exception("instance %s attempt %s: worker error", *key)
             result = InstanceResult(*key, Outcome.FAILURE, None, f"worker error: {exc}")
         finally:
+            if running.pgid is not None and self._guard is not None:
+                self._guard.watch(running.pgid, False)  # the group is gone (run_attempt)
             shipper.close()  # every byte is in the store before the result is
             self._report(key, result)
 
@@ -161,6 +174,8 @@ class WorkerRuntime:
         if process is None:
             return
         running.pgid = process.pgid
+        if self._guard is not None:
+            self._guard.watch(process.pgid, True)
         with self.db.transaction() as session:
             rows.record_pgid(session, key, self.name, process.pgid)
 
@@ -220,6 +235,49 @@ class WorkerRuntime:
         attempt.stop.set()
         if attempt.pgid is not None:
             signal_group(attempt.pgid, signal.SIGKILL)
+
+
+# The guard: reads "+pgid" / "-pgid" lines; at end of input (the worker is gone, however it
+# died) it SIGKILLs every group still listed. It ignores SIGINT and SIGTERM: a worker stopped
+# warmly closes the pipe itself after its attempts ended, with no group left.
+_GUARD = """
+import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+groups = set()
+for line in sys.stdin:
+    sign, pgid = line[:1], int(line[1:])
+    (groups.add if sign == "+" else groups.discard)(pgid)
+for pgid in groups:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except OSError:
+        pass
+"""
+
+
+class _Guard:
+    """Kills the process groups of this worker's attempts if the worker dies."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", _GUARD], stdin=subprocess.PIPE, start_new_session=True
+        )
+
+    def watch(self, pgid: int, on: bool) -> None:
+        with self._lock:
+            stdin = self._proc.stdin
+            if stdin is None or stdin.closed:
+                return
+            stdin.write(f"{'+' if on else '-'}{pgid}\n".encode())
+            stdin.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._proc.stdin is not None:
+                self._proc.stdin.close()
+        self._proc.wait()
 
 
 class _Shipper:
