@@ -5,8 +5,8 @@ redelivered message, logs read from the store, a scheduler handover."""
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
