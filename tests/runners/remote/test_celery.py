@@ -11,9 +11,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from opcenter.domain.model import DagStatus, InstanceStatus
+from opcenter.domain.model import DagStatus, FileType, InstanceStatus
 from opcenter.engine.scheduler import Engine
+from opcenter.runners.base import InstanceResult, InstanceSpec, Outcome
 from opcenter.runners.reaper import group_alive
+from opcenter.runners.remote.app import TASK_NAME
+from opcenter.runners.remote.executor import CeleryExecutor
+from opcenter.runners.remote.rows import read_chunks
+from opcenter.runners.remote.wire import encode_spec
 from opcenter.service.context import Caller, ServiceContext
 from opcenter.service.instances import stop_instance
 from opcenter.store.tables import WorkerAttempt
@@ -201,3 +206,75 @@ def test_logs_are_read_from_the_store_while_the_job_runs_and_after_the_worker_st
     order = ["of node talk", "Worker: w1 on host", "first-line", "second-line", "exit code 0"]
     positions = [log.index(text) for text in order]
     assert positions == sorted(positions)
+
+
+class _Results:
+    """ExecutorEvents that keep what they receive."""
+
+    def __init__(self) -> None:
+        self.finished: list[InstanceResult] = []
+
+    def on_started(self, instance_id: int, attempt: int, process: object) -> None:
+        return None
+
+    def on_finished(self, result: InstanceResult) -> None:
+        self.finished.append(result)
+
+
+def test_a_redelivered_message_does_not_run_the_attempt_twice(
+    cctx: ServiceContext, rabbitmq_url: str, start_worker: Callable[..., Worker], tmp_path: Any
+) -> None:
+    # Given an attempt submitted, and its message delivered a second time, before any worker
+    executor = CeleryExecutor(cctx.db, rabbitmq_url)
+    results = _Results()
+    executor.start(results)
+    spec = InstanceSpec(
+        instance_id=41,
+        attempt=1,
+        file_type=int(FileType.DIDE_SHELL),
+        code="echo once",
+        argv=(),
+        workdir=tmp_path / "work",
+        log_path=tmp_path / "41.1.log",
+        timeout_seconds=60,
+    )
+    try:
+        executor.submit(spec)
+        executor._app.send_task(TASK_NAME, args=[encode_spec(spec)], queue="default")
+        # When a worker takes both messages
+        worker = start_worker(rabbitmq_url, "w1", concurrency=2)
+        wait_for(lambda: results.finished, timeout=30)
+        wait_for(lambda: "not queued any more; message dropped" in worker.text(), timeout=30)
+    finally:
+        executor.shutdown()
+    # Then the attempt ran exactly once: one result, one worker line in its log
+    assert [(r.outcome, r.message) for r in results.finished] == [(Outcome.SUCCESS, "exit code 0")]
+    with cctx.db.transaction(readonly=True) as session:
+        page = read_chunks(session, (41, 1), 0, 1 << 20)
+    assert page is not None
+    assert page[0].decode().count("Worker: w1") == 1
+    assert page[0].decode().count("once") == 1
+
+
+def test_a_new_leader_adopts_an_attempt_whose_worker_still_heartbeats(
+    cctx: ServiceContext,
+    rabbitmq_url: str,
+    start_worker: Callable[..., Worker],
+    start_celery_engine: Callable[..., Engine],
+) -> None:
+    # Given an attempt running on a worker under a first engine
+    start_worker(rabbitmq_url, "w1")
+    flow = make_flow(cctx, [node("job", "shell", "sleep 2; echo finished")])
+    first = start_celery_engine(cctx, rabbitmq_url)
+    dag_id = run_flow(flow).dag_ids[0]
+    inst = by_name(cctx, dag_id)["job"]
+    row = _running_row(cctx, inst.instance_id)
+    # When that engine stops leading and a second one takes over the store
+    first.stop()
+    start_celery_engine(cctx, rabbitmq_url)
+    # Then the attempt is not interrupted: it keeps running, and its result is recorded
+    assert group_alive(row.pgid)
+    assert wait_dag(cctx, dag_id, timeout=30) is DagStatus.SUCCESS
+    final = by_name(cctx, dag_id)["job"]
+    assert final.attempt == 1
+    assert "finished" in attempt_log(cctx, inst.instance_id, 1)
