@@ -61,6 +61,8 @@ def _draft_fields(call: Call) -> dict[str, Any]:
         "scheduler_type": call.str("SchedulerType"),
         "file_description": call.params.get("FileDescription"),
         "owner": call.str("Owner"),
+        # The resource group that runs the node: its Celery queue (docs/execution.md).
+        "resource_group": call.str("ResourceGroupIdentifier") or call.str("ResourceGroupId"),
     }
 
 

@@ -278,3 +278,27 @@ def test_a_new_leader_adopts_an_attempt_whose_worker_still_heartbeats(
     final = by_name(cctx, dag_id)["job"]
     assert final.attempt == 1
     assert "finished" in attempt_log(cctx, inst.instance_id, 1)
+
+
+def test_a_node_with_a_resource_group_runs_only_on_the_worker_serving_that_queue(
+    cctx: ServiceContext,
+    rabbitmq_url: str,
+    start_worker: Callable[..., Worker],
+    start_celery_engine: Callable[..., Engine],
+) -> None:
+    # Given a worker on `default` and one on `gpu`, and nodes with and without the group
+    start_worker(rabbitmq_url, "cpu", queues="default")
+    start_worker(rabbitmq_url, "gpu", queues="gpu")
+    nodes = [node(f"g{i}", "shell", "echo g", resource_group="gpu") for i in range(4)]
+    nodes += [node(f"d{i}", "shell", "echo d") for i in range(4)]
+    flow = make_flow(cctx, nodes)
+    start_celery_engine(cctx, rabbitmq_url)
+    # When the workflow runs
+    dag_id = run_flow(flow).dag_ids[0]
+    assert wait_dag(cctx, dag_id, timeout=60) is DagStatus.SUCCESS, _explain(cctx, dag_id)
+    # Then each attempt ran on the worker of its node's queue
+    ran = {
+        name: _row(cctx, inst.instance_id, 1) for name, inst in by_name(cctx, dag_id).items()
+    }
+    assert {(r.queue, r.worker) for r in ran.values()} == {("gpu", "gpu"), ("default", "cpu")}
+    assert all(ran[f"g{i}"].worker == "gpu" for i in range(4))
