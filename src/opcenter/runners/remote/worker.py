@@ -99,6 +99,7 @@ class WorkerRuntime:
             target=self._heartbeats, name="opcenter-heartbeat", daemon=True
         )
         self._thread.start()
+        threading.Thread(target=self._fences, name="opcenter-fence", daemon=True).start()
 
     def close(self) -> None:
         self._closing.set()
@@ -201,8 +202,13 @@ class WorkerRuntime:
                 self._beat()
             except Exception as exc:
                 logger.warning("heartbeat failed: %s", exc)
-                if time.monotonic() - self._beat_ok > FENCE_SECONDS:
-                    self._fence()
+
+    def _fences(self) -> None:
+        """A thread of its own: a heartbeat stuck in a store that does not answer (no error,
+        no reply) still fences."""
+        while not self._closing.wait(HEARTBEAT_SECONDS):
+            if time.monotonic() - self._beat_ok > FENCE_SECONDS:
+                self._fence()
 
     def _beat(self) -> None:
         with self.db.transaction() as session:
@@ -291,6 +297,7 @@ class _Shipper:
 
     def start(self) -> None:
         self._thread.start()
+        threading.Thread(target=self._fences, name="opcenter-fence", daemon=True).start()
 
     def close(self) -> None:
         self._done.set()
