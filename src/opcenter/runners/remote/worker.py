@@ -147,13 +147,13 @@ class WorkerRuntime:
 
     def _run(self, spec: InstanceSpec, running: _Running) -> None:
         key = (spec.instance_id, spec.attempt)
-        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-        spec.log_path.unlink(missing_ok=True)  # a claim is won once: nothing of ours is in it
-        append_log_line(spec.log_path, f"Worker: {self.name} on host {self.host}")
         shipper = _Shipper(self.db, key, spec.log_path)
-        shipper.start()
         result = InstanceResult(*key, Outcome.FAILURE, None, "worker error")
-        try:
+        try:  # whatever happens, the row is finished: a claimed attempt always ends
+            spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+            spec.log_path.unlink(missing_ok=True)  # a claim is won once: nothing of ours in it
+            append_log_line(spec.log_path, f"Worker: {self.name} on host {self.host}")
+            shipper.start()
             result = run_attempt(
                 spec,
                 self.runners,
@@ -168,7 +168,10 @@ class WorkerRuntime:
         finally:
             if running.pgid is not None and self._guard is not None:
                 self._guard.watch(running.pgid, False)  # the group is gone (run_attempt)
-            shipper.close()  # every byte is in the store before the result is
+            try:
+                shipper.close()  # every byte is in the store before the result is
+            except Exception:
+                logger.exception("instance %s attempt %s: cannot ship its log", *key)
             self._report(key, result)
 
     def _started(self, key: rows.Key, running: _Running, process: ProcessHandle | None) -> None:
@@ -297,11 +300,11 @@ class _Shipper:
 
     def start(self) -> None:
         self._thread.start()
-        threading.Thread(target=self._fences, name="opcenter-fence", daemon=True).start()
 
     def close(self) -> None:
         self._done.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
         self._ship()  # the rest, once the attempt has ended
         self.path.unlink(missing_ok=True)
 
