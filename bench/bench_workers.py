@@ -32,7 +32,15 @@ from opcenter.runners.remote.executor import CeleryExecutor  # noqa: E402
 from opcenter.service.context import ServiceContext  # noqa: E402
 from opcenter.settings import load_settings  # noqa: E402
 from opcenter.store.db import Database  # noqa: E402
-from tests.engine.builders import attempt_log, biz, by_name, make_flow, node, run_flow, wait_dag  # noqa: E402
+from tests.engine.builders import (  # noqa: E402
+    attempt_log,
+    biz,
+    by_name,
+    make_flow,
+    node,
+    run_flow,
+    wait_dag,
+)
 
 HEADING = "## Celery workers: one vs two (issue 15)"
 COUNT, CONCURRENCY = int(os.environ.get("BENCH_WORKERS_COUNT", "400")), 4

@@ -214,6 +214,10 @@ class WorkerRuntime:
                 self._fence()
 
     def _beat(self) -> None:
+        # Only attempts registered before the rows are read are judged by them: one claimed
+        # meanwhile is running, not given up on, even though the read did not see it.
+        with self._lock:
+            running = dict(self._running)
         with self.db.transaction() as session:
             states = rows.heartbeat(
                 session,
@@ -225,8 +229,6 @@ class WorkerRuntime:
                 now_ms(),
             )
         self._beat_ok = time.monotonic()
-        with self._lock:
-            running = dict(self._running)
         for key, attempt in running.items():
             if key not in states:  # given up on by the scheduler: it must not run on
                 self._kill(key, attempt)
