@@ -297,8 +297,6 @@ def test_a_node_with_a_resource_group_runs_only_on_the_worker_serving_that_queue
     dag_id = run_flow(flow).dag_ids[0]
     assert wait_dag(cctx, dag_id, timeout=60) is DagStatus.SUCCESS, _explain(cctx, dag_id)
     # Then each attempt ran on the worker of its node's queue
-    ran = {
-        name: _row(cctx, inst.instance_id, 1) for name, inst in by_name(cctx, dag_id).items()
-    }
+    ran = {name: _row(cctx, inst.instance_id, 1) for name, inst in by_name(cctx, dag_id).items()}
     assert {(r.queue, r.worker) for r in ran.values()} == {("gpu", "gpu"), ("default", "cpu")}
     assert all(ran[f"g{i}"].worker == "gpu" for i in range(4))
