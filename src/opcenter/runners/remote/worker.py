@@ -172,6 +172,8 @@ class WorkerRuntime:
                 shipper.close()  # every byte is in the store before the result is
             except Exception:
                 logger.exception("instance %s attempt %s: cannot ship its log", *key)
+            with self._lock:  # its group is gone: no heartbeat may signal that pgid any more
+                self._running.pop(key, None)
             self._report(key, result)
 
     def _started(self, key: rows.Key, running: _Running, process: ProcessHandle | None) -> None:
