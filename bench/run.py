@@ -1,7 +1,7 @@
 """`make bench`: every in-repo benchmark, one after another, each printing its own table.
 
 Benchmarks are not tests: they measure and report (PASS/MISS against the targets of the issues),
-and the engine, isolation, API, CLI and console benchmarks write their figures into
+and the engine, isolation, API, CLI, console and worker benchmarks write their figures into
 docs/benchmarks.md.
 """
 
@@ -21,6 +21,7 @@ BENCHMARKS = [
     "bench_processes.py",
     "bench_cli.py",
     "bench_console.py",
+    "bench_workers.py",
 ]
 
 

@@ -187,3 +187,32 @@ def test_settings_refuse_an_executor_without_a_usable_broker(
     with pytest.raises(SettingsError) as caught:
         load_settings(environ=environ, dotenv=None)
     assert caught.value.message.startswith(message)
+
+
+def test_the_executor_is_built_from_the_settings_in_one_place(tmp_path: Path) -> None:
+    from opcenter.runners.executors import executor_from_settings
+    from opcenter.runners.local import LocalExecutor
+    from opcenter.runners.remote.executor import CeleryExecutor
+    from opcenter.store.db import Database
+
+    db = Database(f"sqlite:///{tmp_path / 'x.db'}")
+    local = executor_from_settings(load_settings(environ={}, dotenv=None), db)
+    celery = executor_from_settings(
+        load_settings(
+            environ={
+                "OPCENTER_EXECUTOR": "celery",
+                "OPCENTER_BROKER_URL": "redis://127.0.0.1:6379/0",
+            },
+            dotenv=None,
+        ),
+        db,
+    )
+    assert isinstance(local, LocalExecutor)
+    assert isinstance(celery, CeleryExecutor)
+    assert celery.db is db
+
+
+def test_worker_prints_one_error_line_given_no_broker(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["worker", "--data-dir", str(tmp_path)], env={})
+    assert result.exit_code == 1
+    assert result.stderr.strip() == ("Error: OPCENTER_BROKER_URL is not set (amqp:// or redis://).")

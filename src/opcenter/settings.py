@@ -79,8 +79,8 @@ class Settings:
     sandbox: str = "landlock"
     job_user: str = DEFAULT_JOB_USER
     session_idle_minutes: int = DEFAULT_SESSION_IDLE_MINUTES
-    executor: str = "local"
-    broker_url: str | None = None
+    executor: str = "local"  # OPCENTER_EXECUTOR: local (a process pool) or celery (workers)
+    broker_url: str | None = None  # OPCENTER_BROKER_URL: the Celery broker (amqp:// or redis://)
 
     @property
     def db_url(self) -> str:

@@ -351,3 +351,30 @@ def test_delete_file_fails_given_an_already_deleted_file(
     with pytest.raises(NotFound) as info:
         files.delete_file(ctx, project_id=project.project_id, file_id=created.file_id)
     assert info.value.code == "Invalid.File.NotExists"
+
+
+def test_a_file_keeps_its_resource_group_and_its_version_snapshots_it(
+    ctx: ServiceContext, project: ProjectView, flow: BusinessView
+) -> None:
+    import sqlalchemy as sa
+
+    from opcenter.store.tables import FileVersion
+
+    view = _create(ctx, resource_group="gpu")
+    files.update_file(ctx, project_identifier="demo", file_id=view.file_id, resource_group="gpu-2")
+    deployments.submit_file(ctx, project_identifier="demo", file_id=view.file_id)
+    with ctx.db.transaction(readonly=True) as session:
+        stored = session.scalar(
+            sa.select(FileVersion.resource_group).where(FileVersion.file_id == view.file_id)
+        )
+    assert stored == "gpu-2"
+
+
+def test_create_file_fails_given_a_resource_group_that_cannot_name_a_queue(
+    ctx: ServiceContext, project: ProjectView, flow: BusinessView
+) -> None:
+    with pytest.raises(InvalidParameter) as info:
+        _create(ctx, resource_group="gpu pool")
+    assert info.value.message == (
+        "ResourceGroupIdentifier='gpu pool' must be 1 to 128 letters, digits, '_', '.' or '-'."
+    )

@@ -129,3 +129,24 @@ def test_retention_sweeper_sweeps_in_the_background_given_a_short_delay(
             sweeper.stop()
     assert not log.exists() and not work.exists()
     assert "retention: Removed 2 log file(s)" in caplog.text
+
+
+def test_sweep_removes_the_logs_workers_kept_in_the_store_given_the_age_is_past(
+    ctx: ServiceContext, runs: tuple[Flow, int, int]
+) -> None:
+    # Given stored logs (as Celery workers write them) of a finished and of a running Dag
+    from opcenter.runners.remote import rows
+
+    old = by_name(ctx, runs[1])["a"]
+    kept = by_name(ctx, runs[2])["a"]
+    with ctx.db.transaction() as session:
+        for inst in (old, kept):
+            key = (inst.instance_id, inst.attempt)
+            rows.queue(session, key, "default", "{}", 0)
+            rows.append_chunk(session, key, b"stored line\n", 0)
+    # When a sweep runs 31 days later
+    report = sweep(ctx, now=ctx.clock() + 31 * DAY_MS, days=30)
+    # Then the finished Dag's stored log is gone, the running Dag's is kept
+    assert report.stored_logs == 1
+    assert get_instance_log(ctx, instance_id=old.instance_id, project_env=PROD) == ""
+    assert "stored line" in get_instance_log(ctx, instance_id=kept.instance_id, project_env=PROD)

@@ -61,6 +61,8 @@ def _draft_fields(call: Call) -> dict[str, Any]:
         "scheduler_type": call.str("SchedulerType"),
         "file_description": call.params.get("FileDescription"),
         "owner": call.str("Owner"),
+        # The resource group that runs the node: its Celery queue (docs/execution.md).
+        "resource_group": call.str("ResourceGroupIdentifier"),
     }
 
 
@@ -68,6 +70,8 @@ def _draft_fields(call: Call) -> dict[str, Any]:
 def create_file(call: Call) -> dict[str, Any]:
     """`Data` is the new FileId."""
     given = {k: v for k, v in _draft_fields(call).items() if v is not None}
+    if "resource_group" not in given and call.has("ResourceGroupId"):
+        given["resource_group"] = call.str("ResourceGroupId")
     created = files.create_file(
         call.services,
         file_name=call.str("FileName", required=True),

@@ -39,6 +39,7 @@ _COMMANDS = {
     "run": "opcenter.cli.running",
     "scheduler": "opcenter.cli.scheduler",
     "serve": "opcenter.cli.serve",
+    "worker": "opcenter.cli.worker",
     "workflow": "opcenter.cli.authoring",
     "workspace": "opcenter.cli.authoring",
 }

@@ -342,6 +342,7 @@ def _prepare_row(r: Any, space: Any, settings: Settings, data_dir: Path, version
         env=job_env(r, space),
         log_cap_bytes=settings.log_cap_bytes,
         confinement=_confinement(r, space, folder, data_dir),
+        resource_group=getattr(r, "resource_group", None),
     )
     return Prepared(spec, tuple(header))
 

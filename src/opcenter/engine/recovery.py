@@ -40,8 +40,9 @@ from opcenter.engine.paths import log_path
 from opcenter.engine.transitions import end_attempt, record_result
 from opcenter.runners.base import ProcessHandle
 from opcenter.runners.reaper import alive, reap_all
+from opcenter.runners.remote import rows as worker_rows
 from opcenter.settings import Settings
-from opcenter.store.tables import Dag, Instance
+from opcenter.store.tables import Dag, Instance, WorkerAttempt
 
 __all__ = [
     "INTERRUPTED_LINE",
@@ -49,6 +50,7 @@ __all__ = [
     "UNKILLABLE_LINE",
     "Recovery",
     "recover",
+    "remote_attempts",
 ]
 
 INTERRUPTED_LINE = "Interrupted by a restart of the opcenter server."
@@ -75,12 +77,20 @@ class Recovery:
 
 
 def recover(
-    session: Session, settings: Settings, now: int, *, runs: Collection[int] | None = None
+    session: Session,
+    settings: Settings,
+    now: int,
+    *,
+    runs: Collection[int] | None = None,
+    keep: Collection[int] = (),
 ) -> Recovery:
     """Kill the live process groups the store recorded, then settle the instances left RUNNING
-    by a previous process (with `runs`: only the instances of those run ids). Runs in the
+    by a previous process (with `runs`: only the instances of those run ids), except the
+    instances in `keep` (attempts on remote workers, adopted by the new engine). Runs in the
     caller's transaction; the caller calls `write_logs()` on the result after it commits."""
     scope = _scope(runs)
+    if keep:
+        scope.append(Instance.id.not_in(sorted(keep)))
     recorded = _recorded(session, scope)
     reaped = reap_all(recorded.values(), settings.stop_grace_seconds)
     unkillable = {iid for iid, handle in recorded.items() if handle in reaped and alive(handle)}
@@ -97,6 +107,27 @@ def recover(
     for dag_id in sorted({r.dag_id for r in rows}):
         refresh_dag(session, dag_id, now)
     return result
+
+
+def remote_attempts(
+    session: Session, *, runs: Collection[int] | None = None
+) -> dict[tuple[int, int], tuple[int, str]]:
+    """The RUNNING attempts handed to Celery workers (they have a `worker_attempt` row): key →
+    (DagId, row state). A result a previous leader read but whose engine did not record it
+    (`reported`) is turned back into `finished`, so it reaches the new engine."""
+    rows = session.execute(
+        sa.select(Instance.id, Instance.attempt, Instance.dag_id)
+        .join(
+            WorkerAttempt,
+            sa.and_(
+                WorkerAttempt.instance_id == Instance.id, WorkerAttempt.attempt == Instance.attempt
+            ),
+        )
+        .where(Instance.status == InstanceStatus.RUNNING.value, *_scope(runs))
+    ).all()
+    dags = {(r.id, r.attempt): r.dag_id for r in rows}
+    states = worker_rows.adoptable(session, dags)
+    return {key: (dags[key], state) for key, state in states.items()}
 
 
 def _scope(runs: Collection[int] | None) -> list[Any]:

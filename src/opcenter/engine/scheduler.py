@@ -45,7 +45,7 @@ from opcenter.engine.dispatch import (
 )
 from opcenter.engine.leader import Leadership
 from opcenter.engine.paths import log_path
-from opcenter.engine.recovery import recover
+from opcenter.engine.recovery import recover, remote_attempts
 from opcenter.engine.view import DagView, InstanceView
 from opcenter.runners.base import Executor, InstanceResult, InstanceSpec, Outcome, ProcessHandle
 from opcenter.store.tables import Dag
@@ -118,9 +118,9 @@ class Engine:
         other Dag alone. `leadership`: who may drive the store (default: the store's own
         leadership: engine/leader.py `Leadership` on this store)."""
         if executor is None:
-            from opcenter.runners.local import LocalExecutor
+            from opcenter.runners.executors import executor_from_settings
 
-            executor = LocalExecutor.from_settings(ctx.settings)
+            executor = executor_from_settings(ctx.settings, ctx.db)
         self.ctx = ctx
         self.executor = executor
         self.poll_seconds = poll_seconds
@@ -292,8 +292,11 @@ class Engine:
         for key in outbox.finished:
             self._in_flight.pop(key, None)
             self._stopping.pop(key, None)
+        # An executor that keeps logs elsewhere (Celery workers: in the store) takes the
+        # engine's own lines too, so a log reads as one.
+        write = getattr(self.executor, "write_lines", write_lines)
         for path, lines in outbox.lines:
-            write_lines(path, lines)
+            write(path, lines)
         if outbox.instant:
             write_instant_logs(
                 self.ctx.settings.data_dir,
@@ -486,9 +489,20 @@ class Engine:
 
     def _boot(self) -> None:
         now = self.ctx.clock()
+        adopt = getattr(self.executor, "adopt", None)
         with self.ctx.db.transaction() as session:
-            recovered = recover(session, self.ctx.settings, now, runs=self.runs)
+            # Attempts handed to remote workers are not interrupted by a handover: the new
+            # leader adopts them (a silent worker is caught by the executor's stale bound).
+            remote = remote_attempts(session, runs=self.runs) if adopt is not None else {}
+            recovered = recover(
+                session, self.ctx.settings, now, runs=self.runs, keep={k[0] for k in remote}
+            )
         recovered.write_logs()  # only now that the store says the same
+        if adopt is not None and remote:
+            for key, (dag_id, _) in remote.items():
+                self._in_flight[key] = dag_id
+            adopt({key: state for key, (_, state) in remote.items()})
+            logger.warning("adopted %d attempt(s) running on workers", len(remote))
         if recovered.instance_ids:
             count = len(recovered.instance_ids)
             logger.warning("settled %d instance(s) interrupted by a stopped server", count)

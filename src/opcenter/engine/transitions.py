@@ -124,6 +124,10 @@ _RUNNING = _statement(
     .scalar_subquery()
     .label("content"),
     sa.select(Dag.biz_date).where(Dag.id == T.c.dag_id).scalar_subquery().label("biz_date"),
+    sa.select(FileVersion.resource_group)
+    .where(FileVersion.id == T.c.version_id)
+    .scalar_subquery()
+    .label("resource_group"),
 )
 
 

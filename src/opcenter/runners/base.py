@@ -65,6 +65,9 @@ class InstanceSpec:
     # to no workspace (a runner's own tests); a sandboxed executor then confines it to its work
     # directory as a DEV job of the default job user.
     confinement: Confinement | None = None
+    # The node's resource group (DataWorks ResourceGroupIdentifier): with Celery workers, the
+    # queue its attempts go to (None: `default`); the local executor ignores it.
+    resource_group: str | None = None
 
 
 class Outcome(str, enum.Enum):

@@ -14,6 +14,7 @@ missing ones, and `FileFolderId` is the id of the folder at its `FileFolderPath`
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -81,6 +82,7 @@ VERSIONED_FIELDS = (
     "priority",
     "description",
     "owner",
+    "resource_group",
 )
 MAX_AUTO_RERUN_TIMES = 10
 MAX_AUTO_RERUN_INTERVAL_MILLIS = 30 * 60 * 1000
@@ -191,6 +193,19 @@ class _Changes:
     scheduler_type: str | None = None
     description: str | None = None
     owner: str | None = None
+    resource_group: str | None = None
+
+
+_GROUP = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+
+
+def _check_group(value: str) -> str:
+    """A resource group names a Celery queue: letters, digits, `_`, `.`, `-`."""
+    if not _GROUP.match(value):
+        raise InvalidParameter(
+            f"ResourceGroupIdentifier={value!r} must be 1 to 128 letters, digits, '_', '.' or '-'."
+        )
+    return value
 
 
 def _validate(
@@ -211,6 +226,7 @@ def _validate(
     scheduler_type: str | None,
     file_description: str | None,
     owner: str | None,
+    resource_group: str | None = None,
 ) -> _Changes:
     def given(value: object) -> bool:
         return value is not None
@@ -265,6 +281,7 @@ def _validate(
         ),
         description=file_description,
         owner=owner,
+        resource_group=_check_group(resource_group) if resource_group else None,
     )
 
 
@@ -326,6 +343,7 @@ def _apply(file: File, changes: _Changes) -> None:
         "scheduler_type": changes.scheduler_type,
         "description": changes.description,
         "owner": changes.owner,
+        "resource_group": changes.resource_group,
     }
     for attr, value in simple.items():
         if value is not None:
@@ -355,6 +373,7 @@ def create_file(
     scheduler_type: str | None = None,
     file_description: str = "",
     owner: str | None = None,
+    resource_group: str | None = None,
     project_id: int | None = None,
     project_identifier: str | None = None,
     caller: Caller = Caller(),
@@ -382,6 +401,7 @@ def create_file(
         scheduler_type=scheduler_type,
         file_description=file_description or "",
         owner=owner or caller.name,
+        resource_group=resource_group,
     )
     assert changes.name is not None and changes.folder is not None
     with ctx.db.transaction() as session:
@@ -554,6 +574,7 @@ def update_file(
     scheduler_type: str | None = None,
     file_description: str | None = None,
     owner: str | None = None,
+    resource_group: str | None = None,
     project_id: int | None = None,
     project_identifier: str | None = None,
     caller: Caller = Caller(),
@@ -578,6 +599,7 @@ def update_file(
         scheduler_type=scheduler_type,
         file_description=file_description,
         owner=owner,
+        resource_group=resource_group,
     )
     with ctx.db.transaction() as session:
         ws = resolve_workspace(

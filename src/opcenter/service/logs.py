@@ -1,9 +1,11 @@
 """Reading instance logs: one attempt's log, a page at a time, never the whole file at once.
 
-An attempt's log is a plain file that can be large (up to the per-attempt cap,
-`OPCENTER_LOG_CAP_BYTES`, at most 1 GiB, plus opcenter's own lines). Every read here seeks to the
-page and reads at most `limit` bytes (default `DEFAULT_LOG_PAGE_BYTES`, at most
-`MAX_LOG_PAGE_BYTES`), so a reader's memory does not grow with the log.
+An attempt's log is a plain file (for an attempt run by a Celery worker: the `log_chunk`
+rows the worker and the engine wrote into the store, runners/remote/rows.py) that can be
+large (up to the per-attempt cap, `OPCENTER_LOG_CAP_BYTES`, at most 1 GiB, plus opcenter's
+own lines). Every read here seeks to the page and reads at most `limit` bytes (default
+`DEFAULT_LOG_PAGE_BYTES`, at most `MAX_LOG_PAGE_BYTES`), so a reader's memory does not grow
+with the log.
 
 `GetInstanceLog` answers with the whole log when it fits in one page; a longer log is answered
 with its **end** (the last `GET_INSTANCE_LOG_BYTES`, from a line start), after one first line
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from opcenter.engine.paths import log_path
 from opcenter.errors import InvalidParameter, not_found
 from opcenter.runners.logs import LOG_TAG, read_log_page
+from opcenter.runners.remote.rows import read_chunks
 from opcenter.service.context import ServiceContext
 from opcenter.service.history import history_attempt
 from opcenter.service.instances import _env, get_instance
@@ -83,15 +86,28 @@ def read_instance_log(
             f"InstanceId={instance_id} has no attempt {attempt}: its attempts are 1..{latest}."
         )
     path = log_path(ctx.settings.data_dir, dag_id, instance_id, number)
+
+    def read(at: int, count: int) -> tuple[bytes, int]:
+        return _read_stored(ctx, (instance_id, number), at, count) or read_log_page(path, at, count)
+
     if not tail:
-        data, size = read_log_page(path, offset, limit)
+        data, size = read(offset, limit)
         return LogPage(instance_id, number, _decode(data), offset, offset + len(data), size)
-    data, size = read_log_page(path, -limit, limit)
+    data, size = read(-limit, limit)
     start = size - len(data)
     cut = data.find(b"\n") + 1 if start > 0 else 0
     if 0 < cut < len(data):  # start at a line, unless the page holds no line break at all
         data, start = data[cut:], start + cut
     return LogPage(instance_id, number, _decode(data), start, start + len(data), size)
+
+
+def _read_stored(
+    ctx: ServiceContext, key: tuple[int, int], offset: int, limit: int
+) -> tuple[bytes, int] | None:
+    """The page from the log a Celery worker wrote into the store (`log_chunk`); None for an
+    attempt that has none there (run by the local executor: its log is a file)."""
+    with ctx.db.transaction(readonly=True) as session:
+        return read_chunks(session, key, offset, limit)
 
 
 def _decode(data: bytes) -> str:

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 
 from opcenter.domain.model import DagStatus, InstanceStatus
 from opcenter.service.context import ServiceContext
-from opcenter.store.tables import Dag, Instance
+from opcenter.store.tables import Dag, Instance, LogChunk, WorkerAttempt
 
 __all__ = [
     "DAY_MS",
@@ -61,6 +61,7 @@ class SweepReport:
     workdirs: int = 0
     freed_bytes: int = 0
     errors: int = 0
+    stored_logs: int = 0  # attempts whose log Celery workers wrote into the store
 
     def summary(self) -> str:
         """One line for a person."""
@@ -72,6 +73,8 @@ class SweepReport:
             f"{len(self.instances)} instance(s) finished more than {self.days} day(s) ago: "
             f"{_size(self.freed_bytes)} {freed}."
         )
+        if self.stored_logs:
+            line += f" {self.stored_logs} attempt log(s) kept in the store were removed too."
         if self.errors:
             line += f" {self.errors} could not be removed (see the server log)."
         return line
@@ -121,7 +124,28 @@ def sweep(
         _remove(item, report)
     if not dry_run:
         _prune_empty(data_dir / "logs", data_dir / "work")
+        report.stored_logs = _sweep_store(ctx, cutoff)
     return report
+
+
+def _sweep_store(ctx: ServiceContext, cutoff: int) -> int:
+    """Delete the stored logs (`log_chunk`) and worker rows (`worker_attempt`) of instances
+    finished before `cutoff` in a Dag finished before it: what Celery workers left in the
+    store, under the same rule as the files. Returns how many attempts' rows went."""
+    old = (
+        sa.select(Instance.id)
+        .join(Dag, Dag.id == Instance.dag_id)
+        .where(
+            Instance.status.in_(_FINISHED_INSTANCE),
+            Instance.finish_time <= cutoff,
+            Dag.status.in_(_FINISHED_DAG),
+            Dag.finish_time <= cutoff,
+        )
+    )
+    with ctx.db.transaction() as session:
+        session.execute(sa.delete(LogChunk).where(LogChunk.instance_id.in_(old)))
+        gone = session.execute(sa.delete(WorkerAttempt).where(WorkerAttempt.instance_id.in_(old)))
+    return int(gone.rowcount or 0)
 
 
 def _logs(root: Path) -> Iterator[_Item]:

@@ -55,6 +55,7 @@ SETTINGS = (
     "dependent_node_id_list",
     "file_description",
     "owner",
+    "resource_group",
 )
 _LIST_SETTINGS = ("input_list", "output_list")
 
@@ -268,6 +269,7 @@ def _settings(row: File | FileVersion, workflows: dict[int, str]) -> dict[str, o
         "dependent_node_id_list": row.dependent_node_id_list,
         "file_description": row.description,
         "owner": row.owner,
+        "resource_group": row.resource_group or "",
     }
 
 

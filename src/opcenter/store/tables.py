@@ -148,6 +148,8 @@ class File(Base):
     priority: Mapped[int] = mapped_column(Integer, default=1)
     description: Mapped[str] = mapped_column(Text, default="")
     owner: Mapped[str] = mapped_column(String(128), default="")
+    # DataWorks ResourceGroupIdentifier: with Celery workers, the queue of its attempts.
+    resource_group: Mapped[str | None] = mapped_column(String(128), nullable=True)
     node_id: Mapped[int | None] = mapped_column(ForeignKey("node.id"), nullable=True, unique=True)
     created_at: Mapped[int] = mapped_column(Millis)
     modified_at: Mapped[int] = mapped_column(Millis)
@@ -195,6 +197,7 @@ class FileVersion(Base):
     priority: Mapped[int] = mapped_column(Integer)
     description: Mapped[str] = mapped_column(Text)
     owner: Mapped[str] = mapped_column(String(128))
+    resource_group: Mapped[str | None] = mapped_column(String(128), nullable=True)
     comment: Mapped[str] = mapped_column(Text, default="")
     committed_by: Mapped[str] = mapped_column(String(128), default="")
     committed_at: Mapped[int] = mapped_column(Millis)
@@ -599,6 +602,7 @@ class WorkerAttempt(Base):
     outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
     exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     message: Mapped[str] = mapped_column(Text, default="")
+    spec: Mapped[str] = mapped_column(Text, default="")  # the message's JSON, to send it again
     created_at: Mapped[int] = mapped_column(Millis)
     modified_at: Mapped[int] = mapped_column(Millis)
 

@@ -20,6 +20,9 @@ _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
+    # A node's resource group (DataWorks ResourceGroupIdentifier): its attempts' Celery queue.
+    for table in ("file", "file_version"):
+        op.add_column(table, sa.Column("resource_group", sa.String(length=128), nullable=True))
     op.create_table(
         "worker_attempt",
         sa.Column("instance_id", sa.BigInteger(), nullable=False),
@@ -34,6 +37,7 @@ def upgrade() -> None:
         sa.Column("outcome", sa.String(length=16), nullable=True),
         sa.Column("exit_code", sa.Integer(), nullable=True),
         sa.Column("message", sa.Text(), nullable=False),
+        sa.Column("spec", sa.Text(), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("modified_at", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("instance_id", "attempt"),
@@ -68,3 +72,5 @@ def downgrade() -> None:
     op.drop_table("log_chunk")
     op.drop_index("ix_worker_attempt_state", table_name="worker_attempt")
     op.drop_table("worker_attempt")
+    for table in ("file_version", "file"):
+        op.drop_column(table, "resource_group")
