@@ -1,4 +1,4 @@
-"""`opcenter serve` and `opcenter scheduler` as separate processes for tests: started with an
+"""`opcenter serve`, `scheduler` and `worker` as separate processes for tests: started with an
 environment of their own, their output in a file, their endpoints read from what they print."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ _ENDPOINT = {
 
 
 class Proc:
-    """One `opcenter serve …` or `opcenter scheduler …` process on the store at `url`."""
+    """One `opcenter serve …`, `scheduler …` or `worker …` process on the store at `url`."""
 
     def __init__(
         self, command: str, url: str, data_dir: Path, out: Path, *args: str, **env: str
@@ -44,7 +44,7 @@ class Proc:
                "OPCENTER_ROOT_ACCESS_KEY_ID": ROOT_KEY_ID,
                "OPCENTER_ROOT_ACCESS_KEY_SECRET": ROOT_KEY_SECRET,
                "OPCENTER_SECRET_KEY": SERVER_KEY, **self.env}  # fmt: skip
-        port = ["--port", "0"] if self.command == "serve" else ["--health-port", "0"]
+        port = {"serve": ["--port", "0"], "scheduler": ["--health-port", "0"]}.get(self.command, [])
         with open(self.out, "wb") as out:
             self.process = subprocess.Popen(
                 [str(OPCENTER), self.command, "--data-dir", str(self.data_dir), *port, *self.args],
