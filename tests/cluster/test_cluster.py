@@ -173,6 +173,7 @@ def _run_cluster(ctx, url, broker, tmp_path, *, layers: int, width: int, dates: 
         schedulers = [cluster.start("scheduler", f"s{i}") for i in (1, 2)]
         wait_for(lambda: sorted(s.engine() or "" for s in schedulers) == ["leader", "standby"],
                  timeout=60)  # fmt: skip
+        assert any(s.said("with attempts run by Celery workers.") for s in schedulers)
         apis = [cluster.start("serve", f"api{i}", "--no-engine") for i in (1, 2)]
         # Run the range through the first API process.
         last = dt.date.today() - dt.timedelta(days=1)

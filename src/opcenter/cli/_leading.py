@@ -53,9 +53,12 @@ class EngineLead:
         settings = self.ctx.settings
         self.leading = self._try_lead()
         if self.leading:
-            click.echo(
-                f"opcenter engine running on {settings.data_dir} with {settings.workers} slot(s)."
+            where = (
+                "attempts run by Celery workers"
+                if settings.executor == "celery"
+                else f"{settings.workers} slot(s)"
             )
+            click.echo(f"opcenter engine running on {settings.data_dir} with {where}.")
         else:
             click.echo(self.standing_by)
         self._thread = threading.Thread(target=self._watch, name="opcenter-leader", daemon=True)
