@@ -156,6 +156,7 @@ def file_view(
         created_at=file.created_at,
         modified_at=file.modified_at,
         file_folder_id=folder_id,
+        resource_group=file.resource_group,
     )
 
 
@@ -281,7 +282,8 @@ def _validate(
         ),
         description=file_description,
         owner=owner,
-        resource_group=_check_group(resource_group) if resource_group else None,
+        # "" clears the group (UpdateFile); None leaves it as it is.
+        resource_group=_check_group(resource_group) if resource_group else resource_group,
     )
 
 
@@ -348,6 +350,8 @@ def _apply(file: File, changes: _Changes) -> None:
     for attr, value in simple.items():
         if value is not None:
             setattr(file, attr, value)
+    if changes.resource_group == "":
+        file.resource_group = None
     if changes.outputs is not None:
         file.output_list = json.dumps(list(changes.outputs), ensure_ascii=False)
     if changes.inputs is not None:
