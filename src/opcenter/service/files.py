@@ -14,13 +14,13 @@ missing ones, and `FileFolderId` is the id of the folder at its `FileFolderPath`
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from opcenter.domain.flowspec import RESOURCE_GROUP
 from opcenter.domain.model import (
     DEFAULT_AUTO_RERUN_INTERVAL_MILLIS,
     DEFAULT_AUTO_RERUN_TIMES,
@@ -197,7 +197,7 @@ class _Changes:
     resource_group: str | None = None
 
 
-_GROUP = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+_GROUP = RESOURCE_GROUP  # the form a Spec `runtimeResource.resourceGroup` must have too
 
 
 def _check_group(value: str) -> str:
