@@ -138,6 +138,7 @@ def test_read_spec_reads_the_semantics_example_into_a_definition() -> None:
         content='echo "extract $1 for $2"',
         para_value="$bizdate ${region}",
         depends=("start",),
+        resource_group="S_demo_group",  # through the {{rg}} runtimeResource
     )
     assert definition.node("transform").file_type == 1322
     assert definition.node("transform").para_value == "$[yyyymmddhh24miss-1/24]"
@@ -458,6 +459,39 @@ def test_to_spec_round_trips_through_read_spec_given_the_example() -> None:
 
     assert read_spec(document) == definition
     assert to_spec(read_spec(document)) == document
+
+
+def test_to_spec_round_trips_the_resource_group_given_a_referenced_runtime_resource() -> None:
+    definition = read_spec(_example())
+
+    document = to_spec(definition)
+
+    nodes = {n["id"]: n for n in document["spec"]["nodes"]}
+    assert nodes["extract"]["runtimeResource"] == {"resourceGroup": "S_demo_group"}
+    assert "runtimeResource" not in nodes["start"]
+    assert read_spec(document).node("extract").resource_group == "S_demo_group"
+    assert read_spec(document).node("start").resource_group is None
+
+
+def test_read_spec_keeps_an_inline_resource_group_and_notes_nothing() -> None:
+    document = _with_nodes({"id": "a", "runtimeResource": {"resourceGroup": "etl.q-1"}})
+
+    found = read_specs(document)
+
+    assert found.workflows[0].nodes[0].resource_group == "etl.q-1"
+    assert found.notes == []
+
+
+@pytest.mark.parametrize("group", ["has space", "ü", "x" * 129, "a/b"])
+def test_read_spec_fails_given_a_resource_group_that_cannot_name_a_queue(group: str) -> None:
+    document = _with_nodes({"id": "a", "runtimeResource": {"resourceGroup": group}})
+
+    with pytest.raises(InvalidParameter) as err:
+        read_spec(document)
+
+    assert err.value.message.startswith(
+        f"Invalid parameter spec.nodes[0].runtimeResource.resourceGroup: {group!r} must be"
+    )
 
 
 def test_to_spec_writes_the_spec_form_given_a_definition() -> None:

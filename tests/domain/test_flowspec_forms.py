@@ -150,6 +150,8 @@ def test_read_specs_reads_several_workflows_as_manual_ones_and_notes_what_it_dro
     )
     # The strategy gives the settings a node does not set itself.
     assert (extract.rerun_mode, extract.auto_rerun_times, extract.timeout) == ("ALL_DENIED", 1, 2)
+    # The resource group is kept (the Celery queue of its attempts), not noted.
+    assert (extract.resource_group, total.resource_group) == ("S_res_group_1", None)
     assert (total.file_type, total.depends, total.auto_rerun_times) == (10, ("a",), 5)
     assert (only_id.name, only_id.file_type, only_id.depends) == ("c", 99, ("b",))
     report, sync = dws.nodes
@@ -160,8 +162,6 @@ def test_read_specs_reads_several_workflows_as_manual_ones_and_notes_what_it_dro
                    "workflow has only Normal dependencies)"),
         ImportNote("ods", "extract", "dropped", "dependency on output 'proj_root' (outside "
                    "the file)"),
-        ImportNote("ods", "extract", "dropped", "resource group 'S_res_group_1' (jobs run on "
-                   "this host)"),
         ImportNote("ods", "extract", "dropped", "Scheduler trigger (cron '00 00 02 * * ?') "
                    "(runs are manual)"),
         ImportNote("ods", "extract", "dropped", "parameter 'who' of scope Tenant"),
@@ -260,7 +260,8 @@ def test_the_forms_shown_in_docs_definitions_read_as_the_docs_say() -> None:
         ("extract", 6, (), 1),
         ("to_odps", 1322, ("a",), 1),
     ]
-    assert [n.action for n in found[2].notes] == ["dropped", "mapped", "dropped"]
+    assert [n.action for n in found[2].notes] == ["mapped", "dropped"]
+    assert [n.resource_group for n in ods.nodes] == ["S_group", None]  # kept: its queue
 
 
 def test_read_specs_numbers_several_unnamed_workflows_after_the_name_given() -> None:

@@ -397,6 +397,55 @@ def test_export_definition_reads_the_released_nodes_given_an_environment(
     assert dev["spec"]["nodes"][1]["script"]["content"] == "echo v2 $1"
 
 
+def _grouped(groups: dict[str, str]) -> dict[str, Any]:
+    """The diamond with `runtimeResource.resourceGroup` set on the nodes `groups` names."""
+    document = _diamond()
+    for node in document["spec"]["nodes"]:
+        if node["id"] in groups:
+            node["runtimeResource"] = {"resourceGroup": groups[node["id"]]}
+    return document
+
+
+def test_apply_definition_sets_changes_and_clears_a_resource_group_given_edits(
+    ctx: ServiceContext, project: ProjectView
+) -> None:
+    created = apply_definition(ctx, path_or_document=_grouped({"a": "etl"}), workspace="demo")
+    same = apply_definition(ctx, path_or_document=_grouped({"a": "etl"}), workspace="demo")
+    assert [f.action for f in created.files] == ["created"] * 4
+    assert same.changed is False
+    groups = {n: f.resource_group for n, f in _files(ctx).items()}
+    assert groups == {"start": None, "a": "etl", "b": None, "end": None}
+
+    moved = apply_definition(
+        ctx, path_or_document=_grouped({"a": "gpu", "b": "etl"}), workspace="demo", deploy=True
+    )
+    assert [(f.node, f.action) for f in moved.files] == [
+        ("start", "unchanged"), ("a", "updated"), ("b", "updated"), ("end", "unchanged"),
+    ]  # fmt: skip
+    assert _files(ctx)["a"].resource_group == "gpu"
+    prod = export_definition(ctx, workspace="demo", workflow_name="diamond", env="PROD")
+    assert [n.get("runtimeResource") for n in prod["spec"]["nodes"]] == [
+        None, {"resourceGroup": "gpu"}, {"resourceGroup": "etl"}, None,
+    ]  # fmt: skip
+
+    cleared = apply_definition(ctx, path_or_document=_grouped({"b": "etl"}), workspace="demo")
+    assert [(f.node, f.action) for f in cleared.files][1] == ("a", "updated")
+    assert _files(ctx)["a"].resource_group is None
+    draft = export_definition(ctx, workspace="demo", workflow_name="diamond")
+    assert "runtimeResource" not in draft["spec"]["nodes"][1]
+    assert apply_definition(ctx, path_or_document=draft, workspace="demo").changed is False
+
+
+def test_apply_definition_fails_given_a_resource_group_that_cannot_name_a_queue(
+    ctx: ServiceContext, project: ProjectView
+) -> None:
+    with pytest.raises(InvalidParameter) as err:
+        apply_definition(ctx, path_or_document=_grouped({"a": "no spaces"}), workspace="demo")
+
+    assert "spec.nodes[1].runtimeResource.resourceGroup" in err.value.message
+    assert _files(ctx) == {}
+
+
 def test_export_definition_keeps_custom_outputs_given_a_file_with_its_own_output(
     ctx: ServiceContext, project: ProjectView
 ) -> None:

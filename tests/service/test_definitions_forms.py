@@ -120,11 +120,11 @@ def test_apply_definition_imports_a_scheduled_file_of_two_workflows_and_reports_
         "notify": (99, ("demo_root",)),
     }
     assert (found["抽取"].para_value, found["抽取"].auto_rerun_times) == ("$bizdate", 1)
+    assert (found["抽取"].resource_group, found["转换"].resource_group) == ("S_res_group", None)
     assert found["转换"].file_folder_path == "Business Flow/采集/Python"
     assert [(n.workflow, n.node, n.action) for n in report.notes] == [
         ("通知", "", "named"),
         ("采集", "抽取", "dropped"),  # the demo_root input
-        ("采集", "抽取", "dropped"),  # the resource group
         ("采集", "转换", "mapped"),
         ("采集", "同步", "virtual"),
         ("采集", "", "dropped"),  # the trigger and its cron
@@ -136,7 +136,7 @@ def test_apply_definition_imports_a_scheduled_file_of_two_workflows_and_reports_
     data = report.as_dict()
     assert data["changed"] is True
     assert data["more"][0]["workflow"] == "通知"
-    assert data["notes"][3] == {
+    assert data["notes"][2] == {
         "workflow": "采集",
         "node": "转换",
         "action": "mapped",
@@ -165,6 +165,8 @@ def test_apply_definition_changes_nothing_given_the_import_again_or_its_export(
     ]
 
     assert again.changed is False
+    extract = next(n for n in exports[0]["spec"]["nodes"] if n["name"] == "抽取")
+    assert extract["runtimeResource"] == {"resourceGroup": "S_res_group"}
     assert [r.changed for r in replays] == [False, False]
     assert [r.notes for r in replays] == [(), ()]
     assert _counts(ctx) == before

@@ -370,6 +370,22 @@ def test_a_file_keeps_its_resource_group_and_its_version_snapshots_it(
     assert stored == "gpu-2"
 
 
+def test_update_file_clears_the_resource_group_given_an_empty_one_and_keeps_it_given_none(
+    ctx: ServiceContext, project: ProjectView, flow: BusinessView
+) -> None:
+    view = _create(ctx, resource_group="gpu")
+    assert view.resource_group == "gpu"
+
+    kept = files.update_file(ctx, project_identifier="demo", file_id=view.file_id, content="x")
+    cleared = files.update_file(
+        ctx, project_identifier="demo", file_id=view.file_id, resource_group=""
+    )
+
+    assert (kept.resource_group, cleared.resource_group) == ("gpu", None)
+    again = files.get_file(ctx, project_identifier="demo", file_id=view.file_id)
+    assert again.resource_group is None
+
+
 def test_create_file_fails_given_a_resource_group_that_cannot_name_a_queue(
     ctx: ServiceContext, project: ProjectView, flow: BusinessView
 ) -> None:

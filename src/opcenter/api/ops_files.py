@@ -5,8 +5,9 @@ SubmitFile, DeployFile, GetDeployment, ListDeployments, ListFileVersions, GetFil
 upstream outputs (`<workspace>.<file name>`, or `<workspace>_root`), comma-separated;
 `OutputList` defaults to `<workspace>.<file name>`. SubmitFile publishes the draft to DEV (PROD
 in a basic workspace) and DeployFile publishes it to PROD; both answer the DeploymentId.
-Request parameters of DataWorks that configure what opcenter does not have (resource groups,
-cron, effect dates, connections) are accepted and ignored.
+Request parameters of DataWorks that configure what opcenter does not have (cron, effect
+dates, connections) are accepted and ignored; `ResourceGroupIdentifier` (or `ResourceGroupId`)
+is kept: the Celery queue of the node's attempts.
 """
 
 from __future__ import annotations

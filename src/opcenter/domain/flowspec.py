@@ -14,12 +14,14 @@ Forms read: version 1.0.0 (entities at the top level), 1.1.0 and 1.2.0 (under `s
     spec.scripts[] / files[] / runtimeResources[]   entities a node may {{ref}}
     spec.nodes[]            id, name (default: id), owner, description, script (inline or
                             {{ref}}), rerunMode, rerunTimes, rerunInterval (ms), timeout (hours)
-                            (default: the workflow's strategy), outputs / inputs.nodeOutputs[].data
+                            (default: the workflow's strategy), outputs / inputs.nodeOutputs[].data,
+                            runtimeResource.resourceGroup
     spec.flow[] / dependencies[]   nodeId, depends[{nodeId | output, type: Normal}]
 
 A node without a script is a virtual node. A node type opcenter does not run is mapped onto a
-kind (`KINDS`) by `type_map`, else becomes a virtual node (or with `strict` is refused). What
-opcenter has no place for (triggers, resource groups, dependencies on outputs outside the
+kind (`KINDS`) by `type_map`, else becomes a virtual node (or with `strict` is refused). A
+node's `runtimeResource.resourceGroup` (inline or {{ref}}'d) is kept: the Celery queue its
+attempts run on. What opcenter has no place for (triggers, dependencies on outputs outside the
 workflow, non-Normal dependencies of a CycleWorkflow, parameters of other scopes) is dropped;
 each such change is an `ImportNote`. Script parameters become the node's `ParaValue` (§1.1): a
 parameter named `1`, `2`, … is positional (its value alone, in numeric order, at the places the
@@ -128,6 +130,7 @@ class NodeDefinition:
     owner: str = ""
     description: str = ""
     outputs: tuple[str, ...] = ()
+    resource_group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -547,12 +550,7 @@ class _Reader:
     ) -> NodeDefinition:
         refs = self.refs
         name = self.names[local_id]
-        resource = node.get("runtimeResource")
-        if resource is not None:
-            resource = refs.resolve(resource, ("runtimeResources",), f"{where}.runtimeResource")
-            group = resource.get("resourceGroup") if isinstance(resource, Mapping) else None
-            if group:
-                self.note(name, "dropped", f"resource group {group!r} (jobs run on this host)")
+        group = _resource_group(refs, node.get("runtimeResource"), f"{where}.runtimeResource")
         trigger = node.get("trigger")
         if isinstance(trigger, Mapping) and str(trigger.get("type", "")).lower() not in (
             "",
@@ -585,6 +583,7 @@ class _Reader:
             owner=_text(node.get("owner"), f"{where}.owner"),
             description=_text(node.get("description"), f"{where}.description"),
             outputs=tuple(_node_outputs(node.get("outputs"), f"{where}.outputs")),
+            resource_group=group,
         )
 
     def _read_script(self, script: Any, node_name: str, where: str) -> tuple[int, str, str]:
@@ -740,6 +739,27 @@ def _read_parameter(raw: Any, where: str) -> tuple[str, str]:
     if value is None:
         raise MissingParameter(f"{where}.value")
     return name, _text(value, f"{where}.value")
+
+
+# A resource group names the Celery queue its node's attempts run on (service.files checks the
+# same form for ResourceGroupIdentifier).
+RESOURCE_GROUP = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+
+
+def _resource_group(refs: _Refs, resource: Any, where: str) -> str | None:
+    """`runtimeResource.resourceGroup` (inline or through a {{ref}}), else None."""
+    if resource is None:
+        return None
+    resource = _mapping(refs.resolve(resource, ("runtimeResources",), where), where)
+    group = _text(resource.get("resourceGroup"), f"{where}.resourceGroup")
+    if not group:
+        return None
+    if not RESOURCE_GROUP.match(group):
+        raise InvalidParameter(
+            f"Invalid parameter {where}.resourceGroup: {group!r} must be 1 to 128 letters, "
+            "digits, '_', '.' or '-' (it names the queue the node's attempts run on)"
+        )
+    return group
 
 
 def _trigger_text(trigger: Mapping[str, Any]) -> str:
@@ -907,6 +927,8 @@ def _node_spec(workflow_name: str, node: NodeDefinition) -> dict[str, Any]:
         if value:
             out[key] = value
     out["script"] = _script_spec(workflow_name, node)
+    if node.resource_group:
+        out["runtimeResource"] = {"resourceGroup": node.resource_group}
     if node.outputs:
         out["outputs"] = {
             "nodeOutputs": [{"artifactType": "NodeOutput", "data": data} for data in node.outputs]

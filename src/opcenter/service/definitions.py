@@ -511,10 +511,13 @@ def _file_changes(file: FileView, want: _Desired) -> dict[str, Any]:
         ),
         "timeout": (file.timeout, node.timeout),
         "file_description": (file.file_description, node.description),
+        "resource_group": (file.resource_group or None, node.resource_group),
     }
     for name, (have, want_value) in wanted.items():
         if have != want_value:
             changes[name] = want_value
+    if "resource_group" in changes:
+        changes["resource_group"] = node.resource_group or ""  # "": the group is cleared
     if node.owner and file.owner != node.owner:
         changes["owner"] = node.owner
     return changes
@@ -544,6 +547,7 @@ def _apply_file(
             timeout=node.timeout,
             file_description=node.description,
             owner=node.owner or None,
+            resource_group=node.resource_group,
             project_identifier=identifier,
             caller=caller,
         )
@@ -665,6 +669,7 @@ class _Row:
     timeout: int
     owner: str
     description: str
+    resource_group: str | None
 
     @classmethod
     def of_file(cls, f: FileView) -> _Row:
@@ -681,6 +686,7 @@ class _Row:
             timeout=f.timeout,
             owner=f.owner,
             description=f.file_description,
+            resource_group=f.resource_group,
         )
 
 
@@ -706,6 +712,7 @@ def _released_rows(
                 timeout=n.timeout_hours,
                 owner=n.owner,
                 description=n.description,
+                resource_group=n.resource_group,
             )
             for n in sorted(graph.nodes.values(), key=lambda n: n.file_id)
         ]
@@ -736,6 +743,7 @@ def _node_definitions(rows: list[_Row], identifier: str) -> list[NodeDefinition]
                 owner=row.owner,
                 description=row.description,
                 outputs=() if row.outputs == default else row.outputs,
+                resource_group=row.resource_group or None,
             )
         )
     return nodes

@@ -14,13 +14,13 @@ missing ones, and `FileFolderId` is the id of the folder at its `FileFolderPath`
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from opcenter.domain.flowspec import RESOURCE_GROUP
 from opcenter.domain.model import (
     DEFAULT_AUTO_RERUN_INTERVAL_MILLIS,
     DEFAULT_AUTO_RERUN_TIMES,
@@ -156,6 +156,7 @@ def file_view(
         created_at=file.created_at,
         modified_at=file.modified_at,
         file_folder_id=folder_id,
+        resource_group=file.resource_group,
     )
 
 
@@ -196,7 +197,7 @@ class _Changes:
     resource_group: str | None = None
 
 
-_GROUP = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+_GROUP = RESOURCE_GROUP  # the form a Spec `runtimeResource.resourceGroup` must have too
 
 
 def _check_group(value: str) -> str:
@@ -281,7 +282,8 @@ def _validate(
         ),
         description=file_description,
         owner=owner,
-        resource_group=_check_group(resource_group) if resource_group else None,
+        # "" clears the group (UpdateFile); None leaves it as it is.
+        resource_group=_check_group(resource_group) if resource_group else resource_group,
     )
 
 
@@ -348,6 +350,8 @@ def _apply(file: File, changes: _Changes) -> None:
     for attr, value in simple.items():
         if value is not None:
             setattr(file, attr, value)
+    if changes.resource_group == "":
+        file.resource_group = None
     if changes.outputs is not None:
         file.output_list = json.dumps(list(changes.outputs), ensure_ascii=False)
     if changes.inputs is not None:

@@ -43,6 +43,7 @@ class DeployedNode:
     owner: str
     description: str
     scheduler_type: str
+    resource_group: str | None = None
 
 
 @dataclass
@@ -76,6 +77,7 @@ _DEPLOYED = (
         FileVersion.owner,
         FileVersion.description,
         FileVersion.scheduler_type,
+        FileVersion.resource_group,
     )
     .join(FileVersion, FileVersion.id == NodeRelease.version_id)
     .where(
@@ -111,6 +113,7 @@ def deployed_flow(session: Session, workflow_id: int, env: str) -> FlowGraph:
             owner=v.owner,
             description=v.description,
             scheduler_type=v.scheduler_type,
+            resource_group=v.resource_group,
         )
         graph.nodes[v.node_id] = node
         for out in node.outputs:

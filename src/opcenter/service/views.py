@@ -134,6 +134,7 @@ class FileView:
     created_at: int
     modified_at: int
     file_folder_id: str | None  # the folder whose path is `file_folder_path`
+    resource_group: str | None = None  # ResourceGroupIdentifier: its attempts' Celery queue
 
     @property
     def program_type(self) -> str:
