@@ -162,6 +162,29 @@ def test_get_instance_and_its_log_describe_one_instance(
     assert "hello world 20240301" in log.data
 
 
+def test_get_instance_log_of_a_dry_run_and_a_virtual_instance_is_made_from_the_store(
+    client: Client, live: Live, flow: Flow
+) -> None:
+    dag_id = client.run_manual_dag_nodes(
+        _request(exclude_node_ids=str(flow.node_ids["hello"]))
+    ).body.dag_id
+    wait_statuses(client, WS, dag_id, {n: ("SUCCESS",) for n in ("begin", "hello", "end")})
+    texts = {
+        "hello": "Dry run (SKIP): the node's code was not run; the instance succeeded as soon "
+        "as its upstream did.",
+        "begin": "Virtual node: nothing to run; the instance succeeded as soon as its upstream "
+        "did.",
+    }
+    for name, text in texts.items():
+        inst = instances_of(client, WS, dag_id)[name]
+        stamp = dt.datetime.fromtimestamp(inst.finish_time / 1000).astimezone()
+        log = client.get_instance_log(
+            dw.GetInstanceLogRequest(instance_id=inst.instance_id, project_env="PROD")
+        ).body
+        assert (log.success, log.data) == (True, f"{stamp:%Y-%m-%d %H:%M:%S} [opcenter] {text}\n")
+    assert not list((live.data_dir / "logs" / f"dag_{dag_id}").glob("*.log"))  # no file at all
+
+
 def test_create_manual_dag_runs_the_flow_for_one_date(client: Client, flow: Flow) -> None:
     body = client.create_manual_dag(
         dw.CreateManualDagRequest(

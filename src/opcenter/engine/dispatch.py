@@ -14,9 +14,8 @@ import functools
 import json
 import logging
 import os
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from opcenter.domain.model import FileType, TaskType
 from opcenter.domain.params import ResolvedParams, render_code
 from opcenter.engine.paths import embedded_sql, log_path, sql_folder, sqlite_folder, workdir
 from opcenter.runners.base import Confinement, Grant, InstanceSpec
-from opcenter.runners.logs import CappedLog, format_log_line
+from opcenter.runners.logs import CappedLog
 from opcenter.settings import Settings
 from opcenter.store.tables import Deployment, FileVersion, Workspace
 
@@ -39,7 +38,6 @@ __all__ = [
     "instant_line",
     "job_env",
     "prepare",
-    "write_instant_logs",
     "write_lines",
 ]
 
@@ -348,7 +346,8 @@ def _prepare_row(r: Any, space: Any, settings: Settings, data_dir: Path, version
 
 
 def instant_line(task_type: TaskType, file_type: int) -> str:
-    """The log line of an instance that finished inside the engine."""
+    """The log line of an instance that finished inside the engine. No file holds it: the
+    log is made on read from the instance's row (service/logs.py)."""
     if task_type is not TaskType.MANUAL:
         return (
             f"Dry run ({task_type.value}): the node's code was not run; the instance succeeded "
@@ -365,36 +364,3 @@ def write_lines(path: Path, lines: Sequence[str]) -> None:
                 log.line(line)
     except OSError as exc:
         logger.warning("cannot write log %s: %s", path, exc)
-
-
-_NEW_LOG_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT
-
-
-def write_instant_logs(data_dir: Path, items: Iterable[tuple[int, int, int, str]]) -> None:
-    """Write the one-line log of each instance finished inside the engine: (DagId, InstanceId,
-    attempt, text), at `paths.log_path`. Each attempt is new, so its file is too: one open and
-    one write per file, no look at what the file ends with, and each Dag's folder made only
-    when missing. A log that cannot be written is not fatal."""
-    now = datetime.now().astimezone()  # one stamp for the batch (second resolution)
-    folders: dict[int, str] = {}
-    for dag_id, instance_id, attempt, text in items:
-        folder = folders.get(dag_id)
-        if folder is None:
-            folder = folders[dag_id] = str(log_path(data_dir, dag_id, 0, 0).parent)
-        path = f"{folder}{os.sep}{instance_id}.{attempt}.log"
-        try:
-            _write_new(path, format_log_line(text, now).encode("utf-8"))
-        except OSError as exc:
-            logger.warning("cannot write log %s: %s", path, exc)
-
-
-def _write_new(path: str, data: bytes) -> None:
-    try:
-        fd = os.open(path, _NEW_LOG_FLAGS, 0o644)
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd = os.open(path, _NEW_LOG_FLAGS, 0o644)
-    try:
-        os.write(fd, data)  # one short line: a regular file takes it whole
-    finally:
-        os.close(fd)

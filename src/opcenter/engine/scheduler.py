@@ -38,9 +38,7 @@ from opcenter.engine import transitions
 from opcenter.engine.changes import Change, ChangeTracker
 from opcenter.engine.dispatch import (
     Releases,
-    instant_line,
     prepare,
-    write_instant_logs,
     write_lines,
 )
 from opcenter.engine.leader import Leadership
@@ -94,7 +92,6 @@ class _Outbox:
     lines: list[tuple[Path, list[str]]] = field(default_factory=list)
     submit: list[tuple[InstanceSpec, int]] = field(default_factory=list)  # spec, dag id
     finished: list[tuple[int, int]] = field(default_factory=list)  # (instance, attempt)
-    instant: list[tuple[InstanceView, str]] = field(default_factory=list)  # finished in-engine
 
 
 _SYNC = object()
@@ -297,11 +294,6 @@ class Engine:
         write = getattr(self.executor, "write_lines", write_lines)
         for path, lines in outbox.lines:
             write(path, lines)
-        if outbox.instant:
-            write_instant_logs(
-                self.ctx.settings.data_dir,
-                [(i.dag_id, i.id, i.attempt, line) for i, line in outbox.instant],
-            )
         for spec, dag_id in outbox.submit:
             self._hand_over(spec, dag_id)
 
@@ -527,7 +519,8 @@ class Engine:
 
     def _advance(self, session: Session, now: int, touched: set[int], outbox: _Outbox) -> None:
         """Finish ready dry-run/virtual instances (cascading through their successors, at most
-        `_INSTANT_PER_STEP` a step) and claim ready ones that need a process."""
+        `_INSTANT_PER_STEP` a step) and claim ready ones that need a process. An instance
+        finished here has no log file: service/logs.py makes its one line from its row."""
         budget = _INSTANT_PER_STEP
         while True:
             instant: list[InstanceView] = []
@@ -546,7 +539,7 @@ class Engine:
             if budget <= 0:  # the rest in a following step, so other work is not held up
                 self._next.update(i.dag_id for i in instant)
                 return
-            budget -= self._finish_instant(session, now, instant, budget, outbox)
+            budget -= self._finish_instant(session, now, instant, budget)
 
     def _finish_instant(
         self,
@@ -554,7 +547,6 @@ class Engine:
         now: int,
         ready: list[InstanceView],
         budget: int,
-        outbox: _Outbox,
     ) -> int:
         """Finish `ready` and, in the same statement, the instant successors they release in
         turn; returns how many finished. The cascade is decided in memory and confirmed by the
@@ -562,18 +554,17 @@ class Engine:
         savepoint is rolled back and only `ready` is finished, as its own wave."""
         chain = self._cascade(ready, budget)
         if len(chain) == len(ready):
-            return self._finish_wave(session, now, ready, outbox)
+            return self._finish_wave(session, now, ready)
         savepoint = session.begin_nested()
         done = dict(transitions.finish_instant(session, [i.id for i in chain], now))
         if len(done) < len(chain):
             savepoint.rollback()
             for inst in reversed(chain[len(ready) :]):  # children first: views as they were
                 self._dags[inst.dag_id].set_status(inst.id, S.NOT_RUN)
-            return self._finish_wave(session, now, ready, outbox)
+            return self._finish_wave(session, now, ready)
         savepoint.commit()
         for inst in chain:
             inst.attempt = done[inst.id]
-            outbox.instant.append((inst, instant_line(inst.task_type, inst.file_type)))
         return len(chain)
 
     def _cascade(self, ready: list[InstanceView], budget: int) -> list[InstanceView]:
@@ -594,9 +585,7 @@ class Engine:
             at += 1
         return chain
 
-    def _finish_wave(
-        self, session: Session, now: int, ready: list[InstanceView], outbox: _Outbox
-    ) -> int:
+    def _finish_wave(self, session: Session, now: int, ready: list[InstanceView]) -> int:
         """Finish exactly `ready` (marked SUCCESS in the views by `_cascade`); a row the store
         refused is put back and its Dag reloaded."""
         done = dict(transitions.finish_instant(session, [i.id for i in ready], now))
@@ -609,7 +598,6 @@ class Engine:
                 self._mark_stale(inst.dag_id)
                 continue
             inst.attempt = done[inst.id]
-            outbox.instant.append((inst, instant_line(inst.task_type, inst.file_type)))
         return len(done)
 
     def _claim(self, session: Session, now: int, ready: list[InstanceView]) -> None:

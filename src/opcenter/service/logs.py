@@ -12,20 +12,30 @@ with its **end** (the last `GET_INSTANCE_LOG_BYTES`, from a line start), after o
 saying how much was left out and how to read all of it: the end of a log is what says how an
 attempt ended. Its `InstanceHistoryId` names an attempt as ListInstanceHistory gives it
 (service/history.py); `read_instance_log` (the CLI's `--attempt`) takes attempt numbers.
+
+An attempt the engine finished without a process (a dry run, a virtual node) has no log file:
+its one line is made here from the store (the attempt's row: task type, finish time), so any
+API machine reads it, and the engine writes nothing for it. A log file or stored log of such an
+attempt (written by an older opcenter) is read as it is.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
+import sqlalchemy as sa
+
+from opcenter.domain.model import FileType, InstanceStatus, TaskType
+from opcenter.engine.dispatch import instant_line
 from opcenter.engine.paths import log_path
 from opcenter.errors import InvalidParameter, not_found
-from opcenter.runners.logs import LOG_TAG, read_log_page
+from opcenter.runners.logs import LOG_TAG, format_log_line, read_log_page
 from opcenter.runners.remote.rows import read_chunks
 from opcenter.service.context import ServiceContext
 from opcenter.service.history import history_attempt
 from opcenter.service.instances import _env, get_instance
-from opcenter.store.tables import Instance
+from opcenter.store.tables import Instance, InstanceAttempt
 
 __all__ = [
     "DEFAULT_LOG_PAGE_BYTES",
@@ -88,7 +98,14 @@ def read_instance_log(
     path = log_path(ctx.settings.data_dir, dag_id, instance_id, number)
 
     def read(at: int, count: int) -> tuple[bytes, int]:
-        return _read_stored(ctx, (instance_id, number), at, count) or read_log_page(path, at, count)
+        key = (instance_id, number)
+        found = _read_stored(ctx, key, at, count) or read_log_page(path, at, count)
+        if found[1] == 0:  # nothing written: an attempt finished without a process?
+            made = _instant_log(ctx, instance_id, number)
+            if made:
+                start = max(0, len(made) + at) if at < 0 else at
+                return made[start : start + count], len(made)
+        return found
 
     if not tail:
         data, size = read(offset, limit)
@@ -108,6 +125,39 @@ def _read_stored(
     attempt that has none there (run by the local executor: its log is a file)."""
     with ctx.db.transaction(readonly=True) as session:
         return read_chunks(session, key, offset, limit)
+
+
+_A = InstanceAttempt
+_ATTEMPT_END = sa.select(_A.task_type, _A.status, _A.finish_time).where(
+    _A.instance_id == sa.bindparam("id"), _A.attempt == sa.bindparam("attempt")
+)
+
+
+def _instant_log(ctx: ServiceContext, instance_id: int, number: int) -> bytes:
+    """The log of attempt `number` when the engine finished it without a process (a dry run,
+    a virtual node): the one line the engine wrote into a file before, stamped with the
+    attempt's finish time (this machine's local time); b"" for any other attempt."""
+    if number < 1:
+        return b""
+    with ctx.db.transaction(readonly=True) as session:
+        inst = session.get(Instance, instance_id)
+        row = session.execute(
+            sa.select(
+                InstanceAttempt.task_type, InstanceAttempt.status, InstanceAttempt.finish_time
+            ).where(InstanceAttempt.instance_id == instance_id, InstanceAttempt.attempt == number)
+        ).first()
+    if inst is None:
+        return b""
+    if row is None:  # an attempt older than attempt rows: only the latest one is described
+        if number != inst.attempt:
+            return b""
+        row = (inst.task_type, inst.status, inst.finish_time)
+    task_type, status, finished = TaskType(row[0]), row[1], row[2]
+    instant = task_type is not TaskType.MANUAL or inst.file_type == FileType.VIRTUAL
+    if not instant or status != InstanceStatus.SUCCESS.value or finished is None:
+        return b""
+    stamp = datetime.fromtimestamp(finished / 1000).astimezone()
+    return format_log_line(instant_line(task_type, inst.file_type), stamp).encode("utf-8")
 
 
 def _decode(data: bytes) -> str:

@@ -4,7 +4,8 @@ What is swept: the attempt log files (`<data_dir>/logs/dag_<DagId>/<InstanceId>.
 and attempt working directories (`<data_dir>/work/<InstanceId>/<attempt>`) of an instance that
 is finished (SUCCESS or FAILURE) in a Dag that is finished too, both for longer than
 `OPCENTER_RETENTION_DAYS` (default 30; 0 keeps everything forever). The instances' rows (states,
-times, parameters) are kept: only the files go, and a log read afterwards is empty.
+times, parameters) are kept: only the files go, and a log read afterwards is empty (but for
+a virtual or dry-run attempt, whose one line service/logs.py makes from its row).
 
 Never swept: an instance that is not finished, or whose Dag is not (a failed Dag can be made to
 run again), and any attempt newer than the one the store recorded when the sweep looked (a
