@@ -16,18 +16,40 @@ plus its engine's start — about 1 to 2 s.
 from __future__ import annotations
 
 import logging
+import signal
 import threading
+from typing import Any
 
 import click
 
+from opcenter.cli._output import collect_garbage
 from opcenter.engine.scheduler import Engine, EngineBusy
 from opcenter.service.context import ServiceContext
+from opcenter.settings import Settings
 
 __all__ = ["STANDBY_RETRY_SECONDS", "EngineLead"]
 
 STANDBY_RETRY_SECONDS = 1.0  # how often a standby process tries to take the lead
 
 logger = logging.getLogger("opcenter.leading")
+
+
+def open_long_running(settings: Settings) -> tuple[ServiceContext, threading.Event]:
+    """What a long-running process (serve, scheduler) does first: the garbage collector back
+    on, logging set up, the store opened (migrated), and SIGINT/SIGTERM turned into the
+    returned stop event."""
+    collect_garbage()  # a server lives long: the collector runs as usual
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    ctx = ServiceContext.open(settings)
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    return ctx, stop
 
 
 class EngineLead:

@@ -10,18 +10,13 @@ store, where the leading scheduler sees them.
 
 from __future__ import annotations
 
-import logging
-import signal
-import threading
 from pathlib import Path
-from typing import Any
 
 import click
 
-from opcenter.cli._leading import EngineLead
-from opcenter.cli._output import collect_garbage, data_dir_given, data_dir_option
+from opcenter.cli._leading import EngineLead, open_long_running
+from opcenter.cli._output import data_dir_given, data_dir_option
 from opcenter.errors import OpcenterError
-from opcenter.service.context import ServiceContext
 from opcenter.service.retention import RetentionSweeper
 from opcenter.settings import load_settings
 
@@ -52,18 +47,8 @@ def scheduler(
     from opcenter.api.health import health_app
     from opcenter.api.server import ServerThread
 
-    collect_garbage()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     settings = load_settings(data_dir=data_dir_given(data_dir), workers=workers)
-    ctx = ServiceContext.open(settings)
-    stop = threading.Event()
-
-    def _on_signal(signum: int, _frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
+    ctx, stop = open_long_running(settings)
     lead = EngineLead(ctx, stop, who="This scheduler", standing_by=STANDING_BY)
     health = ServerThread(
         health_app(ctx.db, lambda: lead.state), host=health_host, port=health_port

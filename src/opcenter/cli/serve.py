@@ -19,15 +19,12 @@ A background thread also sweeps old logs and work directories (service/retention
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 from pathlib import Path
-from typing import Any
 
 import click
 
-from opcenter.cli._leading import EngineLead
-from opcenter.cli._output import collect_garbage, data_dir_given, data_dir_option
+from opcenter.cli._leading import EngineLead, open_long_running
+from opcenter.cli._output import data_dir_given, data_dir_option
 from opcenter.engine.scheduler import Engine
 from opcenter.errors import NotFound, OpcenterError
 from opcenter.service.context import ServiceContext
@@ -98,20 +95,10 @@ def serve(
     from opcenter.iam.resolver import StoreKeyResolver
     from opcenter.service.iam import ensure_root
 
-    collect_garbage()  # a server lives long: the collector runs as usual
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     settings = load_settings(
         data_dir=data_dir_given(data_dir), workers=workers, host=host, port=port
     )
-    ctx = ServiceContext.open(settings)
-    stop = threading.Event()
-
-    def _on_signal(signum: int, _frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
+    ctx, stop = open_long_running(settings)
     leader = (
         None if no_engine else EngineLead(ctx, stop, who="This server", standing_by=STANDING_BY)
     )

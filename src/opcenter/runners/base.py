@@ -9,6 +9,7 @@ runners.
 from __future__ import annotations
 
 import enum
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -22,6 +23,7 @@ __all__ = [
     "InstanceSpec",
     "Outcome",
     "ProcessHandle",
+    "call_events",
 ]
 
 
@@ -128,3 +130,14 @@ class Executor(Protocol):
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop accepting work; with `wait`, let running attempts finish, else kill them."""
+
+
+def call_events(events: ExecutorEvents | None, name: str, *args: object) -> None:
+    """Call `events.<name>(*args)` for an executor; an exception there is logged, not raised
+    (the engine's handler must never kill an executor's thread)."""
+    if events is None:
+        return
+    try:
+        getattr(events, name)(*args)
+    except Exception:
+        logging.getLogger("opcenter.runners").exception("ExecutorEvents.%s raised; ignored", name)

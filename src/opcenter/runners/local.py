@@ -23,6 +23,7 @@ from opcenter.runners.base import (
     InstanceSpec,
     Outcome,
     ProcessHandle,
+    call_events,
 )
 from opcenter.runners.registry import default_runners
 from opcenter.runners.runner import Runner
@@ -222,13 +223,7 @@ class LocalExecutor:
         self._call("on_finished", result)
 
     def _call(self, name: str, *args: object) -> None:
-        events = self._events
-        if events is None:
-            return
-        try:
-            getattr(events, name)(*args)
-        except Exception:
-            logger.exception("ExecutorEvents.%s raised; ignored", name)
+        call_events(self._events, name, *args)
 
 
 def _spawn(target: Callable[[], None], name: str) -> threading.Thread:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from opcenter.context import now_ms
-from opcenter.runners.base import ExecutorEvents, InstanceResult, InstanceSpec, Outcome
+from opcenter.runners.base import ExecutorEvents, InstanceResult, InstanceSpec, Outcome, call_events
 from opcenter.runners.logs import format_log_line
 from opcenter.runners.remote import rows
 from opcenter.runners.remote.app import TASK_NAME, make_app
@@ -230,13 +230,7 @@ class CeleryExecutor:
             self.slots = rows.live_slots(session, since)
 
     def _call(self, name: str, *args: object) -> None:
-        events = self._events
-        if events is None:
-            return
-        try:
-            getattr(events, name)(*args)
-        except Exception:
-            logger.exception("ExecutorEvents.%s raised; ignored", name)
+        call_events(self._events, name, *args)
 
 
 _OUTCOMES = {o.value: o for o in Outcome}
