@@ -87,3 +87,18 @@ def test_the_page_is_found_with_or_without_its_slash_and_an_unknown_path_says_so
     answer = page.goto(console.base + "/console/no-such-page")
     assert answer.status == 404
     assert page.get_by_text("There is no such page.").is_visible()
+
+
+def test_a_sign_in_posted_from_another_site_is_refused(console, page):
+    page.goto(console.url + "signin")
+    answer = page.request.post(
+        console.url + "signin",
+        form={"name": "root", "password": ROOT_PASSWORD},
+        headers={"Origin": "https://evil.example"},
+        max_redirects=0,
+    )
+    assert answer.status == 403
+    assert not any(c["name"] == "opcenter_session" for c in page.context.cookies())
+    # The same form from the page itself signs in.
+    sign_in(page, console)
+    assert page.get_by_role("heading", name="Workspaces").is_visible()

@@ -183,6 +183,9 @@ def _guarded(handler: Handler, *, public: bool) -> Callable[[Request], Awaitable
         console = _console(request)
         page = Page(request, console, None, _translator(request), str(uuid.uuid4()).upper())
         try:
+            if request.method == "POST" and not _same_origin(request):
+                # Another site's page, signed in or not (the sign-in form too: no login CSRF).
+                raise CsrfRefused(page.t("error.csrf"))
             if not public:
                 token = request.cookies.get(SESSION_COOKIE)
                 page.session = await run_in_threadpool(load_session, console.ctx, token)
@@ -192,7 +195,7 @@ def _guarded(handler: Handler, *, public: bool) -> Callable[[Request], Awaitable
                     form = None
                     if "form" in request.headers.get("content-type", ""):
                         form = await request.form()
-                    if not _same_origin(request) or not _csrf_ok(request, page.session, form):
+                    if not _csrf_ok(request, page.session, form):
                         raise CsrfRefused(page.t("error.csrf"))
             return await handler(page)
         except OpcenterError as error:
