@@ -152,3 +152,38 @@ def _pipe(source: socket.socket, sink: socket.socket) -> None:
     finally:
         with contextlib.suppress(OSError):
             sink.shutdown(socket.SHUT_WR)
+
+
+def sdk_client(api: Proc) -> Any:
+    """The official DataWorks client, signing with the root key, on an API process."""
+    from alibabacloud_dataworks_public20200518.client import Client
+    from alibabacloud_tea_openapi import models as open_api_models
+
+    config = open_api_models.Config(
+        access_key_id=ROOT_KEY_ID,
+        access_key_secret=ROOT_KEY_SECRET,
+        endpoint=api.endpoint(),
+        protocol="http",
+    )
+    return Client(config)
+
+
+def marking(marks: Path, seconds: float) -> str:
+    """Shell code that records its (instance, attempt) when it starts and when it ends, in one
+    file (`marks/events`), in order; in between it takes `seconds`."""
+    line = "$OPCENTER_INSTANCE_ID $OPCENTER_ATTEMPT"
+    events = marks / "events"
+    return f'echo "start {line}" >> {events}; sleep {seconds}; echo "end {line}" >> {events}'
+
+
+def overlaps(events: list[str]) -> list[str]:
+    """Events of an attempt seen after a later attempt of its instance started: two live
+    copies of one instance (the earlier one was not killed before the rerun began)."""
+    latest: dict[str, int] = {}
+    wrong = []
+    for event in events:
+        _, instance, attempt = event.split()
+        if int(attempt) < latest.get(instance, 0):
+            wrong.append(event)
+        latest[instance] = max(latest.get(instance, 0), int(attempt))
+    return wrong

@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from alibabacloud_dataworks_public20200518 import models as dw
-from alibabacloud_dataworks_public20200518.client import Client
-from alibabacloud_tea_openapi import models as open_api_models
 from alibabacloud_tea_openapi.exceptions import ThrottlingException
 
 from opcenter.domain.model import DagStatus, InstanceStatus
@@ -25,7 +23,7 @@ from opcenter.service.context import ServiceContext
 from opcenter.settings import load_settings
 from opcenter.store.db import Database
 from opcenter.store.tables import InstanceAttempt
-from tests.cli.processes import ROOT_KEY_ID, ROOT_KEY_SECRET, Proc, TcpProxy
+from tests.cli.processes import Proc, TcpProxy, marking, overlaps, sdk_client
 from tests.conftest import PG_URL
 from tests.engine.builders import by_name, make_flow, node, run_flow, wait_dag, wait_for
 
@@ -67,43 +65,11 @@ def _start(
     return proc
 
 
-def _marking(marks: Path, seconds: float) -> str:
-    """Shell code that records its (instance, attempt) when it starts and when it ends, in one
-    file, in order; in between it takes a moment."""
-    line = "$OPCENTER_INSTANCE_ID $OPCENTER_ATTEMPT"
-    events = marks / "events"
-    return f'echo "start {line}" >> {events}; sleep {seconds}; echo "end {line}" >> {events}'
-
-
-def _overlaps(events: list[str]) -> list[str]:
-    """Events of an attempt seen after a later attempt of its instance started: two live
-    copies of one instance (the earlier one was not killed before the rerun began)."""
-    latest: dict[str, int] = {}
-    wrong = []
-    for event in events:
-        _, instance, attempt = event.split()
-        if int(attempt) < latest.get(instance, 0):
-            wrong.append(event)
-        latest[instance] = max(latest.get(instance, 0), int(attempt))
-    return wrong
-
-
-def _sdk(api: Proc) -> Client:
-    """The official DataWorks client, signing with the root key, on an API process."""
-    config = open_api_models.Config(
-        access_key_id=ROOT_KEY_ID,
-        access_key_secret=ROOT_KEY_SECRET,
-        endpoint=api.endpoint(),
-        protocol="http",
-    )
-    return Client(config)
-
-
 def test_a_standby_scheduler_takes_over_within_5_s_of_the_leader_kill_without_a_second_run(
     ctx: ServiceContext, url: str, procs: list[Proc], tmp_path: Path
 ) -> None:
     marks = tmp_path / "marks"
-    code = _marking(marks, 1.5)
+    code = marking(marks, 1.5)
     nodes = [
         node("a", "shell", code, auto_rerun_times=1),
         *(node(f"b{i}", "shell", code, after=["a"], auto_rerun_times=1) for i in range(3)),
@@ -143,7 +109,7 @@ def test_a_standby_scheduler_takes_over_within_5_s_of_the_leader_kill_without_a_
     events = (marks / "events").read_text().splitlines()
     started = Counter(e for e in events if e.startswith("start "))
     assert max(started.values()) == 1, started
-    assert _overlaps(events) == [], events
+    assert overlaps(events) == [], events
     reran = [i for i in instances.values() if i.attempt > 1]
     assert reran, "the kill interrupted no attempt"
     for instance in instances.values():
@@ -153,7 +119,7 @@ def test_a_standby_scheduler_takes_over_within_5_s_of_the_leader_kill_without_a_
     assert second.said("This scheduler now leads the store")
 
 
-def test_an_api_only_server_and_a_scheduler_run_a_workflow_through_the_sdk(
+def test_an_api_only_server_and_a_scheduler_run_a_workflow_through_thesdk(
     ctx: ServiceContext, url: str, procs: list[Proc], tmp_path: Path
 ) -> None:
     # Given a server without an engine and a scheduler on one store
@@ -163,7 +129,7 @@ def test_an_api_only_server_and_a_scheduler_run_a_workflow_through_the_sdk(
     assert api.said("No engine in this process (--no-engine)")
     wait_for(lambda: scheduler.engine() == "leader", timeout=60)
     # When a shell workflow is created, deployed and run through the official SDK
-    sdk = _sdk(api)
+    sdk = sdk_client(api)
     sdk.create_project(dw.CreateProjectRequest(project_identifier="ops", project_name="ops"))
     sdk.create_business(
         dw.CreateBusinessRequest(
@@ -248,7 +214,7 @@ def test_the_rate_limit_of_an_access_key_holds_across_two_api_processes(
     # Given two API processes on one store, an AccessKey limited to one call per 5 s
     limit = {"OPCENTER_RATE_LIMIT_PER_SECOND": "0.2"}
     apis = [_start(procs, url, tmp_path, "serve", "--no-engine", **limit) for _ in range(2)]
-    first, second = (_sdk(api) for api in apis)
+    first, second = (sdk_client(api) for api in apis)
     # When the key calls the first, then the second, then the first again
     first.list_projects(dw.ListProjectsRequest())
     refused = []

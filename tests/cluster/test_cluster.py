@@ -21,13 +21,12 @@ import pytest
 import sqlalchemy as sa
 from alibabacloud_dataworks_public20200518 import models as dw
 from alibabacloud_dataworks_public20200518.client import Client
-from alibabacloud_tea_openapi import models as open_api_models
 
 from opcenter.service.context import ServiceContext
 from opcenter.settings import load_settings
 from opcenter.store.db import Database
 from opcenter.store.tables import Dag, Instance, WorkerAttempt
-from tests.cli.processes import ROOT_KEY_ID, ROOT_KEY_SECRET, Proc
+from tests.cli.processes import Proc, marking, overlaps, sdk_client
 from tests.conftest import PG_URL
 from tests.engine.builders import make_flow, node, wait_for
 
@@ -80,44 +79,15 @@ class Cluster:
             proc.kill()
 
 
-def _sdk(api: Proc) -> Client:
-    return Client(
-        open_api_models.Config(
-            access_key_id=ROOT_KEY_ID,
-            access_key_secret=ROOT_KEY_SECRET,
-            endpoint=api.endpoint(),
-            protocol="http",
-        )
-    )
-
-
-def _marking(marks: Path) -> str:
-    """Shell code recording, in one file and in order, when its attempt starts and ends."""
-    line = "$OPCENTER_INSTANCE_ID $OPCENTER_ATTEMPT"
-    return f'echo "start {line}" >> {marks}/events; sleep 0.2; echo "end {line}" >> {marks}/events'
-
-
 def _layers(marks: Path, layers: int, width: int) -> list:
     """`layers` × `width` Shell nodes, each after two nodes of the layer above."""
-    code = _marking(marks)
+    code = marking(marks, 0.2)
     nodes = []
     for layer in range(layers):
         for i in range(width):
             after = [] if layer == 0 else [f"n{layer - 1}_{i}", f"n{layer - 1}_{(i + 1) % width}"]
             nodes.append(node(f"n{layer}_{i}", "shell", code, after=after, auto_rerun_times=1))
     return nodes
-
-
-def _overlaps(events: list[str]) -> list[str]:
-    """Events of an attempt seen after a later attempt of its instance started."""
-    latest: dict[str, int] = {}
-    wrong = []
-    for event in events:
-        _, instance, attempt = event.split()
-        if int(attempt) < latest.get(instance, 0):
-            wrong.append(event)
-        latest[instance] = max(latest.get(instance, 0), int(attempt))
-    return wrong
 
 
 def _running_on(ctx: ServiceContext, worker: str) -> bool:
@@ -178,7 +148,7 @@ def _run_cluster(ctx, url, broker, tmp_path, *, layers: int, width: int, dates: 
         # Run the range through the first API process.
         last = dt.date.today() - dt.timedelta(days=1)
         first = last - dt.timedelta(days=dates - 1)
-        answer = _sdk(apis[0]).run_manual_dag_nodes(
+        answer = sdk_client(apis[0]).run_manual_dag_nodes(
             dw.RunManualDagNodesRequest(
                 project_env="PROD", project_name=flow.workspace, flow_name=flow.name,
                 start_biz_date=f"{first} 00:00:00", end_biz_date=f"{last} 00:00:00",
@@ -198,7 +168,7 @@ def _run_cluster(ctx, url, broker, tmp_path, *, layers: int, width: int, dates: 
         wait_for(lambda: _running_on(ctx, "w1"), timeout=60)
         cluster.procs[0].signal(signal.SIGKILL)
         # Watch through the second API process; restart what the rules left failed.
-        watcher = _sdk(apis[1])
+        watcher = sdk_client(apis[1])
         wait_for(lambda: _all_succeeded(ctx, watcher, total), timeout=240, interval=1)
     finally:
         cluster.stop()
@@ -208,7 +178,7 @@ def _run_cluster(ctx, url, broker, tmp_path, *, layers: int, width: int, dates: 
 
 def _check(ctx: ServiceContext, events: list[str], total: int, dates: int) -> None:
     # No instance ever had two live attempts.
-    assert _overlaps(events) == []
+    assert overlaps(events) == []
     starts = Counter(e.split(" ", 1)[1] for e in events if e.startswith("start"))
     assert [k for k, n in starts.items() if n > 1] == []  # an attempt started once
     with ctx.db.transaction(readonly=True) as session:
