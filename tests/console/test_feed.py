@@ -89,4 +89,8 @@ def test_the_feed_reads_nothing_while_nobody_watches(ctx):
 
     _run(once)
     assert feed._since == {} and feed._sent == {}
+    # A look that began before the last subscriber left keeps nothing of that Dag.
+    dag_id = run_flow(make_flow(ctx, [node("a")])).dag_id
+    feed._look({dag_id: 0}, [])
+    assert feed._sent == {} and feed._dag_sent == {}
     feed.close()

@@ -139,18 +139,20 @@ class ChangeFeed:
                 sa.select(Dag.id, Dag.status).where(Dag.id.in_(list(watched)))
             ).all()
         changed: dict[int, list[dict[str, Any]]] = {}
-        for row in rows:
-            state = (row.status, row.suspended, row.task_type, row.attempt, row.finish_time)
-            sent = self._sent.setdefault(row.dag_id, {})
-            if sent.get(row.id) != state:
-                sent[row.id] = state
-                changed.setdefault(row.dag_id, []).append(instance_state(row))
         dag_status = {}
-        for dag in dags:
-            if self._dag_sent.get(dag.id) != dag.status:
-                self._dag_sent[dag.id] = dag.status
-                dag_status[dag.id] = dag.status
-        with self._lock:
+        with self._lock:  # what was sent is forgotten with a Dag's last subscriber (unsubscribe)
+            for row in rows:
+                if row.dag_id not in self._since:
+                    continue
+                state = (row.status, row.suspended, row.task_type, row.attempt, row.finish_time)
+                sent = self._sent.setdefault(row.dag_id, {})
+                if sent.get(row.id) != state:
+                    sent[row.id] = state
+                    changed.setdefault(row.dag_id, []).append(instance_state(row))
+            for dag in dags:
+                if dag.id in self._since and self._dag_sent.get(dag.id) != dag.status:
+                    self._dag_sent[dag.id] = dag.status
+                    dag_status[dag.id] = dag.status
             for dag_id in watched:
                 if dag_id in self._since:
                     self._since[dag_id] = now - LOOKBACK_MS
