@@ -215,7 +215,7 @@ def render(engines, workloads, results, args, started: dt.datetime) -> str:
         for engine in engines:
             cell = results[workload.name][engine.key]
             lines.append(_row(workload, engine, cell, base, api))
-    lines += ["", *READING, "", "Engines:", ""]
+    lines += ["", *targets(results), "", *READING, "", "Engines:", ""]
     lines += [f"- **{e.key}** ({e.label}): {e.mode}." for e in engines]
     lines += [
         "",
@@ -225,6 +225,29 @@ def render(engines, workloads, results, args, started: dt.datetime) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+#: The peer targets of issue 16: (workload, opcenter's engine, peer engine, times ahead).
+PEER_TARGETS = (
+    ("chain", "opcenter", "luigi-1w", 1.5),
+    ("chain", "opcenter", "dagster", 20.0),
+    ("fan", "opcenter-api", "airflow", 10.0),
+)
+
+
+def targets(results: dict[str, dict[str, Cell]]) -> list[str]:
+    """The issue's peer targets, each with how far ahead opcenter measured (peer ÷ ours)."""
+    lines = ["Targets (issue 16): how many times faster opcenter was (peer's median ÷ ours).", ""]
+    for workload, ours, peer, wanted in PEER_TARGETS:
+        row = results.get(workload, {})
+        mine, theirs = _median(row.get(ours)), _median(row.get(peer))
+        what = f"- {workload}: `{ours}` ≥ {wanted:g}× ahead of {peer}: "
+        if mine is None or theirs is None:
+            lines.append(what + "not measured in this run")
+            continue
+        ahead = theirs / mine
+        lines.append(what + f"{ahead:.1f}× ({'PASS' if ahead >= wanted else 'MISS'})")
+    return lines
 
 
 def _median(cell: Cell | None) -> float | None:
