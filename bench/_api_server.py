@@ -12,7 +12,10 @@ thread's CPU time in /proc).
 
 With `OPCENTER_BENCH_PROFILE=<file>` every dispatched request runs under cProfile (one profiler
 per worker thread, merged into `<file>` on exit; read it with `pstats`). Profiling slows the
-server down; use it to see where time goes, not for the figures. (The store's own writer lock,
+server down; use it to see where time goes, not for the figures. With
+`OPCENTER_BENCH_TRACEMALLOC=<dir>` (bench/bench_memory.py `--tracemalloc`) allocations are
+traced from the start, and each SIGUSR1 dumps a `tracemalloc` snapshot to the path written in
+`<dir>/next`, then creates that path with the suffix `.done`. (The store's own writer lock,
 store/db.py, replaced the OPCENTER_BENCH_SERIALIZE experiment this file once carried.)
 """
 
@@ -20,12 +23,14 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import os
 import pstats
 import signal
 import sys
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +46,7 @@ from opcenter.service.iam import ensure_root  # noqa: E402
 from opcenter.settings import load_settings  # noqa: E402
 
 PROFILE_ENV = "OPCENTER_BENCH_PROFILE"
+SNAPSHOT_ENV = "OPCENTER_BENCH_TRACEMALLOC"
 
 
 class _Profiled:
@@ -87,7 +93,18 @@ def _profile(app: Any) -> _Profiled:
     return wrapper
 
 
+def _dump_snapshot(folder: Path) -> None:
+    """A tracemalloc snapshot of what is live now (after a full collection) to `folder/next`."""
+    gc.collect()
+    target = Path((folder / "next").read_text().strip())
+    tracemalloc.take_snapshot().dump(str(target))
+    target.with_suffix(".done").touch()
+
+
 def main() -> None:
+    snapshots = os.environ.get(SNAPSHOT_ENV)
+    if snapshots:
+        tracemalloc.start(12)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--port", type=int, default=0)
@@ -111,12 +128,17 @@ def main() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    wanted = threading.Event()
+    if snapshots:
+        signal.signal(signal.SIGUSR1, lambda *_: wanted.set())
     server = ServerThread(app, host="127.0.0.1", port=args.port).start()
     engine_tid = engine._thread.native_id if engine._thread else None  # for per-thread CPU
     print(f"listening {server.endpoint} engine-tid {engine_tid}", flush=True)
     try:
         while not stop.wait(0.5):
-            pass
+            if wanted.is_set():
+                wanted.clear()
+                _dump_snapshot(Path(str(snapshots)))
     finally:
         server.stop()
         engine.stop()

@@ -35,6 +35,7 @@ BENCHMARKS = [
     "bench_cli.py",
     "bench_console.py",
     "bench_workers.py",
+    "bench_memory.py",
 ]
 
 
