@@ -206,8 +206,8 @@ def rows_of(fig: Figures) -> list[tuple[str, str]]:
 
     rows = [("server started, flow deployed (no instance)", f"VmRSS {mib(fig.started_rss)}")]
     last = fig.samples[-1] if fig.samples else None
-    marks = sorted({fig.warmup, fig.samples[len(fig.samples) // 2].instances, last.instances})
-    for instances in marks if last else []:
+    marks = sorted({fig.warmup, fig.half, last.instances}) if last else []
+    for instances in marks:
         s = fig.at(instances)
         if s is not None:
             label = "after the warm-up, " if instances == fig.warmup else "after "
@@ -331,7 +331,12 @@ def markdown(fig: Figures, args: argparse.Namespace) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Server RSS over many finished instances.")
-    parser.add_argument("--instances", type=int, default=100_000, help="instances in all")
+    parser.add_argument(
+        "--instances",
+        type=int,
+        default=100_000,
+        help="instances in all (flatness needs tens of thousands)",
+    )
     parser.add_argument("--phase", type=int, default=10_000, help="instances per phase")
     parser.add_argument("--warmup", type=int, default=10_000, help="instances of the warm-up")
     parser.add_argument("--clients", type=int, default=8, help="concurrent SDK clients")
