@@ -15,15 +15,21 @@ per worker thread, merged into `<file>` on exit; read it with `pstats`). Profili
 server down; use it to see where time goes, not for the figures. With
 `OPCENTER_BENCH_TRACEMALLOC=<dir>` (bench/bench_memory.py `--tracemalloc`) allocations are
 traced from the start, and each SIGUSR1 dumps a `tracemalloc` snapshot to the path written in
-`<dir>/next`, then creates that path with the suffix `.done`. (The store's own writer lock,
-store/db.py, replaced the OPCENTER_BENCH_SERIALIZE experiment this file once carried.)
+`<dir>/next`, then creates that path with the suffix `.done`; next to it, `.json` holds
+SQLite's own heap and glibc malloc's in-use and free-but-kept bytes (with
+`OPCENTER_BENCH_TRACEMALLOC_FRAMES=0`: those figures only, without tracing). (The store's own
+writer lock, store/db.py, replaced the OPCENTER_BENCH_SERIALIZE experiment this file once
+carried.)
 """
 
 from __future__ import annotations
 
+import _sqlite3
 import argparse
 import cProfile
+import ctypes
 import gc
+import json
 import os
 import pstats
 import signal
@@ -47,6 +53,7 @@ from opcenter.settings import load_settings  # noqa: E402
 
 PROFILE_ENV = "OPCENTER_BENCH_PROFILE"
 SNAPSHOT_ENV = "OPCENTER_BENCH_TRACEMALLOC"
+FRAMES_ENV = "OPCENTER_BENCH_TRACEMALLOC_FRAMES"  # 0: native figures only, no tracing
 
 
 class _Profiled:
@@ -93,18 +100,56 @@ def _profile(app: Any) -> _Profiled:
     return wrapper
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+            "uordblks", "fordblks", "keepcost",
+        )
+    ]  # fmt: skip
+
+
+def _native_memory() -> dict[str, int]:
+    """Memory outside Python's view: SQLite's own heap (sqlite3_status64 MEMORY_USED, current
+    and high-water) and glibc malloc's bytes in use and free-but-kept (mallinfo2); {} where
+    unavailable."""
+    out: dict[str, int] = {}
+    try:
+        lib = ctypes.CDLL(_sqlite3.__file__)
+        current, high = ctypes.c_int64(), ctypes.c_int64()
+        if lib.sqlite3_status64(0, ctypes.byref(current), ctypes.byref(high), 0) == 0:
+            out["sqlite_used"], out["sqlite_high"] = current.value, high.value
+    except (OSError, AttributeError):
+        pass
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallinfo2.restype = _MallInfo2
+        info = libc.mallinfo2()
+        out["malloc_in_use"] = info.uordblks + info.hblkhd
+        out["malloc_free_kept"] = info.fordblks
+    except (OSError, AttributeError):
+        pass
+    return out
+
+
 def _dump_snapshot(folder: Path) -> None:
-    """A tracemalloc snapshot of what is live now (after a full collection) to `folder/next`."""
+    """A tracemalloc snapshot of what is live now (after a full collection) to `folder/next`
+    (when tracing), and the native memory figures next to it as JSON."""
     gc.collect()
     target = Path((folder / "next").read_text().strip())
-    tracemalloc.take_snapshot().dump(str(target))
+    if tracemalloc.is_tracing():
+        tracemalloc.take_snapshot().dump(str(target))
+    target.with_suffix(".json").write_text(json.dumps(_native_memory()))
     target.with_suffix(".done").touch()
 
 
 def main() -> None:
     snapshots = os.environ.get(SNAPSHOT_ENV)
     if snapshots:
-        tracemalloc.start(5)  # frames per allocation: deeper is much slower
+        frames = int(os.environ.get(FRAMES_ENV, "5"))  # deeper is much slower
+        if frames > 0:
+            tracemalloc.start(frames)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--port", type=int, default=0)

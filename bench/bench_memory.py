@@ -30,13 +30,15 @@ Prints a table and the markdown section; `--write-docs` writes it into docs/benc
 runs through bench/_api_server.py with `tracemalloc` on, dumps a snapshot into DIR after each
 phase (on SIGUSR1), and the growth between the warm-up and the last snapshot is printed by
 allocation site (tracemalloc costs memory and time: such a run's figures are not the ones
-reported).
+reported); `--frames 0` keeps only the native figures (SQLite's heap, malloc's bytes in use
+and free-but-kept), at full speed.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import signal
 import sqlite3
@@ -64,6 +66,7 @@ from bench.bench_api_load import (  # noqa: E402
 HEADING = "## Server memory (issue 16)"
 FLAT_MIB_PER_100K = 2.0  # the target: VmRSS growth after the warm-up, per 100,000 instances
 SNAPSHOT_ENV = "OPCENTER_BENCH_TRACEMALLOC"  # read by bench/_api_server.py
+FRAMES_ENV = "OPCENTER_BENCH_TRACEMALLOC_FRAMES"
 IDLE_TIMEOUT_SECONDS = 600.0
 MIB = 1024 * 1024
 
@@ -133,6 +136,14 @@ def snapshot(server: Server, folder: Path, name: str) -> Path:
             raise RuntimeError("the server wrote no tracemalloc snapshot")
         time.sleep(0.2)
     return target
+
+
+def print_native(snapshots: list[Path]) -> None:
+    """SQLite's heap and malloc's in-use / free-but-kept bytes at each snapshot (MiB)."""
+    print("\nnative memory at each snapshot (MiB):")
+    for path in snapshots:
+        figures = json.loads(path.with_suffix(".json").read_text())
+        print(f"  {path.stem:>12}: " + ", ".join(f"{k} {v / MIB:.2f}" for k, v in figures.items()))
 
 
 def print_growth(first: Path, last: Path, top: int = 25) -> None:
@@ -352,6 +363,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="DIR",
         help="diagnostic: snapshots of the server's allocations into DIR, growth printed",
     )
+    parser.add_argument(
+        "--frames",
+        type=int,
+        default=5,
+        help="with --tracemalloc: frames per traced allocation; 0: native figures only (fast)",
+    )
     args = parser.parse_args(argv)
     for name in ("instances", "phase", "warmup"):
         if getattr(args, name) % NODES:
@@ -369,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         how = "launcher"
         args.tracemalloc.mkdir(parents=True, exist_ok=True)
         os.environ[SNAPSHOT_ENV] = str(args.tracemalloc.resolve())
+        os.environ[FRAMES_ENV] = str(args.frames)
     # Phase boundaries: the warm-up is one of them, so the figure "after the warm-up" is measured.
     marks = sorted({*range(args.phase, args.instances + 1, args.phase), args.warmup})
     if marks[-1] != args.instances:
@@ -411,8 +429,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.notes is not None:
         args.notes.write_text(text)
     if args.tracemalloc is not None:
+        print_native(snapshots)
         first = next((p for p in snapshots if p.stem == f"at-{args.warmup}"), snapshots[0])
-        print_growth(first, snapshots[-1])
+        if args.frames > 0:
+            print_growth(first, snapshots[-1])
     elif args.write_docs:
         replace_section(HEADING, text)
     store = server.store
