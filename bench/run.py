@@ -35,7 +35,6 @@ BENCHMARKS = [
     "bench_cli.py",
     "bench_console.py",
     "bench_workers.py",
-    "bench_memory.py",
 ]
 
 
