@@ -49,6 +49,27 @@ class Base(DeclarativeBase):
     pass
 
 
+_LIVE = "deleted_at IS NULL"
+# The partial unique indexes on live rows: PostgreSQL's `WHERE` is attached by
+# `use_postgresql_options` only when a PostgreSQL store is opened, because naming a
+# `postgresql_*` option here imports SQLAlchemy's whole PostgreSQL dialect (its asyncpg driver
+# module included), about 30 ms of every SQLite process's start-up.
+_PARTIAL_INDEXES: list[Index] = []
+
+
+def _live_unique(name: str, *columns: str) -> Index:
+    index = Index(name, *columns, unique=True, sqlite_where=text(_LIVE))
+    _PARTIAL_INDEXES.append(index)
+    return index
+
+
+def use_postgresql_options() -> None:
+    """Give the partial indexes their PostgreSQL `WHERE` (idempotent). The store calls it when
+    it opens a PostgreSQL database; Alembic's comparisons and DDL then see the whole schema."""
+    for index in _PARTIAL_INDEXES:
+        index.dialect_kwargs["postgresql_where"] = text(_LIVE)
+
+
 def _pk() -> Mapped[int]:
     return mapped_column(Id, primary_key=True, autoincrement=True)
 
@@ -86,14 +107,7 @@ class Workflow(Base):
     __tablename__ = "workflow"
     __table_args__ = (
         # Names are unique among live workflows; a deleted one keeps its row for run history.
-        Index(
-            "uq_workflow_live_name",
-            "workspace_id",
-            "name",
-            unique=True,
-            sqlite_where=text("deleted_at IS NULL"),
-            postgresql_where=text("deleted_at IS NULL"),
-        ),
+        _live_unique("uq_workflow_live_name", "workspace_id", "name"),
         {"sqlite_autoincrement": True},
     )
 
@@ -115,14 +129,7 @@ class File(Base):
     __tablename__ = "file"
     __table_args__ = (
         # Names are unique among live files; a deleted one keeps its row (versions refer to it).
-        Index(
-            "uq_file_live_name",
-            "workspace_id",
-            "name",
-            unique=True,
-            sqlite_where=text("deleted_at IS NULL"),
-            postgresql_where=text("deleted_at IS NULL"),
-        ),
+        _live_unique("uq_file_live_name", "workspace_id", "name"),
         {"sqlite_autoincrement": True},
     )
 
