@@ -329,14 +329,19 @@ _zone: list[ZoneInfo] = []  # the store's time zone, once a command has opened t
 
 
 @contextmanager
-def service_context(data_dir: Path | None = None) -> Iterator[ServiceContext]:
+def service_context(
+    data_dir: Path | None = None, *, collect: bool = True
+) -> Iterator[ServiceContext]:
     """The migrated store of the data directory (`--data-dir`, else OPCENTER_DATA_DIR, else
-    ./.opcenter; OPCENTER_DATABASE_URL overrides the store), released afterwards."""
+    ./.opcenter; OPCENTER_DATABASE_URL overrides the store), released afterwards. `collect`:
+    turn the garbage collector back on now (`collect_garbage`); `run` does it itself once its
+    run is created and its engine started, which allocate much and leave little garbage."""
     from opcenter.service.context import ServiceContext
     from opcenter.settings import load_settings
 
     ctx = ServiceContext.open(load_settings(data_dir=data_dir_given(data_dir)))
-    collect_garbage()
+    if collect:
+        collect_garbage()
     _zone[:] = [ctx.settings.tz]
     try:
         yield ctx
