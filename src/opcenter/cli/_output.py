@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
-import getpass
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -178,6 +177,9 @@ def _flag(param: click.Parameter | None, ctx: click.Context | None) -> str:
     return param.human_readable_name
 
 
+_PLAIN_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})|(\d{4})(\d{2})(\d{2})", re.ASCII)
+
+
 class DateParam(click.ParamType):
     """A business date typed as `yyyy-mm-dd` or `yyyymmdd`; a `datetime.date`."""
 
@@ -192,6 +194,12 @@ class DateParam(click.ParamType):
         if isinstance(value, dt.date):
             return value
         text = str(value).strip()
+        plain = _PLAIN_DATE.fullmatch(text)
+        if plain is not None:  # the usual forms, without `strptime` (~5 ms of its import)
+            try:
+                return dt.date(*(int(part) for part in plain.groups() if part is not None))
+            except ValueError:
+                pass  # not a calendar date: `strptime` below says so as before
         for form in ("%Y-%m-%d", "%Y%m%d"):
             try:
                 return dt.datetime.strptime(text, form).date()
@@ -366,6 +374,8 @@ def current_caller() -> Caller:
     from opcenter.service.context import Caller
 
     try:
+        import getpass  # on use: it imports the terminal modules
+
         return Caller(name=getpass.getuser())
     except (KeyError, OSError):
         return Caller()

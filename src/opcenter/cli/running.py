@@ -277,14 +277,9 @@ def _follow(
     ctx: ServiceContext, created: RunCreated, env: str, driver: _RunDriver, *, live: bool
 ) -> list[DagView]:
     """The run's Dags once it has ended, redrawing the live table meanwhile on a terminal."""
-    from rich.live import Live
-
-    out = console()
-    live = live and out.is_terminal
+    live = live and console().is_terminal  # `--json` imports no rich
     drawn = 0.0
-    with (
-        Live(console=out, refresh_per_second=8, transient=False) if live else nullcontext() as view
-    ):
+    with _live_view(console()) if live else nullcontext() as view:
         while True:
             driver.lead_if_free()
             collect_garbage()  # (once) the run is created and its engine started
@@ -296,6 +291,12 @@ def _follow(
             if done:
                 return dags
             driver.wait(REFRESH_SECONDS)
+
+
+def _live_view(out: Any) -> Any:
+    from rich.live import Live  # only on a terminal: a piped run prints the final table alone
+
+    return Live(console=out, refresh_per_second=8, transient=False)
 
 
 def _failed_instances(ctx: ServiceContext, dags: list[DagView], env: str) -> list[InstanceView]:
