@@ -25,8 +25,8 @@ type, a workdir or log that cannot be created, a missing interpreter are FAILURE
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
-import functools
 import logging
 import os
 import select
@@ -198,7 +198,7 @@ def _launch(
     gate's write end and the function to call once the process group is gone."""
     _check_executable(command)
     gate_read, gate_write = os.pipe()
-    prefix, preexec = _pdeathsig_prefix(), None
+    prefix, preexec = _PDEATHSIG_PREFIX, None
     switch: dict[str, Any] = {}
     user = jail.user if jail is not None else None
     if user is not None and prefix:  # setpriv becomes the tenant in the same exec
@@ -295,14 +295,9 @@ def _signal_name(number: int) -> str:
 _PR_SET_PDEATHSIG = 1
 
 
-@functools.cache
-def _prctl() -> Any:
-    """libc's `prctl`, looked up once, in the parent (the child only calls it): on first use,
-    because `ctypes` costs a process that runs no attempt (a CLI command) ~8 ms to import."""
+def _load_prctl() -> Any:
     if not sys.platform.startswith("linux"):
         return None
-    import ctypes
-
     try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
@@ -312,26 +307,31 @@ def _prctl() -> Any:
     return prctl
 
 
-@functools.cache
+_PRCTL = _load_prctl()  # looked up once, in the parent: the child only calls it
+
+
 def _pdeathsig_prefix() -> tuple[str, ...]:
     """util-linux `setpriv --pdeathsig KILL`, when present, arms the parent-death signal and
     `exec`s the gate (the signal survives `exec`). It costs one `exec`, where a Python
     `preexec_fn` costs a full `fork` of the server (no `vfork` is possible then): about 7 ms
     per attempt here. A parent that died before `setpriv` ran is still covered: the gate then
     reads end-of-file instead of its go-ahead, and the command never starts."""
-    if _prctl() is None:
+    if _PRCTL is None:
         return ()
     found = shutil.which("setpriv")
     return (found, "--pdeathsig", "KILL", "--") if found else ()
+
+
+_PDEATHSIG_PREFIX = _pdeathsig_prefix()
 
 
 def _die_with_parent() -> Callable[[], None] | None:
     """A `preexec_fn` that asks the kernel to SIGKILL the child when the thread that started it
     ends (`prctl(PR_SET_PDEATHSIG)`; it is per *thread*, hence the rule in `run_attempt`). If
     the parent is already gone by then, the child kills itself at once. None off Linux."""
-    prctl, parent = _prctl(), os.getpid()
-    if prctl is None:
+    if _PRCTL is None:
         return None
+    prctl, parent = _PRCTL, os.getpid()
 
     def arm() -> None:
         if prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0 and os.getppid() != parent:
