@@ -126,7 +126,7 @@ def stored_bytes(db: Database) -> bytes:
     with db.engine.connect() as conn:
         rows = b"".join(
             repr(row).encode()
-            for table in tables.Base.metadata.sorted_tables
+            for table in tables.full_metadata().sorted_tables
             for row in conn.execute(sa.select(table))
         )
     if not db.is_sqlite:

@@ -21,7 +21,7 @@ import sys
 out, sys.argv = sys.argv[1], ["opcenter", *sys.argv[2:]]
 from opcenter.cli import main
 try:
-    main()
+    main(exit_at_once=False)
 except SystemExit:
     pass
 with open(out, "w") as f:

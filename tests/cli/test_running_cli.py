@@ -147,7 +147,11 @@ def test_run_wait_exits_one_given_a_failing_node(data_dir: Path, tmp_path: Path)
         "--data-dir", str(data_dir),
     )  # fmt: skip
     assert result.exit_code == 1
-    assert "FAILURE" in result.output and "CREATED" in result.output
+    # The final table: per Dag its date, status, done/all, failed count and running nodes
+    assert [row[1:6] for row in _table_rows(result.stdout)] == [
+        ["2020-01-01", "FAILURE", "0/1", "1", "-"],
+        ["2020-01-02", "CREATED", "0/1", "0", "-"],
+    ]
     # It ends naming each failed instance (id, node, date, why) and how to read its log
     failed = [i for i in by_name(ctx, 1).values() if i.status is InstanceStatus.FAILURE]
     assert len(failed) == 1

@@ -20,9 +20,9 @@ from opcenter.runners.local import LocalExecutor
 from opcenter.service import instances as ops
 from opcenter.service import logs
 from opcenter.service.context import Caller, ServiceContext
-from opcenter.service.runs import get_dag
+from opcenter.service.runs import get_dag, list_dags
 from opcenter.store.tables import Instance, Workspace
-from tests.engine.builders import by_name, make_flow, node, run_flow, wait_dag, wait_for
+from tests.engine.builders import biz, by_name, make_flow, node, run_flow, wait_dag, wait_for
 
 S = InstanceStatus
 PROD = "PROD"
@@ -104,6 +104,23 @@ def test_a_scoped_engine_drives_its_runs_only(
     assert wait_dag(ctx, mine.dag_id) is DagStatus.SUCCESS
     for other in (theirs, later):
         assert get_dag(ctx, dag_id=other.dag_id, project_env=PROD).status is DagStatus.CREATED
+
+
+def test_a_scoped_engine_tells_when_its_run_may_have_ended(
+    ctx: ServiceContext, start_engine: Callable[..., Engine]
+) -> None:
+    """`dags_settled` (what `opcenter run --wait` waits on instead of polling) is set once the
+    step that finished the run's last Dag has committed, not when an earlier date succeeds."""
+    flow = make_flow(ctx, [node("a", "shell", "sleep 0.5"), node("b", after=["a"])])
+    created = run_flow(flow, start_biz_date=biz(days_ago=1), end_biz_date=biz())
+    first, second = created.dag_ids
+    engine = start_engine(ctx, runs={created.op_seq})
+    assert wait_dag(ctx, first) is DagStatus.SUCCESS
+    assert not engine.dags_settled.is_set()  # the second date runs now
+    assert engine.dags_settled.wait(10)
+    dags = list_dags(ctx, op_seq=created.op_seq, project_env=PROD)
+    assert [d.status for d in dags] == [DagStatus.SUCCESS, DagStatus.SUCCESS]
+    assert dags[1].dag_id == second
 
 
 def test_only_one_engine_leads_and_a_lost_leadership_stops_driving(

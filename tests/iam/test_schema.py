@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from opcenter.store.db import Database
-from opcenter.store.tables import Base
+from opcenter.store.tables import full_metadata
 
 IAM_TABLES = {
     "iam_account",
@@ -39,6 +39,6 @@ def test_migrated_schema_does_match_the_models_given_the_iam_tables(db: Database
         if db.schema:
             conn.exec_driver_sql(f"SET search_path TO {db.schema}")
         context = MigrationContext.configure(conn, opts={"compare_type": True})
-        diffs = compare_metadata(context, Base.metadata)
+        diffs = compare_metadata(context, full_metadata())
     assert [d for d in diffs if _table_of(d) in IAM_TABLES] == []
-    assert set(Base.metadata.tables) >= IAM_TABLES
+    assert set(full_metadata().tables) >= IAM_TABLES

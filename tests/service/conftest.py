@@ -22,7 +22,7 @@ from opcenter.service.context import ServiceContext
 from opcenter.service.views import BusinessView, ProjectView
 from opcenter.settings import load_settings
 from opcenter.store.db import Database
-from opcenter.store.tables import Base
+from opcenter.store.tables import full_metadata
 from tests.conftest import PG_URL
 
 
@@ -71,7 +71,7 @@ def db(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator
         database.dispose()
         return
     database = request.getfixturevalue("pg_database")
-    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    tables = ", ".join(t.name for t in full_metadata().sorted_tables)
     with database.engine.begin() as conn:  # ids restart at 1, as in a new store
         conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
     yield database

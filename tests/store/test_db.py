@@ -120,13 +120,13 @@ def test_migrated_workspace_table_does_match_the_model_given_migration_0004(db: 
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from opcenter.store.tables import Base
+    from opcenter.store.tables import full_metadata
 
     with db.engine.connect() as conn:
         if db.schema:
             conn.exec_driver_sql(f"SET search_path TO {db.schema}")
         context = MigrationContext.configure(conn, opts={"compare_type": True})
-        diffs = compare_metadata(context, Base.metadata)
+        diffs = compare_metadata(context, full_metadata())
     assert [d for d in diffs if "workspace" in repr(d) and "member" not in repr(d)] == []
 
 
@@ -134,11 +134,11 @@ def test_migrated_schema_does_match_the_models_given_every_migration(db: Databas
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from opcenter.store.tables import Base
+    from opcenter.store.tables import full_metadata
 
     with db.engine.connect() as conn:
         if db.schema:
             conn.exec_driver_sql(f"SET search_path TO {db.schema}")
         context = MigrationContext.configure(conn, opts={"compare_type": True})
-        diffs = compare_metadata(context, Base.metadata)
+        diffs = compare_metadata(context, full_metadata())
     assert diffs == []

@@ -83,12 +83,53 @@ def cli() -> None:
     """
 
 
-def main() -> None:
+def main(*, exit_at_once: bool = True) -> None:
     """Console-script entry point: our own errors become one line and a non-zero exit.
 
     The garbage collector is off while the command's modules load (they allocate much and free
     nothing): a short command starts faster. `_output.collect_garbage` turns it back on as soon
-    as the store is open, so a long-running command (serve, run --wait) collects as usual."""
+    as the store is open, so a long-running command (serve, run --wait) collects as usual.
+
+    `exit_at_once`: once the command is done, the process ends without tearing the interpreter
+    down (`_exit_at_once`); a caller that goes on afterwards (a test) passes False."""
+    try:
+        _main()
+    except SystemExit as exc:
+        if exit_at_once:
+            _exit_at_once(exc.code)
+        raise
+    if exit_at_once:
+        _exit_at_once(0)
+
+
+def _exit_at_once(code: object) -> None:
+    """End the process now with `code` (as `sys.exit` would), skipping the interpreter's
+    teardown: freeing every object of SQLAlchemy, the models and the engine one by one costs a
+    short command tens of milliseconds (60-80 ms of CPU for `run --wait` on a 2-core machine)
+    and frees nothing the kernel would not. What a normal exit does that matters is done first:
+    the `atexit` functions (logging's flush among them) and flushing stdout and stderr. When a
+    non-daemon thread still runs (the normal exit would wait for it), or the code is not a
+    number, or a stream cannot be flushed (a closed pipe), the normal exit happens instead."""
+    import atexit
+    import os
+    import sys
+    import threading
+
+    if code is not None and not isinstance(code, int):
+        return
+    main_thread = threading.main_thread()
+    if any(t is not main_thread and not t.daemon and t.is_alive() for t in threading.enumerate()):
+        return
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return
+    os._exit(code or 0)
+
+
+def _main() -> None:
     _collector.disable()
     try:
         cli.main(standalone_mode=False)

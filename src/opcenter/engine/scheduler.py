@@ -139,6 +139,11 @@ class Engine:
         self._checked_at = 0.0
         self._previous_notify: Callable[[], None] | None = None
         self._releases = Releases()  # what each version is, for the log headers
+        # Set once a step has committed in which one of its Dags failed, or after which it has
+        # no Dag left to drive (the last one succeeded): then a run it drives may have ended,
+        # and `opcenter run --wait`, waiting for that, looks at once instead of polling.
+        self.dags_settled = threading.Event()
+        self._dag_failed = False
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -262,6 +267,7 @@ class Engine:
                 return events
 
     def _step(self, events: list[object]) -> None:
+        self._dag_failed = False
         outbox = _Outbox()
         touched, self._next = set(self._next), set()
         sync = (
@@ -283,6 +289,8 @@ class Engine:
             self._claim_due_retries(session, now)
             self._dispatch(session, now, outbox)
             self._settle_dags(session, now, touched)
+        if self._dag_failed or not self._dags:  # committed: a reader sees the new status
+            self.dags_settled.set()
         self._act(outbox)
 
     def _act(self, outbox: _Outbox) -> None:
@@ -707,6 +715,7 @@ class Engine:
                 self._start_next(session, view.run_id, view.seq, now)
             elif status is DagStatus.FAILURE:
                 del self._dags[dag_id]
+                self._dag_failed = True
             else:  # a finished Dag runs again (see `_reload`): advance it in the next step
                 self._next.add(dag_id)
 

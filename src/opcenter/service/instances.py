@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,6 +40,8 @@ from opcenter.service.run_views import (
 from opcenter.store.tables import Dag, Instance, Workflow, Workspace
 
 __all__ = [
+    "DagProgress",
+    "dag_progress",
     "get_instance",
     "get_instance_status_count",
     "get_instance_status_statistic",
@@ -246,6 +249,49 @@ def get_manual_dag_instances(
             sa.select(Instance).where(Instance.dag_id == number).order_by(Instance.id)
         ).all()
         return [instance_view(i) for i in rows]
+
+
+@dataclass(frozen=True)
+class DagProgress:
+    """How far one Dag is: its instance count, how many succeeded and failed, and the names
+    of its running and of its suspended instances (by InstanceId)."""
+
+    total: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    running: tuple[str, ...] = ()
+    suspended: tuple[str, ...] = ()
+
+
+def dag_progress(ctx: ServiceContext, dag_ids: Sequence[int]) -> dict[int, DagProgress]:
+    """The progress of these Dags, read in one query of five columns: `run --wait` redraws it
+    while a run goes, where building every instance's whole view, Dag by Dag, cost more than
+    the run of a no-op workflow."""
+    found: dict[int, list[Any]] = {d: [0, 0, 0, [], []] for d in dag_ids}
+    if not found:
+        return {}
+    query = (
+        sa.select(Instance.dag_id, Instance.node_name, Instance.status, Instance.suspended)
+        .where(Instance.dag_id.in_(sa.bindparam("dag_ids", expanding=True)))
+        .order_by(Instance.id)
+    )
+    with ctx.db.transaction(readonly=True) as session:
+        rows = session.execute(query, {"dag_ids": sorted(found)}).all()
+    for dag_id, name, status, suspended in rows:
+        counts = found[dag_id]
+        counts[0] += 1
+        if status == S.SUCCESS.value:
+            counts[1] += 1
+        elif status == S.FAILURE.value:
+            counts[2] += 1
+        elif status == S.RUNNING.value:
+            counts[3].append(name)
+        if suspended:
+            counts[4].append(name)
+    return {
+        d: DagProgress(total, ok, failed, tuple(running), tuple(held))
+        for d, (total, ok, failed, running, held) in found.items()
+    }
 
 
 def list_manual_dag_instances(

@@ -83,6 +83,9 @@ class Database:
         if self.is_sqlite:
             self.engine = _sqlite_engine(url)
         else:
+            from opcenter.store.tables import use_postgresql_options
+
+            use_postgresql_options()  # the models' PostgreSQL-only index options
             connect_args = {"options": f"-csearch_path={schema}"} if schema else {}
             self.engine = create_engine(
                 url, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args=connect_args
