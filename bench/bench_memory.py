@@ -27,13 +27,13 @@ section says how much). The samples' noise (the largest residual from the line) 
 to each slope. Under `make bench` the result also goes to the issue 16 targets table
 (bench/_summary.py, row "memory").
 
-Prints a table and the markdown section; `--write-docs` writes it into docs/benchmarks.md under
-"## Server memory (issue 16)" (off by default). `--tracemalloc DIR` is a diagnostic: the server
-runs through bench/_api_server.py with `tracemalloc` on, dumps a snapshot into DIR after each
-phase (on SIGUSR1), and the growth between the warm-up and the last snapshot is printed by
-allocation site (tracemalloc costs memory and time: such a run's figures are not the ones
-reported); `--frames 0` keeps only the native figures (SQLite's heap, malloc's bytes in use
-and free-but-kept), at full speed.
+Prints a table and the markdown section and writes it into docs/benchmarks.md under "## Server
+memory (issue 16)" (not with `--no-docs`, nor for a diagnostic run). `--tracemalloc DIR` is a
+diagnostic: the server runs through bench/_api_server.py with `tracemalloc` on, dumps a snapshot
+into DIR after each phase (on SIGUSR1), and the growth between the warm-up and the last snapshot
+is printed by allocation site (tracemalloc costs memory and time: such a run's figures are not
+the ones reported); `--frames 0` keeps only the native figures (SQLite's heap, malloc's bytes in
+use and free-but-kept), at full speed.
 """
 
 from __future__ import annotations
@@ -360,8 +360,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--settle", type=float, default=12.0, help="seconds waited after the engine is idle"
     )
-    parser.add_argument("--write-docs", action="store_true", help="write docs/benchmarks.md")
-    parser.add_argument("--no-docs", action="store_true", help="(the default; for bench/run.py)")
+    parser.add_argument("--no-docs", action="store_true", help="do not touch docs/benchmarks.md")
     parser.add_argument("--notes", type=Path, help="also write the markdown section into this file")
     parser.add_argument(
         "--tracemalloc",
@@ -439,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         first = next((p for p in snapshots if p.stem == f"at-{args.warmup}"), snapshots[0])
         if args.frames > 0:
             print_growth(first, snapshots[-1])
-    elif args.write_docs:
+    elif not args.no_docs:
         replace_section(HEADING, text)
     half, _ = fig.growth("rss", fig.half)
     last = samples[-1] if samples else None

@@ -35,7 +35,7 @@ from engines import ENGINES, Engine  # noqa: E402
 from workloads import WORKLOADS, Workload  # noqa: E402
 
 from bench._docs import replace_section  # noqa: E402
-from bench._summary import record  # noqa: E402
+from bench._summary import compile_sources, record  # noqa: E402
 
 HEADING = "## The user's paths, timed whole (issue 16)"
 WORKLOAD_NAMES = ("chain", "fan", "dates")
@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/benchmarks.md")
     args, _ = parser.parse_known_args(argv)
     engines = [ENGINES["opcenter"], ENGINES["opcenter-api"]]
+    compile_sources()
     times: dict[tuple[str, str], list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="opcenter-paths-") as tmp:
         states = {e.key: Path(tmp) / e.key for e in engines}

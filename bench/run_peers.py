@@ -346,6 +346,10 @@ def main(argv: list[str] | None = None) -> int:
     engines += [ENGINES[k] for p in args.peers for k in PEER_ENGINES[p]]
     workloads = [WORKLOADS[w] for w in args.workloads]
     if not cli.report_only:
+        sys.path.insert(0, str(ROOT))
+        from bench._summary import compile_sources
+
+        compile_sources()
         results = _run(args, engines, workloads)
         _save(results, args, started)
     text = render(engines, workloads, results, args, started)
