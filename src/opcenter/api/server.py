@@ -74,6 +74,8 @@ def build_server(
         clock=time.time,
         limiter=_limiter(ctx),
         mounts=mounts,
+        # One store transaction per request (rpc.Dispatcher).
+        request_transaction=ctx.db.request_transaction,
     )
 
 
