@@ -564,16 +564,25 @@ def get_dag(ctx: ServiceContext, *, dag_id: int, project_env: str) -> DagView:
     return dag_view(cast(Dag, dag))
 
 
+_DAGS_OF_RUN = (
+    sa.select(Dag.__table__)
+    .where(
+        Dag.__table__.c.run_id == sa.bindparam("run_id"),
+        Dag.__table__.c.env == sa.bindparam("env"),
+    )
+    .order_by(Dag.__table__.c.seq)
+)
+
+
 def list_dags(ctx: ServiceContext, *, op_seq: int, project_env: str) -> list[DagView]:
     """ListDags: the Dags of one run (`OpSeq`), in date order; none → NotFound("Dag")."""
     env = _env(project_env)
     with ctx.db.transaction(readonly=True) as session:
-        dags = session.scalars(
-            sa.select(Dag).where(Dag.run_id == op_seq, Dag.env == env).order_by(Dag.seq)
-        ).all()
-        if not dags:
-            raise not_found("OpSeq", op_seq, env)
-        return [dag_view(d) for d in dags]
+        dags = session.connection().execute(_DAGS_OF_RUN, {"run_id": op_seq, "env": env}).all()
+    if not dags:
+        raise not_found("OpSeq", op_seq, env)
+    # Core rows, as GetDag: ListDags is what a client waiting for a run polls.
+    return [dag_view(cast(Dag, d)) for d in dags]
 
 
 def find_dags(
