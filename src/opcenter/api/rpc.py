@@ -53,6 +53,7 @@ from opcenter.errors import (
     UnknownAction,
 )
 from opcenter.iam.scope import WorkspaceRef
+from opcenter.iam.system_policies import is_read_action
 
 __all__ = [
     "DEFAULT_VERSION",
@@ -490,10 +491,10 @@ class Dispatcher:
     a request is one store transaction where it used to be four: the AccessKey lookup, the
     nonce, the rate limit, resolving the resource, the authorization reads and the audit row
     all run inside it, and so does the handler of an operation registered with
-    `in_request_transaction=True` (under a savepoint: its writes are undone when it fails,
-    while the nonce and the audit row stay). An `OpcenterError` raised on the way (a refused
-    signature, a denial, a failed handler) still commits what was recorded before it (the
-    nonce, the denial's audit row), as the separate transactions did. Other handlers run after
+    `in_request_transaction=True` (a writing one under a savepoint: its writes are undone when
+    it fails, while the nonce and the audit row stay). An `OpcenterError` raised on the way (a
+    refused signature, a denial, a failed handler) still commits what was recorded before it
+    (the nonce, the denial's audit row), as the separate transactions did. Other handlers run after
     the commit, as before.
     """
 
@@ -556,7 +557,9 @@ class Dispatcher:
             try:
                 op, call = self._admit(request, request_id)
                 inside = op.in_request_transaction
-                if inside:
+                if inside and is_read_action(op.ram_action):
+                    response = self._handle(op, call, request)  # nothing of it to undo
+                elif inside:
                     with session.begin_nested():
                         response = self._handle(op, call, request)
             except OpcenterError as error:
