@@ -52,9 +52,7 @@ class StoreRateLimiter:
     def check(self, access_key_id: str, now: float) -> None:
         now_us = int(now * 1_000_000)
         params = {"k": access_key_id, "now": now_us, "interval": self.interval_us}
-        # Its own transaction even inside an API request's one (PostgreSQL): the key's row is
-        # locked by the upsert, and must not stay locked for the rest of the request.
-        with self.db.transaction(separate=True) as session:
+        with self.db.transaction() as session:
             allowed = session.execute(self._allow, {**params, "tau": self.tau_us}).first()
             if allowed is not None:
                 return

@@ -100,18 +100,16 @@ class Database:
         self._write_lock = RLock() if self.is_sqlite else None
 
     @contextmanager
-    def transaction(self, *, readonly: bool = False, separate: bool = False) -> Iterator[Session]:
+    def transaction(self, *, readonly: bool = False) -> Iterator[Session]:
         """One unit of work: commit on success, roll back on any exception, always release.
 
         `readonly=True` promises no writes (on SQLite a write in it may fail with a busy error).
         Our own errors pass through unchanged; driver errors become `StoreUnavailable`.
         Inside `request_transaction()` of the same thread, this joins that transaction instead
-        (no commit of its own: the request's commits or rolls back everything at once), unless
-        `separate`: a short write that must not hold its row locks for the whole request (on
-        PostgreSQL; SQLite has one writer, which the request already is, so it always joins).
+        (no commit of its own: the request's commits or rolls back everything at once).
         """
         joined = _REQUEST.get()
-        if joined is not None and joined[0] is self and not (separate and not self.is_sqlite):
+        if joined is not None and joined[0] is self:
             yield joined[1]
             return
         if readonly or self._write_lock is None:
