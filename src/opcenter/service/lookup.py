@@ -45,6 +45,7 @@ def _workspace_by_identifier(session: Session, identifier: str, parameter: str) 
         ws is not None
         and ws.identifier == identifier
         and ws in session
+        and ws not in session.deleted
         and not sa.inspect(ws).deleted
     ):
         return ws
