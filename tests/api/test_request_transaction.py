@@ -18,9 +18,12 @@ from urllib.parse import urlencode
 
 import sqlalchemy as sa
 
+from opcenter.api.app import create_app
+from opcenter.api.rpc import Call, Registry
 from opcenter.api.server import ServerThread, build_server
 from opcenter.api.signature import v2_string_to_sign
 from opcenter.iam.authorizer import Authorizer
+from opcenter.iam.nonces import StoreNonceStore
 from opcenter.service.context import ServiceContext
 from opcenter.store.tables import AuditEvent, Dag, RequestNonce, Run
 from tests.api.conftest import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ACCOUNT_ID, make_key_resolver
@@ -100,5 +103,40 @@ def test_a_failed_run_keeps_its_nonce_and_audit_row_and_writes_nothing(
         assert status == 200 and isinstance(body["DagId"], int)
         assert _count(ctx, Run) == 1 and _count(ctx, Dag) == 1
         assert _count(ctx, RequestNonce) == 2 and _count(ctx, AuditEvent) == 2
+    finally:
+        server.stop()
+
+
+def test_an_unexpected_error_in_the_transaction_keeps_nonce_and_audit_row(
+    ctx: ServiceContext,
+) -> None:
+    ctx = ServiceContext(db=ctx.db, settings=replace(ctx.settings, account_id=ACCOUNT_ID))
+    registry = Registry()
+
+    @registry.operation("BreakDown", in_request_transaction=True)
+    def break_down(call: Call) -> dict[str, object]:
+        with call.services.db.transaction() as session:
+            session.execute(
+                sa.insert(RequestNonce), {"access_key_id": "x", "nonce": "y", "expires_at": 1}
+            )
+        raise RuntimeError("a bug")
+
+    app = create_app(
+        services=ctx,
+        key_resolver=make_key_resolver(),
+        authorize=Authorizer(ctx.db, ctx.settings),
+        registry=registry,
+        nonces=StoreNonceStore(ctx.db),
+        request_transaction=ctx.db.request_transaction,
+    )
+    server = ServerThread(app).start()
+    try:
+        query = _signed({"Action": "BreakDown"})
+        status, body = _send(server, query)
+        assert (status, body["Code"]) == (500, "InternalError.System")
+        # The handler's own row was undone; the request's nonce and audit row were kept.
+        assert _count(ctx, RequestNonce) == 1 and _count(ctx, AuditEvent) == 1
+        status, body = _send(server, query)
+        assert (status, body["Code"]) == (400, "SignatureNonceUsed")
     finally:
         server.stop()

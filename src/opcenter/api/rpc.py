@@ -492,9 +492,9 @@ class Dispatcher:
     nonce, the rate limit, resolving the resource, the authorization reads and the audit row
     all run inside it, and so does the handler of an operation registered with
     `in_request_transaction=True` (a writing one under a savepoint: its writes are undone when
-    it fails, while the nonce and the audit row stay). An `OpcenterError` raised on the way (a
-    refused signature, a denial, a failed handler) still commits what was recorded before it
-    (the nonce, the denial's audit row), as the separate transactions did. Other handlers run after
+    it fails, while the nonce and the audit row stay). An error raised on the way (a refused
+    signature, a denial, a failed handler, an unexpected one) still commits what was recorded
+    before it (the nonce, the audit row), as the separate transactions did. Other handlers run after
     the commit, as before.
     """
 
@@ -551,7 +551,7 @@ class Dispatcher:
         if self.request_transaction is None:
             op, call = self._admit(request, request_id)
             return self._handle(op, call, request)
-        failure: OpcenterError | None = None
+        failure: Exception | None = None
         inside = False
         with self.request_transaction() as session:
             try:
@@ -562,8 +562,10 @@ class Dispatcher:
                 elif inside:
                     with session.begin_nested():
                         response = self._handle(op, call, request)
-            except OpcenterError as error:
-                failure = error  # what was recorded before it (nonce, audit row) commits
+            except Exception as error:  # raised again below, once committed
+                # What was recorded before it (the nonce, the audit row) commits, as the
+                # separate transactions did; a failed handler's own writes were undone.
+                failure = error
         if failure is not None:
             raise failure
         if not inside:
