@@ -78,6 +78,19 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Driver errors become ours: `StoreUnavailable`, or `InternalError` naming the kind."""
+    try:
+        yield
+    except OpcenterError:
+        raise
+    except OperationalError as exc:
+        raise StoreUnavailable(f"The store is unavailable: {exc.orig}") from exc
+    except SQLAlchemyError as exc:
+        raise InternalError(f"The store failed: {type(exc).__name__}") from exc
+
+
 class Database:
     """Owns the engine and hands out transactions. Create one per process."""
 
@@ -110,7 +123,8 @@ class Database:
         """
         joined = _REQUEST.get()
         if joined is not None and joined[0] is self:
-            yield joined[1]
+            with _translated():
+                yield joined[1]
             return
         if readonly or self._write_lock is None:
             with self._unit_of_work(self._read_sessions if readonly else self._sessions) as s:
@@ -151,14 +165,8 @@ class Database:
     def _unit_of_work(self, sessions: sessionmaker[Session]) -> Iterator[Session]:
         session = sessions()
         try:
-            with session.begin():
+            with _translated(), session.begin():
                 yield session
-        except OpcenterError:
-            raise
-        except OperationalError as exc:
-            raise StoreUnavailable(f"The store is unavailable: {exc.orig}") from exc
-        except SQLAlchemyError as exc:
-            raise InternalError(f"The store failed: {type(exc).__name__}") from exc
         finally:
             session.close()
 
