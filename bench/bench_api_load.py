@@ -498,25 +498,23 @@ def rows_of(
 
 def analysis(tally: Tally, elapsed: float) -> str:
     """Where the time goes: the measured CPU share, and what the last profile of the request
-    threads showed (cProfile with `--profile FILE`, 2026-11-28, after the store and hot-path work:
-    read-only transactions, an in-process writer lock, prebuilt statements)."""
+    threads showed (cProfile with `--profile FILE`, 2026-12-06, after issue 16's request path:
+    one store transaction per request, the deployed flow cached under a fingerprint)."""
     calls = max(1, len(tally.latencies_ms))
     per_call = tally.server_cpu / calls * 1000
     return (
-        "**Where the time goes.** The server is CPU-bound on one core: it used "
+        "**Where the time goes.** The server used "
         f"{tally.server_cpu / elapsed:.0%} of a CPU during the load (the GIL caps one process "
         f"near 100%), about {per_call:.0f} ms of CPU per `RunManualDagNodes` including the engine "
-        "running the 20 virtual instances of each new Dag. The last profile of the request "
-        "threads (thread CPU time, inflated about 2x by the profiler) split one call of about "
-        "15 ms as: writing the Dag and its instances 6.6 ms (of which resolving the parameters "
-        "of 20 instances 2.6 ms, the bulk inserts 2.5 ms, id allocation 1 ms), loading the "
-        "deployed flow 4.9 ms, finding the workspace 1.4 ms; and per request the signature with "
-        "the AccessKey lookup 2.1 ms, authorization 0.8 ms, the audit row 1.3 ms. Latency under "
-        "32 concurrent clients is queueing for that one core: p99 went from 5.3 s to under 1 s "
-        "once read-only work stopped taking SQLite's write lock and writers queued on a Python "
-        "lock instead of SQLite's sleeping busy handler. Further gains need fewer transactions "
-        "per request (key lookup, authorization, audit and run are four), a cheaper workspace "
-        "lookup, or more than one server process (PostgreSQL store)."
+        "running the 20 virtual instances of each new Dag. A request is one store transaction "
+        "(the AccessKey row, the nonce, the authorization reads, the audit row and the run's "
+        "writes commit together) and the deployed flow comes from a per-process cache checked "
+        "by one aggregate statement. The last profile of the request threads (thread CPU time, "
+        "inflated about 2.5x by the profiler) split one call of about 11.7 ms as: writing the "
+        "Dag and its instances 4.6–4.9 ms, the signature with the key row, the nonce and the "
+        "transaction's start 1.4 ms, the workspace 1.0 ms, checking and using the cached flow "
+        "0.9 ms, the rest of planning 0.9 ms, authorization 0.4 ms; the HTTP layer (h11, "
+        "Starlette, the hand-off to a worker thread) adds about 1.3 ms of real CPU per call."
     )
 
 
