@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 
@@ -53,6 +54,7 @@ def create_app(
     rate_limit_per_second: float = 0,
     limiter: Limiter | None = None,
     mounts: Sequence[BaseRoute] = (),
+    request_transaction: Callable[[], AbstractContextManager[Any]] | None = None,
 ) -> Starlette:
     """Build the RPC application.
 
@@ -68,7 +70,8 @@ def create_app(
     the calls of each AccessKey in this process (0: no limit; see `throttle.py`); a `limiter`
     given instead counts elsewhere (`build_server`: in the store, across processes). `mounts`
     are served before the RPC endpoint (the page under `/console`); with them, a browser's
-    `GET /` without an `Action` is sent to the first of them.
+    `GET /` without an `Action` is sent to the first of them. `request_transaction`
+    makes each request one store transaction (see `rpc.Dispatcher`).
     """
     dispatcher = Dispatcher(
         registry=registry if registry is not None else load_operations(),
@@ -81,6 +84,7 @@ def create_app(
         recommend=recommend,
         limiter=limiter
         or (RateLimiter(rate_limit_per_second) if rate_limit_per_second > 0 else None),
+        request_transaction=request_transaction,
     )
 
     home = next((m.path for m in mounts if isinstance(m, Mount)), None)

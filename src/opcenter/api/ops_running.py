@@ -73,7 +73,7 @@ def _selection(call: Call) -> dict[str, Any]:
     }
 
 
-@operation("RunManualDagNodes", resource=project_resource)
+@operation("RunManualDagNodes", resource=project_resource, in_request_transaction=True)
 def run_manual_dag_nodes(call: Call) -> dict[str, Any]:
     dag_id = runs.run_manual_dag_nodes(
         call.services,
@@ -86,7 +86,7 @@ def run_manual_dag_nodes(call: Call) -> dict[str, Any]:
     return {"DagId": dag_id}
 
 
-@operation("CreateManualDag", resource=project_resource)
+@operation("CreateManualDag", resource=project_resource, in_request_transaction=True)
 def create_manual_dag(call: Call) -> dict[str, Any]:
     dag_id = runs.create_manual_dag(
         call.services, biz_date=call.str("BizDate", required=True), **_selection(call)
@@ -94,7 +94,7 @@ def create_manual_dag(call: Call) -> dict[str, Any]:
     return {"DagId": dag_id}
 
 
-@operation("GetDag", resource=dag_resource)
+@operation("GetDag", resource=dag_resource, in_request_transaction=True)
 def get_dag(call: Call) -> dict[str, Any]:
     found = runs.get_dag(
         call.services, dag_id=call.int("DagId", required=True), project_env=call.str("ProjectEnv")
@@ -102,7 +102,7 @@ def get_dag(call: Call) -> dict[str, Any]:
     return render.ok(Data=render.dag(found))
 
 
-@operation("ListDags", resource=op_seq_resource)
+@operation("ListDags", resource=op_seq_resource, in_request_transaction=True)
 def list_dags(call: Call) -> dict[str, Any]:
     found = runs.list_dags(
         call.services, op_seq=call.int("OpSeq", required=True), project_env=call.str("ProjectEnv")

@@ -33,6 +33,7 @@ import pkgutil
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Literal, overload
 
@@ -52,6 +53,7 @@ from opcenter.errors import (
     UnknownAction,
 )
 from opcenter.iam.scope import WorkspaceRef
+from opcenter.iam.system_policies import is_read_action
 
 __all__ = [
     "DEFAULT_VERSION",
@@ -116,6 +118,9 @@ class Operation:
     handler: Handler
     ram_action: str
     resource: ResourceOf
+    # Runs inside the request's one transaction (see `Dispatcher`): only for handlers whose
+    # every effect is a store write (nothing acts on the world before the commit).
+    in_request_transaction: bool = False
 
 
 class Registry:
@@ -131,13 +136,16 @@ class Registry:
         *,
         resource: ResourceOf = any_resource,
         ram_action: str | None = None,
+        in_request_transaction: bool = False,
     ) -> Callable[[Handler], Handler]:
         """Decorator registering `handler(call) -> dict` as operation `name`.
 
         `resource(call)` names what the call touches for authorization (a `WorkspaceRef`, an
         ARN such as `call.workspace_arn(identifier)`, or `*` for an operation that names no
         workspace); it raises when that cannot be resolved, which refuses the call. The RAM
-        action defaults to `dataworks:<name>`.
+        action defaults to `dataworks:<name>`. `in_request_transaction=True` runs the handler
+        inside the request's transaction (see `Dispatcher`): only for a handler that only
+        reads or writes the store (no process started, no file written, no signal sent).
         """
 
         def register(handler: Handler) -> Handler:
@@ -148,6 +156,7 @@ class Registry:
                     handler=handler,
                     ram_action=ram_action or f"{RAM_SERVICE}:{name}",
                     resource=resource,
+                    in_request_transaction=in_request_transaction,
                 )
             )
             return handler
@@ -196,9 +205,16 @@ def operation(
     *,
     resource: ResourceOf = any_resource,
     ram_action: str | None = None,
+    in_request_transaction: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Register a handler in the process-wide `REGISTRY` (see `Registry.operation`)."""
-    return REGISTRY.operation(name, version, resource=resource, ram_action=ram_action)
+    return REGISTRY.operation(
+        name,
+        version,
+        resource=resource,
+        ram_action=ram_action,
+        in_request_transaction=in_request_transaction,
+    )
 
 
 def load_operations(package: str = "opcenter.api") -> Registry:
@@ -470,6 +486,16 @@ class Dispatcher:
     `authorize(principal, ram_action, resource, call)` returns to allow and raises an
     `OpcenterError` (normally `Forbidden`, optionally with an `access_denied_detail` mapping)
     to deny. `clock()` gives epoch seconds.
+
+    With `request_transaction` (a context manager factory: `Database.request_transaction`),
+    a request is one store transaction where it used to be four: the AccessKey lookup, the
+    nonce, the rate limit, resolving the resource, the authorization reads and the audit row
+    all run inside it, and so does the handler of an operation registered with
+    `in_request_transaction=True` (a writing one under a savepoint: its writes are undone when
+    it fails, while the nonce and the audit row stay). An error raised on the way (a refused
+    signature, a denial, a failed handler, an unexpected one) still commits what was recorded
+    before it (the nonce, the audit row), as the separate transactions did. Other handlers run after
+    the commit, as before.
     """
 
     def __init__(
@@ -484,8 +510,10 @@ class Dispatcher:
         region: str = "local",
         recommend: str = DEFAULT_RECOMMEND,
         limiter: Limiter | None = None,
+        request_transaction: Callable[[], AbstractContextManager[Any]] | None = None,
     ) -> None:
         self.registry = registry
+        self.request_transaction = request_transaction
         self.limiter = limiter
         self.services = services
         self.key_resolver = key_resolver
@@ -520,6 +548,33 @@ class Dispatcher:
         )
 
     def _dispatch(self, request: WireRequest, request_id: str) -> WireResponse:
+        if self.request_transaction is None:
+            op, call = self._admit(request, request_id)
+            return self._handle(op, call, request)
+        failure: Exception | None = None
+        inside = False
+        with self.request_transaction() as session:
+            try:
+                op, call = self._admit(request, request_id)
+                inside = op.in_request_transaction
+                if inside and is_read_action(op.ram_action):
+                    response = self._handle(op, call, request)  # nothing of it to undo
+                elif inside:
+                    with session.begin_nested():
+                        response = self._handle(op, call, request)
+            except Exception as error:  # raised again below, once committed
+                # What was recorded before it (the nonce, the audit row) commits, as the
+                # separate transactions did; a failed handler's own writes were undone.
+                failure = error
+        if failure is not None:
+            raise failure
+        if not inside:
+            return self._handle(op, call, request)
+        return response
+
+    def _admit(self, request: WireRequest, request_id: str) -> tuple[Operation, Call]:
+        """Signature, nonce, rate limit, operation, resource and authorization: the call to
+        run, or the error refusing it."""
         now = self.clock()
         query, form = request.query, request.form
         auth = sig.verify_request(
@@ -554,10 +609,16 @@ class Dispatcher:
             authorize=self.authorize,
         )
         self.authorize(call.principal, op.ram_action, _resource(op, call), call)
+        return op, call
+
+    @staticmethod
+    def _handle(op: Operation, call: Call, request: WireRequest) -> WireResponse:
         result = op.handler(call)
         if not isinstance(result, Mapping):
             raise TypeError(f"handler of {op.name} returned {type(result).__name__}, not a dict")
-        return _success_response(result, request_id, action=op.name, fmt=response_format(request))
+        return _success_response(
+            result, call.request_id, action=op.name, fmt=response_format(request)
+        )
 
 
 def _resource(op: Operation, call: Call) -> str:

@@ -17,6 +17,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any
 
@@ -65,6 +66,7 @@ def build_server(
             authorize if isinstance(authorize, Authorizer) else Authorizer(ctx.db, ctx.settings)
         )
         mounts.append(Mount("/console", create_console(ctx, authorizer)))
+    limiter = _limiter(ctx)
     return create_app(
         services=ctx,
         key_resolver=key_resolver,
@@ -72,9 +74,23 @@ def build_server(
         nonces=nonces if nonces is not None else StoreNonceStore(ctx.db),
         region=ctx.settings.region,
         clock=time.time,
-        limiter=_limiter(ctx),
+        limiter=limiter,
         mounts=mounts,
+        request_transaction=_request_transaction(ctx, limiter),
     )
+
+
+def _request_transaction(
+    ctx: ServiceContext, limiter: StoreRateLimiter | None
+) -> Callable[[], AbstractContextManager[Any]] | None:
+    """One store transaction per request (rpc.Dispatcher) — except with the store's rate limit
+    on PostgreSQL: its upsert locks the AccessKey's row until its transaction ends, and inside
+    the request's one that would serialise every call of the key, across processes, for the
+    whole request. Requests then keep their separate transactions, as before. (On SQLite the
+    request is the one writer anyway.)"""
+    if limiter is not None and not ctx.db.is_sqlite:
+        return None
+    return ctx.db.request_transaction
 
 
 def _limiter(ctx: ServiceContext) -> StoreRateLimiter | None:

@@ -161,6 +161,13 @@ def _not_found(request: AccessRequest, named: str) -> NotFound:
     return NotFound("Project", f"The workspace {named!r} does not exist.")
 
 
+def _memo(memo: dict[tuple[str, object], Any], key: tuple[str, object], read: Any) -> Any:
+    """`read()`, once per key and transaction (see `Authorizer._decide`)."""
+    if key not in memo:
+        memo[key] = read()
+    return memo[key]
+
+
 def _as_number(raw: str) -> int | str:
     # The service formats the parsed integer (`+07` → 7).
     text = raw.strip()
@@ -213,17 +220,33 @@ class Authorizer:
         if principal is not None and principal.is_root and principal.account_id == account:
             return
         with self.db.transaction(readonly=True) as session:
-            user = find_user(session, principal.name) if principal and principal.name else None
+            # What the decision reads is kept in the session for the rest of its transaction:
+            # in an API request (one transaction) a run asks twice, for RunManualDagNodes and
+            # for "may it edit code" (UpdateFile), with the same user, policies and roles.
+            memo: dict[tuple[str, object], Any] = session.info.setdefault("authorizer", {})
+            user = (
+                _memo(memo, ("user", principal.name), lambda: find_user(session, principal.name))
+                if principal and principal.name
+                else None
+            )
             if user is None or principal is None or principal.account_id != account:
                 raise self._policy_denied(request, None, Outcome.IMPLICIT_DENY, request.resource)
             named = _workspace_part(request.resource)
             workspace = self._workspace(session, request, named) if named else None
             resource = self._policy_resource(request, named, workspace, account)
-            self._check_policy(session, request, user, resource)
+            self._check_policy(session, request, user, resource, memo)
             if named is None:
                 return
             # No such workspace, or not a member of it: the same answer (visibility).
-            roles = roles_in(session, workspace, user, request.principal) if workspace else None
+            roles = (
+                _memo(
+                    memo,
+                    ("roles", (workspace.id, user.id, request.principal)),
+                    lambda: roles_in(session, workspace, user, request.principal),
+                )
+                if workspace
+                else None
+            )
             if workspace is None or roles is None:
                 raise _not_found(request, named)
             self._check_role(request, user, workspace, roles)
@@ -253,12 +276,18 @@ class Authorizer:
         return request.resource
 
     def _check_policy(
-        self, session: Session, request: AccessRequest, user: UserRecord, resource: str
+        self,
+        session: Session,
+        request: AccessRequest,
+        user: UserRecord,
+        resource: str,
+        memo: dict[tuple[str, object], Any],
     ) -> None:
         context = RequestContext(
             action=request.action, resource=resource, values=self._condition_values(request)
         )
-        decision = evaluate(policies_of_user(session, user.id), context)
+        policies = _memo(memo, ("policies", user.id), lambda: policies_of_user(session, user.id))
+        decision = evaluate(policies, context)
         if not decision.allowed:
             raise self._policy_denied(request, user, decision.outcome, resource)
 

@@ -1,8 +1,12 @@
 """The store-backed `KeyResolver` the signature check uses: root keys and RAM users' keys.
 
-Every lookup reads the store, so disabling or deleting a key takes effect on the next request:
-a deleted key (or a key of a deleted user) resolves to None (`InvalidAccessKeyId.NotFound`), a
-disabled one to `enabled=False` (`InvalidAccessKeyId.Inactive`).
+Every lookup reads the store, so disabling or deleting a key takes effect on the next request,
+whichever process changed it: a deleted key (or a key of a deleted user) resolves to None
+(`InvalidAccessKeyId.NotFound`), a disabled one to `enabled=False`
+(`InvalidAccessKeyId.Inactive`). The lookup is one indexed row read; in the API server it runs
+inside the request's one transaction (`Database.request_transaction`), so it costs no
+transaction of its own. What is kept per process is only the opened secret, under the sealed
+text it was opened from: a key whose secret was replaced is opened again.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from opcenter.store.tables import IamAccessKey, IamUser
 
 __all__ = ["StoreKeyResolver"]
 
+_MAX_OPENED = 10_000
+
 
 class StoreKeyResolver:
     """Finds AccessKeys in the store and opens their secrets with the server key."""
@@ -26,6 +32,18 @@ class StoreKeyResolver:
         self.db = db
         self.account_id = settings.account_id
         self.box = box if box is not None else load_secret_box(settings)
+        # access key id -> (sealed secret, opened secret): AES-GCM once per sealed value.
+        self._opened: dict[str, tuple[str, str]] = {}
+
+    def _secret(self, access_key_id: str, sealed: str) -> str:
+        known = self._opened.get(access_key_id)
+        if known is not None and known[0] == sealed:
+            return known[1]
+        secret = self.box.open(sealed, access_key_id=access_key_id)
+        if len(self._opened) >= _MAX_OPENED:
+            self._opened.clear()
+        self._opened[access_key_id] = (sealed, secret)
+        return secret
 
     def resolve(self, access_key_id: str) -> ResolvedKey | None:
         with self.db.transaction(readonly=True) as session:
@@ -41,7 +59,7 @@ class StoreKeyResolver:
         )
         return ResolvedKey(
             access_key_id=row.access_key_id,
-            secret=self.box.open(row.secret_sealed, access_key_id=row.access_key_id),
+            secret=self._secret(row.access_key_id, row.secret_sealed),
             principal=principal,
             enabled=row.status == ACTIVE,
             account_id=self.account_id,

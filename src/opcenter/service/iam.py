@@ -419,6 +419,19 @@ _OWNERS = {
 }
 
 
+def _owner_query(parameter: str) -> sa.Select[tuple[int, str, str]]:
+    workspace_id, key, env_column = _OWNERS[parameter]
+    query = _REF.join_from(Workspace, workspace_id.class_, workspace_id == Workspace.id)
+    query = query.where(key == sa.bindparam("value"))
+    if env_column is not None:
+        query = query.where(env_column == sa.bindparam("env"))
+    return query.limit(1)
+
+
+# Built once (every GetDag / ListDags / instance call, what waiting clients poll, asks one).
+_OWNER_QUERIES = {parameter: _owner_query(parameter) for parameter in _OWNERS}
+
+
 def workspace_of(
     ctx: ServiceContext, parameter: str, value: int, project_env: str | None = None
 ) -> WorkspaceRef:
@@ -428,15 +441,10 @@ def workspace_of(
     (objects judged per environment), NotFound (the operation's message) when there is no such
     object, StoreUnavailable when the store cannot answer.
     """
-    workspace_id, key, env_column = _OWNERS[parameter]
-    query = _REF.join_from(Workspace, workspace_id.class_, workspace_id == Workspace.id)
-    query = query.where(key == value).limit(1)
-    env = None
-    if env_column is not None:
-        env = _env(project_env)
-        query = query.where(env_column == env)
+    env = None if _OWNERS[parameter][2] is None else _env(project_env)
     with ctx.db.transaction(readonly=True) as session:
-        row = session.execute(query).first()
+        row = session.connection().execute(_OWNER_QUERIES[parameter], {"value": value, "env": env})
+        row = row.first()
     if row is None:
         raise not_found(parameter, value, env)
     return WorkspaceRef(row.id, row.identifier, row.owner or "")

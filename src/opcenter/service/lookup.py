@@ -37,9 +37,22 @@ def _workspace_by_id(session: Session, project_id: int) -> Workspace:
 
 
 def _workspace_by_identifier(session: Session, identifier: str, parameter: str) -> Workspace:
+    # Kept in the session for the rest of its transaction: an API request resolves its workspace
+    # for authorization and again in the operation, both in the request's one transaction.
+    known: dict[str, Workspace] = session.info.setdefault("workspaces", {})
+    ws = known.get(identifier)
+    if (
+        ws is not None
+        and ws.identifier == identifier
+        and ws in session
+        and ws not in session.deleted
+        and not sa.inspect(ws).deleted
+    ):
+        return ws
     ws = session.scalar(sa.select(Workspace).where(Workspace.identifier == identifier))
     if ws is None:
         raise not_found(parameter, identifier)
+    known[identifier] = ws
     return ws
 
 

@@ -48,13 +48,13 @@ from opcenter.domain.safe_params import check_safe_run_parameters
 from opcenter.engine.dispatch import encode_resolved
 from opcenter.errors import InvalidParameter, MissingParameter, NotFound, not_found
 from opcenter.service.context import Caller, ServiceContext
-from opcenter.service.flows import DeployedNode, FlowGraph, deployed_flow, keep_files
+from opcenter.service.flow_cache import cached_flow
+from opcenter.service.flows import DeployedNode, FlowGraph
 from opcenter.service.instances import _env  # one ProjectEnv check for every query
 from opcenter.service.lookup import check_paging, require_env, resolve_workspace
 from opcenter.service.run_views import DAG_TYPE, DagView, RunCreated, dag_view
 from opcenter.store.tables import (
     Dag,
-    File,
     Instance,
     InstanceEdge,
     NodeRelease,
@@ -235,50 +235,44 @@ def start_manual_run(
     request = parse_run_request(ctx, may_edit_code=may_edit_code, **kw)
     with ctx.db.transaction() as session:
         created = _create(session, ctx, request, caller)
-    ctx.notify()
+    ctx.db.after_commit(ctx.notify)  # inside an API request's transaction: once it commits
     return created
 
 
 # -- planning inside the transaction ----------------------------------------------------------
 
 
-# Built once: every run asks them.
-_LIVE_FILES = sa.select(File.id, File.name).where(
-    File.workflow_id == sa.bindparam("workflow_id"), File.deleted_at.is_(None)
-)
-_RELEASED = sa.select(NodeRelease.file_id).where(
-    NodeRelease.workflow_id == sa.bindparam("workflow_id"), NodeRelease.env == sa.bindparam("env")
+# Built once, Core: every run asks it (a Core row has the mapped object's attribute names).
+_WORKFLOW = sa.select(Workflow.__table__).where(
+    Workflow.__table__.c.workspace_id == sa.bindparam("workspace_id"),
+    Workflow.__table__.c.name == sa.bindparam("name"),
+    Workflow.__table__.c.deleted_at.is_(None),
 )
 
 
 def _flow(session: Session, ws: Workspace, env: Env, flow_name: str) -> tuple[Workflow, FlowGraph]:
-    wf = session.scalar(
-        sa.select(Workflow).where(
-            Workflow.workspace_id == ws.id,
-            Workflow.name == flow_name,
-            Workflow.deleted_at.is_(None),
-        )
-    )
-    if wf is None:
+    found = session.execute(_WORKFLOW, {"workspace_id": ws.id, "name": flow_name}).first()
+    if found is None:
         raise NotFound(
             "Flow", f"The workflow FlowName={flow_name!r} does not exist in {ws.identifier!r}."
         )
+    wf = cast(Workflow, found)
     if wf.use_type != UseType.MANUAL_BIZ.value:
         raise InvalidParameter(
             f"FlowName={flow_name!r} is not a manually triggered workflow (UseType "
             f"{wf.use_type}); only MANUAL_BIZ workflows can be run."
         )
-    files = session.execute(_LIVE_FILES, {"workflow_id": wf.id}).all()
-    released = set(session.scalars(_RELEASED, {"workflow_id": wf.id, "env": env.value}))
-    missing = sorted(f.name for f in files if f.id not in released)
-    if not files or missing:
+    # The deployed form, from this process's cache while the store's fingerprint of it holds
+    # (service/flow_cache.py): a deploy, by any process, is seen by the next call.
+    flow = cached_flow(session, wf.id, env.value)
+    if not flow.has_files or flow.missing:
+        missing = flow.missing
         what = f"file(s) {', '.join(missing)} have" if missing else "it has no files, so it has"
         raise InvalidParameter(
             f"FlowName={flow_name!r} is not deployed in {env.value}: {what} no version there "
             f"({'deploy' if env is Env.PROD else 'submit'} them first)."
         )
-    graph = keep_files(deployed_flow(session, wf.id, env.value), {f.id for f in files})
-    return wf, graph
+    return wf, flow.graph
 
 
 _OFFLINE = sa.select(NodeRelease.node_id).where(
@@ -572,16 +566,25 @@ def get_dag(ctx: ServiceContext, *, dag_id: int, project_env: str) -> DagView:
     return dag_view(cast(Dag, dag))
 
 
+_DAGS_OF_RUN = (
+    sa.select(Dag.__table__)
+    .where(
+        Dag.__table__.c.run_id == sa.bindparam("run_id"),
+        Dag.__table__.c.env == sa.bindparam("env"),
+    )
+    .order_by(Dag.__table__.c.seq)
+)
+
+
 def list_dags(ctx: ServiceContext, *, op_seq: int, project_env: str) -> list[DagView]:
     """ListDags: the Dags of one run (`OpSeq`), in date order; none → NotFound("Dag")."""
     env = _env(project_env)
     with ctx.db.transaction(readonly=True) as session:
-        dags = session.scalars(
-            sa.select(Dag).where(Dag.run_id == op_seq, Dag.env == env).order_by(Dag.seq)
-        ).all()
-        if not dags:
-            raise not_found("OpSeq", op_seq, env)
-        return [dag_view(d) for d in dags]
+        dags = session.connection().execute(_DAGS_OF_RUN, {"run_id": op_seq, "env": env}).all()
+    if not dags:
+        raise not_found("OpSeq", op_seq, env)
+    # Core rows, as GetDag: ListDags is what a client waiting for a run polls.
+    return [dag_view(cast(Dag, d)) for d in dags]
 
 
 def find_dags(

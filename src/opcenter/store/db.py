@@ -11,8 +11,9 @@ in WAL mode they read a snapshot while a writer works. PostgreSQL works through 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from threading import RLock
 from typing import Any
@@ -35,6 +36,10 @@ SCHEMA_HEAD = "0008"
 # The PostgreSQL advisory lock serialising set-up between processes (any store of the server:
 # set-up is short and rare, so stores in other schemas waiting on it costs nothing).
 _SETUP_LOCK_KEY = 0x6F7063656E746572  # "opcenter"
+# The request transaction (`Database.request_transaction`) of the current thread, if any.
+_REQUEST: ContextVar[tuple[Database, Session, list[Callable[[], None]]] | None] = ContextVar(
+    "opcenter_request", default=None
+)
 
 
 class StoreUnavailable(InternalError):
@@ -73,6 +78,19 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Driver errors become ours: `StoreUnavailable`, or `InternalError` naming the kind."""
+    try:
+        yield
+    except OpcenterError:
+        raise
+    except OperationalError as exc:
+        raise StoreUnavailable(f"The store is unavailable: {exc.orig}") from exc
+    except SQLAlchemyError as exc:
+        raise InternalError(f"The store failed: {type(exc).__name__}") from exc
+
+
 class Database:
     """Owns the engine and hands out transactions. Create one per process."""
 
@@ -103,7 +121,14 @@ class Database:
 
         `readonly=True` promises no writes (on SQLite a write in it may fail with a busy error).
         Our own errors pass through unchanged; driver errors become `StoreUnavailable`.
+        Inside `request_transaction()` of the same thread, this joins that transaction instead
+        (no commit of its own: the request's commits or rolls back everything at once).
         """
+        joined = _REQUEST.get()
+        if joined is not None and joined[0] is self:
+            with _translated():
+                yield joined[1]
+            return
         if readonly or self._write_lock is None:
             with self._unit_of_work(self._read_sessions if readonly else self._sessions) as s:
                 yield s
@@ -112,17 +137,39 @@ class Database:
             yield session
 
     @contextmanager
+    def request_transaction(self) -> Iterator[Session]:
+        """One write transaction for a whole API request: every `transaction()` opened by this
+        thread (context) inside the block joins it, so the nonce, the key lookup, the
+        authorization reads, the audit row and the operation's own writes commit together
+        (one BEGIN/COMMIT, one turn of the writer lock, instead of one per step). Whoever uses
+        it decides what may run inside: nothing that acts on the world before its commit.
+        What `after_commit` was given inside runs once the commit succeeded."""
+        later: list[Callable[[], None]] = []
+        with self.transaction() as session:
+            token = _REQUEST.set((self, session, later))
+            try:
+                yield session
+            finally:
+                _REQUEST.reset(token)
+        for action in later:
+            action()
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run `action` once what this thread wrote is committed: now, or, inside
+        `request_transaction()`, after its commit (never if it rolls back). For telling the
+        engine about new work: told before the commit, it would look and find nothing."""
+        joined = _REQUEST.get()
+        if joined is not None and joined[0] is self:
+            joined[2].append(action)
+        else:
+            action()
+
+    @contextmanager
     def _unit_of_work(self, sessions: sessionmaker[Session]) -> Iterator[Session]:
         session = sessions()
         try:
-            with session.begin():
+            with _translated(), session.begin():
                 yield session
-        except OpcenterError:
-            raise
-        except OperationalError as exc:
-            raise StoreUnavailable(f"The store is unavailable: {exc.orig}") from exc
-        except SQLAlchemyError as exc:
-            raise InternalError(f"The store failed: {type(exc).__name__}") from exc
         finally:
             session.close()
 
