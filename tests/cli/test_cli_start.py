@@ -86,3 +86,36 @@ def test_params_eval_opens_no_store(tmp_path: Path) -> None:
     modules = _imported(tmp_path, tmp_path, "params", "eval", "--bizdate", "2020-11-10", "$bizdate")
     assert not _loaded(modules, "sqlalchemy")
     assert not _loaded(modules, "rich")
+
+
+def test_importlib_metadata_loads_only_when_used(data_dir: Path, tmp_path: Path) -> None:
+    # SQLAlchemy imports it (for plugin entry points); a command never uses it.
+    modules = _imported(data_dir, tmp_path, "node", "list", "-w", "ws", "--json")
+    assert _loaded(modules, "sqlalchemy")
+    assert "importlib.metadata._meta" not in modules
+    assert "email.message" not in modules
+
+
+DEFERRED = """
+import sys, types
+from opcenter.cli import _deferred
+_deferred.defer("importlib.metadata")
+import importlib.metadata
+from importlib import metadata
+assert metadata is importlib.metadata is sys.modules["importlib.metadata"]
+assert "importlib.metadata._meta" not in sys.modules
+print(metadata.version("sqlalchemy"))
+assert type(metadata) is types.ModuleType and "importlib.metadata._meta" in sys.modules
+from importlib.metadata import entry_points
+print(entry_points is metadata.entry_points)
+"""
+
+
+def test_a_deferred_module_is_the_real_one_once_used() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", DEFERRED], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    import sqlalchemy
+
+    assert done.stdout.split() == [sqlalchemy.__version__, "True"]

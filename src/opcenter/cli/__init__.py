@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from opcenter.cli import _deferred
 from opcenter.cli._output import (
     EXIT_FAILURE,
     EXIT_USAGE,
@@ -131,6 +132,7 @@ def _exit_at_once(code: object) -> None:
 
 def _main() -> None:
     _collector.disable()
+    _deferred.defer("importlib.metadata")  # SQLAlchemy imports it, opcenter never uses it
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:

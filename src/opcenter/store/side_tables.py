@@ -4,8 +4,6 @@ request nonces, the API's rate limits and the folders of files. Defined on store
 of one of their names: `opcenter run` and the engine never map them (see the end of
 store/tables.py). Import them from store/tables.py."""
 
-from __future__ import annotations
-
 from sqlalchemy import (
     BigInteger,
     ForeignKey,

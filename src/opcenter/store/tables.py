@@ -3,9 +3,12 @@
 Ids are positive 64-bit integers from the database (SQLite `AUTOINCREMENT`, PostgreSQL identity),
 so they are never reused. Every time stamp is epoch milliseconds (absolute); business dates are
 calendar dates in the server's time zone.
-"""
 
-from __future__ import annotations
+No `from __future__ import annotations` here (nor in store/side_tables.py): with it, every
+`Mapped[...]` annotation is a string that the declarative scan evaluates again (an `eval` per
+column, ~10 ms of every process's start-up for these models); without it Python builds each
+annotation once, as the class body runs.
+"""
 
 import datetime as dt
 from typing import Any
