@@ -88,14 +88,9 @@ class _Profiled:
 
 
 def _profile(app: Any) -> _Profiled:
-    """Route the app's requests through a profiling wrapper (the endpoint closes over the
-    dispatcher, so the wrapper replaces it in the closure cell)."""
+    """Route the app's requests through a profiling wrapper (the app reads its dispatcher
+    from `app.state` on every request)."""
     wrapper = _Profiled(app.state.dispatcher)
-    for route in app.routes:
-        cells = route.endpoint.__closure__ or ()
-        for cell in cells:
-            if cell.cell_contents is app.state.dispatcher:
-                cell.cell_contents = wrapper
     app.state.dispatcher = wrapper
     return wrapper
 

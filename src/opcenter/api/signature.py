@@ -292,8 +292,15 @@ def _parse_timestamp(name: str, value: str) -> float:
     match = _TIMESTAMP.fullmatch(value)
     if match is None:
         raise _bad_timestamp(name, value)
+    text = match.group(1)
     try:
-        moment = datetime.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S")
+        # fromisoformat reads this fixed shape as strptime does, ~50x faster (on every request);
+        # strptime for the non-ASCII digits that `\d` lets through (and strptime accepts).
+        moment = (
+            datetime.fromisoformat(text)
+            if text.isascii()
+            else datetime.strptime(text, "%Y-%m-%dT%H:%M:%S")
+        )
     except ValueError:
         raise _bad_timestamp(name, value) from None
     return moment.replace(tzinfo=UTC).timestamp()
