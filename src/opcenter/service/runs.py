@@ -325,12 +325,18 @@ def _merged_params(request: RunRequest, wf: Workflow, graph: FlowGraph) -> dict[
     workflow_params: dict[str, str] = dict(parse_params(wf.parameters or "").named)
     workflow_params.update(request.dag_parameters)
     overrides = _node_overrides(request, graph, wf.name)
-    return {
-        node_id: merge_params(
-            parse_params(node.para_value or ""), overrides.get(node_id), workflow_params
-        )
-        for node_id, node in graph.nodes.items()
-    }
+    # Nodes that declare the same string share one parsed (immutable) ParamString, and with it
+    # what is memoised on it (compiled values; whether it uses ids): most nodes of a workflow
+    # declare the same few strings, often none.
+    parsed: dict[str, ParamString] = {}
+    merged: dict[int, ParamString] = {}
+    for node_id, node in graph.nodes.items():
+        text = node.para_value or ""
+        deployed = parsed.get(text)
+        if deployed is None:
+            deployed = parsed[text] = parse_params(text)
+        merged[node_id] = merge_params(deployed, overrides.get(node_id), workflow_params)
+    return merged
 
 
 _INSERT_RUN = sa.insert(Run.__table__).returning(Run.__table__.c.id)
