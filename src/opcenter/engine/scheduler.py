@@ -92,6 +92,7 @@ class _Outbox:
     lines: list[tuple[Path, list[str]]] = field(default_factory=list)
     submit: list[tuple[InstanceSpec, int]] = field(default_factory=list)  # spec, dag id
     finished: list[tuple[int, int]] = field(default_factory=list)  # (instance, attempt)
+    settled: list[int] = field(default_factory=list)  # Dags that reached SUCCESS or FAILURE
 
 
 _SYNC = object()
@@ -139,6 +140,8 @@ class Engine:
         self._checked_at = 0.0
         self._previous_notify: Callable[[], None] | None = None
         self._releases = Releases()  # what each version is, for the log headers
+        self._watchers: dict[int, list[threading.Event]] = {}  # see `watch`
+        self._watch_lock = threading.Lock()
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -182,6 +185,16 @@ class Engine:
     def notify(self) -> None:
         """Look at the store now (new runs, operator changes)."""
         self._events.put(_SYNC)
+
+    def watch(self, dag_id: int) -> threading.Event:
+        """An Event set once a step of this engine has committed the Dag's SUCCESS or FAILURE.
+        For an in-process waiter (the benchmarks) that would otherwise poll the store and
+        compete with the engine for the interpreter: watch first, then read the Dag's status
+        once (it may have finished before the watch), then wait."""
+        event = threading.Event()
+        with self._watch_lock:
+            self._watchers.setdefault(dag_id, []).append(event)
+        return event
 
     # -- ExecutorEvents (any thread) ------------------------------------------------------------
 
@@ -282,13 +295,18 @@ class Engine:
             self._advance(session, now, touched, outbox)
             self._claim_due_retries(session, now)
             self._dispatch(session, now, outbox)
-            self._settle_dags(session, now, touched)
+            self._settle_dags(session, now, touched, outbox)
         self._act(outbox)
 
     def _act(self, outbox: _Outbox) -> None:
         for key in outbox.finished:
             self._in_flight.pop(key, None)
             self._stopping.pop(key, None)
+        if self._watchers and outbox.settled:
+            with self._watch_lock:
+                for dag_id in outbox.settled:
+                    for event in self._watchers.pop(dag_id, ()):
+                        event.set()
         # An executor that keeps logs elsewhere (Celery workers: in the store) takes the
         # engine's own lines too, so a log reads as one.
         write = getattr(self.executor, "write_lines", write_lines)
@@ -687,7 +705,7 @@ class Engine:
             heapq.heappush(self._queue, entry)
         return list(chosen.values())
 
-    def _settle_dags(self, session: Session, now: int, touched: set[int]) -> None:
+    def _settle_dags(self, session: Session, now: int, touched: set[int], outbox: _Outbox) -> None:
         """Write the status each touched Dag now has; a success starts the next date."""
         for dag_id in sorted(touched):
             view = self._dags.get(dag_id)
@@ -702,6 +720,7 @@ class Engine:
             view.status = status
             if status is not DagStatus.RUNNING:
                 self._tracker.note(dag_id, view.revision)
+                outbox.settled.append(dag_id)
             if status is DagStatus.SUCCESS:
                 del self._dags[dag_id]
                 self._start_next(session, view.run_id, view.seq, now)
