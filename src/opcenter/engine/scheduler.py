@@ -59,6 +59,10 @@ _ERROR_BACKOFF_SECONDS = (0.05, 2.0)  # after a failed step: first wait, cap
 # huge no-op cascade does not hold one transaction (and the results waiting behind it) for long.
 _INSTANT_PER_STEP = 4000
 _LEADERSHIP_CHECK_SECONDS = 1.0  # how often the loop checks that it still leads
+# Built once (cached compiled form): asked for every date of a range before it starts.
+_PREVIOUS_STATUS = sa.select(Dag.status).where(
+    Dag.run_id == sa.bindparam("run_id"), Dag.seq == sa.bindparam("seq")
+)
 
 
 class EngineBusy(RuntimeError):
@@ -437,9 +441,7 @@ class Engine:
             return False
         if seq == 0:
             return True
-        previous = session.scalar(
-            sa.select(Dag.status).where(Dag.run_id == run_id, Dag.seq == seq - 1)
-        )
+        previous = session.scalar(_PREVIOUS_STATUS, {"run_id": run_id, "seq": seq - 1})
         return previous == DagStatus.SUCCESS.value
 
     def _reconcile_in_flight(self, view: DagView) -> None:
