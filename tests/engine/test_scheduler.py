@@ -290,3 +290,17 @@ def test_a_run_fails_then_succeeds_after_set_success_on_each_backend(
     assert wait_dag(ctx, created.dag_ids[0]) is DagStatus.SUCCESS
     assert wait_dag(ctx, created.dag_ids[1]) is DagStatus.FAILURE
     assert "b\n" in log(ctx, by_name(ctx, created.dag_ids[0])["b"].instance_id)
+
+
+def test_a_watch_fires_once_the_dags_end_is_committed(ctx: ServiceContext, engine: Engine) -> None:
+    # Given a watch on a run's Dag (a shell node, so the Dag is still running when watched)
+    flow = make_flow(ctx, [node("a", "shell", "sleep 0.3"), node("b", after=["a"])])
+    created = run_flow(flow)
+    done = engine.watch(created.dag_id)
+    # When the engine finishes it, the event fires, and the store already says SUCCESS
+    assert done.wait(15)
+    dags = list_dags(ctx, op_seq=created.op_seq, project_env="PROD")
+    assert [d.status for d in dags] == [DagStatus.SUCCESS]
+    # and a watch on another Dag is left alone
+    other = engine.watch(created.dag_id + 1000)
+    assert not other.is_set()

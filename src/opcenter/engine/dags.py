@@ -31,6 +31,52 @@ __all__ = [
 _FINISHED = (DagStatus.SUCCESS.value, DagStatus.FAILURE.value)
 
 
+# Built once (cached compiled forms): the engine writes a Dag's status and starts the next date
+# for every Dag it runs, and building a statement costs more than running it.
+_STATUS_VALUES = {
+    "status": sa.bindparam("d_status"),
+    "finish_time": sa.bindparam("d_finish", type_=sa.BigInteger()),
+    "modified_at": sa.bindparam("d_now"),
+}
+_WRITE_STATUS = (
+    sa.update(Dag)
+    .where(Dag.id == sa.bindparam("d_id"), Dag.status != DagStatus.CREATED.value)
+    .values(**_STATUS_VALUES)
+    .returning(Dag.id)
+)
+_WRITE_STATUS_AT = (
+    sa.update(Dag)
+    .where(
+        Dag.id == sa.bindparam("d_id"),
+        Dag.status != DagStatus.CREATED.value,
+        Dag.revision == sa.bindparam("d_revision"),
+    )
+    .values(**_STATUS_VALUES)
+    .returning(Dag.id)
+)
+_START = {
+    "status": DagStatus.RUNNING.value,
+    "start_time": sa.bindparam("d_now"),
+    "modified_at": sa.bindparam("d_now"),
+}
+_START_DAG = (
+    sa.update(Dag)
+    .where(Dag.id == sa.bindparam("d_id"), Dag.status == DagStatus.CREATED.value)
+    .values(**_START)
+    .returning(Dag.id)
+)
+_START_NEXT = (
+    sa.update(Dag)
+    .where(
+        Dag.run_id == sa.bindparam("d_run"),
+        Dag.seq == sa.bindparam("d_seq"),
+        Dag.status == DagStatus.CREATED.value,
+    )
+    .values(**_START)
+    .returning(Dag.id)
+)
+
+
 def write_dag_status(
     session: Session, dag_id: int, status: DagStatus, now: int, *, revision: int | None = None
 ) -> bool:
@@ -41,15 +87,11 @@ def write_dag_status(
     a view older than the operator's change is refused (False) and the engine reloads the Dag.
     The engine's own writes leave the revision alone."""
     finish = now if status.value in _FINISHED else None
-    where = [Dag.id == dag_id, Dag.status != DagStatus.CREATED.value]
-    if revision is not None:
-        where.append(Dag.revision == revision)
-    row = session.execute(
-        sa.update(Dag)
-        .where(*where)
-        .values(status=status.value, finish_time=finish, modified_at=now)
-        .returning(Dag.id)
-    ).first()
+    params = {"d_id": dag_id, "d_status": status.value, "d_finish": finish, "d_now": now}
+    if revision is None:
+        row = session.execute(_WRITE_STATUS, params).first()
+    else:
+        row = session.execute(_WRITE_STATUS_AT, {**params, "d_revision": revision}).first()
     return row is not None
 
 
@@ -96,23 +138,13 @@ def lock_dag(session: Session, dag_id: int) -> None:
 
 def start_dag(session: Session, dag_id: int, now: int) -> bool:
     """CREATED → RUNNING (stamps StartTime); False when the Dag was not CREATED."""
-    row = session.execute(
-        sa.update(Dag)
-        .where(Dag.id == dag_id, Dag.status == DagStatus.CREATED.value)
-        .values(status=DagStatus.RUNNING.value, start_time=now, modified_at=now)
-        .returning(Dag.id)
-    ).first()
+    row = session.execute(_START_DAG, {"d_id": dag_id, "d_now": now}).first()
     return row is not None
 
 
 def start_next(session: Session, run_id: int, seq: int, now: int) -> int | None:
     """Start the Dag after `seq` in its run (its predecessor just succeeded); its id or None."""
-    row = session.execute(
-        sa.update(Dag)
-        .where(Dag.run_id == run_id, Dag.seq == seq + 1, Dag.status == DagStatus.CREATED.value)
-        .values(status=DagStatus.RUNNING.value, start_time=now, modified_at=now)
-        .returning(Dag.id)
-    ).first()
+    row = session.execute(_START_NEXT, {"d_run": run_id, "d_seq": seq + 1, "d_now": now}).first()
     return None if row is None else int(row.id)
 
 

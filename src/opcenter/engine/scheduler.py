@@ -59,6 +59,10 @@ _ERROR_BACKOFF_SECONDS = (0.05, 2.0)  # after a failed step: first wait, cap
 # huge no-op cascade does not hold one transaction (and the results waiting behind it) for long.
 _INSTANT_PER_STEP = 4000
 _LEADERSHIP_CHECK_SECONDS = 1.0  # how often the loop checks that it still leads
+# Built once (cached compiled form): asked for every date of a range before it starts.
+_PREVIOUS_STATUS = sa.select(Dag.status).where(
+    Dag.run_id == sa.bindparam("run_id"), Dag.seq == sa.bindparam("seq")
+)
 
 
 class EngineBusy(RuntimeError):
@@ -92,6 +96,7 @@ class _Outbox:
     lines: list[tuple[Path, list[str]]] = field(default_factory=list)
     submit: list[tuple[InstanceSpec, int]] = field(default_factory=list)  # spec, dag id
     finished: list[tuple[int, int]] = field(default_factory=list)  # (instance, attempt)
+    settled: list[int] = field(default_factory=list)  # Dags that reached SUCCESS or FAILURE
 
 
 _SYNC = object()
@@ -144,6 +149,8 @@ class Engine:
         # and `opcenter run --wait`, waiting for that, looks at once instead of polling.
         self.dags_settled = threading.Event()
         self._dag_failed = False
+        self._watchers: dict[int, list[threading.Event]] = {}  # see `watch`
+        self._watch_lock = threading.Lock()
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -187,6 +194,16 @@ class Engine:
     def notify(self) -> None:
         """Look at the store now (new runs, operator changes)."""
         self._events.put(_SYNC)
+
+    def watch(self, dag_id: int) -> threading.Event:
+        """An Event set once a step of this engine has committed the Dag's SUCCESS or FAILURE.
+        For an in-process waiter (the benchmarks) that would otherwise poll the store and
+        compete with the engine for the interpreter: watch first, then read the Dag's status
+        once (it may have finished before the watch), then wait."""
+        event = threading.Event()
+        with self._watch_lock:
+            self._watchers.setdefault(dag_id, []).append(event)
+        return event
 
     # -- ExecutorEvents (any thread) ------------------------------------------------------------
 
@@ -288,7 +305,7 @@ class Engine:
             self._advance(session, now, touched, outbox)
             self._claim_due_retries(session, now)
             self._dispatch(session, now, outbox)
-            self._settle_dags(session, now, touched)
+            self._settle_dags(session, now, touched, outbox)
         if self._dag_failed or not self._dags:  # committed: a reader sees the new status
             self.dags_settled.set()
         self._act(outbox)
@@ -297,6 +314,11 @@ class Engine:
         for key in outbox.finished:
             self._in_flight.pop(key, None)
             self._stopping.pop(key, None)
+        if self._watchers and outbox.settled:
+            with self._watch_lock:
+                for dag_id in outbox.settled:
+                    for event in self._watchers.pop(dag_id, ()):
+                        event.set()
         # An executor that keeps logs elsewhere (Celery workers: in the store) takes the
         # engine's own lines too, so a log reads as one.
         write = getattr(self.executor, "write_lines", write_lines)
@@ -427,9 +449,7 @@ class Engine:
             return False
         if seq == 0:
             return True
-        previous = session.scalar(
-            sa.select(Dag.status).where(Dag.run_id == run_id, Dag.seq == seq - 1)
-        )
+        previous = session.scalar(_PREVIOUS_STATUS, {"run_id": run_id, "seq": seq - 1})
         return previous == DagStatus.SUCCESS.value
 
     def _reconcile_in_flight(self, view: DagView) -> None:
@@ -695,7 +715,7 @@ class Engine:
             heapq.heappush(self._queue, entry)
         return list(chosen.values())
 
-    def _settle_dags(self, session: Session, now: int, touched: set[int]) -> None:
+    def _settle_dags(self, session: Session, now: int, touched: set[int], outbox: _Outbox) -> None:
         """Write the status each touched Dag now has; a success starts the next date."""
         for dag_id in sorted(touched):
             view = self._dags.get(dag_id)
@@ -710,6 +730,7 @@ class Engine:
             view.status = status
             if status is not DagStatus.RUNNING:
                 self._tracker.note(dag_id, view.revision)
+                outbox.settled.append(dag_id)
             if status is DagStatus.SUCCESS:
                 del self._dags[dag_id]
                 self._start_next(session, view.run_id, view.seq, now)

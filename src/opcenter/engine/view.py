@@ -22,6 +22,26 @@ from opcenter.store.tables import Dag, Instance, InstanceEdge
 __all__ = ["DagView", "InstanceView", "load_edges"]
 
 S = InstanceStatus
+_STATUS = {s.value: s for s in InstanceStatus}
+_TASK_TYPE = {t.value: t for t in TaskType}
+# Built once (cached compiled forms): every Dag the engine starts is loaded with these.
+_DAG = sa.select(Dag.id, Dag.run_id, Dag.seq, Dag.status, Dag.revision).where(
+    Dag.id == sa.bindparam("dag_id")
+)
+_INSTANCES = sa.select(
+    Instance.id,
+    Instance.status,
+    Instance.task_type,
+    Instance.file_type,
+    Instance.suspended,
+    Instance.attempt,
+    Instance.retry_at,
+    Instance.priority,
+    Instance.stopped_by,
+).where(Instance.dag_id == sa.bindparam("dag_id"))
+_EDGES = sa.select(InstanceEdge.parent_id, InstanceEdge.child_id).where(
+    InstanceEdge.dag_id == sa.bindparam("dag_id")
+)
 
 
 @dataclass(slots=True)
@@ -62,53 +82,46 @@ class DagView:
     @classmethod
     def load(cls, session: Session, dag_id: int) -> DagView | None:
         """Read the Dag and its instances and edges; None when the Dag does not exist."""
-        dag = session.execute(
-            sa.select(Dag.id, Dag.run_id, Dag.seq, Dag.status, Dag.revision).where(Dag.id == dag_id)
-        ).first()
+        session.flush()  # an operation's pending ORM changes first (the reads below bypass it)
+        conn = session.connection()
+        dag = conn.execute(_DAG, {"dag_id": dag_id}).first()
         if dag is None:
             return None
         view = cls(dag.id, dag.run_id, dag.seq, DagStatus(dag.status), dag.revision)
-        rows = session.execute(
-            sa.select(
-                Instance.id,
-                Instance.status,
-                Instance.task_type,
-                Instance.file_type,
-                Instance.suspended,
-                Instance.attempt,
-                Instance.retry_at,
-                Instance.priority,
-                Instance.stopped_by,
-            ).where(Instance.dag_id == dag_id)
-        ).all()
-        for r in rows:
-            view.instances[r.id] = InstanceView(
-                r.id,
+        instances, parents, children = view.instances, view.parents, view.children
+        # Plain tuples and dict look-ups for the enums: a Dag of thousands of instances is
+        # loaded when it starts, and per-row attribute access and Enum() calls dominated.
+        for iid, status, task, ftype, suspended, attempt, retry, prio, stopped in conn.execute(
+            _INSTANCES, {"dag_id": dag_id}
+        ):
+            instances[iid] = InstanceView(
+                iid,
                 dag_id,
-                S(r.status),
-                TaskType(r.task_type),
-                r.file_type,
-                bool(r.suspended),
-                r.attempt,
-                r.retry_at,
-                r.priority,
-                stopped_by=r.stopped_by,
+                _STATUS[status],
+                _TASK_TYPE[task],
+                ftype,
+                bool(suspended),
+                attempt,
+                retry,
+                prio,
+                0,
+                stopped,
             )
-            view.parents[r.id] = []
-            view.children[r.id] = []
-        for parent, child in load_edges(session, dag_id):
-            view.parents[child].append(parent)
-            view.children[parent].append(child)
+            parents[iid] = []
+            children[iid] = []
+        for parent, child in conn.execute(_EDGES, {"dag_id": dag_id}):
+            parents[child].append(parent)
+            children[parent].append(child)
         view.recount()
         return view
 
     def recount(self) -> None:
         self.ready.clear()
-        self.counts = Counter(i.status for i in self.instances.values())
-        for inst in self.instances.values():
-            inst.waiting = sum(
-                1 for p in self.parents[inst.id] if self.instances[p].status is not S.SUCCESS
-            )
+        instances, parents = self.instances, self.parents
+        self.counts = Counter(i.status for i in instances.values())
+        for inst in instances.values():
+            ups = parents[inst.id]
+            inst.waiting = sum(instances[p].status is not S.SUCCESS for p in ups) if ups else 0
             self._check_ready(inst)
 
     def _check_ready(self, inst: InstanceView) -> None:
@@ -149,9 +162,6 @@ class DagView:
 
 
 def load_edges(session: Session, dag_id: int) -> list[tuple[int, int]]:
-    rows = session.execute(
-        sa.select(InstanceEdge.parent_id, InstanceEdge.child_id).where(
-            InstanceEdge.dag_id == dag_id
-        )
-    ).all()
+    session.flush()
+    rows = session.connection().execute(_EDGES, {"dag_id": dag_id}).all()
     return [(r.parent_id, r.child_id) for r in rows]

@@ -35,6 +35,7 @@ from opcenter.domain.params import (
     validate_params,
     validate_workflow_params,
 )
+from opcenter.domain.params._resolve import uses_ids
 from opcenter.domain.planning import (
     business_dates,
     cyctime_of,
@@ -320,12 +321,18 @@ def _merged_params(request: RunRequest, wf: Workflow, graph: FlowGraph) -> dict[
     workflow_params: dict[str, str] = dict(parse_params(wf.parameters or "").named)
     workflow_params.update(request.dag_parameters)
     overrides = _node_overrides(request, graph, wf.name)
-    return {
-        node_id: merge_params(
-            parse_params(node.para_value or ""), overrides.get(node_id), workflow_params
-        )
-        for node_id, node in graph.nodes.items()
-    }
+    # Nodes that declare the same string share one parsed (immutable) ParamString, and with it
+    # what is memoised on it (compiled values; whether it uses ids): most nodes of a workflow
+    # declare the same few strings, often none.
+    parsed: dict[str, ParamString] = {}
+    merged: dict[int, ParamString] = {}
+    for node_id, node in graph.nodes.items():
+        text = node.para_value or ""
+        deployed = parsed.get(text)
+        if deployed is None:
+            deployed = parsed[text] = parse_params(text)
+        merged[node_id] = merge_params(deployed, overrides.get(node_id), workflow_params)
+    return merged
 
 
 _INSERT_RUN = sa.insert(Run.__table__).returning(Run.__table__.c.id)
@@ -434,26 +441,46 @@ class _RunWriter:
         types: Mapping[int, TaskType],
         params: Mapping[int, ParamString],
     ) -> list[int]:
-        nodes = sorted(graph.nodes)
+        """Every row of the run, built as plain tuples and written with one executemany per
+        table: the per-row work SQLAlchemy does for a list of dicts (building each row's
+        parameters) cost about as much as SQLite's inserts themselves."""
+        nodes = [graph.nodes[n] for n in sorted(graph.nodes)]
         dag_ids = _allocate_ids(self.session, "dag", len(dates))
         instance_ids = _allocate_ids(self.session, "instance", len(dates) * len(nodes))
-        dags, instances, edges = [], [], []
+        # What every instance of a node shares, whatever its date: computed once per node.
+        fixed = [self._fixed(node, types[node.node_id]) for node in nodes]
+        position = {node.node_id: k for k, node in enumerate(nodes)}
+        parent_pairs = [
+            (position[p], k)
+            for k, node in enumerate(nodes)
+            for p in graph.parents.get(node.node_id, ())
+        ]
+        ws_id, wf_id, env, now, user = self.ws.id, self.wf.id, self.env.value, self.now, self.user
+        dags: list[dict[str, Any]] = []
+        instances: list[tuple[Any, ...]] = []
+        edges: list[tuple[int, int, int]] = []
         for seq, (day, dag_id) in enumerate(zip(dates, dag_ids, strict=True)):
             dags.append(self._dag_row(dag_id, seq, day))
-            ids = dict(zip(nodes, instance_ids[seq * len(nodes) :], strict=False))
-            for node_id in nodes:
-                node = graph.nodes[node_id]
-                instances.append(
-                    self._instance_row(ids[node_id], dag_id, day, node, types[node_id], params)
-                )
-                edges.extend(
-                    {"dag_id": dag_id, "parent_id": ids[p], "child_id": ids[node_id]}
-                    for p in graph.parents.get(node_id, ())
-                )
+            ids = instance_ids[seq * len(nodes) : (seq + 1) * len(nodes)]
+            bizdate_ms = self._day_ms(day)
+            cyctime_ms = self._day_ms(day + dt.timedelta(days=1))
+            per_date = (bizdate_ms, cyctime_ms, now, now, user)
+            resolved: dict[ParamString, tuple[str, str]] = {}  # strings without ids, this date
+            for k, node in enumerate(nodes):
+                node_params = params[node.node_id]
+                if uses_ids(node_params):
+                    values = _resolved(node_params, day, node.node_id, dag_id, ids[k])
+                else:
+                    values = resolved.get(node_params)
+                    if values is None:
+                        values = resolved[node_params] = _resolved(node_params, day, node.node_id)
+                row = (ids[k], dag_id, ws_id, wf_id, env, *fixed[k], *values, *per_date)
+                instances.append(row)
+            edges.extend((dag_id, ids[p], ids[c]) for p, c in parent_pairs)
         self.session.execute(sa.insert(Dag.__table__), dags)
-        self.session.execute(sa.insert(Instance.__table__), instances)
-        if edges:
-            self.session.execute(sa.insert(InstanceEdge.__table__), edges)
+        conn = self.session.connection()
+        _insert_rows(conn, Instance.__tablename__, _INSTANCE_COLUMNS, instances)
+        _insert_rows(conn, InstanceEdge.__tablename__, _EDGE_COLUMNS, edges)
         return dag_ids
 
     def _dag_row(self, dag_id: int, seq: int, day: dt.date) -> dict[str, Any]:
@@ -478,50 +505,87 @@ class _RunWriter:
             "revision": 0,
         }
 
-    def _instance_row(
-        self,
-        instance_id: int,
-        dag_id: int,
-        day: dt.date,
-        node: DeployedNode,
-        task_type: TaskType,
-        params: Mapping[int, ParamString],
-    ) -> dict[str, Any]:
-        resolved = instance_params(params[node.node_id], day, node.node_id, dag_id, instance_id)
-        return {
-            "id": instance_id,
-            "dag_id": dag_id,
-            "workspace_id": self.ws.id,
-            "workflow_id": self.wf.id,
-            "env": self.env.value,
-            "node_id": node.node_id,
-            "version_id": node.version_id,
-            "node_name": node.name,
-            "file_type": node.file_type,
-            "task_type": task_type.value,
-            "status": InstanceStatus.NOT_RUN.value,
-            "suspended": False,
-            "param_values": resolved.to_param_values(),
-            "resolved_params": encode_resolved(resolved),
-            "bizdate_ms": self._day_ms(day),
-            "cyctime_ms": self._day_ms(day + dt.timedelta(days=1)),
-            "attempt": 0,
-            "auto_rerun_left": max(0, node.auto_rerun_times),
-            "auto_rerun_interval_millis": max(0, node.auto_rerun_interval_millis),
-            "retry_at": None,
-            "timeout_seconds": timeout_seconds(node.timeout_hours),
-            "rerun_mode": node.rerun_mode or "ALL_ALLOWED",
-            "priority": node.priority,
-            "owner": node.owner,
-            "create_user": self.user,
-            "stopped_by": None,
-            "begin_wait_time_time": None,
-            "begin_wait_res_time": None,
-            "begin_running_time": None,
-            "finish_time": None,
-            "created_at": self.now,
-            "modified_at": self.now,
-        }
+    @staticmethod
+    def _fixed(node: DeployedNode, task_type: TaskType) -> tuple[Any, ...]:
+        """The columns of `_INSTANCE_COLUMNS` from `node_id` to `error_message`, in order."""
+        return (
+            node.node_id,
+            node.version_id,
+            node.name,
+            node.file_type,
+            task_type.value,
+            InstanceStatus.NOT_RUN.value,
+            False,  # suspended
+            0,  # attempt
+            max(0, node.auto_rerun_times),
+            max(0, node.auto_rerun_interval_millis),
+            timeout_seconds(node.timeout_hours),
+            node.rerun_mode or "ALL_ALLOWED",
+            node.priority,
+            node.owner,
+            "",  # error_message
+        )
+
+
+def _resolved(
+    params: ParamString,
+    day: dt.date,
+    node_id: int,
+    dag_id: int | None = None,
+    instance_id: int | None = None,
+) -> tuple[str, str]:
+    """An instance's `param_values` and `resolved_params` columns."""
+    resolved = instance_params(params, day, node_id, dag_id, instance_id)
+    return resolved.to_param_values(), encode_resolved(resolved)
+
+
+# The instance columns a run writes, in the order `_RunWriter.write` builds each row; the ones
+# left out start NULL (retry_at, stopped_by, the four time stamps, the process record).
+_INSTANCE_COLUMNS = (
+    "id",
+    "dag_id",
+    "workspace_id",
+    "workflow_id",
+    "env",
+    # _RunWriter._fixed
+    "node_id",
+    "version_id",
+    "node_name",
+    "file_type",
+    "task_type",
+    "status",
+    "suspended",
+    "attempt",
+    "auto_rerun_left",
+    "auto_rerun_interval_millis",
+    "timeout_seconds",
+    "rerun_mode",
+    "priority",
+    "owner",
+    "error_message",
+    # _resolved
+    "param_values",
+    "resolved_params",
+    # the date's, the run's
+    "bizdate_ms",
+    "cyctime_ms",
+    "created_at",
+    "modified_at",
+    "create_user",
+)
+_EDGE_COLUMNS = ("dag_id", "parent_id", "child_id")
+
+
+def _insert_rows(
+    conn: sa.Connection, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> None:
+    """One plain positional INSERT through the driver's executemany (`?` for sqlite3, `%s` for
+    psycopg): the rows go to the driver as tuples, without SQLAlchemy's per-row processing."""
+    if not rows:
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    marks = ", ".join([mark] * len(columns))
+    conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
 
 def _allocate_ids(session: Session, table: str, count: int) -> list[int]:

@@ -181,6 +181,11 @@ class CompiledExpr:
     def has_references(self) -> bool:
         return any(isinstance(s, _Reference) for s in self.segments)
 
+    @cached_property
+    def builtins(self) -> frozenset[str]:
+        """The `$name` built-ins the value uses."""
+        return frozenset(s.name for s in self.segments if isinstance(s, _Builtin))
+
     @property
     def references(self) -> tuple[str, ...]:
         """Names referenced as `${name}` (in order, without repeats)."""

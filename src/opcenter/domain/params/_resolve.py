@@ -16,6 +16,7 @@ __all__ = [
     "ResolvedParams",
     "render_code",
     "resolve_params",
+    "uses_ids",  # not re-exported by the package (its names are a contract): for runs.py
     "validate_params",
     "validate_workflow_params",
 ]
@@ -128,6 +129,21 @@ def _plan(params: ParamString) -> _Plan:
         referencing = any(e.has_references for _, e in pieces)
         plan = params.memo["plan"] = _Plan(pieces, by_name, tuple(order), referencing)
     return plan  # type: ignore[return-value]
+
+
+_IDS = frozenset({"jobid", "nodeid", "taskid"})
+
+
+def uses_ids(params: ParamString) -> frozenset[str]:
+    """The id built-ins (`$jobid`, `$nodeid`, `$taskid`) any value of `params` uses. A string
+    that uses none resolves the same for every instance of one business date, so a run of many
+    instances resolves it once per date (service/runs.py)."""
+    used = params.memo.get("ids")
+    if used is None:
+        used = params.memo["ids"] = frozenset(
+            name for _, expr in _plan(params).pieces for name in expr.builtins & _IDS
+        )
+    return used  # type: ignore[return-value]
 
 
 def _is_int(item: str | int) -> bool:
