@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._docs import replace_section  # noqa: E402
+from bench._summary import record  # noqa: E402
 from opcenter.domain.model import DagStatus  # noqa: E402
 from opcenter.engine.scheduler import Engine  # noqa: E402
 from opcenter.runners.local import LocalExecutor  # noqa: E402
@@ -84,17 +85,26 @@ def layered(layers: int, width: int, kind: str = "virtual", code: str = "") -> l
     return nodes
 
 
+VIRTUAL_RUNS = 5
+
+
 def bench_virtual_1000() -> dict[str, float]:
+    """One store and engine, as in a server: one untimed run first (statements compiled, the
+    flow loaded once), then `VIRTUAL_RUNS` timed runs from RunManualDagNodes to Dag SUCCESS."""
     ctx = context()
     flow = make_flow(ctx, layered(20, 50))
     eng = engine(ctx, 2)
-    began = time.perf_counter()
-    created = run_flow(flow)
-    status = wait_finished(ctx, eng, created.dag_id, timeout=120)
-    elapsed = time.perf_counter() - began
+    runs = []
+    for i in range(VIRTUAL_RUNS + 1):
+        began = time.perf_counter()
+        created = run_flow(flow)
+        status = wait_finished(ctx, eng, created.dag_id, timeout=120)
+        if i:
+            runs.append(time.perf_counter() - began)
+        assert status is DagStatus.SUCCESS, status
     eng.stop()
-    assert status is DagStatus.SUCCESS, status
-    return {"instances": 1000, "seconds": elapsed, "per_second": 1000 / elapsed}
+    elapsed = statistics.median(runs)
+    return {"instances": 1000, "seconds": elapsed, "per_second": 1000 / elapsed, "runs": runs}
 
 
 def bare_bash(count: int, slots: int) -> float:
@@ -128,18 +138,27 @@ def bench_shell_200() -> dict[str, float]:
     return {"bare": bare, "engine": elapsed, "overhead": (elapsed - bare) / bare}
 
 
+RANGE_RUNS = 3
+
+
 def bench_range_365() -> dict[str, float]:
+    """One store and engine: a 3-day run first (untimed: statements compiled), then
+    `RANGE_RUNS` timed 365-day runs, each from RunManualDagNodes to its last Dag's end."""
     ctx = context()
     flow = make_flow(ctx, chain_20())
     eng = engine(ctx, 2)
-    began = time.perf_counter()
-    created = run_flow(flow, start_biz_date=biz(days_ago=364), end_biz_date=biz())
-    wait_finished(ctx, eng, created.dag_ids[-1], timeout=300)
-    elapsed = time.perf_counter() - began
-    statuses = {d.status for d in list_dags(ctx, op_seq=created.op_seq, project_env="PROD")}
+    warm = run_flow(flow, start_biz_date=biz(days_ago=2), end_biz_date=biz())
+    wait_finished(ctx, eng, warm.dag_ids[-1], timeout=60)
+    runs = []
+    for _ in range(RANGE_RUNS):
+        began = time.perf_counter()
+        created = run_flow(flow, start_biz_date=biz(days_ago=364), end_biz_date=biz())
+        wait_finished(ctx, eng, created.dag_ids[-1], timeout=300)
+        runs.append(time.perf_counter() - began)
+        statuses = {d.status for d in list_dags(ctx, op_seq=created.op_seq, project_env="PROD")}
+        assert statuses == {DagStatus.SUCCESS}, statuses
     eng.stop()
-    assert statuses == {DagStatus.SUCCESS}, statuses
-    return {"instances": 7300, "seconds": elapsed}
+    return {"instances": 7300, "seconds": statistics.median(runs), "runs": runs}
 
 
 def chain_20() -> list:
@@ -222,8 +241,9 @@ def main() -> None:
     rows = [
         (
             "1,000-node layered virtual workflow",
-            f"{v['per_second']:,.0f} instances/s ({v['seconds']:.2f} s)",
-            "≥ 2,000/s",
+            f"{v['per_second']:,.0f} instances/s ({v['seconds']:.3f} s, median of "
+            f"{VIRTUAL_RUNS} after a warm-up run)",
+            "≥ 20,000/s (issue 16; issue 4: ≥ 2,000/s)",
         ),
         (
             "200 Shell `true` nodes, 2 slots",
@@ -231,7 +251,11 @@ def main() -> None:
             f"{s['overhead']:.2f}× bare (median of {SHELL_PAIRS} paired runs)",
             "overhead ≤ 2× bare",
         ),
-        ("365-day range × 20 virtual nodes (7,300 instances)", f"{r['seconds']:.2f} s", "≤ 10 s"),
+        (
+            "365-day range × 20 virtual nodes (7,300 instances)",
+            f"{r['seconds']:.2f} s (median of {RANGE_RUNS} after a warm-up run)",
+            "≤ 0.8 s (issue 16; issue 4: ≤ 10 s)",
+        ),
         (
             "creating that range (RunManualDagNodes alone)",
             f"{c['seconds']:.2f} s (median of 3)",
@@ -243,6 +267,12 @@ def main() -> None:
             "median ≤ 5 ms",
         ),
     ]
+    record(
+        "engine_1000",
+        f"{v['per_second']:,.0f} instances/s ({v['seconds'] * 1000:.0f} ms)",
+        v["per_second"] >= 20_000,
+    )
+    record("range_365", f"{r['seconds']:.2f} s", r["seconds"] <= 0.8)
     width = max(len(n) for n, _, _ in rows)
     for name, value, target in rows:
         print(f"{name:<{width}}  {value:<45}  target {target}")
