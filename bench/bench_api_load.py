@@ -100,12 +100,20 @@ def _command(how: str, data_dir: Path, port: int) -> list[str]:
     return [sys.executable, str(launcher), "--data-dir", str(data_dir), "--port", str(port)]
 
 
-def _engine_tid(log: Path) -> int | None:
-    """The engine thread id the launcher prints (`opcenter serve` does not)."""
+def _engine_tid(log: Path, pid: int | None = None) -> int | None:
+    """The engine thread's id: printed by the launcher, else found by the name the engine gives
+    its thread in the operating system (`opcenter-engine`, /proc/<pid>/task/<tid>/comm)."""
     for line in log.read_text().splitlines():
         if line.startswith("listening ") and "engine-tid " in line:
             tid = line.rsplit("engine-tid ", 1)[1].strip()
             return int(tid) if tid.isdigit() else None
+    if pid is not None:
+        for comm in Path(f"/proc/{pid}/task").glob("*/comm"):
+            try:
+                if comm.read_text().strip() == "opcenter-engine":
+                    return int(comm.parent.name)
+            except OSError:
+                continue
     return None
 
 
@@ -148,7 +156,7 @@ def running_server(how: str, profile: Path | None) -> Iterator[Server]:
     try:
         _wait_listening(process, port)
         time.sleep(0.2)  # the launcher prints its line just after it listens
-        tid = _engine_tid(data_dir / "server.log")
+        tid = _engine_tid(data_dir / "server.log", process.pid)
         server = Server(process, f"127.0.0.1:{port}", how, key_id, secret, data_dir, tid)
         yield server
     except BaseException:

@@ -8,6 +8,7 @@ import itertools
 import json
 import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 
 from opcenter.domain.model import DagStatus, InstanceStatus, TaskType
 from opcenter.engine.scheduler import Engine
@@ -304,3 +305,15 @@ def test_a_watch_fires_once_the_dags_end_is_committed(ctx: ServiceContext, engin
     # and a watch on another Dag is left alone
     other = engine.watch(created.dag_id + 1000)
     assert not other.is_set()
+
+
+def test_the_engine_thread_is_named_in_the_operating_system(engine: Engine) -> None:
+    # Given a running engine, its thread carries the name `opcenter-engine` for the OS too
+    # (what `top -H` shows, and how a benchmark tells the engine's CPU from the requests')
+    names = set()
+    for comm in Path("/proc/self/task").glob("*/comm"):
+        try:
+            names.add(comm.read_text().strip())
+        except OSError:
+            continue
+    assert "opcenter-engine" in names

@@ -65,6 +65,19 @@ _PREVIOUS_STATUS = sa.select(Dag.status).where(
 )
 
 
+def _name_thread(name: str) -> None:
+    """Give the calling thread its name in the operating system too (Linux: `top -H`, `ps -L`,
+    /proc/<pid>/task/<tid>/comm show it), so an operator or a benchmark can tell the engine's
+    CPU from the requests'. Best effort: nothing happens where prctl is missing."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
+    except (OSError, AttributeError):
+        pass
+
+
 class EngineBusy(RuntimeError):
     """Raised when another engine already leads this store."""
 
@@ -232,6 +245,7 @@ class Engine:
     # -- the loop -----------------------------------------------------------------------------
 
     def _loop(self) -> None:
+        _name_thread("opcenter-engine")
         failures = 0
         while True:
             events = self._collect()
