@@ -48,25 +48,19 @@ DEFAULT_AIRFLOW_RUNS = 1  # one Airflow run of the shell workload takes about fi
 READING = (
     "Reading the table: a ratio above 1× means the engine took longer than opcenter. The times "
     "of `opcenter run`, Luigi, Dagster and Prefect include starting the interpreter and "
-    "importing the engine (for `opcenter run` about 0.6 s of SQLAlchemy, the store and the "
-    "engine, plus start and stop of its embedded engine); Airflow's and opcenter-api's do not "
-    "(their runs are triggered over HTTP with the components already up), so compare Airflow "
-    "with opcenter-api (the `vs API` column). The machine was shared with other work while "
+    "importing the engine (for `opcenter run` about 0.3 s of CPU: SQLAlchemy Core and ORM "
+    "alone about 0.19–0.20 s, then the models, the engine and the run path's modules, plus "
+    "start and stop of its embedded engine); Airflow's and opcenter-api's do not (their runs "
+    "are triggered over HTTP with the components already up), so compare Airflow with "
+    "opcenter-api (the `vs API` column). The machine was shared with other work while "
     "measuring; the min–max spread shows how much that moved the figures.",
     "",
-    "Where opcenter's time goes (profiled 2026-11-28). Through the API, a 200-node no-op chain "
-    "costs about 0.9 ms a node: the RunManualDagNodes call creates the Dag and its 200 "
-    "instances with their resolved parameters (~25 ms), the engine finishes the whole virtual "
-    "chain in one step (~40 ms, of which ~3 ms SQL and ~24 ms writing one log file per "
-    "instance, kept so every instance has its log), and the client polls ListDags every 5 ms "
-    "over HTTP on the same 2 cores. As a CLI process, `opcenter run --wait` pays ~0.65 s of "
-    "imports (SQLAlchemy ~0.34 s, mapping the models ~0.16 s, click, rich and the engine), "
-    "~0.1 s creating the run in a cold process (statements compiled on first use) and the "
-    "start and stop of its embedded engine; the run itself takes ~0.15 s. Issue 7's targets: "
-    "≤ 0.5 ms per no-op node is missed (API ~0.9–1.0 ms, CLI ~5 ms); ≥ 20× ahead of Dagster "
-    "with SQLite holds through the API (~30×) but not for the CLI process (~6×); ≥ 20× ahead of "
-    "Airflow holds on the chain, shell and dates workloads, not on the fan (3.5× through the "
-    "API: Airflow's already-running scheduler starts the 198 parallel no-ops at once).",
+    'Where opcenter\'s time goes: see "Performance round 2 (issue 16)" above. In short, '
+    "through the API a 200-node no-op run is the RunManualDagNodes call writing the Dag and "
+    "its 200 instances in one transaction, the engine finishing the virtual nodes in one or two "
+    "steps, and the client's ListDags polls (every 5 ms, about 1.1–1.6 ms of server CPU each); "
+    "as a CLI process, `opcenter run --wait` is mostly imports (SQLAlchemy first), then "
+    "compiling the statements it uses once, the run, and its engine's start and stop.",
 )
 
 
