@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import platform
 from pathlib import Path
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -21,3 +23,17 @@ def replace_section(heading: str, block: str, *, doc: Path = DOC, before: str = 
     else:
         text = text.rstrip("\n") + "\n\n" + block
     doc.write_text(text)
+
+
+def machine() -> str:
+    """One line naming this machine: CPU model, CPU count, kernel, Python."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    system = f"{platform.system()} {platform.release()}"
+    return f"{cpu}, {os.cpu_count()} CPUs, {system}, Python {platform.python_version()}"

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import pstats
 import secrets
 import shutil
@@ -57,7 +56,7 @@ from alibabacloud_tea_openapi import models as open_api_models
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._docs import replace_section  # noqa: E402
+from bench._docs import machine, replace_section  # noqa: E402
 from bench._summary import record  # noqa: E402
 
 HEADING = "## API load (issue 5)"
@@ -442,21 +441,6 @@ def percentile(ordered: list[float], fraction: float) -> float:
         return float("nan")
     rank = max(1, min(len(ordered), round(fraction * len(ordered) + 0.5)))
     return ordered[rank - 1]
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} CPUs (nproc), {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}"
-    )
 
 
 def rows_of(

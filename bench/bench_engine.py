@@ -15,8 +15,6 @@ Prints a table and writes the figures into docs/benchmarks.md under "## Engine (
 from __future__ import annotations
 
 import datetime as dt
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -28,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._docs import replace_section  # noqa: E402
+from bench._docs import machine, replace_section  # noqa: E402
 from bench._summary import record  # noqa: E402
 from opcenter.domain.model import DagStatus  # noqa: E402
 from opcenter.engine.scheduler import Engine  # noqa: E402
@@ -201,19 +199,6 @@ def bench_latency_chain() -> dict[str, float]:
         "median_ms": statistics.median(gaps),
         "p99_ms": gaps[min(len(gaps) - 1, int(len(gaps) * 0.99))],
     }
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    system = f"{platform.system()} {platform.release()}"
-    return f"{cpu}, {os.cpu_count()} CPUs, {system}, Python {platform.python_version()}"
 
 
 def write_docs(rows: list[tuple[str, str, str]]) -> None:

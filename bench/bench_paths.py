@@ -18,21 +18,20 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
+sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH / "peers"))  # the peer modules import each other by plain name
 
-from engines import ENGINES, Engine  # noqa: E402
-from workloads import WORKLOADS, Workload  # noqa: E402
+from engines import ENGINES  # noqa: E402
+from run_peers import time_once  # noqa: E402
+from workloads import WORKLOADS  # noqa: E402
 
 from bench._docs import replace_section  # noqa: E402
 from bench._summary import compile_sources, record  # noqa: E402
@@ -41,22 +40,6 @@ HEADING = "## The user's paths, timed whole (issue 16)"
 WORKLOAD_NAMES = ("chain", "fan", "dates")
 CLI_TARGETS = {"chain": 0.30, "fan": 0.30, "dates": 0.40}  # seconds, whole process
 API_TARGET_MS_PER_NODE = 0.25  # chain and fan
-
-
-def time_once(engine: Engine, workload: Workload, state: Path) -> float:
-    """One run of the engine's timed command: its wall time (or the time it reports)."""
-    argv, env = engine.command(workload, state)
-    with tempfile.TemporaryFile() as out:
-        began = time.perf_counter()
-        done = subprocess.run(argv, env=env, cwd=state, stdout=out, stderr=subprocess.STDOUT)
-        elapsed = time.perf_counter() - began
-        out.seek(0)
-        output = out.read().decode(errors="replace")
-    if done.returncode != 0:
-        raise SystemExit(f"{engine.key} {workload.name} failed: {output[-500:]}")
-    if engine.self_timed:
-        return float(json.loads(output.strip().splitlines()[-1])["seconds"])
-    return elapsed
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -20,7 +19,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from bench._docs import replace_section  # noqa: E402
+from bench._docs import machine, replace_section  # noqa: E402
 from bench._summary import SUMMARY_ENV, read, render  # noqa: E402
 
 HEADING = "## Targets (issue 16)"
@@ -36,21 +35,6 @@ BENCHMARKS = [
     "bench_console.py",
     "bench_workers.py",
 ]
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}"
-    )
 
 
 def main() -> int:

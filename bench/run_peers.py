@@ -121,9 +121,10 @@ def _runs(engine: Engine, args: argparse.Namespace) -> tuple[int, int]:
     return args.warmup, args.runs
 
 
-def time_once(engine: Engine, workload: Workload) -> float:
-    """Run the engine's command once; its wall time in seconds (RunFailed if it fails)."""
-    state = STATE / engine.key
+def time_once(engine: Engine, workload: Workload, state: Path | None = None) -> float:
+    """Run the engine's command once (in `state`, by default the engine's folder under the
+    peers' state); its wall time in seconds (RunFailed if it fails)."""
+    state = STATE / engine.key if state is None else state
     argv, env = engine.command(workload, state)
     with tempfile.TemporaryFile() as out:
         start = time.perf_counter()
