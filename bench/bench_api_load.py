@@ -319,20 +319,27 @@ def run_load(server: Server, clients: int, seconds: float, calls: int) -> tuple[
     threads = [threading.Thread(target=worker, args=(s,), daemon=True) for s in sdks]
     for thread in threads:
         thread.start()
+    with _charging(server, tally):
+        began = time.perf_counter()
+        deadline[0] = began + seconds
+        start.wait()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - began
+    return tally, elapsed
+
+
+@contextmanager
+def _charging(server: Server, tally: Tally) -> Iterator[None]:
+    """Charge the CPU the server, its engine thread and this process used meanwhile to `tally`."""
     pid, tid = server.process.pid, server.engine_tid
     server_cpu, client_cpu = cpu_seconds(pid), time.process_time()
     engine_cpu = cpu_seconds(pid, tid) if tid else float("nan")
-    began = time.perf_counter()
-    deadline[0] = began + seconds
-    start.wait()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - began
+    yield
     tally.server_cpu = cpu_seconds(pid) - server_cpu
     if tid:
         tally.engine_cpu = cpu_seconds(pid, tid) - engine_cpu
     tally.client_cpu = time.process_time() - client_cpu
-    return tally, elapsed
 
 
 def run_open_loop(server: Server, clients: int, seconds: float, rate: float) -> tuple[Tally, float]:
@@ -365,18 +372,12 @@ def run_open_loop(server: Server, clients: int, seconds: float, rate: float) -> 
     threads = [threading.Thread(target=worker, args=(s,), daemon=True) for s in sdks]
     for thread in threads:
         thread.start()
-    pid, tid = server.process.pid, server.engine_tid
-    server_cpu, client_cpu = cpu_seconds(pid), time.process_time()
-    engine_cpu = cpu_seconds(pid, tid) if tid else float("nan")
-    origin[0] = time.perf_counter() + 0.05
-    start.wait()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - origin[0]
-    tally.server_cpu = cpu_seconds(pid) - server_cpu
-    if tid:
-        tally.engine_cpu = cpu_seconds(pid, tid) - engine_cpu
-    tally.client_cpu = time.process_time() - client_cpu
+    with _charging(server, tally):
+        origin[0] = time.perf_counter() + 0.05
+        start.wait()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - origin[0]
     return tally, elapsed
 
 
