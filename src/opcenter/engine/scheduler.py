@@ -59,9 +59,11 @@ _ERROR_BACKOFF_SECONDS = (0.05, 2.0)  # after a failed step: first wait, cap
 # huge no-op cascade does not hold one transaction (and the results waiting behind it) for long.
 _INSTANT_PER_STEP = 4000
 _LEADERSHIP_CHECK_SECONDS = 1.0  # how often the loop checks that it still leads
-# Built once (cached compiled form): asked for every date of a range before it starts.
-_PREVIOUS_STATUS = sa.select(Dag.status).where(
-    Dag.run_id == sa.bindparam("run_id"), Dag.seq == sa.bindparam("seq")
+# Built once (cached compiled form), Core, run on the connection: asked for every date of a
+# range before it starts.
+_D = Dag.__table__
+_PREVIOUS_STATUS = sa.select(_D.c.status).where(
+    _D.c.run_id == sa.bindparam("run_id"), _D.c.seq == sa.bindparam("seq")
 )
 
 
@@ -449,7 +451,8 @@ class Engine:
             return False
         if seq == 0:
             return True
-        previous = session.scalar(_PREVIOUS_STATUS, {"run_id": run_id, "seq": seq - 1})
+        params = {"run_id": run_id, "seq": seq - 1}
+        previous = session.connection().execute(_PREVIOUS_STATUS, params).scalar()
         return previous == DagStatus.SUCCESS.value
 
     def _reconcile_in_flight(self, view: DagView) -> None:
