@@ -77,7 +77,7 @@ _START_NEXT = (
         D.c.status == DagStatus.CREATED.value,
     )
     .values(**_START)
-    .returning(D.c.id)
+    .returning(D.c.id, D.c.revision)
 )
 
 
@@ -149,11 +149,13 @@ def start_dag(session: Session, dag_id: int, now: int) -> bool:
     return row is not None
 
 
-def start_next(session: Session, run_id: int, seq: int, now: int) -> int | None:
-    """Start the Dag after `seq` in its run (its predecessor just succeeded); its id or None."""
+def start_next(session: Session, run_id: int, seq: int, now: int) -> tuple[int, int] | None:
+    """Start the Dag after `seq` in its run (its predecessor just succeeded); its id and
+    revision (what the engine's view of it needs from its row, read by the same statement),
+    or None."""
     params = {"d_run": run_id, "d_seq": seq + 1, "d_now": now}
     row = session.connection().execute(_START_NEXT, params).first()
-    return None if row is None else int(row[0])
+    return None if row is None else (int(row[0]), int(row[1]))
 
 
 def startable_dags(session: Session, runs: Collection[int] | None = None) -> list[int]:
