@@ -29,10 +29,14 @@ __all__ = [
 ]
 
 _FINISHED = (DagStatus.SUCCESS.value, DagStatus.FAILURE.value)
+D = Dag.__table__
 
 
-# Built once (cached compiled forms): the engine writes a Dag's status and starts the next date
-# for every Dag it runs, and building a statement costs more than running it.
+# Built once (cached compiled forms), on the Core table and run on the session's connection:
+# the engine writes a Dag's status and starts the next date for every Dag it runs, and building
+# a statement, or running it through the ORM (its bulk-update path evaluates the WHERE clause
+# against the identity map on every call), costs more than running it. The engine's session
+# holds no ORM Dag objects that such a write would leave stale.
 _STATUS_VALUES = {
     "status": sa.bindparam("d_status"),
     "finish_time": sa.bindparam("d_finish", type_=sa.BigInteger()),
@@ -45,14 +49,14 @@ _WRITE_STATUS = (
     .returning(Dag.id)
 )
 _WRITE_STATUS_AT = (
-    sa.update(Dag)
+    sa.update(D)
     .where(
-        Dag.id == sa.bindparam("d_id"),
-        Dag.status != DagStatus.CREATED.value,
-        Dag.revision == sa.bindparam("d_revision"),
+        D.c.id == sa.bindparam("d_id"),
+        D.c.status != DagStatus.CREATED.value,
+        D.c.revision == sa.bindparam("d_revision"),
     )
     .values(**_STATUS_VALUES)
-    .returning(Dag.id)
+    .returning(D.c.id)
 )
 _START = {
     "status": DagStatus.RUNNING.value,
@@ -60,20 +64,20 @@ _START = {
     "modified_at": sa.bindparam("d_now"),
 }
 _START_DAG = (
-    sa.update(Dag)
-    .where(Dag.id == sa.bindparam("d_id"), Dag.status == DagStatus.CREATED.value)
+    sa.update(D)
+    .where(D.c.id == sa.bindparam("d_id"), D.c.status == DagStatus.CREATED.value)
     .values(**_START)
-    .returning(Dag.id)
+    .returning(D.c.id)
 )
 _START_NEXT = (
-    sa.update(Dag)
+    sa.update(D)
     .where(
-        Dag.run_id == sa.bindparam("d_run"),
-        Dag.seq == sa.bindparam("d_seq"),
-        Dag.status == DagStatus.CREATED.value,
+        D.c.run_id == sa.bindparam("d_run"),
+        D.c.seq == sa.bindparam("d_seq"),
+        D.c.status == DagStatus.CREATED.value,
     )
     .values(**_START)
-    .returning(Dag.id)
+    .returning(D.c.id, D.c.revision)
 )
 
 
@@ -85,13 +89,16 @@ def write_dag_status(
     With `revision` (the engine's writes), only while the Dag still has that revision: an
     operator (in any process) bumps it with every change, so a status the engine derived from
     a view older than the operator's change is refused (False) and the engine reloads the Dag.
-    The engine's own writes leave the revision alone."""
+    The engine's own writes leave the revision alone. Without `revision` (operations, whose
+    session may hold the Dag as an ORM object) the write goes through the ORM, which keeps
+    such an object in step; the engine's goes to the connection (see `_WRITE_STATUS_AT`)."""
     finish = now if status.value in _FINISHED else None
     params = {"d_id": dag_id, "d_status": status.value, "d_finish": finish, "d_now": now}
     if revision is None:
         row = session.execute(_WRITE_STATUS, params).first()
     else:
-        row = session.execute(_WRITE_STATUS_AT, {**params, "d_revision": revision}).first()
+        params["d_revision"] = revision
+        row = session.connection().execute(_WRITE_STATUS_AT, params).first()
     return row is not None
 
 
@@ -138,14 +145,17 @@ def lock_dag(session: Session, dag_id: int) -> None:
 
 def start_dag(session: Session, dag_id: int, now: int) -> bool:
     """CREATED → RUNNING (stamps StartTime); False when the Dag was not CREATED."""
-    row = session.execute(_START_DAG, {"d_id": dag_id, "d_now": now}).first()
+    row = session.connection().execute(_START_DAG, {"d_id": dag_id, "d_now": now}).first()
     return row is not None
 
 
-def start_next(session: Session, run_id: int, seq: int, now: int) -> int | None:
-    """Start the Dag after `seq` in its run (its predecessor just succeeded); its id or None."""
-    row = session.execute(_START_NEXT, {"d_run": run_id, "d_seq": seq + 1, "d_now": now}).first()
-    return None if row is None else int(row.id)
+def start_next(session: Session, run_id: int, seq: int, now: int) -> tuple[int, int] | None:
+    """Start the Dag after `seq` in its run (its predecessor just succeeded); its id and
+    revision (what the engine's view of it needs from its row, read by the same statement),
+    or None."""
+    params = {"d_run": run_id, "d_seq": seq + 1, "d_now": now}
+    row = session.connection().execute(_START_NEXT, params).first()
+    return None if row is None else (int(row[0]), int(row[1]))
 
 
 def startable_dags(session: Session, runs: Collection[int] | None = None) -> list[int]:

@@ -59,9 +59,11 @@ _ERROR_BACKOFF_SECONDS = (0.05, 2.0)  # after a failed step: first wait, cap
 # huge no-op cascade does not hold one transaction (and the results waiting behind it) for long.
 _INSTANT_PER_STEP = 4000
 _LEADERSHIP_CHECK_SECONDS = 1.0  # how often the loop checks that it still leads
-# Built once (cached compiled form): asked for every date of a range before it starts.
-_PREVIOUS_STATUS = sa.select(Dag.status).where(
-    Dag.run_id == sa.bindparam("run_id"), Dag.seq == sa.bindparam("seq")
+# Built once (cached compiled form), Core, run on the connection: asked for every date of a
+# range before it starts.
+_D = Dag.__table__
+_PREVIOUS_STATUS = sa.select(_D.c.status).where(
+    _D.c.run_id == sa.bindparam("run_id"), _D.c.seq == sa.bindparam("seq")
 )
 
 
@@ -463,7 +465,8 @@ class Engine:
             return False
         if seq == 0:
             return True
-        previous = session.scalar(_PREVIOUS_STATUS, {"run_id": run_id, "seq": seq - 1})
+        params = {"run_id": run_id, "seq": seq - 1}
+        previous = session.connection().execute(_PREVIOUS_STATUS, params).scalar()
         return previous == DagStatus.SUCCESS.value
 
     def _reconcile_in_flight(self, view: DagView) -> None:
@@ -597,14 +600,24 @@ class Engine:
         chain = self._cascade(ready, budget)
         if len(chain) == len(ready):
             return self._finish_wave(session, now, ready)
-        savepoint = session.begin_nested()
-        done = dict(transitions.finish_instant(session, [i.id for i in chain], now))
-        if len(done) < len(chain):
-            savepoint.rollback()
+        ids = [i.id for i in chain]
+        if self.ctx.db.is_sqlite and len(ids) <= transitions.ALL_OR_NONE_MAX:
+            # One statement that finishes all or nothing: no savepoint needed (SQLite only).
+            done = dict(transitions.finish_instant_all_or_none(session, ids, now))
+            confirmed = len(done) == len(chain)
+            assert confirmed or not done, "an all-or-none finish changed some rows only"
+        else:
+            savepoint = session.begin_nested()
+            done = dict(transitions.finish_instant(session, ids, now))
+            confirmed = len(done) == len(chain)
+            if confirmed:
+                savepoint.commit()
+            else:
+                savepoint.rollback()
+        if not confirmed:
             for inst in reversed(chain[len(ready) :]):  # children first: views as they were
                 self._dags[inst.dag_id].set_status(inst.id, S.NOT_RUN)
             return self._finish_wave(session, now, ready)
-        savepoint.commit()
         for inst in chain:
             inst.attempt = done[inst.id]
         return len(chain)
@@ -755,10 +768,11 @@ class Engine:
                 self._next.add(dag_id)
 
     def _start_next(self, session: Session, run_id: int, seq: int, now: int) -> None:
-        next_id = dagstore.start_next(session, run_id, seq, now)
-        if next_id is None:
+        started = dagstore.start_next(session, run_id, seq, now)
+        if started is None:
             return
-        started = DagView.load(session, next_id)
-        if started is not None:
-            self._adopt(started)
-            self._next.add(next_id)
+        next_id, revision = started
+        # The row was just read by start_next (RUNNING now): only its instances and edges.
+        view = DagView.load_started(session, next_id, run_id, seq + 1, revision)
+        self._adopt(view)
+        self._next.add(next_id)

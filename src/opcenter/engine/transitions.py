@@ -30,6 +30,7 @@ __all__ = [
     "end_attempt",
     "fail_to_start",
     "finish_instant",
+    "finish_instant_all_or_none",
     "mark_running",
     "record_attempts",
     "record_end",
@@ -235,6 +236,40 @@ def finish_instant(session: Session, ids: Sequence[int], now: int) -> list[tuple
     every step's time stamped, and their attempt rows written. Returns (id, attempt) of the
     rows changed."""
     done = [(r.id, r.attempt) for r in _update(session, _FINISH_INSTANT, ids, now)]
+    record_attempts(session, [d[0] for d in done], now)
+    return done
+
+
+# `_FINISH_INSTANT` that changes every row or none: the same condition, counted over all the
+# ids by an uncorrelated subquery (evaluated once, before any row changes), must hold for
+# exactly `n` rows. One statement instead of a savepoint around the batch (SAVEPOINT and
+# RELEASE cost more than the update on a range's short chains). SQLite only: one writer, the
+# statement reads what it writes; on PostgreSQL (READ COMMITTED) a row committed concurrently
+# is re-checked alone, so a partial update stays possible there.
+_FINISH_ALL_OR_NONE = _FINISH_INSTANT.where(
+    sa.select(sa.func.count())
+    .select_from(T)
+    .where(
+        T.c.id.in_(sa.bindparam("ids", expanding=True)),
+        T.c.status == S.NOT_RUN.value,
+        T.c.suspended.is_(False),
+    )
+    .scalar_subquery()
+    == sa.bindparam("n")
+)
+ALL_OR_NONE_MAX = _CHUNK  # one statement: at most this many ids
+
+
+def finish_instant_all_or_none(
+    session: Session, ids: Sequence[int], now: int
+) -> list[tuple[int, int]]:
+    """`finish_instant` of every one of `ids` (distinct, at most `ALL_OR_NONE_MAX`), or of
+    none of them (an empty list) when any of them may not finish. SQLite only (see
+    `_FINISH_ALL_OR_NONE`)."""
+    if len(ids) > ALL_OR_NONE_MAX:
+        raise ValueError(f"at most {ALL_OR_NONE_MAX} ids in one all-or-none finish")
+    params = {"ids": list(ids), "n": len(ids), "now": now}
+    done = [(r[0], r[1]) for r in session.connection().execute(_FINISH_ALL_OR_NONE, params)]
     record_attempts(session, [d[0] for d in done], now)
     return done
 

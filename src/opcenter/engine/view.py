@@ -88,7 +88,25 @@ class DagView:
         if dag is None:
             return None
         view = cls(dag.id, dag.run_id, dag.seq, DagStatus(dag.status), dag.revision)
-        instances, parents, children = view.instances, view.parents, view.children
+        view._fill(conn)
+        return view
+
+    @classmethod
+    def load_started(
+        cls, session: Session, dag_id: int, run_id: int, seq: int, revision: int
+    ) -> DagView:
+        """The view of a Dag this transaction has just started (RUNNING), whose row the caller
+        read with the start (`dags.start_next`): only its instances and edges are read, one
+        query fewer for every date of a range."""
+        session.flush()
+        view = cls(dag_id, run_id, seq, DagStatus.RUNNING, revision)
+        view._fill(session.connection())
+        return view
+
+    def _fill(self, conn: sa.Connection) -> None:
+        """Read the instances and edges into this (new) view."""
+        dag_id = self.id
+        instances, parents, children = self.instances, self.parents, self.children
         # Plain tuples and dict look-ups for the enums: a Dag of thousands of instances is
         # loaded when it starts, and per-row attribute access and Enum() calls dominated.
         for iid, status, task, ftype, suspended, attempt, retry, prio, stopped in conn.execute(
@@ -112,8 +130,7 @@ class DagView:
         for parent, child in conn.execute(_EDGES, {"dag_id": dag_id}):
             parents[child].append(parent)
             children[parent].append(child)
-        view.recount()
-        return view
+        self.recount()
 
     def recount(self) -> None:
         self.ready.clear()
