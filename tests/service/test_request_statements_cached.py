@@ -7,22 +7,12 @@ from __future__ import annotations
 from types import ModuleType
 
 import pytest
-from sqlalchemy.sql.base import Executable
 
 from opcenter.iam import audit, nonces, resolver
 from opcenter.service import flow_cache, iam, runs
+from tests.engine.test_statements_cached import _statements
 
 MODULES = [flow_cache, runs, iam, resolver, nonces, audit]
-
-
-def _statements(module: ModuleType) -> list[tuple[str, Executable]]:
-    found = []
-    for name, value in vars(module).items():
-        values = value.items() if isinstance(value, dict) else [(name, value)]
-        for key, item in values:
-            if isinstance(item, Executable) and hasattr(item, "_generate_cache_key"):
-                found.append((f"{module.__name__}.{name}[{key}]", item))
-    return found
 
 
 def test_the_request_path_has_prebuilt_statements() -> None:
