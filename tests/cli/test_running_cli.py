@@ -309,10 +309,11 @@ def test_run_wait_drains_its_own_instances_given_ctrl_c(data_dir: Path, tmp_path
     try:
         dag_id = wait_for(lambda: _first_dag(flow), timeout=30)
         wait_for(lambda: by_name(ctx, dag_id)["slow"].status is InstanceStatus.RUNNING, 30)
+        assert waiting.stderr is not None
+        said = [waiting.stderr.readline()]  # it says it drives the run: its engine has started
         # When it is interrupted (Ctrl-C), and the running attempt ends within the drain time
         waiting.send_signal(signal.SIGINT)
-        assert waiting.stderr is not None
-        said = [waiting.stderr.readline(), waiting.stderr.readline()]  # draining from here on
+        said.append(waiting.stderr.readline())  # draining from here on
         gate.touch()
         _, err = waiting.communicate(timeout=60)
     finally:

@@ -354,12 +354,14 @@ class _RunDriver:
         if self.engine is not None or time.monotonic() - self._tried < LEAD_RETRY_SECONDS:
             return
         self._tried = time.monotonic()
-        engine = Engine(self.ctx, runs={self.run_id})
+        # Kept before it starts: a Ctrl-C that lands while it starts still finds it to drain.
+        self.engine = Engine(self.ctx, runs={self.run_id})
         try:
-            engine.start()
+            self.engine.start()
         except EngineBusy:
+            self.engine = None
             return
-        self.engine = engine
+        engine = self.engine
         click.echo(DRIVING_HERE, err=True)
         sandbox = getattr(engine.executor, "sandbox", None)
         if sandbox is not None and not sandbox.isolated:
