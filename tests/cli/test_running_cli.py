@@ -305,6 +305,8 @@ def test_run_wait_drains_its_own_instances_given_ctrl_c(data_dir: Path, tmp_path
         [str(opcenter), "run", "flow", "-w", "ws", "--bizdate", YESTERDAY.isoformat(), "--wait",
          "--json", "--data-dir", str(data_dir)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # as from a terminal: a suite started in the background inherits SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     try:
         dag_id = wait_for(lambda: _first_dag(flow), timeout=30)
