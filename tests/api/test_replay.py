@@ -8,29 +8,25 @@ one store; the request is signed once (V2, HMAC-SHA1) and sent byte for byte aga
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import json
 import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from urllib.parse import urlencode
 
 import pytest
 import sqlalchemy as sa
 
 from opcenter.api.rpc import allow_all
 from opcenter.api.server import ServerThread, build_server
-from opcenter.api.signature import v2_string_to_sign
 from opcenter.iam.nonces import StoreNonceStore
 from opcenter.service.context import ServiceContext
 from opcenter.store.db import Database
 from opcenter.store.tables import RequestNonce
-from tests.api.conftest import ACCESS_KEY_ID, ACCESS_KEY_SECRET, make_key_resolver
+from tests.api.conftest import make_key_resolver
+from tests.api.test_request_transaction import _signed
 
 NONCE_USED = (400, "SignatureNonceUsed", "Specified signature nonce was used already.")
 
@@ -56,21 +52,7 @@ def contexts(ctx: ServiceContext) -> Iterator[list[ServiceContext]]:
 
 
 def _signed_query(nonce: str) -> str:
-    params = {
-        "Action": "ListProjects",
-        "Version": "2020-05-18",
-        "Format": "JSON",
-        "AccessKeyId": ACCESS_KEY_ID,
-        "SignatureMethod": "HMAC-SHA1",
-        "SignatureVersion": "1.0",
-        "SignatureNonce": nonce,
-        "Timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-    digest = hmac.new(
-        f"{ACCESS_KEY_SECRET}&".encode(), v2_string_to_sign("GET", params).encode(), hashlib.sha1
-    ).digest()
-    params["Signature"] = base64.b64encode(digest).decode("ascii")
-    return urlencode(params)
+    return _signed({"Action": "ListProjects", "SignatureNonce": nonce})
 
 
 def _send(server: ServerThread, query: str) -> tuple[int, str, str]:

@@ -32,7 +32,6 @@ from tests.engine.builders import make_flow, node
 
 def _signed(params: dict[str, str]) -> str:
     params = {
-        **params,
         "Version": "2020-05-18",
         "Format": "JSON",
         "AccessKeyId": ACCESS_KEY_ID,
@@ -40,6 +39,7 @@ def _signed(params: dict[str, str]) -> str:
         "SignatureVersion": "1.0",
         "SignatureNonce": str(uuid.uuid4()),
         "Timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **params,  # a caller's own SignatureNonce (a replay) wins
     }
     digest = hmac.new(
         f"{ACCESS_KEY_SECRET}&".encode(), v2_string_to_sign("GET", params).encode(), hashlib.sha1

@@ -142,3 +142,11 @@ def test_migrated_schema_does_match_the_models_given_every_migration(db: Databas
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         diffs = compare_metadata(context, full_metadata())
     assert diffs == []
+
+
+def test_the_tables_mapped_on_first_use_are_the_ones_side_tables_defines() -> None:
+    # store/tables.py names them to load them lazily; a table added to one list only would
+    # either never load or load at start-up
+    from opcenter.store import side_tables, tables
+
+    assert set(side_tables.__all__) == tables._SIDE_TABLES
