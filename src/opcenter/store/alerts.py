@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from opcenter.store.tables import AlertDelivery, AlertMessage
 
-__all__ = ["PENDING", "SENT", "FAILED", "dedupe_key", "record_alert"]
+__all__ = ["FAILED", "PENDING", "SENT", "dedupe_key", "record_alert"]
 
 PENDING, SENT, FAILED = "PENDING", "SENT", "FAILED"
 
