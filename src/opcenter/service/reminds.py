@@ -567,7 +567,8 @@ def create_remind(
     caller: Caller = Caller(),
 ) -> RemindView:
     """Create a rule in workspace `project_id` (CreateRemind); enabled. Its targets must be of
-    that workspace; a name already used there → `Invalid.Remind.Duplicate`."""
+    that workspace; a name already used there → `Invalid.Remind.Duplicate`. `baseline_ids` is
+    accepted and ignored: RemindUnit BASELINE is refused."""
     rule = _validated(
         _Rule(
             name=remind_name or "",
@@ -695,6 +696,7 @@ def update_remind(
             or (unit == "BIZPROCESS" and biz_process_ids is not None)
             or (unit == "NODE" and node_ids is not None)
         )
+        ids: tuple[int, ...] = ()
         if retarget:
             ids = _target_ids(session, ws, unit, biz_process_ids=biz_process_ids, node_ids=node_ids)
         if _name_taken(session, ws, rule.name, but=remind.id):
