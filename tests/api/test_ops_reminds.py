@@ -584,3 +584,50 @@ def test_alerts_of_a_workspace_the_user_does_not_see_are_not_listed(
         ).body.data.reminds
     }
     assert "other space" not in names and "messages" in names
+
+
+def test_update_remind_moves_a_rule_to_its_workspace_and_not_to_another(world: World) -> None:
+    remind_id = _create(
+        world.root,
+        **_node_rule(world, "widening", alert_unit="OTHER", alert_targets="ops"),
+    )
+    world.root.update_remind(
+        dw.UpdateRemindRequest(
+            remind_id=remind_id,
+            remind_unit="PROJECT",
+            project_id=world.flow.project_id,
+            alert_unit="OWNER",
+        )
+    )
+    got = _get(world.root, remind_id)
+    assert (got.remind_unit, [p.project_id for p in got.projects], got.nodes) == (
+        "PROJECT",
+        [world.flow.project_id],
+        [],
+    )
+    assert (got.alert_unit, got.alert_targets) == ("OWNER", [])
+    error = sdk_error(
+        lambda: world.root.update_remind(
+            dw.UpdateRemindRequest(remind_id=remind_id, project_id=world.other_id)
+        )
+    )
+    assert_sdk_error(
+        error,
+        code="InvalidParameter",
+        status=400,
+        message=f"ProjectId={world.other_id}: rule RemindId={remind_id} belongs to workspace "
+        f"'{WS}' (ProjectId={world.flow.project_id}) and cannot move.",
+    )
+    error = sdk_error(
+        lambda: world.root.update_remind(
+            dw.UpdateRemindRequest(remind_id=remind_id, remind_type="UNFINISHED")
+        )
+    )
+    assert_sdk_error(
+        error,
+        code="MissingParameter",
+        status=400,
+        message='The input parameter "Detail" that is mandatory for processing this request '
+        "is not supplied.",
+    )
+    assert _get(world.root, remind_id).remind_type == "ERROR"
