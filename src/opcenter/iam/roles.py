@@ -9,7 +9,8 @@ names, per environment where it matters, the roles that may call it:
   owner, admin, developer;
 - deploy (DeployFile, OfflineNode): owner, admin, deployer;
 - operate (RunManualDagNodes, CreateManualDag, Restart/SetSuccess/Stop/Suspend/ResumeInstance,
-  UpdateNodeOwner): in PROD owner, admin, operator; in DEV also developer;
+  UpdateNodeOwner, Create/Update/DeleteRemind): in PROD owner, admin, operator; in DEV also
+  developer;
 - members (CreateProjectMember, AddProjectMemberToRole, ...): owner, admin;
 - workspace (UpdateProject, DeleteProject, and any write not listed): owner, admin.
 
@@ -111,6 +112,9 @@ _FAMILIES: dict[str, Family] = {
             "ResumeInstance",
             "StopDag",
             "UpdateNodeOwner",
+            "CreateRemind",
+            "UpdateRemind",
+            "DeleteRemind",
         ),
         Family.OPERATE,
     ),

@@ -31,6 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column
 
 __all__ = [
+    "AlertDelivery",
+    "AlertMessage",
     "Base",
     "Dag",
     "Deployment",
@@ -40,6 +42,8 @@ __all__ = [
     "InstanceEdge",
     "Node",
     "NodeRelease",
+    "Remind",
+    "RemindTarget",
     "Run",
     "Workflow",
     "Workspace",
@@ -461,6 +465,107 @@ class WorkerProcess(Base):
     concurrency: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[int] = mapped_column(Millis)
     heartbeat_at: Mapped[int] = mapped_column(Millis)
+
+
+# --- alerts: rules (CreateRemind, ...) and the outbox of the messages they raise ------------------
+# Here, not in store/side_tables.py: the engine reads the rules and writes the messages in the
+# transaction of the state change that raises them (store/alerts.py, `record_alert`).
+
+
+class Remind(Base):
+    """A custom alert rule of a workspace (CreateRemind). List-valued fields are JSON lists;
+    what it watches is in `RemindTarget` (the workspace itself for RemindUnit PROJECT)."""
+
+    __tablename__ = "reminds"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "name"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = _pk()
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    remind_unit: Mapped[str] = mapped_column(String(16))  # PROJECT | BIZPROCESS | NODE
+    remind_type: Mapped[str] = mapped_column(String(16))  # ERROR | FINISHED | TIMEOUT | UNFINISHED
+    detail: Mapped[str] = mapped_column(Text, default="")
+    alert_unit: Mapped[str] = mapped_column(String(16))  # OWNER | OTHER
+    alert_targets: Mapped[str] = mapped_column(Text, default="[]")
+    alert_methods: Mapped[str] = mapped_column(Text, default="[]")
+    robot_urls: Mapped[str] = mapped_column(Text, default="[]")
+    webhooks: Mapped[str] = mapped_column(Text, default="[]")
+    alert_interval: Mapped[int] = mapped_column(Integer)  # seconds
+    max_alert_times: Mapped[int] = mapped_column(Integer)
+    dnd_end: Mapped[str | None] = mapped_column(String(5), nullable=True)  # HH:mm
+    use_flag: Mapped[bool] = mapped_column(Boolean, default=True)
+    founder: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[int] = mapped_column(Millis)
+    modified_at: Mapped[int] = mapped_column(Millis)
+
+
+class RemindTarget(Base):
+    """What a rule watches: `kind` PROJECT (a workspace id), BIZPROCESS (a workflow id) or NODE
+    (a node id). Indexed by target, so an event finds its rules in one query."""
+
+    __tablename__ = "remind_targets"
+    __table_args__ = (Index("ix_remind_targets_target", "kind", "target_id"),)
+
+    remind_id: Mapped[int] = mapped_column(
+        ForeignKey("reminds.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    target_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+
+
+class AlertMessage(Base):
+    """One alert raised by a rule for one event (its `id` is the AlertId): a durable outbox row,
+    written in the transaction of the state change that raised it; `dedupe_key` makes that at
+    most once per event. The rule's name and the node's are copied: the message outlives them."""
+
+    __tablename__ = "alert_messages"
+    __table_args__ = (
+        Index("ix_alert_messages_workspace_created", "workspace_id", "created_at"),
+        Index("ix_alert_messages_remind", "remind_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = _pk()
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id"))
+    remind_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    remind_name: Mapped[str] = mapped_column(String(128), default="")
+    source: Mapped[str] = mapped_column(String(32), default="REMIND_ALERT")
+    trigger: Mapped[str] = mapped_column(String(16))  # the rule's RemindType that fired
+    dag_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    instance_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    node_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    node_name: Mapped[str] = mapped_column(String(256), default="")
+    node_owner: Mapped[str] = mapped_column(String(128), default="")
+    instance_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    subject: Mapped[str] = mapped_column(String(512), default="")
+    content: Mapped[str] = mapped_column(Text, default="")
+    dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[int] = mapped_column(Millis)
+
+
+class AlertDelivery(Base):
+    """One receiver of an alert on one channel, and where its sending stands: `status`
+    PENDING (to send at `next_attempt_at`), SENT or FAILED (given up after `attempts`)."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (
+        UniqueConstraint("message_id", "channel", "receiver"),
+        Index("ix_alert_deliveries_due", "status", "next_attempt_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = _pk()
+    message_id: Mapped[int] = mapped_column(ForeignKey("alert_messages.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))  # MAIL | WEBHOOKS | DINGROBOTS | ...
+    receiver: Mapped[str] = mapped_column(String(1024))  # a user id, or a robot/webhook URL
+    status: Mapped[str] = mapped_column(String(16), default="PENDING")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[int | None] = mapped_column(Millis, nullable=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    sent_at: Mapped[int | None] = mapped_column(Millis, nullable=True)
 
 
 # --- tables no run needs, mapped on first use ----------------------------------------------------
