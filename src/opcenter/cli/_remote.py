@@ -1,5 +1,6 @@
 """`opcenter apply FILE --endpoint HOST:PORT`: the definition is sent to a running server
-(ApplyWorkflowDefinition, docs/api.md) instead of being applied to a local store.
+(ApplyWorkflowDefinition, docs/api.md) instead of being applied to a local store. The
+`--endpoint` options are shared with `opcenter run` (whose path is `_remote_run`).
 
 The request is signed with an AccessKey (`--access-key-id` / `--access-key-secret`, or
 OPCENTER_ACCESS_KEY_ID / OPCENTER_ACCESS_KEY_SECRET) through the official SDK's generic
@@ -9,6 +10,7 @@ OPCENTER_ACCESS_KEY_ID / OPCENTER_ACCESS_KEY_SECRET) through the official SDK's 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,23 +22,30 @@ from opcenter.cli._output import CommandFailed
 if TYPE_CHECKING:
     from opcenter.service.definitions import ApplyReport
 
-__all__ = ["apply_remotely", "endpoint_options", "report_of"]
+__all__ = ["apply_remotely", "endpoint_options", "endpoint_options_saying", "report_of"]
 
 ACTION = "ApplyWorkflowDefinition"
 VERSION = "2020-05-18"
 
 
 def endpoint_options(command: Any) -> Any:
-    """`--endpoint`, `--access-key-id`, `--access-key-secret` (the latter two from the
-    environment: OPCENTER_ACCESS_KEY_ID, OPCENTER_ACCESS_KEY_SECRET)."""
+    """`--endpoint`, `--access-key-id`, `--access-key-secret` of `opcenter apply`."""
+    return endpoint_options_saying(
+        "Send the file to the opcenter server at HOST:PORT (ApplyWorkflowDefinition) "
+        "instead of applying it to the local store (--data-dir is then not used)."
+    )(command)
+
+
+def endpoint_options_saying(endpoint_help: str) -> Any:
+    """A decorator adding `--endpoint` (its help `endpoint_help`), `--access-key-id`,
+    `--access-key-secret` (the latter two from the environment: OPCENTER_ACCESS_KEY_ID,
+    OPCENTER_ACCESS_KEY_SECRET)."""
+    return functools.partial(_add_endpoint_options, endpoint_help=endpoint_help)
+
+
+def _add_endpoint_options(command: Any, *, endpoint_help: str) -> Any:
     options = [
-        click.option(
-            "--endpoint",
-            default=None,
-            metavar="HOST:PORT",
-            help="Send the file to the opcenter server at HOST:PORT (ApplyWorkflowDefinition) "
-            "instead of applying it to the local store (--data-dir is then not used).",
-        ),
+        click.option("--endpoint", default=None, metavar="HOST:PORT", help=endpoint_help),
         click.option(
             "--access-key-id",
             envvar="OPCENTER_ACCESS_KEY_ID",
