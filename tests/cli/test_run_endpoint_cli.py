@@ -3,7 +3,8 @@
 what the local `run` prints; and the path imports neither SQLAlchemy nor the official SDK.
 
 One live opcenter (engine with real worker processes, API server) serves the module, on SQLite
-then on PostgreSQL. Workflows: `ok` (a → b, virtual), `bad` (start → boom, boom exits 3).
+then on PostgreSQL. Workflows: `ok` (a → b, virtual), `bad` (start → boom, boom exits 3),
+`held` (hold: runs until the test creates the file `go`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import dataclasses
 import datetime as dt
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,11 +24,11 @@ from click.testing import CliRunner, Result
 
 from opcenter.cli import cli
 from opcenter.service.run_views import DagView, InstanceView
-from opcenter.service.runs import list_dags
+from opcenter.service.runs import find_dags, list_dags
 from opcenter.store.db import Database
 from tests.api.conftest import ACCESS_KEY_ID, ACCESS_KEY_SECRET
-from tests.api.opsupport import Live, start_live, stop_live
-from tests.engine.builders import make_flow, node
+from tests.api.opsupport import Live, start_live, stop_live, wait_for
+from tests.engine.builders import make_flow, node, share_folder
 
 WS = "remote"
 KEY_ENV = {"OPCENTER_ACCESS_KEY_ID": ACCESS_KEY_ID, "OPCENTER_ACCESS_KEY_SECRET": ACCESS_KEY_SECRET}
@@ -59,6 +61,13 @@ def live(tmp_path_factory: pytest.TempPathFactory, module_db: Database) -> Itera
         name="bad",
         create_workspace=False,
     )
+    shared = share_folder(running.ctx, WS, tmp_path_factory.mktemp("held"))
+    running.held = shared  # type: ignore[attr-defined]
+    hold = f"while [ ! -e {shared}/go ]; do sleep 0.02; done"
+    make_flow(
+        running.ctx, [node("hold", "shell", code=hold)], workspace=WS, name="held",
+        create_workspace=False,
+    )  # fmt: skip
     yield running
     stop_live(running)
 
@@ -168,3 +177,37 @@ def test_the_endpoint_path_imports_neither_sqlalchemy_nor_the_sdk(
     modules = set(out.read_text().split())
     heavy = ("sqlalchemy", "alibabacloud", "darabonba", "Tea", "opcenter.store", "rich")
     assert [m for m in modules if m.split(".")[0] in heavy or m.startswith(heavy)] == []
+
+
+def test_ctrl_c_stops_following_only_the_run_goes_on_on_the_server(live: Live) -> None:
+    # Given `run held --wait --endpoint` following a run whose node is RUNNING on the server
+    argv = ["run", "-w", WS, "held", "--bizdate", DAY.isoformat(), "--wait"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "opcenter.cli", *argv, "--endpoint", live.endpoint],
+        env={**os.environ, **KEY_ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+
+        def running() -> list[DagView]:
+            page = find_dags(live.ctx, project_env="PROD", project_identifier=WS, workflow="held")
+            return [d for d in page.items if d.status.value == "RUNNING"]
+
+        (dag,) = wait_for(running, "the held run's Dag RUNNING")
+        # When Ctrl-C reaches the command
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    # Then it exits 1 saying the run goes on on the server, naming it
+    assert process.returncode == 1, err
+    assert f"only following stopped; run {dag.op_seq} goes on on the server" in err
+    # And the server does run it to its end
+    (live.held / "go").touch()  # type: ignore[attr-defined]
+
+    def finished() -> str | None:
+        status = list_dags(live.ctx, op_seq=dag.op_seq, project_env="PROD")[0].status.value
+        return status if status in ("SUCCESS", "FAILURE") else None
+
+    assert wait_for(finished, "the held run's end") == "SUCCESS"

@@ -63,6 +63,8 @@ def run_remotely(
         )
     client = ApiClient(endpoint, access_key_id, access_key_secret)
     env = fields["ProjectEnv"] or "PROD"
+    dag_id: int | None = None
+    op_seq: int | None = None
     try:
         dag_id = int(_ask(client, "RunManualDagNodes", fields, typed)["DagId"])
         first = _ask(client, "GetDag", {"DagId": str(dag_id), "ProjectEnv": env}, typed)["Data"]
@@ -72,6 +74,17 @@ def run_remotely(
             return
         run = _RemoteRun(client, op_seq, env, fields["ProjectName"] or "", dates, typed)
         ok = run.follow(as_json)
+    except KeyboardInterrupt:
+        if dag_id is not None:  # the run exists on the server: it is not stopped
+            which = f"run {op_seq}" if op_seq is not None else f"the run of Dag {dag_id}"
+            listing = f"--op-seq {op_seq}" if op_seq is not None else "-w WORKSPACE"
+            click.echo(
+                f"Interrupted: only following stopped; {which} goes on on the server at "
+                f"{endpoint} (`opcenter dag list {listing}` there shows it, `opcenter instance "
+                "stop` stops an instance).",
+                err=True,
+            )
+        raise
     finally:
         client.close()
     if not ok:
@@ -129,16 +142,7 @@ class _RemoteRun:
 
     def follow(self, as_json: bool) -> bool:
         """Follow the run to its end, then print it as the local `run --wait` does."""
-        try:
-            dags = self._until_done(live=not as_json and console().is_terminal)
-        except KeyboardInterrupt:
-            click.echo(
-                f"Interrupted: only following stopped; run {self.op_seq} goes on on the server "
-                f"at {self.client.endpoint} (`opcenter dag list --op-seq {self.op_seq}` there "
-                "shows it, `opcenter instance stop` stops an instance).",
-                err=True,
-            )
-            raise
+        dags = self._until_done(live=not as_json and console().is_terminal)
         failed = [i for d in dags if d.status is DagStatus.FAILURE for i in self._failed(d)]
         if as_json:
             if dags and dags[0].workflow_id is None:
