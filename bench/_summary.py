@@ -36,6 +36,19 @@ ROWS = (
     Row("cli_fan", "same, 200-node fan", "≤ 0.30 s", "bench_paths.py"),
     Row("cli_dates", "same, 30-date × 20-node range", "≤ 0.40 s", "bench_paths.py"),
     Row(
+        "cli_chain_endpoint",
+        "same, `--endpoint` (server up), 200-node chain",
+        "≤ 0.30 s",
+        "bench_paths.py",
+    ),
+    Row("cli_fan_endpoint", "same, `--endpoint`, 200-node fan", "≤ 0.30 s", "bench_paths.py"),
+    Row(
+        "cli_dates_endpoint",
+        "same, `--endpoint`, 30-date × 20-node range",
+        "≤ 0.40 s",
+        "bench_paths.py",
+    ),
+    Row(
         "api_chain",
         "through the API (server up), no-op chain",
         "≤ 0.25 ms/node",

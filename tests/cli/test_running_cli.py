@@ -18,7 +18,7 @@ from rich.console import Console
 
 from opcenter.cli import cli
 from opcenter.cli._output import iso_time as _iso
-from opcenter.cli.running import DRAIN_SECONDS, DRIVING_HERE, NO_ENGINE, _ms, _render
+from opcenter.cli.running import DRAIN_SECONDS, DRIVING_HERE, NO_ENGINE, _ms, _render_here
 from opcenter.domain.model import DagStatus, InstanceStatus
 from opcenter.engine.paths import log_path
 from opcenter.engine.scheduler import Engine
@@ -185,7 +185,7 @@ def test_run_wait_exits_one_given_a_failing_node(data_dir: Path, tmp_path: Path)
 
 def _rendered(ctx: ServiceContext, dags: list, width: int) -> str:
     out = Console(width=width, record=True, file=io.StringIO(), color_system=None)
-    out.print(_render(ctx, dags, "PROD", 12.3))
+    out.print(_render_here(ctx, dags, 12.3))
     return out.export_text()
 
 

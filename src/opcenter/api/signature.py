@@ -45,6 +45,7 @@ __all__ = [
     "ResolvedKey",
     "StaticKeyResolver",
     "acs3_canonical_query",
+    "acs3_signature",
     "acs3_string_to_sign",
     "root_key",
     "v2_string_to_sign",
@@ -414,6 +415,14 @@ def acs3_string_to_sign(
     return f"{ACS3_ALGORITHM}\n{digest}"
 
 
+def acs3_signature(secret: str, string_to_sign: str) -> str:
+    """The ACS3-HMAC-SHA256 signature of a string to sign: what a client sends, what the server
+    expects (one function for both: `opcenter run --endpoint` signs with it)."""
+    return hmac.new(
+        secret.encode("utf-8"), string_to_sign.encode("utf-8"), hashlib.sha256
+    ).hexdigest()
+
+
 def _verify_acs3(
     method: str,
     path: str,
@@ -438,9 +447,7 @@ def _verify_acs3(
     string_to_sign = acs3_string_to_sign(
         method, path, query, headers, auth.signed_headers, payload_hash
     )
-    expected = hmac.new(
-        key.secret.encode("utf-8"), string_to_sign.encode("utf-8"), hashlib.sha256
-    ).hexdigest()
+    expected = acs3_signature(key.secret, string_to_sign)
     if not hmac.compare_digest(expected.encode(), auth.signature.encode()):
         raise _mismatch()
     nonce = _single(header_map, "x-acs-signature-nonce") or ""

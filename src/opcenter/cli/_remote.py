@@ -1,14 +1,17 @@
 """`opcenter apply FILE --endpoint HOST:PORT`: the definition is sent to a running server
-(ApplyWorkflowDefinition, docs/api.md) instead of being applied to a local store.
+(ApplyWorkflowDefinition, docs/api.md) instead of being applied to a local store. The
+`--endpoint` options are shared with `opcenter run` (whose path is `_remote_run`).
 
 The request is signed with an AccessKey (`--access-key-id` / `--access-key-secret`, or
-OPCENTER_ACCESS_KEY_ID / OPCENTER_ACCESS_KEY_SECRET) through the official SDK's generic
-`call_api`, so the server decides it as every other call: same signature, same authorization.
+OPCENTER_ACCESS_KEY_ID / OPCENTER_ACCESS_KEY_SECRET) as the official SDK signs it
+(cli/_api_client.py, standard library only), so the server decides it as every other call:
+same signature, same authorization.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,23 +23,29 @@ from opcenter.cli._output import CommandFailed
 if TYPE_CHECKING:
     from opcenter.service.definitions import ApplyReport
 
-__all__ = ["apply_remotely", "endpoint_options", "report_of"]
+__all__ = ["apply_remotely", "endpoint_options", "endpoint_options_saying", "report_of"]
 
 ACTION = "ApplyWorkflowDefinition"
-VERSION = "2020-05-18"
 
 
 def endpoint_options(command: Any) -> Any:
-    """`--endpoint`, `--access-key-id`, `--access-key-secret` (the latter two from the
-    environment: OPCENTER_ACCESS_KEY_ID, OPCENTER_ACCESS_KEY_SECRET)."""
+    """`--endpoint`, `--access-key-id`, `--access-key-secret` of `opcenter apply`."""
+    return endpoint_options_saying(
+        "Send the file to the opcenter server at HOST:PORT (ApplyWorkflowDefinition) "
+        "instead of applying it to the local store (--data-dir is then not used)."
+    )(command)
+
+
+def endpoint_options_saying(endpoint_help: str) -> Any:
+    """A decorator adding `--endpoint` (its help `endpoint_help`), `--access-key-id`,
+    `--access-key-secret` (the latter two from the environment: OPCENTER_ACCESS_KEY_ID,
+    OPCENTER_ACCESS_KEY_SECRET)."""
+    return functools.partial(_add_endpoint_options, endpoint_help=endpoint_help)
+
+
+def _add_endpoint_options(command: Any, *, endpoint_help: str) -> Any:
     options = [
-        click.option(
-            "--endpoint",
-            default=None,
-            metavar="HOST:PORT",
-            help="Send the file to the opcenter server at HOST:PORT (ApplyWorkflowDefinition) "
-            "instead of applying it to the local store (--data-dir is then not used).",
-        ),
+        click.option("--endpoint", default=None, metavar="HOST:PORT", help=endpoint_help),
         click.option(
             "--access-key-id",
             envvar="OPCENTER_ACCESS_KEY_ID",
@@ -94,44 +103,14 @@ def apply_remotely(
 
 
 def _call(endpoint: str, key_id: str, secret: str, body: dict[str, str]) -> dict[str, Any]:
-    from alibabacloud_tea_openapi import models as open_api_models
-    from alibabacloud_tea_openapi import utils_models as open_api_util_models
-    from alibabacloud_tea_openapi.client import Client
-    from darabonba.exceptions import DaraException
-    from darabonba.runtime import RuntimeOptions
+    """One ApplyWorkflowDefinition call (a refusal: CommandFailed `<Code>: <Message>`)."""
+    from opcenter.cli._api_client import ApiClient
 
-    host = endpoint.removeprefix("http://").removeprefix("https://").rstrip("/")
-    protocol = "https" if endpoint.startswith("https://") else "http"
-    client = Client(
-        open_api_models.Config(
-            access_key_id=key_id,
-            access_key_secret=secret,
-            endpoint=host,
-            protocol=protocol,
-        )
-    )
-    params = open_api_util_models.Params(
-        action=ACTION,
-        version=VERSION,
-        protocol="HTTPS" if protocol == "https" else "HTTP",
-        pathname="/",
-        method="POST",
-        auth_type="AK",
-        style="RPC",
-        req_body_type="formData",
-        body_type="json",
-    )
-    request = open_api_util_models.OpenApiRequest(body=body)
+    client = ApiClient(endpoint, key_id, secret)
     try:
-        answer = client.call_api(params, request, RuntimeOptions(autoretry=False))
-    except DaraException as exc:
-        code = getattr(exc, "code", "") or type(exc).__name__
-        data = getattr(exc, "data", None)
-        message = data.get("Message") if isinstance(data, dict) else None
-        raise CommandFailed(f"{code}: {message or exc}") from None
-    except Exception as exc:  # the transport: refused connection, unknown host, timeout
-        raise CommandFailed(f"Cannot reach the server at {endpoint}: {exc}") from None
-    return dict(answer.get("body") or {})
+        return dict(client.call(ACTION, dict(body)))
+    finally:
+        client.close()
 
 
 def report_of(data: Mapping[str, Any]) -> ApplyReport:

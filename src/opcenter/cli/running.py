@@ -13,7 +13,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +44,7 @@ from opcenter.cli._output import (
     service_context,
     workspace_option,
 )
+from opcenter.cli._remote import endpoint_options_saying
 from opcenter.domain.model import DagStatus, InstanceStatus
 from opcenter.errors import OpcenterError
 
@@ -179,6 +180,10 @@ def _engine_serves(ctx: ServiceContext) -> bool:
 @click.option("--wait", is_flag=True, help="Follow the run; exit 0 only if every Dag succeeds.")
 @json_option
 @data_dir_option
+@endpoint_options_saying(
+    "Send the run to the opcenter server at HOST:PORT (RunManualDagNodes) and follow it "
+    "there, instead of the local store (--data-dir is then not used)."
+)
 @one_line_errors
 def run(
     flow: str,
@@ -194,6 +199,9 @@ def run(
     wait: bool,
     as_json: bool,
     data_dir: Path | None,
+    endpoint: str | None,
+    access_key_id: str | None,
+    access_key_secret: str | None,
 ) -> None:
     """Run the manually triggered workflow FLOW (RunManualDagNodes) for --bizdate DATE, or for
     every date from --from DATE to --to DATE (one Dag per date, in date order).
@@ -201,9 +209,11 @@ def run(
     Dates are yyyy-mm-dd or yyyymmdd. Without --wait it prints the run's OpSeq and returns; an
     engine (`opcenter serve`) runs it, and a one-line warning says when none serves the store.
     With --wait it shows the run live, runs it here when no server does, and ends by naming
-    each failed instance and the command that prints its log."""
-    from opcenter.service.runs import start_manual_run
+    each failed instance and the command that prints its log.
 
+    With --endpoint HOST:PORT the run is sent to that server (RunManualDagNodes, signed with
+    the AccessKey) and --wait follows it there; Ctrl-C then stops following only: the run goes
+    on on the server."""
     _dates(bizdate, start, end)
     typed = {
         "--bizdate": str(bizdate) if bizdate else None,
@@ -215,6 +225,19 @@ def run(
         "--env": project_env,
         "FLOW": flow,
     }
+    if endpoint is not None:
+        _run_remotely(
+            endpoint, access_key_id, access_key_secret, typed, wait=wait, as_json=as_json,
+            fields={"ProjectEnv": project_env, "ProjectName": workspace, "FlowName": flow,
+                    "BizDate": _api_date(bizdate), "StartBizDate": _api_date(start),
+                    "EndBizDate": _api_date(end), "IncludeNodeIds": include,
+                    "ExcludeNodeIds": exclude, "NodeParameters": _node_params(node_param),
+                    "DagParameters": _dag_params(dag_param)},
+            dates=[bizdate] if bizdate is not None else _days(start, end),
+        )  # fmt: skip
+        return
+    from opcenter.service.runs import start_manual_run
+
     with service_context(data_dir, collect=False) as ctx:
         try:
             created = start_manual_run(
@@ -250,6 +273,30 @@ def run(
         raise SystemExit(EXIT_FAILURE)
 
 
+def _days(start: dt.date | None, end: dt.date | None) -> list[dt.date]:
+    """Every date from `start` to `end`, both included."""
+    assert start is not None and end is not None
+    return [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
+
+
+def _run_remotely(
+    endpoint: str,
+    access_key_id: str | None,
+    access_key_secret: str | None,
+    typed: dict[str, str | None],
+    **request: Any,
+) -> None:
+    from opcenter.cli._remote_run import run_remotely
+
+    run_remotely(
+        endpoint=endpoint,
+        access_key_id=access_key_id,
+        access_key_secret=access_key_secret,
+        typed=typed,
+        **request,
+    )
+
+
 def _wait(ctx: ServiceContext, created: RunCreated, env: str, as_json: bool) -> bool:
     """Follow the run until every Dag succeeded or one failed (later dates then wait), driving
     it here when no other engine leads the store; a failed run ends naming its failures."""
@@ -267,7 +314,7 @@ def _wait(ctx: ServiceContext, created: RunCreated, env: str, as_json: bool) -> 
     else:
         out = console()
         if not out.is_terminal:  # no live table was drawn: the final one
-            out.print(_render(ctx, dags, env, time.monotonic() - driver.started))
+            out.print(_render_here(ctx, dags, time.monotonic() - driver.started))
         for line in _failure_lines(failed, env):
             out.print(line, markup=False, highlight=False)
     return all(d.status is DagStatus.SUCCESS for d in dags)
@@ -286,7 +333,7 @@ def _follow(
             driver.changed.clear()  # before the read: a change committed after it wakes us
             dags, done = _progress(ctx, created, env)
             if view is not None and (done or time.monotonic() - drawn >= REFRESH_SECONDS):
-                view.update(_render(ctx, dags, env, time.monotonic() - driver.started))
+                view.update(_render_here(ctx, dags, time.monotonic() - driver.started))
                 drawn = time.monotonic()
             if done:
                 return dags
@@ -410,20 +457,26 @@ def _progress(ctx: ServiceContext, created: RunCreated, env: str) -> tuple[list[
     return dags, done
 
 
-def _render(ctx: ServiceContext, dags: list[DagView], env: str, elapsed: float) -> Group:
+def _render_here(ctx: ServiceContext, dags: list[DagView], elapsed: float) -> Group:
+    """The live table of a run in the local store."""
+    from opcenter.service.instances import dag_progress
+
+    return _render(dags, dag_progress(ctx, [d.dag_id for d in dags]), elapsed)  # one query
+
+
+def _render(dags: list[Any], progress: Mapping[int, Any], elapsed: float) -> Group:
     """The live table: one row per Dag, narrow enough for 80 columns (the date and the status
-    are never cut; the names of the running nodes wrap, suspended ones marked so)."""
+    are never cut; the names of the running nodes wrap, suspended ones marked so). `dags` are
+    DagViews (or objects with their fields), `progress` each one's DagProgress by DagId
+    (`opcenter run --endpoint` builds both from the API's answers)."""
     from rich.console import Group
     from rich.table import Table
-
-    from opcenter.service.instances import dag_progress
 
     table = Table(title=None, expand=False)
     for header in ("DagId", "date", "status", "done", "failed"):
         table.add_column(header, no_wrap=True)
     table.add_column("running", overflow="fold", ratio=1)
     table.add_column("elapsed", no_wrap=True, justify="right")
-    progress = dag_progress(ctx, [d.dag_id for d in dags])  # one query for every Dag
     for d in dags:
         p = progress[d.dag_id]
         # A suspended instance holds its Dag back: named, so a run that waits says why.
