@@ -5,6 +5,7 @@ each log line is one JSON object carrying the RequestId the API answered; both s
 from __future__ import annotations
 
 import json
+import logging
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from alibabacloud_dataworks_public20200518 import models as dw
 from prometheus_client.parser import text_string_to_metric_families
 
+from opcenter.logcontext import DAG_ID, INSTANCE_ID, JsonFormatter
 from opcenter.settings import SettingsError, load_settings
 from tests.api.opsupport import sdk_error, wait_for
 from tests.cli.processes import Proc, sdk_client
@@ -97,3 +99,18 @@ def test_the_settings_of_metrics_and_log_format_are_checked() -> None:
         load_settings(environ={"OPCENTER_LOG_FORMAT": "xml"}, dotenv=None)
     with pytest.raises(SettingsError, match="OPCENTER_METRICS='maybe' must be one of"):
         load_settings(environ={"OPCENTER_METRICS": "maybe"}, dotenv=None)
+
+
+def test_a_json_line_carries_the_instance_and_dag_the_engine_handles() -> None:
+    record = logging.LogRecord(
+        "opcenter.engine.scheduler", logging.ERROR, __file__, 1, "cannot start %d", (7,), None
+    )
+    tokens = INSTANCE_ID.set(7), DAG_ID.set(3)
+    try:
+        entry = json.loads(JsonFormatter().format(record))
+    finally:
+        INSTANCE_ID.reset(tokens[0])
+        DAG_ID.reset(tokens[1])
+    assert entry["message"] == "cannot start 7" and entry["level"] == "ERROR"
+    assert (entry["instance_id"], entry["dag_id"]) == (7, 3) and "request_id" not in entry
+    assert "instance_id" not in json.loads(JsonFormatter().format(record))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,6 +109,10 @@ def test_metrics_count_a_known_run_and_match_the_store(live: Live) -> None:
     ).body.dag_id
     done = live.engine.watch(dag_id)
     missing = sdk_error(lambda: client.get_dag(dw.GetDagRequest(dag_id=dag_id + 10**6)))
+    with pytest.raises(urllib.error.HTTPError) as elsewhere:  # refused before any Action
+        urllib.request.urlopen(f"http://{live.endpoint}/elsewhere", timeout=10)
+    elsewhere.value.close()
+    assert elsewhere.value.code == 404
     assert done.wait(WAIT_SECONDS), "the run did not end"
     after = scrape(live.endpoint)
 
@@ -127,6 +132,7 @@ def test_metrics_count_a_known_run_and_match_the_store(live: Live) -> None:
     assert moved == {
         (("action", "RunManualDagNodes"), ("code", "OK")): 1,
         (("action", "GetDag"), ("code", missing.code)): 1,
+        (("action", ""), ("code", "InvalidApi.NotFound")): 1,
     }
     latency = "opcenter_api_request_duration_seconds_count"
     assert delta(latency, action="RunManualDagNodes") == 1
@@ -198,6 +204,7 @@ def test_metrics_can_be_turned_off(sqlite_ctx: ServiceContext) -> None:
     with ServerThread(app) as running:
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(f"http://{running.endpoint}/metrics", timeout=10)
+        refused.value.close()
         assert refused.value.code == 404
         body = tea_client(running).list_projects(dw.ListProjectsRequest()).body
         assert body.page_result.total_count == 0

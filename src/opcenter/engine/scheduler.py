@@ -237,6 +237,7 @@ class Engine:
         recovery can kill what is left of it if this server dies. None: no process (virtual)."""
         if process is None:
             return
+        token = INSTANCE_ID.set(instance_id)  # for the log lines
         try:
             with self.ctx.db.transaction() as session:
                 transitions.record_process(
@@ -249,6 +250,8 @@ class Engine:
                 )
         except Exception:
             logger.exception("cannot record the process of instance %s", instance_id)
+        finally:
+            INSTANCE_ID.reset(token)
 
     def on_finished(self, result: InstanceResult) -> None:
         self._events.put((result, self.ctx.clock()))
