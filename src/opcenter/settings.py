@@ -39,6 +39,8 @@ DEFAULT_SESSION_IDLE_MINUTES = 30
 # Where attempts run: "local" (processes of the leading engine) or "celery" (`opcenter worker`).
 EXECUTORS = ("local", "celery")
 BROKER_SCHEMES = ("amqp", "amqps", "pyamqp", "redis", "rediss")  # RabbitMQ or Redis
+LOG_FORMATS = ("text", "json")
+_SWITCH = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
 
 
 class SettingsError(InvalidParameter):
@@ -81,6 +83,8 @@ class Settings:
     session_idle_minutes: int = DEFAULT_SESSION_IDLE_MINUTES
     executor: str = "local"  # OPCENTER_EXECUTOR: local (a process pool) or celery (workers)
     broker_url: str | None = None  # OPCENTER_BROKER_URL: the Celery broker (amqp:// or redis://)
+    metrics: bool = True  # OPCENTER_METRICS: serve GET /metrics (on) or not (off)
+    log_format: str = "text"  # OPCENTER_LOG_FORMAT: text, or json (one object per line)
 
     @property
     def db_url(self) -> str:
@@ -182,6 +186,10 @@ def load_settings(
                 "Setting OPCENTER_JOB_USER must not be root: jobs never run as root."
             )
         kwargs["job_user"] = v
+    if (v := get("METRICS")) is not None:
+        kwargs["metrics"] = _SWITCH[_choice("OPCENTER_METRICS", v, tuple(_SWITCH))]
+    if (v := get("LOG_FORMAT")) is not None:
+        kwargs["log_format"] = _choice("OPCENTER_LOG_FORMAT", v, LOG_FORMATS)
     if (v := get("EXECUTOR")) is not None:
         kwargs["executor"] = _choice("OPCENTER_EXECUTOR", v, EXECUTORS)
     if (v := get("BROKER_URL")) is not None:

@@ -38,6 +38,7 @@ from opcenter.api.signature import KeyResolver, NonceStore
 from opcenter.api.throttle import Limiter, RateLimiter
 from opcenter.api.wire import DEFAULT_RECOMMEND, WireRequest, WireResponse
 from opcenter.errors import OpcenterError
+from opcenter.metrics import observe_request
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "SERVED_METHODS", "create_app", "serve"]
 
@@ -92,6 +93,7 @@ class RpcApp(Starlette):
                 raise _bad_method(wire.method)
             body = await _receive_body(receive, wire.header("content-length"), self.max_body_bytes)
         except OpcenterError as error:
+            observe_request("", error.code, 0.0)
             response = dispatcher.error(error, wire, new_request_id())
         else:
             if body is None:  # the client went away: nobody to answer
@@ -169,6 +171,7 @@ def create_app(
                 raise _bad_method(wire.method)
             wire = replace(wire, body=await _read_body(request, max_body_bytes))
         except OpcenterError as error:
+            observe_request("", error.code, 0.0)
             return _send(dispatcher.error(error, wire, new_request_id()))
         return _send(await run_in_threadpool(app.state.dispatcher, wire))
 

@@ -8,7 +8,8 @@
   engine: `serve --no-engine`).
 
 `opcenter serve` serves them on its own port (before the RPC endpoint); `opcenter scheduler`
-on its health port (`health_app`).
+on its health port (`health_app`). Both serve `GET /metrics` there too (opcenter/metrics.py,
+unsigned; `OPCENTER_METRICS=off` turns it off).
 """
 
 from __future__ import annotations
@@ -16,16 +17,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from opcenter.metrics import CONTENT_TYPE, StoreCollector, exposition
 from opcenter.store.db import Database
 
-__all__ = ["READY_TIMEOUT_SECONDS", "health_app", "health_routes"]
+__all__ = ["READY_TIMEOUT_SECONDS", "health_app", "health_routes", "metrics_route"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +60,29 @@ def health_routes(db: Database, engine_state: Callable[[], str]) -> list[Route]:
     ]
 
 
-def health_app(db: Database, engine_state: Callable[[], str]) -> Starlette:
-    """A small app serving only the two routes (the scheduler's health port)."""
-    return Starlette(routes=health_routes(db, engine_state))
+def metrics_route(collector: StoreCollector) -> Route:
+    """`GET /metrics` (unsigned): the process's metrics in the Prometheus text format."""
+
+    async def metrics(request: Request) -> Response:
+        body = await run_in_threadpool(exposition, collector)
+        return Response(body, media_type=CONTENT_TYPE)
+
+    return Route("/metrics", metrics, methods=["GET"])
+
+
+def health_app(
+    db: Database,
+    engine_state: Callable[[], str],
+    *,
+    metrics: bool = True,
+    engine: Callable[[], Any] = lambda: None,
+) -> Starlette:
+    """A small app serving only the two routes (the scheduler's health port), and `/metrics`
+    unless `metrics` is False (`engine()`: the engine whose queue and slots it reports)."""
+    routes = health_routes(db, engine_state)
+    if metrics:
+        routes.append(metrics_route(StoreCollector(db, engine_state, engine)))
+    return Starlette(routes=routes)
 
 
 async def _probe(db: Database) -> str:

@@ -34,6 +34,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal, overload
 
@@ -54,6 +55,8 @@ from opcenter.errors import (
 )
 from opcenter.iam.scope import WorkspaceRef
 from opcenter.iam.system_policies import is_read_action
+from opcenter.logcontext import REQUEST_ID
+from opcenter.metrics import observe_request
 
 __all__ = [
     "DEFAULT_VERSION",
@@ -81,6 +84,9 @@ _NOT_FOUND_MESSAGE = "Specified api is not found, please check your url and meth
 _INTERNAL_MESSAGE = "An internal system error occurred. Try again later."
 # Parameters that steer the protocol rather than the operation; handlers never see them.
 _PROTOCOL_PARAMS = frozenset({"Action", "Version", "Format"}) | sig.V2_SIGNATURE_PARAMS
+
+# The served operation a request named, once found ("" before): the `action` of its metrics.
+_ACTION: ContextVar[str] = ContextVar("opcenter_action", default="")
 
 Handler = Callable[["Call"], Mapping[str, Any]]
 # The ARN of what the call touches (`*` only for an operation that names no workspace), or the
@@ -525,16 +531,25 @@ class Dispatcher:
 
     def __call__(self, request: WireRequest) -> WireResponse:
         request_id = new_request_id()
+        # The request's id for the log lines (logcontext.py), its Action for the metrics.
+        tokens = REQUEST_ID.set(request_id), _ACTION.set("")
+        started, code = time.perf_counter(), "OK"
         try:
             return self._dispatch(request, request_id)
         except OpcenterError as error:
+            code = error.code
             logger.info(
                 "request %s refused: %s %s", request_id, error.code, error.message.split("\n")[0]
             )
             return self.error(error, request, request_id)
         except Exception:
+            code = InternalError.code
             logger.exception("request %s failed with an unexpected error", request_id)
             return self.error(InternalError(_INTERNAL_MESSAGE), request, request_id)
+        finally:
+            observe_request(_ACTION.get(), code, time.perf_counter() - started)
+            REQUEST_ID.reset(tokens[0])
+            _ACTION.reset(tokens[1])
 
     def error(self, error: OpcenterError, request: WireRequest, request_id: str) -> WireResponse:
         """The error answer for `error`, with HostId taken from the request's Host header, in
@@ -594,6 +609,7 @@ class Dispatcher:
         params.update(form)
         action, version = _action_of(request, params, auth)
         op = self.registry.find(action, version)
+        _ACTION.set(op.name)
         call = Call(
             action=action,
             version=version,

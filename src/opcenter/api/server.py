@@ -25,13 +25,14 @@ import uvicorn
 from starlette.routing import BaseRoute, Mount
 
 from opcenter.api.app import create_app
-from opcenter.api.health import health_routes
+from opcenter.api.health import health_routes, metrics_route
 from opcenter.api.rpc import Authorize
 from opcenter.api.signature import KeyResolver, NonceStore
 from opcenter.api.throttle import DEFAULT_BURST
 from opcenter.iam.authorizer import Authorizer
 from opcenter.iam.nonces import StoreNonceStore
 from opcenter.iam.rate import StoreRateLimiter
+from opcenter.metrics import StoreCollector
 from opcenter.service.context import ServiceContext
 
 __all__ = ["STARTUP_TIMEOUT_SECONDS", "ServerThread", "build_server"]
@@ -47,6 +48,7 @@ def build_server(
     nonces: NonceStore | None = None,
     console: bool = True,
     engine_state: Callable[[], str] = lambda: "off",
+    engine: Callable[[], Any] = lambda: None,
 ) -> Any:
     """The RPC application serving every registered operation over `ctx`.
 
@@ -57,8 +59,12 @@ def build_server(
     page is served under `/console` (deciding with `authorize` when it is an `Authorizer`,
     else with a new one over the store: the page never runs with a stand-in). `/healthz` and
     `/readyz` (api/health.py; unsigned) report `engine_state()`: "leader", "standby" or "off".
+    `/metrics` (unsigned; not with `OPCENTER_METRICS=off`) reports `engine()`'s queue and
+    free slots while it leads (None: no engine in this process).
     """
     mounts: list[BaseRoute] = [*health_routes(ctx.db, engine_state)]
+    if ctx.settings.metrics:
+        mounts.append(metrics_route(StoreCollector(ctx.db, engine_state, engine)))
     if console:
         from opcenter.console.app import create_console
 

@@ -24,6 +24,7 @@ import click
 
 from opcenter.cli._output import collect_garbage
 from opcenter.engine.scheduler import Engine, EngineBusy
+from opcenter.logcontext import configure_logging
 from opcenter.service.context import ServiceContext
 from opcenter.settings import Settings
 
@@ -39,7 +40,7 @@ def open_long_running(settings: Settings) -> tuple[ServiceContext, threading.Eve
     on, logging set up, the store opened (migrated), and SIGINT/SIGTERM turned into the
     returned stop event."""
     collect_garbage()  # a server lives long: the collector runs as usual
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    configure_logging(settings.log_format)  # OPCENTER_LOG_FORMAT: text or json
     logging.getLogger("alembic").setLevel(logging.WARNING)
     ctx = ServiceContext.open(settings)
     stop = threading.Event()

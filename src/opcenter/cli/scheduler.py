@@ -3,8 +3,8 @@
 Several may run on one store (PostgreSQL; or one SQLite file on one machine): exactly one
 leads and drives the Dags, the others stand by and take over within a few seconds of the
 leader's death, recovering from the store first (cli/_leading.py, engine/recovery.py).
-`/healthz` and `/readyz` are served on the health port (api/health.py): `/readyz` says
-"leader" or "standby". API processes (`opcenter serve --no-engine`) put operations into the
+`/healthz`, `/readyz` and `/metrics` are served on the health port (api/health.py): `/readyz`
+says "leader" or "standby". API processes (`opcenter serve --no-engine`) put operations into the
 store, where the leading scheduler sees them.
 """
 
@@ -30,14 +30,17 @@ STANDING_BY = "Another opcenter engine leads this store: standing by, taking ove
 @data_dir_option
 @click.option("--workers", type=click.IntRange(min=1), help="Worker slots (default: CPUs).")
 @click.option(
-    "--health-host", default="127.0.0.1", show_default=True, help="Address of /healthz, /readyz."
+    "--health-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address of /healthz, /readyz, /metrics.",
 )
 @click.option(
     "--health-port",
     type=click.IntRange(min=0, max=65535),
     default=DEFAULT_HEALTH_PORT,
     show_default=True,
-    help="Port of /healthz and /readyz (0: any free port).",
+    help="Port of /healthz, /readyz and /metrics (0: any free port).",
 )
 def scheduler(
     data_dir: Path | None, workers: int | None, health_host: str, health_port: int
@@ -50,9 +53,10 @@ def scheduler(
     settings = load_settings(data_dir=data_dir_given(data_dir), workers=workers)
     ctx, stop = open_long_running(settings)
     lead = EngineLead(ctx, stop, who="This scheduler", standing_by=STANDING_BY)
-    health = ServerThread(
-        health_app(ctx.db, lambda: lead.state), host=health_host, port=health_port
+    app = health_app(
+        ctx.db, lambda: lead.state, metrics=settings.metrics, engine=lambda: lead.engine
     )
+    health = ServerThread(app, host=health_host, port=health_port)
     try:
         health.start()
     except OSError as exc:

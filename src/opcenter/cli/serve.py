@@ -11,7 +11,7 @@ any stop (a crash or SIGKILL included), it resumes every unfinished Dag; nothing
 runs again. With `--no-engine` it only serves (the API and the page): `opcenter scheduler`
 processes drive the Dags, and any number of such servers may run on one PostgreSQL store.
 
-`/healthz` and `/readyz` are served on the same port (api/health.py).
+`/healthz`, `/readyz` and `/metrics` are served on the same port (api/health.py).
 
 A background thread also sweeps old logs and work directories (service/retention.py).
 """
@@ -107,6 +107,7 @@ def serve(
         key_resolver=StoreKeyResolver(ctx.db, settings),
         authorize=Authorizer(ctx.db, settings),
         engine_state=lambda: "off" if leader is None else leader.state,
+        engine=lambda: None if leader is None else leader.engine,
     )
     server = ServerThread(app, host=settings.host, port=settings.port, log_level="warning")
     # The port first: a server that cannot listen creates nothing, so a root key's secret is

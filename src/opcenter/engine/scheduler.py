@@ -31,6 +31,7 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from opcenter import metrics
 from opcenter.context import ServiceContext
 from opcenter.domain.model import DagStatus, InstanceStatus
 from opcenter.engine import dags as dagstore
@@ -45,6 +46,7 @@ from opcenter.engine.leader import Leadership
 from opcenter.engine.paths import log_path
 from opcenter.engine.recovery import recover, remote_attempts
 from opcenter.engine.view import DagView, InstanceView
+from opcenter.logcontext import DAG_ID, INSTANCE_ID
 from opcenter.runners.base import Executor, InstanceResult, InstanceSpec, Outcome, ProcessHandle
 from opcenter.store.tables import Dag
 
@@ -112,6 +114,8 @@ class _Outbox:
     submit: list[tuple[InstanceSpec, int]] = field(default_factory=list)  # spec, dag id
     finished: list[tuple[int, int]] = field(default_factory=list)  # (instance, attempt)
     settled: list[int] = field(default_factory=list)  # Dags that reached SUCCESS or FAILURE
+    waited: list[int] = field(default_factory=list)  # ms from ready to RUNNING, per attempt
+    ended: list[tuple[str, int]] = field(default_factory=list)  # Dag status, run time (ms)
 
 
 _SYNC = object()
@@ -210,6 +214,11 @@ class Engine:
         """Look at the store now (new runs, operator changes)."""
         self._events.put(_SYNC)
 
+    def load(self) -> tuple[int, int]:
+        """(attempts queued for a slot, free executor slots), read from any thread (metrics)."""
+        busy = len(self._in_flight) + len(self._stopping)
+        return len(self._queued), max(0, self.executor.slots - busy)
+
     def watch(self, dag_id: int) -> threading.Event:
         """An Event set once a step of this engine has committed the Dag's SUCCESS or FAILURE.
         For an in-process waiter (the benchmarks) that would otherwise poll the store and
@@ -228,6 +237,7 @@ class Engine:
         recovery can kill what is left of it if this server dies. None: no process (virtual)."""
         if process is None:
             return
+        token = INSTANCE_ID.set(instance_id)  # for the log lines
         try:
             with self.ctx.db.transaction() as session:
                 transitions.record_process(
@@ -240,6 +250,8 @@ class Engine:
                 )
         except Exception:
             logger.exception("cannot record the process of instance %s", instance_id)
+        finally:
+            INSTANCE_ID.reset(token)
 
     def on_finished(self, result: InstanceResult) -> None:
         self._events.put((result, self.ctx.clock()))
@@ -327,6 +339,10 @@ class Engine:
         self._act(outbox)
 
     def _act(self, outbox: _Outbox) -> None:
+        if outbox.waited:
+            metrics.observe_dispatch(outbox.waited)
+        for status, ran_ms in outbox.ended:
+            metrics.observe_dag_end(status, ran_ms)
         for key in outbox.finished:
             self._in_flight.pop(key, None)
             self._stopping.pop(key, None)
@@ -348,6 +364,7 @@ class Engine:
         only (a following step records it FAILURE); the other hand-overs still happen."""
         key = (spec.instance_id, spec.attempt)
         self._in_flight[key] = dag_id
+        tokens = INSTANCE_ID.set(spec.instance_id), DAG_ID.set(dag_id)  # for the log lines
         try:
             self.executor.submit(spec)
         except Exception as exc:
@@ -355,6 +372,9 @@ class Engine:
             self._in_flight.pop(key, None)
             reason = str(exc) or type(exc).__name__
             self._events.put(_StartFailed(*key, dag_id, reason))
+        finally:
+            INSTANCE_ID.reset(tokens[0])
+            DAG_ID.reset(tokens[1])
 
     # -- results ------------------------------------------------------------------------------
 
@@ -451,7 +471,7 @@ class Engine:
         if self._may_start(session, view.status, view.run_id, view.seq) and dagstore.start_dag(
             session, dag_id, now
         ):
-            view.status = DagStatus.RUNNING
+            view.status, view.start_time = DagStatus.RUNNING, now
         if view.status is not DagStatus.RUNNING and view.derive_status() is view.status:
             if view.status is DagStatus.SUCCESS:
                 self._start_next(session, view.run_id, view.seq, now)
@@ -708,6 +728,7 @@ class Engine:
         if not chosen:
             return
         running = transitions.mark_running(session, [i.id for i in chosen], now)
+        outbox.waited.extend(now - r.begin_wait_res_time for r in running if r.begin_wait_res_time)
         prepared = prepare(session, running, self.ctx.settings, self._releases)
         for inst in chosen:
             if inst.id not in prepared:
@@ -758,6 +779,8 @@ class Engine:
             if status is not DagStatus.RUNNING:
                 self._tracker.note(dag_id, view.revision)
                 outbox.settled.append(dag_id)
+                if view.start_time is not None:
+                    outbox.ended.append((status.value, now - view.start_time))
             if status is DagStatus.SUCCESS:
                 del self._dags[dag_id]
                 self._start_next(session, view.run_id, view.seq, now)
@@ -774,5 +797,6 @@ class Engine:
         next_id, revision = started
         # The row was just read by start_next (RUNNING now): only its instances and edges.
         view = DagView.load_started(session, next_id, run_id, seq + 1, revision)
+        view.start_time = now
         self._adopt(view)
         self._next.add(next_id)

@@ -129,6 +129,7 @@ _RUNNING = _statement(
     .where(FileVersion.id == T.c.version_id)
     .scalar_subquery()
     .label("resource_group"),
+    T.c.begin_wait_res_time,  # when it became ready: the dispatch latency metric
 )
 
 

@@ -25,7 +25,7 @@ S = InstanceStatus
 _STATUS = {s.value: s for s in InstanceStatus}
 _TASK_TYPE = {t.value: t for t in TaskType}
 # Built once (cached compiled forms): every Dag the engine starts is loaded with these.
-_DAG = sa.select(Dag.id, Dag.run_id, Dag.seq, Dag.status, Dag.revision).where(
+_DAG = sa.select(Dag.id, Dag.run_id, Dag.seq, Dag.status, Dag.revision, Dag.start_time).where(
     Dag.id == sa.bindparam("dag_id")
 )
 _INSTANCES = sa.select(
@@ -78,6 +78,7 @@ class DagView:
     # Instances per status, kept by `recount` and `set_status`: most steps settle the Dag's
     # status from these two numbers instead of a pass over every instance.
     counts: Counter[InstanceStatus] = field(default_factory=Counter)
+    start_time: int | None = None  # the Dag's StartTime (ms), for its run duration metric
 
     @classmethod
     def load(cls, session: Session, dag_id: int) -> DagView | None:
@@ -88,6 +89,7 @@ class DagView:
         if dag is None:
             return None
         view = cls(dag.id, dag.run_id, dag.seq, DagStatus(dag.status), dag.revision)
+        view.start_time = dag.start_time
         view._fill(conn)
         return view
 
