@@ -36,6 +36,11 @@ def _workspace_by_id(session: Session, project_id: int) -> Workspace:
     return ws
 
 
+# Built once (every API request on a workspace runs it): building the select and its
+# comparison per call cost about as much as SQLAlchemy's execution of it.
+_BY_IDENTIFIER = sa.select(Workspace).where(Workspace.identifier == sa.bindparam("identifier"))
+
+
 def _workspace_by_identifier(session: Session, identifier: str, parameter: str) -> Workspace:
     # Kept in the session for the rest of its transaction: an API request resolves its workspace
     # for authorization and again in the operation, both in the request's one transaction.
@@ -49,7 +54,7 @@ def _workspace_by_identifier(session: Session, identifier: str, parameter: str) 
         and not sa.inspect(ws).deleted
     ):
         return ws
-    ws = session.scalar(sa.select(Workspace).where(Workspace.identifier == identifier))
+    ws = session.scalar(_BY_IDENTIFIER, {"identifier": identifier})
     if ws is None:
         raise not_found(parameter, identifier)
     known[identifier] = ws
