@@ -52,7 +52,7 @@ from opcenter.service.context import Caller, ServiceContext
 from opcenter.service.flow_cache import CachedFlow, cached_flow
 from opcenter.service.flows import DeployedNode, FlowGraph
 from opcenter.service.instances import _env  # one ProjectEnv check for every query
-from opcenter.service.lookup import check_paging, require_env, resolve_workspace
+from opcenter.service.lookup import check_paging, require_env, resolve_workspace, workspace_row
 from opcenter.service.run_views import DAG_TYPE, DagView, RunCreated, dag_view
 from opcenter.store.tables import (
     Dag,
@@ -350,9 +350,8 @@ def plan_run(session: Session, request: RunRequest) -> RunPlan:
     """Check `request` against the store and decide every node's TaskType and parameters
     (raises the errors RunManualDagNodes answers; writes nothing). The run and its preview
     (service/preview.py) both plan with this."""
-    ws = resolve_workspace(
-        session, project_id=request.project_id, project_name=request.project_name
-    )
+    # Read only: the Core row, not the ORM object (see `workspace_row`).
+    ws = workspace_row(session, project_id=request.project_id, project_name=request.project_name)
     env = require_env(ws, request.project_env)
     wf, flow = _flow(session, ws, env, request.flow_name)
     graph = flow.graph
