@@ -19,8 +19,8 @@ from urllib.parse import urlencode
 import sqlalchemy as sa
 
 from opcenter.api.app import create_app
-from opcenter.api.rpc import Call, Registry
-from opcenter.api.server import ServerThread, build_server
+from opcenter.api.rpc import Call, Registry, allow_all
+from opcenter.api.server import SQLITE_DISPATCH_THREADS, ServerThread, build_server
 from opcenter.api.signature import v2_string_to_sign
 from opcenter.iam.authorizer import Authorizer
 from opcenter.iam.nonces import StoreNonceStore
@@ -140,3 +140,52 @@ def test_an_unexpected_error_in_the_transaction_keeps_nonce_and_audit_row(
         assert (status, body["Code"]) == (400, "SignatureNonceUsed")
     finally:
         server.stop()
+
+
+def test_on_sqlite_a_few_threads_dispatch_the_rpc_requests(ctx: ServiceContext) -> None:
+    """On SQLite every request writes (its nonce) and so holds the one writer lock for its whole
+    transaction: build_server dispatches through SQLITE_DISPATCH_THREADS threads, not the
+    shared pool's forty. On PostgreSQL requests run side by side, in the shared pool."""
+    ctx = ServiceContext(db=ctx.db, settings=replace(ctx.settings, account_id=ACCOUNT_ID))
+    app = build_server(
+        ctx,
+        key_resolver=make_key_resolver(),
+        authorize=Authorizer(ctx.db, ctx.settings),
+        console=False,
+    )
+    server = ServerThread(app).start()
+    try:
+        status, _ = _send(server, _signed({"Action": "GetDag", "DagId": "1", "ProjectEnv": "PROD"}))
+        assert status == 404
+    finally:
+        server.stop()
+    limiter = app._dispatch_limiter  # created by the first request it dispatched
+    if ctx.db.is_sqlite:
+        assert app.dispatch_threads == SQLITE_DISPATCH_THREADS == limiter.total_tokens
+    else:
+        assert app.dispatch_threads == 0 and limiter is None
+
+
+def test_a_request_is_dispatched_under_the_apps_own_limit() -> None:
+    registry = Registry()
+    held: list[tuple[float, int]] = []
+
+    @registry.operation("Look")
+    def look(call: Call) -> dict[str, object]:
+        limiter = app._dispatch_limiter
+        held.append((limiter.total_tokens, limiter.borrowed_tokens))
+        return {"Success": True}
+
+    app = create_app(
+        services=None,
+        key_resolver=make_key_resolver(),
+        authorize=allow_all,
+        registry=registry,
+        dispatch_threads=2,
+    )
+    server = ServerThread(app).start()
+    try:
+        status, _ = _send(server, _signed({"Action": "Look"}))
+    finally:
+        server.stop()
+    assert status == 200 and held == [(2, 1)]

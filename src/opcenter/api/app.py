@@ -19,9 +19,10 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl
 
+import anyio
+import anyio.to_thread
 import uvicorn
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -60,6 +61,8 @@ class RpcApp(Starlette):
 
     home: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    dispatch_threads: int = 0  # 0: the shared thread pool's limit (Starlette's, 40)
+    _dispatch_limiter: anyio.CapacityLimiter | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -100,7 +103,7 @@ class RpcApp(Starlette):
                 return
             if body:
                 wire = replace(wire, body=body)
-            response = await run_in_threadpool(dispatcher, wire)
+            response = await anyio.to_thread.run_sync(dispatcher, wire, limiter=self._limiter())
         await send(
             {
                 "type": "http.response.start",
@@ -109,6 +112,15 @@ class RpcApp(Starlette):
             }
         )
         await send({"type": "http.response.body", "body": response.body})
+
+    def _limiter(self) -> anyio.CapacityLimiter | None:
+        """The dispatcher's own limit of worker threads (`dispatch_threads`), created in the
+        event loop on first use; None: the default thread pool's."""
+        if self.dispatch_threads <= 0:
+            return None
+        if self._dispatch_limiter is None:
+            self._dispatch_limiter = anyio.CapacityLimiter(self.dispatch_threads)
+        return self._dispatch_limiter
 
 
 def create_app(
@@ -126,6 +138,7 @@ def create_app(
     limiter: Limiter | None = None,
     mounts: Sequence[BaseRoute] = (),
     request_transaction: Callable[[], AbstractContextManager[Any]] | None = None,
+    dispatch_threads: int = 0,
 ) -> Starlette:
     """Build the RPC application.
 
@@ -142,7 +155,9 @@ def create_app(
     given instead counts elsewhere (`build_server`: in the store, across processes). `mounts`
     are served before the RPC endpoint (the page under `/console`); with them, a browser's
     `GET /` without an `Action` is sent to the first of them. `request_transaction`
-    makes each request one store transaction (see `rpc.Dispatcher`).
+    makes each request one store transaction (see `rpc.Dispatcher`). `dispatch_threads` caps
+    the RPC requests dispatched at once (worker threads; the others wait in arrival order);
+    0 leaves them to the shared thread pool's limit.
     """
     dispatcher = Dispatcher(
         registry=registry if registry is not None else load_operations(),
@@ -173,7 +188,8 @@ def create_app(
         except OpcenterError as error:
             observe_request("", error.code, 0.0)
             return _send(dispatcher.error(error, wire, new_request_id()))
-        return _send(await run_in_threadpool(app.state.dispatcher, wire))
+        dispatched = anyio.to_thread.run_sync(app.state.dispatcher, wire, limiter=app._limiter())
+        return _send(await dispatched)
 
     slashless = [
         Route(m.path, _redirect_to(m.path + "/"), methods=["GET", "HEAD"])
@@ -184,6 +200,7 @@ def create_app(
     app = RpcApp(routes=routes)
     app.home = home
     app.max_body_bytes = max_body_bytes
+    app.dispatch_threads = dispatch_threads
     app.state.dispatcher = dispatcher
     return app
 

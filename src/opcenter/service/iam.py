@@ -21,7 +21,7 @@ from opcenter.iam.roles import ADMIN, OWNER, ROLES, Role
 from opcenter.iam.scope import WorkspaceRef
 from opcenter.service.context import Caller, ServiceContext
 from opcenter.service.instances import _env  # the one ProjectEnv check of the run operations
-from opcenter.service.lookup import check_paging, resolve_workspace
+from opcenter.service.lookup import check_paging, resolve_workspace, workspace_row
 from opcenter.service.views import Page
 from opcenter.settings import Settings
 from opcenter.store.tables import Dag, IamAccessKey, IamUser, Instance, Node, Workspace
@@ -476,7 +476,7 @@ def workspace_ref(
 ) -> WorkspaceRef:
     """The workspace named by id and/or identifier, with `resolve_workspace`'s errors."""
     with ctx.db.transaction(readonly=True) as session:
-        ws = resolve_workspace(
+        ws = workspace_row(
             session,
             project_id=project_id,
             project_name=project_name,

@@ -8,6 +8,8 @@ workspaces → `InvalidParameter`; neither → `MissingParameter("ProjectId")`.
 
 from __future__ import annotations
 
+from typing import cast
+
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -24,6 +26,7 @@ __all__ = [
     "resolve_file",
     "resolve_workflow",
     "resolve_workspace",
+    "workspace_row",
 ]
 
 MAX_PAGE_SIZE = 100
@@ -34,6 +37,11 @@ def _workspace_by_id(session: Session, project_id: int) -> Workspace:
     if ws is None:
         raise not_found("ProjectId", project_id)
     return ws
+
+
+# Built once (every API request on a workspace runs it): building the select and its
+# comparison per call cost about as much as SQLAlchemy's execution of it.
+_BY_IDENTIFIER = sa.select(Workspace).where(Workspace.identifier == sa.bindparam("identifier"))
 
 
 def _workspace_by_identifier(session: Session, identifier: str, parameter: str) -> Workspace:
@@ -49,7 +57,7 @@ def _workspace_by_identifier(session: Session, identifier: str, parameter: str) 
         and not sa.inspect(ws).deleted
     ):
         return ws
-    ws = session.scalar(sa.select(Workspace).where(Workspace.identifier == identifier))
+    ws = session.scalar(_BY_IDENTIFIER, {"identifier": identifier})
     if ws is None:
         raise not_found(parameter, identifier)
     known[identifier] = ws
@@ -80,6 +88,61 @@ def resolve_workspace(
             raise MissingParameter("ProjectId")
         return by_name
     by_id = _workspace_by_id(session, project_id)
+    if by_name is not None and by_name.id != by_id.id:
+        raise InvalidParameter(
+            f"ProjectId={project_id} and ProjectIdentifier={by_name.identifier!r} "
+            "name different workspaces."
+        )
+    return by_id
+
+
+_ROWS = {
+    "id": sa.select(Workspace.__table__).where(Workspace.__table__.c.id == sa.bindparam("key")),
+    "identifier": sa.select(Workspace.__table__).where(
+        Workspace.__table__.c.identifier == sa.bindparam("key")
+    ),
+}
+
+
+def _row(session: Session, by: str, key: object, parameter: str) -> Workspace:
+    # Kept for the rest of the transaction, as the ORM objects above; through the session's
+    # execute, so a workspace changed earlier in the transaction is flushed and read as it is.
+    known: dict[tuple[str, object], Workspace] = session.info.setdefault("workspace_rows", {})
+    row = known.get((by, key))
+    if row is None:
+        row = cast(Workspace, session.execute(_ROWS[by], {"key": key}).first())
+        if row is None:
+            raise not_found(parameter, key)
+        known[(by, key)] = row
+    return row
+
+
+def workspace_row(
+    session: Session,
+    *,
+    project_id: int | None = None,
+    project_name: str | None = None,
+    project_identifier: str | None = None,
+) -> Workspace:
+    """`resolve_workspace`'s workspace (same arguments, same errors) as a read-only Core row
+    with the mapped attribute names, for callers that only read it (authorization, planning a
+    run): loading the ORM object cost several times the statement. Kept in the session for the
+    rest of its transaction (an API request reads it to authorize, then to run)."""
+    by_name = None
+    if project_name and project_identifier and project_name != project_identifier:
+        raise InvalidParameter(
+            f"ProjectName={project_name!r} and ProjectIdentifier={project_identifier!r} "
+            "name different workspaces."
+        )
+    if project_identifier:
+        by_name = _row(session, "identifier", project_identifier, "ProjectIdentifier")
+    elif project_name:
+        by_name = _row(session, "identifier", project_name, "ProjectName")
+    if project_id is None:
+        if by_name is None:
+            raise MissingParameter("ProjectId")
+        return by_name
+    by_id = _row(session, "id", project_id, "ProjectId")
     if by_name is not None and by_name.id != by_id.id:
         raise InvalidParameter(
             f"ProjectId={project_id} and ProjectIdentifier={by_name.identifier!r} "

@@ -49,16 +49,15 @@ from opcenter.domain.safe_params import check_safe_run_parameters
 from opcenter.engine.dispatch import encode_resolved
 from opcenter.errors import InvalidParameter, MissingParameter, NotFound, not_found
 from opcenter.service.context import Caller, ServiceContext
-from opcenter.service.flow_cache import cached_flow
+from opcenter.service.flow_cache import CachedFlow, cached_flow
 from opcenter.service.flows import DeployedNode, FlowGraph
 from opcenter.service.instances import _env  # one ProjectEnv check for every query
-from opcenter.service.lookup import check_paging, require_env, resolve_workspace
+from opcenter.service.lookup import check_paging, require_env, resolve_workspace, workspace_row
 from opcenter.service.run_views import DAG_TYPE, DagView, RunCreated, dag_view
 from opcenter.store.tables import (
     Dag,
     Instance,
     InstanceEdge,
-    NodeRelease,
     Run,
     Workflow,
     Workspace,
@@ -251,8 +250,11 @@ _WORKFLOW = sa.select(Workflow.__table__).where(
 )
 
 
-def _flow(session: Session, ws: Workspace, env: Env, flow_name: str) -> tuple[Workflow, FlowGraph]:
-    found = session.execute(_WORKFLOW, {"workspace_id": ws.id, "name": flow_name}).first()
+def _flow(session: Session, ws: Workspace, env: Env, flow_name: str) -> tuple[Workflow, CachedFlow]:
+    # On the session's connection: nothing of a run is pending in the ORM to flush first, and
+    # the ORM's execution path costs more than the statement (the same below).
+    conn = session.connection()
+    found = conn.execute(_WORKFLOW, {"workspace_id": ws.id, "name": flow_name}).first()
     if found is None:
         raise NotFound(
             "Flow", f"The workflow FlowName={flow_name!r} does not exist in {ws.identifier!r}."
@@ -273,27 +275,19 @@ def _flow(session: Session, ws: Workspace, env: Env, flow_name: str) -> tuple[Wo
             f"FlowName={flow_name!r} is not deployed in {env.value}: {what} no version there "
             f"({'deploy' if env is Env.PROD else 'submit'} them first)."
         )
-    return wf, flow.graph
-
-
-_OFFLINE = sa.select(NodeRelease.node_id).where(
-    NodeRelease.workflow_id == sa.bindparam("workflow_id"),
-    NodeRelease.env == sa.bindparam("env"),
-    NodeRelease.offline_at.is_not(None),
-)
+    return wf, flow
 
 
 def _dry_run_offline(
-    session: Session,
-    wf: Workflow,
     env: Env,
     graph: FlowGraph,
+    offline: frozenset[int],
     types: dict[int, TaskType],
     include: list[int] | None,
 ) -> None:
     """A node taken offline in `env` (OfflineNode) runs as a dry run (SKIP); naming it in
-    IncludeNodeIds is refused."""
-    offline = set(session.scalars(_OFFLINE, {"workflow_id": wf.id, "env": env.value}))
+    IncludeNodeIds is refused. `offline` comes with the cached flow: the flow cache's
+    fingerprint covers the releases' offline times, so it is as fresh as a query."""
     for node_id in sorted(offline & set(graph.nodes)):
         if include is not None and node_id in include:
             raise InvalidParameter(
@@ -336,6 +330,7 @@ def _merged_params(request: RunRequest, wf: Workflow, graph: FlowGraph) -> dict[
 
 
 _INSERT_RUN = sa.insert(Run.__table__).returning(Run.__table__.c.id)
+_INSERT_DAG = sa.insert(Dag.__table__)
 
 
 @dataclass(frozen=True)
@@ -355,15 +350,15 @@ def plan_run(session: Session, request: RunRequest) -> RunPlan:
     """Check `request` against the store and decide every node's TaskType and parameters
     (raises the errors RunManualDagNodes answers; writes nothing). The run and its preview
     (service/preview.py) both plan with this."""
-    ws = resolve_workspace(
-        session, project_id=request.project_id, project_name=request.project_name
-    )
+    # Read only: the Core row, not the ORM object (see `workspace_row`).
+    ws = workspace_row(session, project_id=request.project_id, project_name=request.project_name)
     env = require_env(ws, request.project_env)
-    wf, graph = _flow(session, ws, env, request.flow_name)
+    wf, flow = _flow(session, ws, env, request.flow_name)
+    graph = flow.graph
     types = select_task_types(
         graph.nodes, include=request.include, exclude=request.exclude, flow_name=wf.name
     )
-    _dry_run_offline(session, wf, env, graph, types, request.include)
+    _dry_run_offline(env, graph, flow.offline, types, request.include)
     return RunPlan(ws, env, wf, graph, types, _merged_params(request, wf, graph))
 
 
@@ -403,7 +398,7 @@ def _create(
         "created_at": now,
     }
     # Core with RETURNING, like the bulk inserts below: an ORM object and a flush cost more.
-    run_id = int(session.execute(_INSERT_RUN, values).scalar_one())
+    run_id = int(session.connection().execute(_INSERT_RUN, values).scalar_one())
     writer = _RunWriter(session, ctx, plan.ws, plan.wf, plan.env, run_id, caller.name, now)
     dag_ids = writer.write(request.dates, plan.graph, plan.types, plan.params)
     return RunCreated(run_id, tuple(dag_ids), tuple(request.dates))
@@ -477,7 +472,7 @@ class _RunWriter:
                 row = (ids[k], dag_id, ws_id, wf_id, env, *fixed[k], *values, *per_date)
                 instances.append(row)
             edges.extend((dag_id, ids[p], ids[c]) for p, c in parent_pairs)
-        self.session.execute(sa.insert(Dag.__table__), dags)
+        self.session.connection().execute(_INSERT_DAG, dags)
         conn = self.session.connection()
         _insert_rows(conn, Instance.__tablename__, _INSTANCE_COLUMNS, instances)
         _insert_rows(conn, InstanceEdge.__tablename__, _EDGE_COLUMNS, edges)
@@ -588,6 +583,19 @@ def _insert_rows(
     conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
 
+# Built once per table (a run allocates dag and instance ids on every call).
+_SQLITE_TOP = {
+    table: sa.text(
+        f"SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0), "
+        f"coalesce((SELECT max(id) FROM {table}), 0))"
+    )
+    for table in ("dag", "instance")
+}
+_PG_NEXTVAL = sa.text(
+    "SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"
+)
+
+
 def _allocate_ids(session: Session, table: str, count: int) -> list[int]:
     """Reserve `count` new ids of `table` inside the current write transaction, so rows that
     refer to each other ($jobid, $taskid, edges) can be built before one bulk insert. Ids are
@@ -595,20 +603,12 @@ def _allocate_ids(session: Session, table: str, count: int) -> list[int]:
     lock of BEGIN IMMEDIATE is held), PostgreSQL's sequence hands them out."""
     if count == 0:
         return []
-    if session.get_bind().dialect.name == "sqlite":
-        top = session.execute(
-            sa.text(
-                "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = :t), 0), "
-                f"coalesce((SELECT max(id) FROM {table}), 0))"
-            ),
-            {"t": table},
-        ).scalar()
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        top = conn.execute(_SQLITE_TOP[table]).scalar()
         start = int(top or 0) + 1
         return list(range(start, start + count))
-    rows = session.execute(
-        sa.text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
-        {"t": table, "n": count},
-    ).scalars()
+    rows = conn.execute(_PG_NEXTVAL, {"t": table, "n": count}).scalars()
     return sorted(int(r) for r in rows)
 
 
