@@ -784,14 +784,17 @@ def alert() -> None:
 
 @alert.command("list", short_help="List the alerts, newest first.")
 @workspace_option()
-@click.option("--rule", "remind_id", type=int, metavar="REMIND_ID", help="Only this rule's.")
+@click.option(
+    "--rule", "remind_id", type=int, metavar="REMIND_ID", help="Only the alerts of this rule."
+)
 @click.option(
     "--since",
     type=_Moment(),
-    help=f"From this date or time (default: {_DEFAULT_DAYS} days before --until).",
+    help="From this date (yyyy-mm-dd) or time ('yyyy-mm-dd hh:mm[:ss]'); default: "
+    f"{_DEFAULT_DAYS} days before --until.",
 )
 @click.option(
-    "--until", type=_Moment(), help="Up to this date (its whole day) or time (default: now)."
+    "--until", type=_Moment(), help="Up to this date (its whole day) or time; default: now."
 )
 @click.option(
     "--channel",
@@ -800,7 +803,7 @@ def alert() -> None:
     type=UpperChoice(["MAIL", "ROBOT", "WEBHOOK"], "a channel"),
     help="Only alerts sent on this channel (repeatable).",
 )
-@click.option("--user", help="Only alerts mailed to this user.")
+@click.option("--user", metavar="USER", help="Only alerts mailed to this user.")
 @paging_options
 @data_dir_option
 @json_option
