@@ -9,7 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from playwright.sync_api import expect
+
 from opcenter.domain.model import DagStatus
+from opcenter.iam import audit
 from opcenter.service import reminds
 from opcenter.service.workspaces import get_project
 from opcenter.store.alerts import dedupe_key, record_alert
@@ -136,10 +139,10 @@ def test_the_rules_and_the_messages_are_listed_and_lead_to_the_run(console, page
     assert slow.locator('[data-role="targets"]').inner_text() == "Workflows: flow"
     assert slow.locator('[data-role="recipients"]').inner_text() == "alice, bob"
     assert slow.locator('[data-role="channels"]').inner_text().split() == ["Mail", "Webhook"]
-    assert slow.locator('[data-role="enabled"]').inner_text().strip() == "Enabled"
+    assert slow.locator('[data-role="enabled"] .state').inner_text() == "Enabled"
     late = page.locator(f'tr[data-remind-id="{made.rules["late"]}"]')
     assert late.get_attribute("data-enabled") == "false"
-    assert "Disabled" in late.locator('[data-role="enabled"]').inner_text()
+    assert late.locator('[data-role="enabled"] .state').inner_text() == "Disabled"
     assert late.locator('[data-role="type"]').inner_text() == "Not finished by 23:30"
     assert late.locator('[data-role="targets"]').inner_text() == "Nodes: b"
     assert "DingTalk robot" in late.locator('[data-role="channels"]').inner_text()
@@ -243,3 +246,48 @@ def sign_in_zh(page: Any, console: Console) -> None:
     page.locator('button[type="submit"]').click()
     page.wait_for_url(lambda url: "/signin" not in url)
     assert page.get_by_role("heading", name="自定义告警规则").is_visible()
+
+
+def test_a_rule_is_disabled_and_enabled_from_the_list(console, page, tmp_path):
+    made = _alerts(console, tmp_path)
+    sign_in(page, console, target="alerts?workspace=ws1")
+    row = page.locator(f'tr[data-remind-id="{made.rules["slow"]}"]')
+    row.get_by_role("button", name="Disable rule slow").click()
+    expect(row).to_have_attribute("data-enabled", "false")
+    assert page.url.endswith("/console/alerts?workspace=ws1")
+    assert reminds.get_remind(console.ctx, remind_id=made.rules["slow"]).use_flag is False
+    row.get_by_role("button", name="Enable rule slow").click()
+    expect(row).to_have_attribute("data-enabled", "true")
+    assert reminds.get_remind(console.ctx, remind_id=made.rules["slow"]).use_flag is True
+    with console.ctx.db.transaction(readonly=True) as session:
+        events = audit.list_events(session, audit.AuditFilter(action="dataworks:UpdateRemind"))
+    assert len(events) == 2 and all(e.outcome == audit.ALLOWED for e in events)
+    assert all(e.resource.endswith("workspace/ws1") for e in events)
+
+
+def test_a_visitor_may_not_change_a_rule_and_a_forged_post_is_refused(console, page, tmp_path):
+    made = _alerts(console, tmp_path)
+    console.user("visitor", role="role_project_guest", workspace="ws1")
+    sign_in(page, console, "visitor", USER_PASSWORD, target="alerts")
+    row = page.locator(f'tr[data-remind-id="{made.rules["failures"]}"]')
+    button = row.get_by_role("button", name="Disable rule failures")
+    expect(button).to_be_disabled()
+    why = button.get_attribute("aria-describedby")
+    expect(page.locator(f"#{why}")).to_contain_text(
+        "You may not enable or disable the rules of ws1: Access is forbidden."
+    )
+    answer = page.evaluate(
+        """async (id) => {
+            const sent = await fetch(`${OC.prefix}/alerts/${id}/disable`, {
+                method: "POST", body: "",
+                headers: {"x-csrf-token": OC.csrf, "Accept": "application/json",
+                          "Content-Type": "application/x-www-form-urlencoded"}});
+            return {status: sent.status, body: await sent.json()};
+        }""",
+        made.rules["failures"],
+    )
+    assert answer["status"] == 403 and answer["body"]["Code"].startswith("Forbidden."), answer
+    assert reminds.get_remind(console.ctx, remind_id=made.rules["failures"]).use_flag is True
+    with console.ctx.db.transaction(readonly=True) as session:
+        denied = audit.list_events(session, audit.AuditFilter(action="dataworks:UpdateRemind"))
+    assert denied and "visitor" in denied[-1].principal and denied[-1].outcome == audit.DENIED

@@ -1,7 +1,9 @@
-"""Alerts: the custom alert rules and the alert messages they raised, read-only.
+"""Alerts: the custom alert rules and the alert messages they raised; enabling and disabling a
+rule.
 
-    GET /alerts?workspace=&page=                                   ListReminds
-    GET /alerts/messages?workspace=&rule=&since=&until=&page=      ListAlertMessages
+    GET  /alerts?workspace=&page=                                  ListReminds
+    GET  /alerts/messages?workspace=&rule=&since=&until=&page=     ListAlertMessages
+    POST /alerts/{remind_id}/enable, /alerts/{remind_id}/disable   UpdateRemind (UseFlag)
 
 Both are decided as the API decides the operations they stand for (the RAM action on `*`: they
 name no workspace) and list only what lies in the workspaces the user may see
@@ -9,7 +11,8 @@ name no workspace) and list only what lies in the workspaces the user may see
 naming another answers as a workspace that does not exist. Messages are listed newest first,
 each with the state of every delivery and a link to the Dag page of the run it concerns; the
 period is the days `since` to `until` (both included, the store's time zone), by default the
-last week.
+last week. Enabling or disabling a rule is UpdateRemind on the rule's workspace, decided (and
+audited) as that API call; a user it would refuse sees the button disabled with the reason.
 """
 
 from __future__ import annotations
@@ -21,9 +24,9 @@ from math import ceil
 from typing import Any
 from urllib.parse import urlencode
 
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
-from opcenter.console.web import Page, page_route
+from opcenter.console.web import PREFIX, Page, page_route
 from opcenter.errors import InvalidParameter, NotFound
 from opcenter.service import reminds, workspaces
 from opcenter.service.reminds import AlertMessageView, RemindView
@@ -132,6 +135,11 @@ async def rule_list(page: Page) -> Response:
         caller=page.access.caller,
     )
     names = {p.project_id: p.project_identifier for p in visible}
+    # Why the user may not enable or disable the rules of each workspace listed (None: may).
+    denied = {
+        w: page.access.denial("UpdateRemind", names.get(w))
+        for w in {r.project_id for r in found.items}
+    }
     return page.render(
         "alerts.html",
         section="alerts",
@@ -139,6 +147,9 @@ async def rule_list(page: Page) -> Response:
         workspaces=[p.project_identifier for p in visible],
         names=names,
         rules=found.items,
+        denied=denied,
+        back=page.request.url.path
+        + (f"?{page.request.url.query}" if page.request.url.query else ""),
         total=found.total_count,
         pages=max(1, ceil(found.total_count / PAGE_SIZE)),
         condition=_condition,
@@ -200,3 +211,29 @@ async def message_list(page: Page) -> Response:
         marks=MARKS,
         when=_clock(page),
     )
+
+
+def _back(target: str) -> str:
+    """Where to return after a change: the rules list it was made from, never another site."""
+    if target.startswith(PREFIX + "/alerts") and "//" not in target:
+        return target
+    return PREFIX + "/alerts"
+
+
+async def _set_enabled(page: Page, enabled: bool) -> Response:
+    remind_id = int(page.request.path_params["remind_id"])
+    ws = await page.run(reminds.workspace_of_remind, page.ctx, remind_id)
+    page.access.check("UpdateRemind", ws.identifier)
+    await page.run(reminds.update_remind, page.ctx, remind_id=remind_id, use_flag=enabled)
+    form = await page.form()
+    return RedirectResponse(_back(form.get("next", "")), status_code=303)
+
+
+@page_route("/alerts/{remind_id:int}/enable", methods=("POST",))
+async def enable_rule(page: Page) -> Response:
+    return await _set_enabled(page, True)
+
+
+@page_route("/alerts/{remind_id:int}/disable", methods=("POST",))
+async def disable_rule(page: Page) -> Response:
+    return await _set_enabled(page, False)
