@@ -5,7 +5,7 @@ rule.
     GET  /alerts/messages?workspace=&rule=&since=&until=&page=     ListAlertMessages
     POST /alerts/{remind_id}/enable, /alerts/{remind_id}/disable   UpdateRemind (UseFlag)
 
-Both are decided as the API decides the operations they stand for (the RAM action on `*`: they
+The lists are decided as the API decides the operations they stand for (the RAM action on `*`: they
 name no workspace) and list only what lies in the workspaces the user may see
 (`service.reminds`, with the user as caller); the workspace filter offers those workspaces, and
 naming another answers as a workspace that does not exist. Messages are listed newest first,
