@@ -26,6 +26,7 @@ __all__ = ["EXIT_FAILURE", "EXIT_USAGE", "cli", "main"]
 # The module of every top-level command; each is imported only when that command runs (a CLI
 # call pays for what it uses: `opcenter run` does not import the HTTP server).
 _COMMANDS = {
+    "alert": "opcenter.cli.alerts",
     "apply": "opcenter.cli.definitions",
     "audit": "opcenter.cli.iam",
     "dag": "opcenter.cli.running",
@@ -37,6 +38,7 @@ _COMMANDS = {
     "instance": "opcenter.cli.running",
     "node": "opcenter.cli.authoring",
     "params": "opcenter.cli.params",
+    "remind": "opcenter.cli.alerts",
     "run": "opcenter.cli.running",
     "scheduler": "opcenter.cli.scheduler",
     "serve": "opcenter.cli.serve",

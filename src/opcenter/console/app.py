@@ -31,7 +31,15 @@ _STATIC = Path(__file__).parent / "static"
 
 def _load_pages() -> None:
     # Importing a page module registers its routes (web.ROUTES).
-    from opcenter.console.pages import audit, dag, home, instances, runs, workflows  # noqa: F401
+    from opcenter.console.pages import (  # noqa: F401
+        alerts,
+        audit,
+        dag,
+        home,
+        instances,
+        runs,
+        workflows,
+    )
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:

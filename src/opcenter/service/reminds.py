@@ -132,6 +132,7 @@ class DeliveryView:
     status: str
     attempts: int
     sent_at: int | None
+    last_error: str = ""
 
 
 @dataclass(frozen=True)
@@ -735,11 +736,13 @@ def list_reminds(
     remind_types: str | None = None,
     alert_target: str | None = None,
     node_id: int | None = None,
+    project_id: int | None = None,
     caller: Caller = Caller(),
 ) -> Page[RemindView]:
     """The rules of the workspaces the caller may see, newest first (ListReminds): filtered by
     a word of the name, the founder, the RemindTypes, a recipient, or a node they watch (a
-    NODE rule naming it, a BIZPROCESS rule on its workflow, a PROJECT rule on its workspace)."""
+    NODE rule naming it, a BIZPROCESS rule on its workflow, a PROJECT rule on its workspace),
+    or one workspace (`project_id`)."""
     offset, limit = check_paging(page_number, page_size)
     types = [_check_type(t) for t in _pieces(remind_types)]
     with ctx.db.transaction(readonly=True) as session:
@@ -755,6 +758,8 @@ def list_reminds(
             where.append(Remind.alert_targets.contains(json.dumps(alert_target), autoescape=True))
         if node_id is not None:
             where.append(_watching_node(session, node_id))
+        if project_id is not None:
+            where.append(Remind.workspace_id == project_id)
         total = session.scalar(sa.select(sa.func.count()).select_from(Remind).where(*where)) or 0
         rows = session.scalars(
             sa.select(Remind).where(*where).order_by(Remind.id.desc()).offset(offset).limit(limit)
@@ -809,7 +814,9 @@ def _message_views(session: Session, rows: Sequence[AlertMessage]) -> tuple[Aler
             .order_by(AlertDelivery.id)
         ):
             deliveries[d.message_id].append(
-                DeliveryView(d.channel, d.receiver, d.status, d.attempts, d.sent_at)
+                DeliveryView(
+                    d.channel, d.receiver, d.status, d.attempts, d.sent_at, d.last_error or ""
+                )
             )
     return tuple(
         AlertMessageView(
@@ -846,12 +853,14 @@ def list_alert_messages(
     alert_user: str | None = None,
     remind_id: int | None = None,
     baseline_id: int | None = None,
+    project_id: int | None = None,
     caller: Caller = Caller(),
 ) -> Page[AlertMessageView]:
     """The alert messages raised from `begin_time` up to `end_time` (UTC, inclusive) in the
     workspaces the caller may see, newest first (ListAlertMessages); filtered by channel
-    (any of `alert_methods`), recipient, rule. Every message here comes from a custom rule
-    (AlertRuleTypes USER_DEFINE): asking only for GLOBAL or OTHER finds none."""
+    (any of `alert_methods`), recipient, rule, workspace (`project_id`). Every message here
+    comes from a custom rule (AlertRuleTypes USER_DEFINE): asking only for GLOBAL or OTHER
+    finds none."""
     offset, limit = check_paging(page_number, page_size)
     begin, end = _utc_ms(begin_time, "BeginTime"), _utc_ms(end_time, "EndTime")
     if begin > end:
@@ -875,6 +884,8 @@ def list_alert_messages(
             where.append(sa.false())
         if remind_id is not None:
             where.append(AlertMessage.remind_id == remind_id)
+        if project_id is not None:
+            where.append(AlertMessage.workspace_id == project_id)
         if methods or alert_user:
             delivered = sa.select(AlertDelivery.message_id)
             if methods:
