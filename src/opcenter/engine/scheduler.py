@@ -46,6 +46,7 @@ from opcenter.engine.paths import log_path
 from opcenter.engine.recovery import recover, remote_attempts
 from opcenter.engine.view import DagView, InstanceView
 from opcenter.runners.base import Executor, InstanceResult, InstanceSpec, Outcome, ProcessHandle
+from opcenter.store.prepared import Prepared
 from opcenter.store.tables import Dag
 
 __all__ = ["DEFAULT_POLL_SECONDS", "Engine", "EngineBusy"]
@@ -62,8 +63,10 @@ _LEADERSHIP_CHECK_SECONDS = 1.0  # how often the loop checks that it still leads
 # Built once (cached compiled form), Core, run on the connection: asked for every date of a
 # range before it starts.
 _D = Dag.__table__
-_PREVIOUS_STATUS = sa.select(_D.c.status).where(
-    _D.c.run_id == sa.bindparam("run_id"), _D.c.seq == sa.bindparam("seq")
+_PREVIOUS_STATUS = Prepared(
+    sa.select(_D.c.status).where(
+        _D.c.run_id == sa.bindparam("run_id"), _D.c.seq == sa.bindparam("seq")
+    )
 )
 
 
@@ -466,8 +469,8 @@ class Engine:
         if seq == 0:
             return True
         params = {"run_id": run_id, "seq": seq - 1}
-        previous = session.connection().execute(_PREVIOUS_STATUS, params).scalar()
-        return previous == DagStatus.SUCCESS.value
+        rows = _PREVIOUS_STATUS.rows(session.connection(), params)
+        return bool(rows) and rows[0][0] == DagStatus.SUCCESS.value
 
     def _reconcile_in_flight(self, view: DagView) -> None:
         """Terminate attempts an operator stopped (`stopped_by`) or otherwise ended while they

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from opcenter.domain.model import DagStatus, FileType, InstanceStatus, TaskType
 from opcenter.domain.states import derive_dag_status
+from opcenter.store.prepared import Prepared
 from opcenter.store.tables import Dag, Instance, InstanceEdge
 
 __all__ = ["DagView", "InstanceView", "load_edges"]
@@ -24,23 +25,30 @@ __all__ = ["DagView", "InstanceView", "load_edges"]
 S = InstanceStatus
 _STATUS = {s.value: s for s in InstanceStatus}
 _TASK_TYPE = {t.value: t for t in TaskType}
-# Built once (cached compiled forms): every Dag the engine starts is loaded with these.
-_DAG = sa.select(Dag.id, Dag.run_id, Dag.seq, Dag.status, Dag.revision).where(
-    Dag.id == sa.bindparam("dag_id")
+# Built once and run through the driver (store/prepared.py): every Dag the engine starts is
+# loaded with these.
+_DAG = Prepared(
+    sa.select(Dag.id, Dag.run_id, Dag.seq, Dag.status, Dag.revision).where(
+        Dag.id == sa.bindparam("dag_id")
+    )
 )
-_INSTANCES = sa.select(
-    Instance.id,
-    Instance.status,
-    Instance.task_type,
-    Instance.file_type,
-    Instance.suspended,
-    Instance.attempt,
-    Instance.retry_at,
-    Instance.priority,
-    Instance.stopped_by,
-).where(Instance.dag_id == sa.bindparam("dag_id"))
-_EDGES = sa.select(InstanceEdge.parent_id, InstanceEdge.child_id).where(
-    InstanceEdge.dag_id == sa.bindparam("dag_id")
+_INSTANCES = Prepared(
+    sa.select(
+        Instance.id,
+        Instance.status,
+        Instance.task_type,
+        Instance.file_type,
+        Instance.suspended,
+        Instance.attempt,
+        Instance.retry_at,
+        Instance.priority,
+        Instance.stopped_by,
+    ).where(Instance.dag_id == sa.bindparam("dag_id"))
+)
+_EDGES = Prepared(
+    sa.select(InstanceEdge.parent_id, InstanceEdge.child_id).where(
+        InstanceEdge.dag_id == sa.bindparam("dag_id")
+    )
 )
 
 
@@ -84,10 +92,11 @@ class DagView:
         """Read the Dag and its instances and edges; None when the Dag does not exist."""
         session.flush()  # an operation's pending ORM changes first (the reads below bypass it)
         conn = session.connection()
-        dag = conn.execute(_DAG, {"dag_id": dag_id}).first()
-        if dag is None:
+        rows = _DAG.rows(conn, {"dag_id": dag_id})
+        if not rows:
             return None
-        view = cls(dag.id, dag.run_id, dag.seq, DagStatus(dag.status), dag.revision)
+        id_, run_id, seq, status, revision = rows[0]
+        view = cls(id_, run_id, seq, DagStatus(status), revision)
         view._fill(conn)
         return view
 
@@ -109,8 +118,8 @@ class DagView:
         instances, parents, children = self.instances, self.parents, self.children
         # Plain tuples and dict look-ups for the enums: a Dag of thousands of instances is
         # loaded when it starts, and per-row attribute access and Enum() calls dominated.
-        for iid, status, task, ftype, suspended, attempt, retry, prio, stopped in conn.execute(
-            _INSTANCES, {"dag_id": dag_id}
+        for iid, status, task, ftype, suspended, attempt, retry, prio, stopped in _INSTANCES.rows(
+            conn, {"dag_id": dag_id}
         ):
             instances[iid] = InstanceView(
                 iid,
@@ -127,7 +136,7 @@ class DagView:
             )
             parents[iid] = []
             children[iid] = []
-        for parent, child in conn.execute(_EDGES, {"dag_id": dag_id}):
+        for parent, child in _EDGES.rows(conn, {"dag_id": dag_id}):
             parents[child].append(parent)
             children[parent].append(child)
         self.recount()
@@ -180,5 +189,4 @@ class DagView:
 
 def load_edges(session: Session, dag_id: int) -> list[tuple[int, int]]:
     session.flush()
-    rows = session.connection().execute(_EDGES, {"dag_id": dag_id}).all()
-    return [(r.parent_id, r.child_id) for r in rows]
+    return [(p, c) for p, c in _EDGES.rows(session.connection(), {"dag_id": dag_id})]
