@@ -44,7 +44,7 @@ from opcenter.engine.dispatch import (
 from opcenter.engine.leader import Leadership
 from opcenter.engine.paths import log_path
 from opcenter.engine.recovery import recover, remote_attempts
-from opcenter.engine.view import DagView, InstanceView
+from opcenter.engine.view import DagView, InstanceView, accept_seeds, drop_seeds, take_seed
 from opcenter.runners.base import Executor, InstanceResult, InstanceSpec, Outcome, ProcessHandle
 from opcenter.store.prepared import Prepared
 from opcenter.store.tables import Dag
@@ -183,10 +183,15 @@ class Engine:
             self.leadership.release()
             raise
         self.executor.start(self)
+        accept_seeds(self.ctx.db)  # new runs created in this process hand over their rows
         self._previous_notify = self.ctx.notify
         self.ctx.notify = self.notify
-        self._thread = threading.Thread(target=self._loop, name="opcenter-engine", daemon=True)
+        named = threading.Event()
+        self._thread = threading.Thread(
+            target=self._loop, args=(named,), name="opcenter-engine", daemon=True
+        )
         self._thread.start()
+        named.wait(5)  # the thread carries its OS name once `start` returns
         self.notify()
 
     def stop(self, *, drain: bool = False, timeout: float | None = None) -> None:
@@ -207,6 +212,7 @@ class Engine:
         self.executor.shutdown(wait=False)
         if self._previous_notify is not None:
             self.ctx.notify = self._previous_notify
+        drop_seeds(self.ctx.db)
         self.leadership.release()
 
     def notify(self) -> None:
@@ -249,8 +255,9 @@ class Engine:
 
     # -- the loop -----------------------------------------------------------------------------
 
-    def _loop(self) -> None:
+    def _loop(self, named: threading.Event) -> None:
         _name_thread("opcenter-engine")
+        named.set()
         failures = 0
         while True:
             events = self._collect()
@@ -447,7 +454,7 @@ class Engine:
         revision after its change, so the last reload reads every change: the status converges
         to the function of the instances."""
         self._dags.pop(dag_id, None)
-        view = DagView.load(session, dag_id)
+        view = DagView.load(session, dag_id, take_seed(self.ctx.db, dag_id))
         if view is None:
             return
         self._reconcile_in_flight(view)
@@ -776,6 +783,7 @@ class Engine:
             return
         next_id, revision = started
         # The row was just read by start_next (RUNNING now): only its instances and edges.
-        view = DagView.load_started(session, next_id, run_id, seq + 1, revision)
+        seed = take_seed(self.ctx.db, next_id)
+        view = DagView.load_started(session, next_id, run_id, seq + 1, revision, seed)
         self._adopt(view)
         self._next.add(next_id)
