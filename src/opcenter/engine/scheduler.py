@@ -35,6 +35,7 @@ from opcenter.context import ServiceContext
 from opcenter.domain.model import DagStatus, InstanceStatus
 from opcenter.engine import dags as dagstore
 from opcenter.engine import transitions
+from opcenter.engine import view as views
 from opcenter.engine.changes import Change, ChangeTracker
 from opcenter.engine.dispatch import (
     Releases,
@@ -44,7 +45,7 @@ from opcenter.engine.dispatch import (
 from opcenter.engine.leader import Leadership
 from opcenter.engine.paths import log_path
 from opcenter.engine.recovery import recover, remote_attempts
-from opcenter.engine.view import DagView, InstanceView, accept_seeds, drop_seeds, take_seed
+from opcenter.engine.view import DagView, InstanceView
 from opcenter.runners.base import Executor, InstanceResult, InstanceSpec, Outcome, ProcessHandle
 from opcenter.store.prepared import Prepared
 from opcenter.store.tables import Dag
@@ -183,7 +184,7 @@ class Engine:
             self.leadership.release()
             raise
         self.executor.start(self)
-        accept_seeds(self.ctx.db)  # new runs created in this process hand over their rows
+        views.accept_seeds(self.ctx.db)  # new runs created in this process hand over their rows
         self._previous_notify = self.ctx.notify
         self.ctx.notify = self.notify
         named = threading.Event()
@@ -212,7 +213,7 @@ class Engine:
         self.executor.shutdown(wait=False)
         if self._previous_notify is not None:
             self.ctx.notify = self._previous_notify
-        drop_seeds(self.ctx.db)
+        views.drop_seeds(self.ctx.db)
         self.leadership.release()
 
     def notify(self) -> None:
@@ -454,7 +455,7 @@ class Engine:
         revision after its change, so the last reload reads every change: the status converges
         to the function of the instances."""
         self._dags.pop(dag_id, None)
-        view = DagView.load(session, dag_id, take_seed(self.ctx.db, dag_id))
+        view = DagView.load(session, dag_id, views.take_seed(self.ctx.db, dag_id))
         if view is None:
             return
         self._reconcile_in_flight(view)
@@ -783,7 +784,7 @@ class Engine:
             return
         next_id, revision = started
         # The row was just read by start_next (RUNNING now): only its instances and edges.
-        seed = take_seed(self.ctx.db, next_id)
+        seed = views.take_seed(self.ctx.db, next_id)
         view = DagView.load_started(session, next_id, run_id, seq + 1, revision, seed)
         self._adopt(view)
         self._next.add(next_id)
