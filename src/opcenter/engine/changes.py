@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from opcenter.domain.model import DagStatus
+from opcenter.store.prepared import Prepared
 from opcenter.store.tables import Dag
 
 __all__ = ["Change", "ChangeTracker"]
@@ -25,8 +26,10 @@ LOOKBACK_MS = 10_000
 # Built once (cached compiled form), Core, run on the connection: the engine asks it at every
 # poll (the ORM's select path costs more than the query).
 _D = Dag.__table__
-_MODIFIED_SINCE = sa.select(_D.c.id, _D.c.run_id, _D.c.seq, _D.c.status, _D.c.revision).where(
-    _D.c.modified_at >= sa.bindparam("since", type_=sa.BigInteger())
+_MODIFIED_SINCE = Prepared(
+    sa.select(_D.c.id, _D.c.run_id, _D.c.seq, _D.c.status, _D.c.revision).where(
+        _D.c.modified_at >= sa.bindparam("since", type_=sa.BigInteger())
+    )
 )
 
 
@@ -51,14 +54,14 @@ class ChangeTracker:
         Dags) or from what this tracker reported before."""
         since = max(0, self._since - LOOKBACK_MS)
         self._since = now
-        rows = session.connection().execute(_MODIFIED_SINCE, {"since": since}).all()
+        rows = _MODIFIED_SINCE.rows(session.connection(), {"since": since})
         changes: list[Change] = []
         seen: dict[int, int] = {}
-        for r in rows:
-            seen[r.id] = r.revision
-            last = known.get(r.id, self._seen.get(r.id))
-            if last is None or last != r.revision:
-                changes.append(Change(r.id, r.run_id, r.seq, DagStatus(r.status), r.revision))
+        for dag_id, run_id, seq, status, revision in rows:
+            seen[dag_id] = revision
+            last = known.get(dag_id, self._seen.get(dag_id))
+            if last is None or last != revision:
+                changes.append(Change(dag_id, run_id, seq, DagStatus(status), revision))
         self._seen = seen
         return changes
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from opcenter.domain.model import DagStatus
 from opcenter.engine.view import DagView
+from opcenter.store.prepared import Prepared
 from opcenter.store.tables import Dag
 
 __all__ = [
@@ -48,7 +49,7 @@ _WRITE_STATUS = (
     .values(**_STATUS_VALUES)
     .returning(Dag.id)
 )
-_WRITE_STATUS_AT = (
+_WRITE_STATUS_AT = Prepared(
     sa.update(D)
     .where(
         D.c.id == sa.bindparam("d_id"),
@@ -63,13 +64,14 @@ _START = {
     "start_time": sa.bindparam("d_now"),
     "modified_at": sa.bindparam("d_now"),
 }
-_START_DAG = (
+# These three run through the driver (store/prepared.py): once or twice per Dag the engine runs.
+_START_DAG = Prepared(
     sa.update(D)
     .where(D.c.id == sa.bindparam("d_id"), D.c.status == DagStatus.CREATED.value)
     .values(**_START)
     .returning(D.c.id)
 )
-_START_NEXT = (
+_START_NEXT = Prepared(
     sa.update(D)
     .where(
         D.c.run_id == sa.bindparam("d_run"),
@@ -98,7 +100,7 @@ def write_dag_status(
         row = session.execute(_WRITE_STATUS, params).first()
     else:
         params["d_revision"] = revision
-        row = session.connection().execute(_WRITE_STATUS_AT, params).first()
+        return bool(_WRITE_STATUS_AT.rows(session.connection(), params))
     return row is not None
 
 
@@ -145,8 +147,7 @@ def lock_dag(session: Session, dag_id: int) -> None:
 
 def start_dag(session: Session, dag_id: int, now: int) -> bool:
     """CREATED → RUNNING (stamps StartTime); False when the Dag was not CREATED."""
-    row = session.connection().execute(_START_DAG, {"d_id": dag_id, "d_now": now}).first()
-    return row is not None
+    return bool(_START_DAG.rows(session.connection(), {"d_id": dag_id, "d_now": now}))
 
 
 def start_next(session: Session, run_id: int, seq: int, now: int) -> tuple[int, int] | None:
@@ -154,8 +155,8 @@ def start_next(session: Session, run_id: int, seq: int, now: int) -> tuple[int, 
     revision (what the engine's view of it needs from its row, read by the same statement),
     or None."""
     params = {"d_run": run_id, "d_seq": seq + 1, "d_now": now}
-    row = session.connection().execute(_START_NEXT, params).first()
-    return None if row is None else (int(row[0]), int(row[1]))
+    rows = _START_NEXT.rows(session.connection(), params)
+    return (int(rows[0][0]), int(rows[0][1])) if rows else None
 
 
 def startable_dags(session: Session, runs: Collection[int] | None = None) -> list[int]:

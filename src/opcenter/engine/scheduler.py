@@ -36,6 +36,7 @@ from opcenter.context import ServiceContext
 from opcenter.domain.model import DagStatus, InstanceStatus
 from opcenter.engine import dags as dagstore
 from opcenter.engine import transitions
+from opcenter.engine import view as views
 from opcenter.engine.changes import Change, ChangeTracker
 from opcenter.engine.dispatch import (
     Releases,
@@ -48,6 +49,7 @@ from opcenter.engine.recovery import recover, remote_attempts
 from opcenter.engine.view import DagView, InstanceView
 from opcenter.logcontext import DAG_ID, INSTANCE_ID
 from opcenter.runners.base import Executor, InstanceResult, InstanceSpec, Outcome, ProcessHandle
+from opcenter.store.prepared import Prepared
 from opcenter.store.tables import Dag
 
 __all__ = ["DEFAULT_POLL_SECONDS", "Engine", "EngineBusy"]
@@ -64,8 +66,10 @@ _LEADERSHIP_CHECK_SECONDS = 1.0  # how often the loop checks that it still leads
 # Built once (cached compiled form), Core, run on the connection: asked for every date of a
 # range before it starts.
 _D = Dag.__table__
-_PREVIOUS_STATUS = sa.select(_D.c.status).where(
-    _D.c.run_id == sa.bindparam("run_id"), _D.c.seq == sa.bindparam("seq")
+_PREVIOUS_STATUS = Prepared(
+    sa.select(_D.c.status).where(
+        _D.c.run_id == sa.bindparam("run_id"), _D.c.seq == sa.bindparam("seq")
+    )
 )
 
 
@@ -184,10 +188,15 @@ class Engine:
             self.leadership.release()
             raise
         self.executor.start(self)
+        views.accept_seeds(self.ctx.db)  # new runs created in this process hand over their rows
         self._previous_notify = self.ctx.notify
         self.ctx.notify = self.notify
-        self._thread = threading.Thread(target=self._loop, name="opcenter-engine", daemon=True)
+        named = threading.Event()
+        self._thread = threading.Thread(
+            target=self._loop, args=(named,), name="opcenter-engine", daemon=True
+        )
         self._thread.start()
+        named.wait(5)  # the thread carries its OS name once `start` returns
         self.notify()
 
     def stop(self, *, drain: bool = False, timeout: float | None = None) -> None:
@@ -208,6 +217,7 @@ class Engine:
         self.executor.shutdown(wait=False)
         if self._previous_notify is not None:
             self.ctx.notify = self._previous_notify
+        views.drop_seeds(self.ctx.db)
         self.leadership.release()
 
     def notify(self) -> None:
@@ -258,8 +268,9 @@ class Engine:
 
     # -- the loop -----------------------------------------------------------------------------
 
-    def _loop(self) -> None:
+    def _loop(self, named: threading.Event) -> None:
         _name_thread("opcenter-engine")
+        named.set()
         failures = 0
         while True:
             events = self._collect()
@@ -464,7 +475,7 @@ class Engine:
         revision after its change, so the last reload reads every change: the status converges
         to the function of the instances."""
         self._dags.pop(dag_id, None)
-        view = DagView.load(session, dag_id)
+        view = DagView.load(session, dag_id, views.take_seed(self.ctx.db, dag_id))
         if view is None:
             return
         self._reconcile_in_flight(view)
@@ -486,8 +497,8 @@ class Engine:
         if seq == 0:
             return True
         params = {"run_id": run_id, "seq": seq - 1}
-        previous = session.connection().execute(_PREVIOUS_STATUS, params).scalar()
-        return previous == DagStatus.SUCCESS.value
+        rows = _PREVIOUS_STATUS.rows(session.connection(), params)
+        return bool(rows) and rows[0][0] == DagStatus.SUCCESS.value
 
     def _reconcile_in_flight(self, view: DagView) -> None:
         """Terminate attempts an operator stopped (`stopped_by`) or otherwise ended while they
@@ -796,7 +807,8 @@ class Engine:
             return
         next_id, revision = started
         # The row was just read by start_next (RUNNING now): only its instances and edges.
-        view = DagView.load_started(session, next_id, run_id, seq + 1, revision)
+        seed = views.take_seed(self.ctx.db, next_id)
+        view = DagView.load_started(session, next_id, run_id, seq + 1, revision, seed)
         view.start_time = now
         self._adopt(view)
         self._next.add(next_id)

@@ -8,39 +8,60 @@ a query.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from opcenter.domain.model import DagStatus, FileType, InstanceStatus, TaskType
 from opcenter.domain.states import derive_dag_status
+from opcenter.store.prepared import Prepared
 from opcenter.store.tables import Dag, Instance, InstanceEdge
 
-__all__ = ["DagView", "InstanceView", "load_edges"]
+__all__ = [
+    "DagView",
+    "InstanceView",
+    "Seed",
+    "accept_seeds",
+    "drop_seeds",
+    "load_edges",
+    "offer_seeds",
+    "take_seed",
+    "wants_seeds",
+]
 
 S = InstanceStatus
 _STATUS = {s.value: s for s in InstanceStatus}
 _TASK_TYPE = {t.value: t for t in TaskType}
-# Built once (cached compiled forms): every Dag the engine starts is loaded with these.
-_DAG = sa.select(Dag.id, Dag.run_id, Dag.seq, Dag.status, Dag.revision, Dag.start_time).where(
-    Dag.id == sa.bindparam("dag_id")
+# Built once and run through the driver (store/prepared.py): every Dag the engine starts is
+# loaded with these.
+_DAG = Prepared(
+    sa.select(Dag.id, Dag.run_id, Dag.seq, Dag.status, Dag.revision, Dag.start_time).where(
+        Dag.id == sa.bindparam("dag_id")
+    )
 )
-_INSTANCES = sa.select(
-    Instance.id,
-    Instance.status,
-    Instance.task_type,
-    Instance.file_type,
-    Instance.suspended,
-    Instance.attempt,
-    Instance.retry_at,
-    Instance.priority,
-    Instance.stopped_by,
-).where(Instance.dag_id == sa.bindparam("dag_id"))
-_EDGES = sa.select(InstanceEdge.parent_id, InstanceEdge.child_id).where(
-    InstanceEdge.dag_id == sa.bindparam("dag_id")
+_INSTANCES = Prepared(
+    sa.select(
+        Instance.id,
+        Instance.status,
+        Instance.task_type,
+        Instance.file_type,
+        Instance.suspended,
+        Instance.attempt,
+        Instance.retry_at,
+        Instance.priority,
+        Instance.stopped_by,
+    ).where(Instance.dag_id == sa.bindparam("dag_id"))
+)
+_EDGES = Prepared(
+    sa.select(InstanceEdge.parent_id, InstanceEdge.child_id).where(
+        InstanceEdge.dag_id == sa.bindparam("dag_id")
+    )
 )
 
 
@@ -81,39 +102,63 @@ class DagView:
     start_time: int | None = None  # the Dag's StartTime (ms), for its run duration metric
 
     @classmethod
-    def load(cls, session: Session, dag_id: int) -> DagView | None:
-        """Read the Dag and its instances and edges; None when the Dag does not exist."""
+    def load(cls, session: Session, dag_id: int, seed: Seed | None = None) -> DagView | None:
+        """Read the Dag and its instances and edges; None when the Dag does not exist. With
+        the `seed` its creator left (`take_seed`), a Dag still CREATED at revision 0 (no
+        operator has changed it since it was created) takes its instances and edges from the
+        seed instead of the store."""
         session.flush()  # an operation's pending ORM changes first (the reads below bypass it)
         conn = session.connection()
-        dag = conn.execute(_DAG, {"dag_id": dag_id}).first()
-        if dag is None:
+        rows = _DAG.rows(conn, {"dag_id": dag_id})
+        if not rows:
             return None
-        view = cls(dag.id, dag.run_id, dag.seq, DagStatus(dag.status), dag.revision)
-        view.start_time = dag.start_time
-        view._fill(conn)
+        id_, run_id, seq, status, revision, start_time = rows[0]
+        view = cls(id_, run_id, seq, DagStatus(status), revision)
+        view.start_time = start_time
+        if seed is not None and status == DagStatus.CREATED.value and revision == 0:
+            view._fill_rows(seed.instances, seed.edges)
+        else:
+            view._fill(conn)
         return view
 
     @classmethod
     def load_started(
-        cls, session: Session, dag_id: int, run_id: int, seq: int, revision: int
+        cls,
+        session: Session,
+        dag_id: int,
+        run_id: int,
+        seq: int,
+        revision: int,
+        seed: Seed | None = None,
     ) -> DagView:
-        """The view of a Dag this transaction has just started (RUNNING), whose row the caller
-        read with the start (`dags.start_next`): only its instances and edges are read, one
-        query fewer for every date of a range."""
+        """The view of a Dag this transaction has just started (RUNNING, from CREATED), whose
+        row the caller read with the start (`dags.start_next`): only its instances and edges
+        are read, one query fewer for every date of a range; none with the `seed` its creator
+        left when the revision is still 0 (see `load`)."""
         session.flush()
         view = cls(dag_id, run_id, seq, DagStatus.RUNNING, revision)
-        view._fill(session.connection())
+        if seed is not None and revision == 0:
+            view._fill_rows(seed.instances, seed.edges)
+        else:
+            view._fill(session.connection())
         return view
 
     def _fill(self, conn: sa.Connection) -> None:
         """Read the instances and edges into this (new) view."""
         dag_id = self.id
+        self._fill_rows(
+            _INSTANCES.rows(conn, {"dag_id": dag_id}), _EDGES.rows(conn, {"dag_id": dag_id})
+        )
+
+    def _fill_rows(
+        self, instance_rows: Iterable[Sequence[Any]], edge_rows: Iterable[Sequence[int]]
+    ) -> None:
+        """Fill this (new) view from rows of `_INSTANCES` and `_EDGES`."""
+        dag_id = self.id
         instances, parents, children = self.instances, self.parents, self.children
         # Plain tuples and dict look-ups for the enums: a Dag of thousands of instances is
         # loaded when it starts, and per-row attribute access and Enum() calls dominated.
-        for iid, status, task, ftype, suspended, attempt, retry, prio, stopped in conn.execute(
-            _INSTANCES, {"dag_id": dag_id}
-        ):
+        for iid, status, task, ftype, suspended, attempt, retry, prio, stopped in instance_rows:
             instances[iid] = InstanceView(
                 iid,
                 dag_id,
@@ -129,7 +174,7 @@ class DagView:
             )
             parents[iid] = []
             children[iid] = []
-        for parent, child in conn.execute(_EDGES, {"dag_id": dag_id}):
+        for parent, child in edge_rows:
             parents[child].append(parent)
             children[parent].append(child)
         self.recount()
@@ -182,5 +227,64 @@ class DagView:
 
 def load_edges(session: Session, dag_id: int) -> list[tuple[int, int]]:
     session.flush()
-    rows = session.connection().execute(_EDGES, {"dag_id": dag_id}).all()
-    return [(r.parent_id, r.child_id) for r in rows]
+    return [(p, c) for p, c in _EDGES.rows(session.connection(), {"dag_id": dag_id})]
+
+
+# -- seeds: a new Dag's rows, handed by its creator to the engine of the same process ---------
+
+
+@dataclass(frozen=True, slots=True)
+class Seed:
+    """The instances (rows as `_INSTANCES` reads them) and edges (parent, child) of a Dag as
+    its creator wrote them, committed."""
+
+    instances: list[tuple[Any, ...]]
+    edges: list[tuple[int, int]]
+
+
+# Per store (its `Database` object), while an engine of this process drives it: dag id → Seed.
+# Only what the creator committed goes in (`offer_seeds` after the commit); the engine takes a
+# seed only for a Dag it starts from CREATED at revision 0 (every operator change bumps the
+# revision, and the engine itself never touches a CREATED Dag's instances), so a seed is what
+# the store holds. Bounded: seeds no engine took are dropped oldest first.
+SEED_INSTANCES_MAX = 20_000
+_seeds: weakref.WeakKeyDictionary[object, dict[int, Seed]] = weakref.WeakKeyDictionary()
+_seed_lock = threading.Lock()
+
+
+def accept_seeds(db: object) -> None:
+    """An engine of this process now drives `db`: creators may hand it their new Dags."""
+    with _seed_lock:
+        _seeds.setdefault(db, {})
+
+
+def drop_seeds(db: object) -> None:
+    """The engine stopped: forget the seeds of `db` and accept no more."""
+    with _seed_lock:
+        _seeds.pop(db, None)
+
+
+def wants_seeds(db: object) -> bool:
+    """Whether an engine of this process drives `db` (else building seeds is wasted)."""
+    return db in _seeds
+
+
+def offer_seeds(db: object, seeds: dict[int, Seed]) -> None:
+    """Hand the engine of `db` the rows of Dags just created and committed."""
+    with _seed_lock:
+        kept = _seeds.get(db)
+        if kept is None:
+            return
+        kept.update(seeds)
+        total = sum(len(s.instances) for s in kept.values())
+        while total > SEED_INSTANCES_MAX and kept:
+            total -= len(kept.pop(next(iter(kept))).instances)
+
+
+def take_seed(db: object, dag_id: int) -> Seed | None:
+    """The seed of a Dag about to be loaded, removed from the store of seeds; None if none."""
+    kept = _seeds.get(db)
+    if not kept:
+        return None
+    with _seed_lock:
+        return kept.pop(dag_id, None)

@@ -47,6 +47,7 @@ from opcenter.domain.planning import (
 )
 from opcenter.domain.safe_params import check_safe_run_parameters
 from opcenter.engine.dispatch import encode_resolved
+from opcenter.engine.view import SEED_INSTANCES_MAX, Seed, offer_seeds, wants_seeds
 from opcenter.errors import InvalidParameter, MissingParameter, NotFound, not_found
 from opcenter.service.context import Caller, ServiceContext
 from opcenter.service.flow_cache import CachedFlow, cached_flow
@@ -233,8 +234,11 @@ def start_manual_run(
 ) -> RunCreated:
     """RunManualDagNodes returning the whole run (OpSeq, every DagId); same arguments."""
     request = parse_run_request(ctx, may_edit_code=may_edit_code, **kw)
+    seeds: dict[int, Seed] = {}
     with ctx.db.transaction() as session:
-        created = _create(session, ctx, request, caller)
+        created = _create(session, ctx, request, caller, seeds)
+    if seeds:  # this process's engine takes the new Dags' rows from here, once committed
+        ctx.db.after_commit(lambda: offer_seeds(ctx.db, seeds))
     ctx.db.after_commit(ctx.notify)  # inside an API request's transaction: once it commits
     return created
 
@@ -382,8 +386,14 @@ def instance_params(
 
 
 def _create(
-    session: Session, ctx: ServiceContext, request: RunRequest, caller: Caller
+    session: Session,
+    ctx: ServiceContext,
+    request: RunRequest,
+    caller: Caller,
+    seeds: dict[int, Seed] | None = None,
 ) -> RunCreated:
+    """Write the run. `seeds`, when given, receives the rows of its Dags for this process's
+    engine (engine/view.py `Seed`), if one drives the store."""
     plan = plan_run(session, request)
     now = ctx.clock()
     values = {
@@ -400,7 +410,8 @@ def _create(
     # Core with RETURNING, like the bulk inserts below: an ORM object and a flush cost more.
     run_id = int(session.connection().execute(_INSERT_RUN, values).scalar_one())
     writer = _RunWriter(session, ctx, plan.ws, plan.wf, plan.env, run_id, caller.name, now)
-    dag_ids = writer.write(request.dates, plan.graph, plan.types, plan.params)
+    keep = seeds if seeds is not None and wants_seeds(ctx.db) else None
+    dag_ids = writer.write(request.dates, plan.graph, plan.types, plan.params, keep)
     return RunCreated(run_id, tuple(dag_ids), tuple(request.dates))
 
 
@@ -435,10 +446,13 @@ class _RunWriter:
         graph: FlowGraph,
         types: Mapping[int, TaskType],
         params: Mapping[int, ParamString],
+        seeds: dict[int, Seed] | None = None,
     ) -> list[int]:
         """Every row of the run, built as plain tuples and written with one executemany per
         table: the per-row work SQLAlchemy does for a list of dicts (building each row's
-        parameters) cost about as much as SQLite's inserts themselves."""
+        parameters) cost about as much as SQLite's inserts themselves. With `seeds`, each
+        Dag's instances and edges as the engine's view reads them too, up to the engine's
+        bound (`SEED_INSTANCES_MAX`)."""
         nodes = [graph.nodes[n] for n in sorted(graph.nodes)]
         dag_ids = _allocate_ids(self.session, "dag", len(dates))
         instance_ids = _allocate_ids(self.session, "instance", len(dates) * len(nodes))
@@ -451,6 +465,10 @@ class _RunWriter:
             for p in graph.parents.get(node.node_id, ())
         ]
         ws_id, wf_id, env, now, user = self.ws.id, self.wf.id, self.env.value, self.now, self.user
+        # An instance as the engine's view reads it (engine/view.py `_INSTANCES`): id, status,
+        # task type, file type, suspended, attempt, retry_at, priority, stopped_by.
+        seeded = [(f[5], f[4], f[3], f[6], f[7], None, f[12], None) for f in fixed]
+        seed_room = SEED_INSTANCES_MAX if seeds is not None else 0
         dags: list[dict[str, Any]] = []
         instances: list[tuple[Any, ...]] = []
         edges: list[tuple[int, int, int]] = []
@@ -472,6 +490,12 @@ class _RunWriter:
                 row = (ids[k], dag_id, ws_id, wf_id, env, *fixed[k], *values, *per_date)
                 instances.append(row)
             edges.extend((dag_id, ids[p], ids[c]) for p, c in parent_pairs)
+            if seeds is not None and seed_room >= len(nodes):
+                seed_room -= len(nodes)
+                seeds[dag_id] = Seed(
+                    [(iid, *s) for iid, s in zip(ids, seeded, strict=True)],
+                    [(ids[p], ids[c]) for p, c in parent_pairs],
+                )
         self.session.connection().execute(_INSERT_DAG, dags)
         conn = self.session.connection()
         _insert_rows(conn, Instance.__tablename__, _INSTANCE_COLUMNS, instances)
