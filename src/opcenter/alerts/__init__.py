@@ -5,11 +5,11 @@
 - `channels`: what is sent where — the generic webhook JSON, the DingTalk, Lark/Feishu, WeCom
   and Slack robot formats, and mail over SMTP (recipients resolved from user names).
 - `sender`: the thread that does it, in the process that leads the engine (`opcenter serve`,
-  `opcenter scheduler`), woken by `wake()` after a commit that recorded an alert and polling
-  the store every second for the rest.
+  `opcenter scheduler`), woken when a transaction of its process that recorded an alert ends
+  (`record_alert` marks the connection; nothing for the engine to do) and polling the store
+  every second for the rest.
 
-`wake()` is all the engine needs from here: call it once the transaction that recorded an
-alert has committed (`ctx.db.after_commit(wake)`), and the sender looks at once.
+`wake()` makes the sender look at once, for a caller that knows of new work otherwise.
 """
 
 from __future__ import annotations

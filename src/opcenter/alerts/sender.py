@@ -10,8 +10,9 @@ hanging never holds up a run.
 Each round: read the due deliveries, claim as many as there are free sending threads (a claim
 is committed before the send; its lease is `LEASE_TIMEOUTS` × the timeout), send each, then mark
 it SENT, or retry it later (5 s, 10 s, 20 s ... 300 s after the attempt), or, after
-`alert_max_attempts` attempts, FAILED with the last error. A round starts at once when `wake()`
-was called in this process (after a commit that recorded an alert), else every
+`alert_max_attempts` attempts, FAILED with the last error. A round starts at once after a
+transaction of this process that recorded an alert has ended (`record_alert` marks its pooled
+connection; the pool's check-in wakes the sender), or when `wake()` is called; else every
 `POLL_SECONDS` (alerts recorded by another process, retries coming due, expired leases).
 """
 
@@ -22,9 +23,13 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import sqlalchemy as sa
 
 from opcenter.alerts import WAKE, channels, outbox
 from opcenter.settings import Settings
+from opcenter.store.alerts import RECORDED
 from opcenter.store.db import Database
 
 __all__ = ["LEASE_TIMEOUTS", "POLL_SECONDS", "SENDING_THREADS", "AlertSender"]
@@ -44,6 +49,13 @@ def _count(counter: str, channel: str) -> None:
     except ImportError:
         return
     getattr(metrics, counter).labels(channel=channel).inc()
+
+
+def _woken_by_a_recorded_alert(_dbapi_connection: Any, record: Any) -> None:
+    """A pooled connection came back: if it recorded an alert (`record_alert` marked it), its
+    transaction has ended — committed, or rolled back and the look is for nothing."""
+    if record.info.pop(RECORDED, False):
+        WAKE.set()
 
 
 def _now() -> int:
@@ -70,9 +82,11 @@ class AlertSender:
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(SENDING_THREADS, thread_name_prefix="opcenter-alert")
         self._busy = 0
+        self.rounds = 0  # rounds done (looked at the outbox), for tests and diagnostics
         self._lock = threading.Lock()
 
     def start(self) -> AlertSender:
+        sa.event.listen(self.db.engine, "checkin", _woken_by_a_recorded_alert)
         self._thread = threading.Thread(target=self._loop, name="opcenter-alerts", daemon=True)
         self._thread.start()
         return self
@@ -80,6 +94,8 @@ class AlertSender:
     def stop(self) -> None:
         """Stop sending. Sends in flight are abandoned: their leases run out and the next
         sender sends them again."""
+        if sa.event.contains(self.db.engine, "checkin", _woken_by_a_recorded_alert):
+            sa.event.remove(self.db.engine, "checkin", _woken_by_a_recorded_alert)
         self._stop.set()
         WAKE.set()
         if self._thread is not None:
@@ -94,6 +110,7 @@ class AlertSender:
                     self.run_once()
                 except Exception:  # a store hiccup: the next round tries again
                     logger.exception("reading the alert outbox failed; trying again")
+            self.rounds += 1
             WAKE.wait(POLL_SECONDS)
 
     def run_once(self) -> int:
