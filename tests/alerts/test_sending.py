@@ -343,3 +343,40 @@ def test_an_alert_claimed_by_a_killed_server_is_sent_after_restart_once_per_aler
         server.kill()
         receiver.down()
         db.dispose()
+
+
+def test_the_leading_scheduler_sends_with_links_to_the_public_url(
+    world: World, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'opcenter.db'}"
+    db = Database(url)
+    db.migrate()
+    receiver = HttpReceiver().up()
+    (tmp_path / "api").mkdir()
+    api = Proc("serve", url, tmp_path / "api" / "data", tmp_path / "api.out", "--no-engine")
+    (tmp_path / "sched").mkdir()
+    scheduler = Proc(
+        "scheduler",
+        url,
+        tmp_path / "sched" / "data",
+        tmp_path / "sched.out",
+        OPCENTER_PUBLIC_URL="https://opcenter.example.test/",
+    )
+    try:
+        api.start().endpoint()
+        client = sdk_client(api)
+        workspace_id = create_workspace(client, WS)
+        mine = World(db, api, client, workspace_id, 0, 0, receiver, world.smtp, [])
+        alert_id = mine.alert([("WEBHOOKS", receiver.url("/sched"))], dag_id=None, node_id=None)
+        time.sleep(1.5)  # an API process without an engine sends nothing (polls are 1 s) ...
+        assert receiver.received("/sched") == []
+        assert deliveries(db, alert_id)[receiver.url("/sched")].attempts == 0
+        scheduler.start()
+        post = wait_for(lambda: receiver.received("/sched"), "the scheduler's send")[0]
+        assert post.body["alertId"] == alert_id  # ... the leading scheduler does
+        assert post.body["link"] == "https://opcenter.example.test/console/"  # no Dag: home
+    finally:
+        scheduler.kill()
+        api.kill()
+        receiver.down()
+        db.dispose()
