@@ -38,6 +38,12 @@ def test_a_fragment_forces_a_format_and_is_not_sent() -> None:
         format_of("WEBHOOKS", "http://127.0.0.1:9/x#format=teams")
 
 
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://h/x", "http:///x", "hooks/x"])
+def test_only_http_urls_are_posted_to(url: str) -> None:
+    with pytest.raises(Undeliverable, match="not an http"):
+        format_of("WEBHOOKS", url)
+
+
 def test_a_recipient_is_an_address_a_mapped_user_or_a_user_of_the_mail_domain(
     sqlite_ctx: ServiceContext,
 ) -> None:

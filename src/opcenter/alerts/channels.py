@@ -71,6 +71,8 @@ def format_of(channel: str, url: str) -> tuple[str, str]:
     DINGROBOTS receiver is always DingTalk, else the URL's host decides (`generic` for any
     other host)."""
     parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise Undeliverable(f"not an http(s) URL: {url!r}")
     fragment = urllib.parse.parse_qs(parts.fragment)
     target = urllib.parse.urlunsplit(parts._replace(fragment=""))
     if channel == "DINGROBOTS":
