@@ -25,6 +25,7 @@ from opcenter.store.tables import AlertDelivery
 from tests.alerts.receivers import HttpReceiver, MailReceiver
 from tests.api.opsupport import SHELL, FileSpec, create_flow, create_workspace, wait_statuses
 from tests.cli.processes import Proc, sdk_client
+from tests.conftest import BACKENDS, PG_URL, store_url
 
 T = TypeVar("T")
 WS = "alerting"
@@ -304,14 +305,18 @@ def test_a_receiver_that_always_fails_ends_failed_with_its_error(
         db.dispose()
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_an_alert_claimed_by_a_killed_server_is_sent_after_restart_once_per_alert_id(
-    world: World, tmp_path: Path
+    world: World, tmp_path: Path, backend: str, request: pytest.FixtureRequest
 ) -> None:
     """The receiver holds the first post open; the server is SIGKILLed then (claimed, not
     marked); the restarted server sends it again once the claim's lease has run out."""
-    url = f"sqlite:///{tmp_path / 'opcenter.db'}"
-    db = Database(url)
+    if backend == "sqlite":
+        db = Database(f"sqlite:///{tmp_path / 'opcenter.db'}")
+    else:
+        db = Database(PG_URL, schema=request.getfixturevalue("pg_schema"))
     db.migrate()
+    url = store_url(db)
     receiver = HttpReceiver()
     receiver.mode = "hold"
     receiver.up()
