@@ -19,10 +19,10 @@ connection; the pool's check-in wakes the sender), or when `wake()` is called; e
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import sqlalchemy as sa
@@ -80,13 +80,21 @@ class AlertSender:
         self.lease_ms = int(LEASE_TIMEOUTS * settings.alert_timeout_seconds * 1000)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._pool = ThreadPoolExecutor(SENDING_THREADS, thread_name_prefix="opcenter-alert")
+        # Daemon threads (not an executor's): a send hanging until its timeout never holds up
+        # the process's exit.
+        self._queue: queue.SimpleQueue[outbox.Claim | None] = queue.SimpleQueue()
+        self._senders = [
+            threading.Thread(target=self._work, name=f"opcenter-alert-{n}", daemon=True)
+            for n in range(SENDING_THREADS)
+        ]
         self._busy = 0
         self.rounds = 0  # rounds done (looked at the outbox), for tests and diagnostics
         self._lock = threading.Lock()
 
     def start(self) -> AlertSender:
         sa.event.listen(self.db.engine, "checkin", _woken_by_a_recorded_alert)
+        for thread in self._senders:
+            thread.start()
         self._thread = threading.Thread(target=self._loop, name="opcenter-alerts", daemon=True)
         self._thread.start()
         return self
@@ -100,7 +108,8 @@ class AlertSender:
         WAKE.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        for _ in self._senders:
+            self._queue.put(None)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -130,8 +139,14 @@ class AlertSender:
             claimed += 1
             with self._lock:
                 self._busy += 1
-            self._pool.submit(self._send, held)
+            self._queue.put(held)
         return claimed
+
+    def _work(self) -> None:
+        while (held := self._queue.get()) is not None:
+            if self._stop.is_set():  # claimed but not sent: its lease runs out, sent again
+                continue
+            self._send(held)
 
     def _send(self, held: outbox.Claim) -> None:
         try:
