@@ -7,7 +7,7 @@ Nothing reads `os.environ` at import time. A bad value fails at start-up naming 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -41,6 +41,12 @@ EXECUTORS = ("local", "celery")
 BROKER_SCHEMES = ("amqp", "amqps", "pyamqp", "redis", "rediss")  # RabbitMQ or Redis
 LOG_FORMATS = ("text", "json")
 _SWITCH = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
+DEFAULT_ALERT_MAX_ATTEMPTS = 10  # sending an alert: 5 s, 10 s, 20 s ... 300 s apart, then FAILED
+DEFAULT_ALERT_TIMEOUT_SECONDS = 10.0  # each network call of the alert sender
+
+
+_BOOLEANS = ("true", "false", "1", "0", "yes", "no")
+_TRUE = ("true", "1", "yes")
 
 
 class SettingsError(InvalidParameter):
@@ -85,6 +91,19 @@ class Settings:
     broker_url: str | None = None  # OPCENTER_BROKER_URL: the Celery broker (amqp:// or redis://)
     metrics: bool = True  # OPCENTER_METRICS: serve GET /metrics (on) or not (off)
     log_format: str = "text"  # OPCENTER_LOG_FORMAT: text, or json (one object per line)
+    # Sending alerts (alerts/sender.py, docs/alerts.md#sending): the page's public address for
+    # links, the SMTP server and who a user name is mailed at, and the retry schedule.
+    public_url: str | None = None  # OPCENTER_PUBLIC_URL; default http://<host>:<port>
+    smtp_host: str | None = None  # OPCENTER_SMTP_HOST; unset: MAIL deliveries fail
+    smtp_port: int = 25  # OPCENTER_SMTP_PORT
+    smtp_starttls: bool = False  # OPCENTER_SMTP_STARTTLS
+    smtp_user: str | None = None  # OPCENTER_SMTP_USER
+    smtp_password: str | None = None  # OPCENTER_SMTP_PASSWORD
+    mail_from: str = "opcenter@localhost"  # OPCENTER_MAIL_FROM
+    mail_addresses: tuple[tuple[str, str], ...] = ()  # OPCENTER_MAIL_ADDRESSES: user=address
+    mail_domain: str | None = None  # OPCENTER_MAIL_DOMAIN: <user>@<domain> for the others
+    alert_max_attempts: int = DEFAULT_ALERT_MAX_ATTEMPTS  # OPCENTER_ALERT_MAX_ATTEMPTS
+    alert_timeout_seconds: float = DEFAULT_ALERT_TIMEOUT_SECONDS  # OPCENTER_ALERT_TIMEOUT_SECONDS
 
     @property
     def db_url(self) -> str:
@@ -136,6 +155,34 @@ def _choice(key: str, value: str, choices: tuple[str, ...]) -> str:
     if value.lower() not in choices:
         raise SettingsError(f"Setting {key}={value!r} must be one of: {', '.join(choices)}.")
     return value.lower()
+
+
+def _alert_settings(get: Callable[[str], str | None]) -> dict[str, object]:
+    """The OPCENTER_* settings of the alert sender (alerts/sender.py)."""
+    found: dict[str, object] = {}
+    if (v := get("PUBLIC_URL")) is not None:
+        if not v.startswith(("http://", "https://")):
+            raise SettingsError(f"Setting OPCENTER_PUBLIC_URL={v!r} must be an http(s) URL.")
+        found["public_url"] = v.rstrip("/")
+    if (v := get("SMTP_PORT")) is not None:
+        found["smtp_port"] = _int("OPCENTER_SMTP_PORT", v, minimum=1, maximum=65535)
+    if (v := get("SMTP_STARTTLS")) is not None:
+        found["smtp_starttls"] = _choice("OPCENTER_SMTP_STARTTLS", v, _BOOLEANS) in _TRUE
+    if (v := get("MAIL_ADDRESSES")) is not None:
+        pairs = [item.split("=", 1) for item in v.split(",") if item.strip()]
+        if any(len(p) != 2 or "@" not in p[1] or not p[0].strip() for p in pairs):
+            raise SettingsError(
+                f"Setting OPCENTER_MAIL_ADDRESSES={v!r} must read user=address,user=address."
+            )
+        found["mail_addresses"] = tuple((name.strip(), addr.strip()) for name, addr in pairs)
+    if (v := get("ALERT_MAX_ATTEMPTS")) is not None:
+        found["alert_max_attempts"] = _int("OPCENTER_ALERT_MAX_ATTEMPTS", v, minimum=1, maximum=50)
+    if (v := get("ALERT_TIMEOUT_SECONDS")) is not None:
+        found["alert_timeout_seconds"] = _float("OPCENTER_ALERT_TIMEOUT_SECONDS", v) or 0.1
+    for name in ("SMTP_HOST", "SMTP_USER", "SMTP_PASSWORD", "MAIL_FROM", "MAIL_DOMAIN"):
+        if (v := get(name)) is not None:
+            found[name.lower()] = v
+    return found
 
 
 def load_settings(
@@ -199,6 +246,7 @@ def load_settings(
                 "or Redis (redis://) URL."
             )
         kwargs["broker_url"] = v
+    kwargs.update(_alert_settings(get))
     for name in (
         "REGION",
         "ACCOUNT_ID",

@@ -71,11 +71,16 @@ def scheduler(
         raise click.ClickException(exc.message) from None
     sweeper = RetentionSweeper(ctx)
     sweeper.start()
+    from opcenter.alerts.sender import AlertSender  # sends while this scheduler leads
+
+    base_url = f"http://{settings.host}:{settings.port}"  # OPCENTER_PUBLIC_URL takes precedence
+    alerts = AlertSender(ctx.db, settings, base_url=base_url, active=lambda: lead.leading).start()
     try:
         while not stop.wait(0.5):
             pass
     finally:
         click.echo("Stopping.")
+        alerts.stop()
         sweeper.stop()
         lead.shut_down()
         health.stop()

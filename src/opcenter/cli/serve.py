@@ -13,13 +13,15 @@ processes drive the Dags, and any number of such servers may run on one PostgreS
 
 `/healthz`, `/readyz` and `/metrics` are served on the same port (api/health.py).
 
-A background thread also sweeps old logs and work directories (service/retention.py).
+A background thread also sweeps old logs and work directories (service/retention.py), and,
+beside the engine, another sends the alerts it records (alerts/sender.py).
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -136,6 +138,7 @@ def serve(
     _print_console(ctx, server.endpoint, settings.data_dir)
     sweeper = RetentionSweeper(ctx)
     sweeper.start()
+    alerts = _alert_sender(ctx, leader, f"http://{server.endpoint}")
     try:
         while not stop.wait(0.5):
             pass
@@ -143,7 +146,19 @@ def serve(
         click.echo("Stopping.")
         server.stop()
         sweeper.stop()
+        if alerts is not None:
+            alerts.stop()
         _shut_down(ctx, leader)
+
+
+def _alert_sender(ctx: ServiceContext, leader: EngineLead | None, base_url: str) -> Any:
+    """The alert sender of the engine's process (alerts/sender.py): sends while it leads."""
+    if leader is None:
+        return None
+    from opcenter.alerts.sender import AlertSender
+
+    lead = leader
+    return AlertSender(ctx.db, ctx.settings, base_url=base_url, active=lambda: lead.leading).start()
 
 
 def _shut_down(ctx: ServiceContext, leader: EngineLead | None) -> None:

@@ -21,9 +21,12 @@ from sqlalchemy.exc import IntegrityError
 
 from opcenter.store.tables import AlertDelivery, AlertMessage
 
-__all__ = ["FAILED", "PENDING", "SENT", "dedupe_key", "record_alert"]
+__all__ = ["FAILED", "PENDING", "RECORDED", "SENT", "dedupe_key", "record_alert"]
 
 PENDING, SENT, FAILED = "PENDING", "SENT", "FAILED"
+# Marks the pooled connection that recorded an alert: when it goes back to the pool (its
+# transaction over), the alert sender of the process is woken (alerts/sender.py).
+RECORDED = "opcenter.alert_recorded"
 
 
 def dedupe_key(remind_id: int, trigger: str, subject: str, occurrence: int = 1) -> str:
@@ -101,4 +104,5 @@ def record_alert(
     ]
     if rows:
         conn.execute(sa.insert(AlertDelivery.__table__), rows)
+    conn.info[RECORDED] = True  # the alert sender of this process looks when it is committed
     return int(alert_id)

@@ -1,0 +1,387 @@
+"""The alert sender in a real `opcenter serve` process, sending to real receivers on
+127.0.0.1: an HTTP server recording posts and an SMTP server (aiosmtpd) recording mails.
+Alerts are written with `record_alert` in a store transaction, as the engine's hook does.
+
+One server (SQLite) serves the module, with the default retry schedule; the tests that kill a
+server or spend every attempt start one of their own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import sqlalchemy as sa
+from alibabacloud_dataworks_public20200518 import models as dw
+
+from opcenter.store.alerts import dedupe_key, record_alert
+from opcenter.store.db import Database
+from opcenter.store.tables import AlertDelivery
+from tests.alerts.receivers import HttpReceiver, MailReceiver
+from tests.api.opsupport import SHELL, FileSpec, create_flow, create_workspace, wait_statuses
+from tests.cli.processes import Proc, sdk_client
+from tests.conftest import BACKENDS, PG_URL, store_url
+
+T = TypeVar("T")
+WS = "alerting"
+TIMEOUT = "3"  # OPCENTER_ALERT_TIMEOUT_SECONDS of the servers: a claim's lease is 18 s
+
+
+def wait_for(probe: Callable[[], T | None], what: str, timeout: float = 30.0) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = probe()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+@dataclass
+class World:
+    db: Database
+    server: Proc
+    client: Any
+    workspace_id: int
+    flow_node: int
+    dag_id: int
+    http: HttpReceiver
+    smtp: MailReceiver
+    keys: list[int]
+
+    def alert(self, receivers: list[tuple[str, str]], **more: Any) -> int:
+        """Record an ERROR alert about the module's Dag; its AlertId."""
+        self.keys.append(len(self.keys))
+        fields: dict[str, Any] = {
+            "workspace_id": self.workspace_id,
+            "remind_id": 7,
+            "remind_name": "load failures",
+            "trigger": "ERROR",
+            "key": dedupe_key(7, "ERROR", f"test/{self.keys[-1]}"),
+            "receivers": receivers,
+            "created_at": int(time.time() * 1000),
+            "subject": "load failed",
+            "content": "exit code 1",
+            "dag_id": self.dag_id,
+            "node_id": self.flow_node,
+            "node_name": "load",
+            "node_owner": "ops",
+            "instance_status": "FAILURE",
+        }
+        fields.update(more)
+        with self.db.transaction() as session:
+            alert_id = record_alert(session.connection(), **fields)
+        assert alert_id is not None
+        return alert_id
+
+
+def deliveries(db: Database, alert_id: int) -> dict[str, Any]:
+    """The deliveries of an alert by receiver."""
+    with db.transaction(readonly=True) as session:
+        rows = session.scalars(sa.select(AlertDelivery).where(AlertDelivery.message_id == alert_id))
+        return {row.receiver: row for row in rows}
+
+
+def start_server(tmp_path: Path, name: str, url: str, smtp: MailReceiver, **env: str) -> Proc:
+    (tmp_path / name).mkdir(exist_ok=True)
+    settings = {
+        "OPCENTER_SMTP_HOST": "127.0.0.1",
+        "OPCENTER_SMTP_PORT": str(smtp.port),
+        "OPCENTER_MAIL_FROM": "opcenter@alerts.test",
+        "OPCENTER_MAIL_ADDRESSES": "ops=ops-team@alerts.test",
+        "OPCENTER_ALERT_TIMEOUT_SECONDS": TIMEOUT,
+        **env,
+    }
+    proc = Proc("serve", url, tmp_path / name / "data", tmp_path / f"{name}.out", **settings)
+    proc.start().endpoint()
+    return proc
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    base = tmp_path_factory.mktemp("sending")
+    url = f"sqlite:///{base / 'opcenter.db'}"
+    db = Database(url)
+    db.migrate()
+    http, smtp = HttpReceiver().up(), MailReceiver().start()
+    server = start_server(base, "serve", url, smtp)
+    try:
+        client = sdk_client(server)
+        workspace_id = create_workspace(client, WS)
+        flow = create_flow(client, WS, "nightly", [FileSpec("load", SHELL, "echo loaded")])
+        dag_id = run_flow(client)
+        yield World(db, server, client, workspace_id, flow.node_ids["load"], dag_id, http, smtp, [])
+    finally:
+        server.kill()
+        http.release()
+        http.down()
+        smtp.stop()
+        db.dispose()
+
+
+def run_flow(client: Any) -> int:
+    request = dw.RunManualDagNodesRequest(
+        project_env="PROD", project_name=WS, flow_name="nightly", biz_date="2026-12-05 00:00:00"
+    )
+    dag_id = int(client.run_manual_dag_nodes(request).body.dag_id)
+    wait_statuses(client, WS, dag_id, {"load": ("SUCCESS",)})
+    return dag_id
+
+
+def test_every_webhook_format_arrives_within_2_s_with_its_alert_id(world: World) -> None:
+    http = world.http
+    receivers = [
+        ("WEBHOOKS", http.url("/generic")),
+        ("WEBHOOKS", http.url("/ding#format=dingtalk")),
+        ("WEBHOOKS", http.url("/lark#format=lark")),
+        ("WEBHOOKS", http.url("/wecom#format=wecom")),
+        ("WEBHOOKS", http.url("/slack#format=slack")),
+        ("DINGROBOTS", http.url("/robot")),
+    ]
+    committed = time.monotonic()
+    alert_id = world.alert(receivers)
+    paths = ["/generic", "/ding", "/lark", "/wecom", "/slack", "/robot"]
+    wait_for(lambda: all(http.received(p) for p in paths), "every webhook", timeout=10)
+    posts = {p: http.received(p)[0] for p in paths}
+    for post in posts.values():
+        assert post.at - committed < 2.0, post.path
+        assert post.headers["X-Opcenter-Alert-Id"] == str(alert_id)
+        assert post.headers["Content-Type"].startswith("application/json")
+    link = f"http://{world.server.endpoint()}/console/dags/{world.dag_id}"
+
+    generic = posts["/generic"].body
+    assert generic["alertId"] == alert_id
+    assert generic["rule"] == {"id": 7, "name": "load failures"}
+    assert generic["trigger"] == "ERROR"
+    assert generic["workspace"] == {"id": world.workspace_id, "identifier": WS}
+    assert generic["workflow"]["name"] == "nightly"
+    assert generic["node"] == {"id": world.flow_node, "name": "load", "owner": "ops"}
+    assert (generic["dagId"], generic["env"]) == (world.dag_id, "PROD")
+    assert generic["status"] == "FAILURE"
+    assert generic["bizDate"] == "2026-12-05"
+    assert generic["link"] == link and generic["title"] == "load failed"
+    assert "exit code 1" in generic["text"] and generic["time"].endswith("Z")
+
+    for path in ("/ding", "/robot"):  # a DINGROBOTS URL is DingTalk's, whatever its host
+        ding = posts[path].body
+        assert ding["msgtype"] == "markdown" and ding["markdown"]["title"] == "load failed"
+        assert f"[Open the run]({link})" in ding["markdown"]["text"]
+        assert f"**AlertId**: {alert_id}" in ding["markdown"]["text"]
+    lark = posts["/lark"].body
+    assert lark["msg_type"] == "text" and link in lark["content"]["text"]
+    assert f"AlertId: {alert_id}" in lark["content"]["text"]
+    wecom = posts["/wecom"].body
+    assert wecom["msgtype"] == "markdown" and link in wecom["markdown"]["content"]
+    slack = posts["/slack"].body
+    assert list(slack) == ["text"] and "Workflow: nightly" in slack["text"]
+    assert all(d.status == "SENT" for d in deliveries(world.db, alert_id).values())
+
+
+def test_a_mail_reaches_each_resolvable_recipient_and_the_others_fail_clearly(
+    world: World,
+) -> None:
+    alert_id = world.alert(
+        [("MAIL", "ops"), ("MAIL", "lead@alerts.test"), ("MAIL", "nobody")],
+        trigger="TIMEOUT",
+    )
+
+    def settled() -> dict[str, Any] | None:
+        found = deliveries(world.db, alert_id)
+        return found if all(d.status != "PENDING" for d in found.values()) else None
+
+    done = wait_for(settled, "the mail deliveries")
+    assert {r: d.status for r, d in done.items()} == {
+        "ops": "SENT",
+        "lead@alerts.test": "SENT",
+        "nobody": "FAILED",
+    }
+    assert "no e-mail address for user 'nobody'" in done["nobody"].last_error
+    assert done["nobody"].attempts == 1  # retrying cannot help
+    mails = [m for m in world.smtp.mails if m.message["X-Opcenter-Alert-Id"] == str(alert_id)]
+    assert sorted(r for m in mails for r in m.recipients) == [
+        "lead@alerts.test",
+        "ops-team@alerts.test",
+    ]
+    mail = mails[0].message
+    assert mail["Subject"] == "load failed" and mail["From"] == "opcenter@alerts.test"
+    text = mail.get_payload(decode=True).decode()
+    assert f"http://{world.server.endpoint()}/console/dags/{world.dag_id}" in text
+    assert "Trigger: TIMEOUT" in text and "exit code 1" in text
+    # ListAlertMessages (official SDK) sums the deliveries up: one was given up.
+    assert alert_status(world.client, alert_id) == "SEND_FAIL"
+
+
+def alert_status(client: Any, alert_id: int) -> str:
+    body = client.get_alert_message(dw.GetAlertMessageRequest(alert_id=str(alert_id))).body
+    listed = list_alerts(client)
+    (mine,) = [m for m in listed if m.alert_id == alert_id]
+    assert mine.alert_message_status == body.data.alert_message_status
+    return mine.alert_message_status
+
+
+def list_alerts(client: Any) -> list[Any]:
+    now = dt.datetime.now(dt.UTC)
+    request = dw.ListAlertMessagesRequest(
+        begin_time=(now - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        end_time=(now + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        page_number=1,
+        page_size=100,
+    )
+    return list(client.list_alert_messages(request).body.data.alert_messages)
+
+
+def test_a_receiver_down_for_30_s_gets_the_alert_when_it_returns(world: World) -> None:
+    """The real schedule (5 s, 10 s, 20 s ... apart): attempts at 0, 5, 15 and 35 s."""
+    late = HttpReceiver().up()
+    url = late.url("/late")
+    late.down()  # its port now refuses connections
+    recorded = time.monotonic()
+    alert_id = world.alert([("WEBHOOKS", url)])
+    first = wait_for(lambda: deliveries(world.db, alert_id)[url].last_error, "a failed attempt")
+    assert "Connection refused" in first
+    time.sleep(max(0.0, 30.0 - (time.monotonic() - recorded)))  # the outage itself: 30 s
+    failing = deliveries(world.db, alert_id)[url]
+    assert (failing.status, failing.attempts) == ("PENDING", 3)
+    late.up()
+    try:
+        wait_for(lambda: late.received("/late"), "the delivery after the outage", timeout=30)
+        sent = wait_for(
+            lambda: (d := deliveries(world.db, alert_id)[url]).status == "SENT" and d, "SENT"
+        )
+        assert sent.attempts == 4 and sent.last_error == ""
+        assert late.received("/late")[0].headers["X-Opcenter-Alert-Id"] == str(alert_id)
+    finally:
+        late.down()
+
+
+def test_a_hanging_receiver_does_not_delay_a_run(world: World) -> None:
+    hanging = HttpReceiver()
+    hanging.mode = "hold"
+    hanging.up()
+    try:
+        world.alert([("WEBHOOKS", hanging.url(f"/hang/{n}")) for n in range(5)])
+        assert hanging.arrived.wait(10)
+        started = time.monotonic()
+        run_flow(world.client)  # the engine runs a Dag while the receiver holds the alerts
+        assert not hanging.released.is_set()
+        assert time.monotonic() - started < 30
+    finally:
+        hanging.release()
+        hanging.down()
+
+
+def test_a_receiver_that_always_fails_ends_failed_with_its_error(
+    world: World, tmp_path: Path
+) -> None:
+    """A server of its own giving up after 2 attempts (0 s, then 5 s later)."""
+    url = f"sqlite:///{tmp_path / 'opcenter.db'}"
+    db = Database(url)
+    db.migrate()
+    broken = HttpReceiver()
+    broken.mode = "fail"
+    broken.up()
+    server = start_server(tmp_path, "serve", url, world.smtp, OPCENTER_ALERT_MAX_ATTEMPTS="2")
+    try:
+        client = sdk_client(server)
+        workspace_id = create_workspace(client, WS)
+        mine = World(db, server, client, workspace_id, 0, 0, broken, world.smtp, [])
+        alert_id = mine.alert([("WEBHOOKS", broken.url("/broken"))], dag_id=None, node_id=None)
+        failed = wait_for(
+            lambda: (d := deliveries(db, alert_id)[broken.url("/broken")]).status == "FAILED" and d,
+            "FAILED",
+        )
+        assert failed.attempts == 2 and "HTTP 500" in failed.last_error
+        assert "broken" in failed.last_error
+        assert len(broken.received("/broken")) == 2
+        assert alert_status(client, alert_id) == "SEND_FAIL"
+    finally:
+        server.kill()
+        broken.down()
+        db.dispose()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_alert_claimed_by_a_killed_server_is_sent_after_restart_once_per_alert_id(
+    world: World, tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """The receiver holds the first post open; the server is SIGKILLed then (claimed, not
+    marked); the restarted server sends it again once the claim's lease has run out."""
+    if backend == "sqlite":
+        db = Database(f"sqlite:///{tmp_path / 'opcenter.db'}")
+    else:
+        db = Database(PG_URL, schema=request.getfixturevalue("pg_schema"))
+    db.migrate()
+    url = store_url(db)
+    receiver = HttpReceiver()
+    receiver.mode = "hold"
+    receiver.up()
+    target = receiver.url("/held")
+    server = start_server(tmp_path, "first", url, world.smtp)
+    try:
+        client = sdk_client(server)
+        workspace_id = create_workspace(client, WS)
+        mine = World(db, server, client, workspace_id, 0, 0, receiver, world.smtp, [])
+        alert_id = mine.alert([("WEBHOOKS", target)], dag_id=None, node_id=None)
+        assert receiver.arrived.wait(10)
+        server.kill()
+        claimed = deliveries(db, alert_id)[target]
+        assert (claimed.status, claimed.attempts) == ("PENDING", 1)
+        receiver.mode = "ok"
+        receiver.release()
+        server = start_server(tmp_path, "second", url, world.smtp)
+        sent = wait_for(
+            lambda: (d := deliveries(db, alert_id)[target]).status == "SENT" and d,
+            "the delivery after the restart",
+            timeout=60,
+        )
+        assert sent.attempts == 2
+        posts = receiver.received("/held")
+        assert len(posts) == 2  # at least once: the receiver saw it twice ...
+        ids = {p.headers["X-Opcenter-Alert-Id"] for p in posts} | {p.body["alertId"] for p in posts}
+        assert ids == {str(alert_id), alert_id}  # ... and counts it once by its AlertId
+    finally:
+        server.kill()
+        receiver.down()
+        db.dispose()
+
+
+def test_the_leading_scheduler_sends_with_links_to_the_public_url(
+    world: World, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'opcenter.db'}"
+    db = Database(url)
+    db.migrate()
+    receiver = HttpReceiver().up()
+    (tmp_path / "api").mkdir()
+    api = Proc("serve", url, tmp_path / "api" / "data", tmp_path / "api.out", "--no-engine")
+    (tmp_path / "sched").mkdir()
+    scheduler = Proc(
+        "scheduler",
+        url,
+        tmp_path / "sched" / "data",
+        tmp_path / "sched.out",
+        OPCENTER_PUBLIC_URL="https://opcenter.example.test/",
+    )
+    try:
+        api.start().endpoint()
+        client = sdk_client(api)
+        workspace_id = create_workspace(client, WS)
+        mine = World(db, api, client, workspace_id, 0, 0, receiver, world.smtp, [])
+        alert_id = mine.alert([("WEBHOOKS", receiver.url("/sched"))], dag_id=None, node_id=None)
+        time.sleep(1.5)  # an API process without an engine sends nothing (polls are 1 s) ...
+        assert receiver.received("/sched") == []
+        assert deliveries(db, alert_id)[receiver.url("/sched")].attempts == 0
+        scheduler.start()
+        post = wait_for(lambda: receiver.received("/sched"), "the scheduler's send")[0]
+        assert post.body["alertId"] == alert_id  # ... the leading scheduler does
+        assert post.body["link"] == "https://opcenter.example.test/console/"  # no Dag: home
+    finally:
+        scheduler.kill()
+        api.kill()
+        receiver.down()
+        db.dispose()
