@@ -133,8 +133,26 @@ def run_flow(client: Any) -> int:
     return dag_id
 
 
+def alerts_counted(server: Proc) -> dict[tuple[str, str], float]:
+    """The server's alert counters from its /metrics: (sent|failed, channel) -> count."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://{server.endpoint()}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    counted: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            for kind in ("sent", "failed"):
+                if sample.name == f"opcenter_alerts_{kind}_total":
+                    counted[kind, sample.labels["channel"]] = sample.value
+    return counted
+
+
 def test_every_webhook_format_arrives_within_2_s_with_its_alert_id(world: World) -> None:
     http = world.http
+    before = alerts_counted(world.server)
     receivers = [
         ("WEBHOOKS", http.url("/generic")),
         ("WEBHOOKS", http.url("/ding#format=dingtalk")),
@@ -180,6 +198,12 @@ def test_every_webhook_format_arrives_within_2_s_with_its_alert_id(world: World)
     slack = posts["/slack"].body
     assert list(slack) == ["text"] and "Workflow: nightly" in slack["text"]
     assert all(d.status == "SENT" for d in deliveries(world.db, alert_id).values())
+    after = alerts_counted(world.server)  # counted on /metrics by channel
+    sent = {
+        c: after.get(("sent", c), 0) - before.get(("sent", c), 0)
+        for c in ("WEBHOOKS", "DINGROBOTS")
+    }
+    assert sent == {"WEBHOOKS": 5, "DINGROBOTS": 1}
 
 
 def test_a_mail_reaches_each_resolvable_recipient_and_the_others_fail_clearly(
@@ -299,6 +323,9 @@ def test_a_receiver_that_always_fails_ends_failed_with_its_error(
         assert "broken" in failed.last_error
         assert len(broken.received("/broken")) == 2
         assert alert_status(client, alert_id) == "SEND_FAIL"
+        counted = alerts_counted(server)  # one delivery given up, none sent
+        assert counted.get(("failed", "WEBHOOKS")) == 1
+        assert counted.get(("sent", "WEBHOOKS"), 0) == 0
     finally:
         server.kill()
         broken.down()

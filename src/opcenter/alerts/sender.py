@@ -28,6 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from opcenter.alerts import WAKE, channels, outbox
+from opcenter.metrics import ALERTS_FAILED, ALERTS_SENT
 from opcenter.settings import Settings
 from opcenter.store.alerts import RECORDED
 from opcenter.store.db import Database
@@ -39,16 +40,6 @@ SENDING_THREADS = 4
 LEASE_TIMEOUTS = 6  # a claim's lease, in network timeouts: room for every call of one send
 
 logger = logging.getLogger("opcenter.alerts")
-
-
-def _count(counter: str, channel: str) -> None:
-    """METRICS HOOK: opcenter_alerts_sent_total / opcenter_alerts_failed_total{channel}, from
-    opcenter.metrics (ALERTS_SENT, ALERTS_FAILED) when the module is there; else nothing."""
-    try:
-        from opcenter import metrics  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return
-    getattr(metrics, counter).labels(channel=channel).inc()
 
 
 def _woken_by_a_recorded_alert(_dbapi_connection: Any, record: Any) -> None:
@@ -180,7 +171,7 @@ class AlertSender:
             self._failed(held, f"{type(exc).__name__}: {exc}")
         else:
             if outbox.sent(self.db, held, _now()):
-                _count("ALERTS_SENT", held.channel)
+                ALERTS_SENT.labels(channel=held.channel).inc()
 
     def _failed(self, held: outbox.Claim, error: str, *, final: bool = False) -> None:
         status = outbox.failed(
@@ -192,7 +183,7 @@ class AlertSender:
             final=final,
         )
         if status == "FAILED":
-            _count("ALERTS_FAILED", held.channel)
+            ALERTS_FAILED.labels(channel=held.channel).inc()
             logger.warning(
                 "alert %s to %s %s given up after %d attempt(s): %s",
                 held.message_id,
