@@ -33,6 +33,7 @@ from opcenter.service import iam
 from opcenter.service.context import Caller, ServiceContext
 from opcenter.service.lookup import check_paging, flush_unique, resolve_workspace
 from opcenter.service.views import Page
+from opcenter.store.alerts import rules_changed
 from opcenter.store.tables import (
     AlertDelivery,
     AlertMessage,
@@ -603,7 +604,9 @@ def create_remind(
         flush_unique(session, _duplicate(ws, rule.name))
         _set_targets(session, remind, rule.remind_unit, ids)
         session.flush()
-        return _view(session, remind)
+        view = _view(session, remind)
+    rules_changed()  # committed: the engine reloads the rules at its next event
+    return view
 
 
 def _remind(session: Session, remind_id: int) -> Remind:
@@ -707,7 +710,9 @@ def update_remind(
         if retarget:
             _set_targets(session, remind, unit, ids)
             session.flush()
-        return _view(session, remind)
+        view = _view(session, remind)
+    rules_changed()
+    return view
 
 
 def delete_remind(ctx: ServiceContext, *, remind_id: int) -> None:
@@ -716,6 +721,7 @@ def delete_remind(ctx: ServiceContext, *, remind_id: int) -> None:
         remind = _remind(session, remind_id)
         session.execute(sa.delete(RemindTarget).where(RemindTarget.remind_id == remind.id))
         session.delete(remind)
+    rules_changed()
 
 
 def _visible(

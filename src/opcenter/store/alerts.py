@@ -21,9 +21,33 @@ from sqlalchemy.exc import IntegrityError
 
 from opcenter.store.tables import AlertDelivery, AlertMessage
 
-__all__ = ["FAILED", "PENDING", "SENT", "dedupe_key", "record_alert"]
+__all__ = [
+    "FAILED",
+    "PENDING",
+    "SENT",
+    "dedupe_key",
+    "record_alert",
+    "rules_changed",
+    "rules_generation",
+]
 
 PENDING, SENT, FAILED = "PENDING", "SENT", "FAILED"
+
+# Bumped after every committed rule write of this process (service/reminds.py), so that the
+# engine's cache of the rules (engine/alerts.py) reloads them at its next event instead of at
+# its next periodic refresh. A plain int: a lost race between two bumps still changes it.
+_generation = 0
+
+
+def rules_changed() -> None:
+    """Tell this process's engine that the alert rules changed (call after the commit)."""
+    global _generation
+    _generation += 1
+
+
+def rules_generation() -> int:
+    """The number `rules_changed` moves."""
+    return _generation
 
 
 def dedupe_key(remind_id: int, trigger: str, subject: str, occurrence: int = 1) -> str:
