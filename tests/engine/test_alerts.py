@@ -7,6 +7,7 @@ workflow's. Real engine, real local executor, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -336,3 +337,52 @@ def test_a_restarted_engine_raises_nothing_again(
     assert [m.id for m in after] == [m.id for m in before]
     keys = [k for k, _ in events(ctx)]
     assert len(keys) == len(set(keys)) == 3
+
+
+def test_two_engines_racing_for_a_runs_first_message_write_one(
+    ctx: ServiceContext, engine: Engine
+) -> None:
+    # Given two failed instances of one run (two nodes, no order between them)
+    flow = make_flow(ctx, [node("a", "shell", "exit 1"), node("b", "shell", "exit 2")])
+    created = run_flow(flow)
+    assert wait_dag(ctx, created.dag_id) is DagStatus.FAILURE
+    rule(ctx, flow)
+    rows = by_name(ctx, created.dag_id)
+    first, second = EngineAlerts(ctx.settings.tz), EngineAlerts(ctx.settings.tz)
+    now = ctx.clock()
+    outcome: list[BaseException] = []
+
+    def other() -> None:
+        try:
+            with ctx.db.transaction() as session:
+                second.attempt_ended(
+                    session, created.dag_id, rows["b"].instance_id, 1, S.FAILURE, now
+                )
+        except BaseException as exc:
+            outcome.append(exc)
+
+    # When each raises its event in its own transaction, the second deciding before the
+    # first has committed (PostgreSQL: it waits on the message's key, then finds it taken)
+    with ctx.db.transaction() as session:
+        first.attempt_ended(session, created.dag_id, rows["a"].instance_id, 1, S.FAILURE, now)
+        racer = threading.Thread(target=other)
+        racer.start()
+        if not ctx.db.is_sqlite:  # SQLite: one writer, the other waits for the commit
+            wait_for(lambda: _waiting_on_a_lock(ctx), timeout=10)
+    racer.join()
+    assert outcome == []
+    # Then the run has one message and both events, the second counted for the next one
+    (message,) = messages(ctx)
+    assert message.instance_id == rows["a"].instance_id
+    assert sorted(m is None for _, m in events(ctx)) == [False, True]
+
+
+def _waiting_on_a_lock(ctx: ServiceContext) -> bool:
+    with ctx.db.transaction(readonly=True) as session:
+        waiting = session.scalar(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND query LIKE 'INSERT INTO alert_messages%'"
+            )
+        )
+    return bool(waiting)
