@@ -32,7 +32,7 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session
 
 from opcenter.domain.model import DagStatus, InstanceStatus
 from opcenter.store.alerts import dedupe_key, record_alert, rules_generation
+from opcenter.store.db import Database
 from opcenter.store.tables import (
     AlertEvent,
     Dag,
@@ -440,6 +441,21 @@ class EngineAlerts:
 
     # -- the periodic check (its own transaction, after a step) -----------------------------
 
+    def check(self, db: Database, clock: Callable[[], int]) -> None:
+        """The periodic check of a leading engine, after its step: the rules reloaded in a
+        read-only transaction (one statement; all there is to do while no rule needs the
+        check), then `tick` in a write transaction when TIMEOUT or UNFINISHED rules exist or
+        counted events are due to be reported."""
+        self.checked_at = time.monotonic()
+        with db.transaction(readonly=True) as session:
+            self.refresh(session.connection())
+        now = clock()
+        flush = bool(self._by_type) and self._flush_at is not None and self._flush_at <= now
+        if not (self._by_type.get("TIMEOUT") or self._by_type.get("UNFINISHED") or flush):
+            return
+        with db.transaction() as session:
+            self.tick(session, clock())
+
     def due(self) -> bool:
         """Whether `tick` has anything to do (no statement)."""
         return time.monotonic() - self.checked_at >= TICK_SECONDS
@@ -450,8 +466,6 @@ class EngineAlerts:
         self.checked_at = time.monotonic()
         conn = session.connection()
         self.refresh(conn)
-        if not self._by_type:
-            return
         seen: set[str] = set()
         timeouts = self._by_type.get("TIMEOUT", [])
         if timeouts:

@@ -332,8 +332,7 @@ class Engine:
 
     def _alert_tick(self) -> None:
         try:
-            with self.ctx.db.transaction() as session:
-                self.alerts.tick(session, self.ctx.clock())
+            self.alerts.check(self.ctx.db, self.ctx.clock)
         except Exception:
             logger.exception("alert check failed; trying again at the next one")
 
