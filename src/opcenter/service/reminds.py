@@ -10,10 +10,11 @@ started) or UNFINISHED (not finished by the time of day `Detail`, `{"hour":H,"mi
 to 47 for the next day). Alerts go to the owner of what fired (AlertUnit OWNER) or to named users
 (OTHER, `AlertTargets`), by MAIL, DingTalk robots (DINGROBOTS with `RobotUrls`) or chat webhooks
 (WEBHOOKS with `Webhooks`: WeCom, Lark/Feishu, Slack); at most `MaxAlertTimes` alerts per rule and
-event, `AlertInterval` seconds apart, none before `DndEnd` (HH:mm) of the day.
+run, `AlertInterval` seconds apart, none before `DndEnd` (HH:mm) of the day.
 
-Alert messages are written by the engine (store/alerts.py `record_alert`); these functions read
-them. A caller sees the rules and messages of the workspaces it may see.
+Alert messages are written by the engine (engine/alerts.py); these functions read them. Every
+rule write bumps `store.alerts.rules_changed()` after its commit, so this process's engine reloads
+its cache of the rules at once. A caller sees the rules and messages of the workspaces it may see.
 """
 
 from __future__ import annotations
