@@ -7,6 +7,7 @@ workflow's. Real engine, real local executor, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from opcenter.engine.scheduler import Engine
 from opcenter.service import reminds
 from opcenter.service.context import ServiceContext
 from opcenter.service.instances import set_success_instance
-from opcenter.store.tables import AlertDelivery, AlertEvent, AlertMessage, Workflow
+from opcenter.store.tables import AlertDelivery, AlertEvent, AlertMessage, Instance, Workflow
 from tests.engine.builders import Flow, biz, by_name, make_flow, node, run_flow, wait_dag, wait_for
 
 S = InstanceStatus
@@ -386,3 +387,48 @@ def _waiting_on_a_lock(ctx: ServiceContext) -> bool:
             )
         )
     return bool(waiting)
+
+
+def _at(hour: int, minute: int) -> int:
+    """Epoch ms of that time of 2026-12-06 in UTC (the tests' server time zone)."""
+    day = dt.datetime(2026, 12, 6, tzinfo=dt.UTC)
+    return int((day + dt.timedelta(hours=hour, minutes=minute)).timestamp() * 1000)
+
+
+def test_do_not_disturb_defers_the_deliveries_and_owner_mails_the_nodes_owner(
+    ctx: ServiceContext, engine: Engine
+) -> None:
+    # Given a failed instance and an ERROR rule to the owner, not to disturb before 08:30
+    flow = make_flow(ctx, [node("bad", "shell", "exit 1")])
+    created = run_flow(flow)
+    assert wait_dag(ctx, created.dag_id) is DagStatus.FAILURE
+    bad = by_name(ctx, created.dag_id)["bad"]
+    with ctx.db.transaction(readonly=True) as session:
+        owner = session.scalar(sa.select(Instance.owner).where(Instance.id == bad.instance_id))
+    assert owner
+    mail = {"alert_unit": "OWNER", "alert_targets": "", "alert_methods": "MAIL"}
+    early = rule(ctx, flow, name="early", dnd_end="08:30", **mail)
+    hook = EngineAlerts(ctx.settings.tz)
+    # When a failure is raised at 01:00, the mail to the owner waits until 08:30
+    with ctx.db.transaction() as session:
+        hook.attempt_ended(session, created.dag_id, bad.instance_id, 8, S.FAILURE, _at(1, 0))
+    # and when another is raised at 09:00 (past AlertInterval: the first rule's second alert;
+    # and a second such rule's first), their mails go at once
+    late = rule(ctx, flow, name="late", dnd_end="08:30", **mail)
+    with ctx.db.transaction() as session:
+        hook.attempt_ended(session, created.dag_id, bad.instance_id, 9, S.FAILURE, _at(9, 0))
+    with ctx.db.transaction(readonly=True) as session:
+        due = session.execute(
+            sa.select(
+                AlertMessage.remind_id,
+                AlertMessage.node_owner,
+                AlertDelivery.channel,
+                AlertDelivery.receiver,
+                AlertDelivery.next_attempt_at,
+            ).join(AlertDelivery, AlertDelivery.message_id == AlertMessage.id)
+        ).all()
+    assert sorted(tuple(d) for d in due) == [
+        (early, owner, "MAIL", owner, _at(8, 30)),
+        (early, owner, "MAIL", owner, _at(9, 0)),
+        (late, owner, "MAIL", owner, _at(9, 0)),
+    ]

@@ -494,7 +494,7 @@ class EngineAlerts:
             .where(
                 _I.c.status == S.RUNNING.value,
                 _I.c.begin_running_time <= now - shortest,
-                _I.c.workspace_id.in_({r.workspace_id for r in rules}),
+                _I.c.workspace_id.in_(sorted({r.workspace_id for r in rules})),
             )
         )
         for row in session.connection().execute(self._scoped(query)):
@@ -526,7 +526,7 @@ class EngineAlerts:
                 ),
                 _D.c.created_at >= now - UNFINISHED_WINDOW_MS,
                 _I.c.status != S.SUCCESS.value,
-                _I.c.workspace_id.in_({r.workspace_id for r in rules}),
+                _I.c.workspace_id.in_(sorted({r.workspace_id for r in rules})),
             )
         )
         deadlines: dict[tuple[dt.date, int], int] = {}
