@@ -21,7 +21,15 @@ from opcenter.engine.scheduler import Engine
 from opcenter.service import reminds
 from opcenter.service.context import ServiceContext
 from opcenter.service.instances import set_success_instance
-from opcenter.store.tables import AlertDelivery, AlertEvent, AlertMessage, Instance, Workflow
+from opcenter.store.tables import (
+    AlertDelivery,
+    AlertEvent,
+    AlertMessage,
+    Instance,
+    Remind,
+    RemindTarget,
+    Workflow,
+)
 from tests.engine.builders import Flow, biz, by_name, make_flow, node, run_flow, wait_dag, wait_for
 
 S = InstanceStatus
@@ -432,3 +440,42 @@ def test_do_not_disturb_defers_the_deliveries_and_owner_mails_the_nodes_owner(
         (early, owner, "MAIL", owner, _at(9, 0)),
         (late, owner, "MAIL", owner, _at(9, 0)),
     ]
+
+
+def test_a_rule_written_by_another_process_is_seen_at_the_next_check(
+    ctx: ServiceContext, engine: Engine
+) -> None:
+    # Given a rule written straight into the store, as another process's write looks to this
+    # one (no in-process notice)
+    flow = make_flow(ctx, [node("bad", "shell", "exit 1")])
+    now = ctx.clock()
+    with ctx.db.transaction() as session:
+        remind = Remind(
+            workspace_id=flow.project_id,
+            name="from elsewhere",
+            remind_unit="NODE",
+            remind_type="ERROR",
+            detail="",
+            alert_unit="OTHER",
+            alert_targets='["carol"]',
+            alert_methods='["MAIL"]',
+            robot_urls="[]",
+            webhooks="[]",
+            alert_interval=1800,
+            max_alert_times=3,
+            use_flag=True,
+            founder="root",
+            created_at=now,
+            modified_at=now,
+        )
+        session.add(remind)
+        session.flush()
+        session.add(RemindTarget(remind_id=remind.id, kind="NODE", target_id=flow.id("bad")))
+    written = time.monotonic()
+    # When the engine's check has run since (about a second), and the node fails
+    wait_for(lambda: engine.alerts.checked_at > written, timeout=5)
+    created = run_flow(flow)
+    assert wait_dag(ctx, created.dag_id) is DagStatus.FAILURE
+    # Then the rule raised its alert
+    (message,) = messages(ctx)
+    assert deliveries(ctx, message.id) == {("MAIL", "carol", "PENDING")}
