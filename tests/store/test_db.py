@@ -73,7 +73,7 @@ def test_migrate_brings_an_empty_store_to_the_head_given_a_new_file(tmp_path) ->
     db = Database(f"sqlite:///{tmp_path / 'new.db'}")
     assert db.schema_revision() is None
     db.migrate()
-    assert db.schema_revision() == "0009"
+    assert db.schema_revision() == "0010"
 
 
 def _upgrade_to(db: Database, revision: str) -> None:

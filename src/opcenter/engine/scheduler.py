@@ -37,6 +37,7 @@ from opcenter.domain.model import DagStatus, InstanceStatus
 from opcenter.engine import dags as dagstore
 from opcenter.engine import transitions
 from opcenter.engine import view as views
+from opcenter.engine.alerts import EngineAlerts
 from opcenter.engine.changes import Change, ChangeTracker
 from opcenter.engine.dispatch import (
     Releases,
@@ -174,6 +175,7 @@ class Engine:
         self._dag_failed = False
         self._watchers: dict[int, list[threading.Event]] = {}  # see `watch`
         self._watch_lock = threading.Lock()
+        self.alerts = EngineAlerts(ctx.settings.tz, runs=self.runs)  # engine/alerts.py
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -348,6 +350,14 @@ class Engine:
         if self._dag_failed or not self._dags:  # committed: a reader sees the new status
             self.dags_settled.set()
         self._act(outbox)
+        if self.alerts.due():  # TIMEOUT, UNFINISHED: at most once a second, own transaction
+            self._alert_tick()
+
+    def _alert_tick(self) -> None:
+        try:
+            self.alerts.check(self.ctx.db, self.ctx.clock)
+        except Exception:
+            logger.exception("alert check failed; trying again at the next one")
 
     def _act(self, outbox: _Outbox) -> None:
         if outbox.waited:
@@ -406,6 +416,9 @@ class Engine:
         view = self._dags.get(event.dag_id)
         if view is not None and event.instance_id in view.instances:
             view.set_status(event.instance_id, S.FAILURE)
+        self.alerts.attempt_ended(
+            session, event.dag_id, event.instance_id, event.attempt, S.FAILURE, now
+        )
         path = log_path(self.ctx.settings.data_dir, event.dag_id, event.instance_id, event.attempt)
         outbox.lines.append((path, [message]))
         touched.add(event.dag_id)
@@ -431,6 +444,7 @@ class Engine:
             return  # no longer RUNNING that attempt: nothing to record
         status, retry_at, stopped_by = ended
         self._set_status(dag_id, result.instance_id, status)
+        self.alerts.attempt_ended(session, dag_id, *key, status, finished_at)  # ERROR, FINISHED
         if stopped_by is not None:  # the stop is recorded now that the process group is gone
             outbox.lines.append((path, [f"Stopped by {stopped_by}."]))
         if status is S.WAIT_TIME and retry_at is not None:
@@ -565,6 +579,7 @@ class Engine:
             recovered = recover(
                 session, self.ctx.settings, now, runs=self.runs, keep={k[0] for k in remote}
             )
+            self.alerts.interrupted(session, recovered.instance_ids, now)  # ERROR events
         recovered.write_logs()  # only now that the store says the same
         if adopt is not None and remote:
             for key, (dag_id, _) in remote.items():
@@ -792,6 +807,7 @@ class Engine:
                 outbox.settled.append(dag_id)
                 if view.start_time is not None:
                     outbox.ended.append((status.value, now - view.start_time))
+                self.alerts.dag_ended(session, dag_id, status, now)
             if status is DagStatus.SUCCESS:
                 del self._dags[dag_id]
                 self._start_next(session, view.run_id, view.seq, now)

@@ -10,10 +10,11 @@ started) or UNFINISHED (not finished by the time of day `Detail`, `{"hour":H,"mi
 to 47 for the next day). Alerts go to the owner of what fired (AlertUnit OWNER) or to named users
 (OTHER, `AlertTargets`), by MAIL, DingTalk robots (DINGROBOTS with `RobotUrls`) or chat webhooks
 (WEBHOOKS with `Webhooks`: WeCom, Lark/Feishu, Slack); at most `MaxAlertTimes` alerts per rule and
-event, `AlertInterval` seconds apart, none before `DndEnd` (HH:mm) of the day.
+run, `AlertInterval` seconds apart, none before `DndEnd` (HH:mm) of the day.
 
-Alert messages are written by the engine (store/alerts.py `record_alert`); these functions read
-them. A caller sees the rules and messages of the workspaces it may see.
+Alert messages are written by the engine (engine/alerts.py); these functions read them. Every
+rule write bumps `store.alerts.rules_changed()` after its commit, so this process's engine reloads
+its cache of the rules at once. A caller sees the rules and messages of the workspaces it may see.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from opcenter.service import iam
 from opcenter.service.context import Caller, ServiceContext
 from opcenter.service.lookup import check_paging, flush_unique, resolve_workspace
 from opcenter.service.views import Page
+from opcenter.store.alerts import rules_changed
 from opcenter.store.tables import (
     AlertDelivery,
     AlertMessage,
@@ -604,7 +606,9 @@ def create_remind(
         flush_unique(session, _duplicate(ws, rule.name))
         _set_targets(session, remind, rule.remind_unit, ids)
         session.flush()
-        return _view(session, remind)
+        view = _view(session, remind)
+    rules_changed()  # committed: the engine reloads the rules at its next event
+    return view
 
 
 def _remind(session: Session, remind_id: int) -> Remind:
@@ -708,7 +712,9 @@ def update_remind(
         if retarget:
             _set_targets(session, remind, unit, ids)
             session.flush()
-        return _view(session, remind)
+        view = _view(session, remind)
+    rules_changed()
+    return view
 
 
 def delete_remind(ctx: ServiceContext, *, remind_id: int) -> None:
@@ -717,6 +723,7 @@ def delete_remind(ctx: ServiceContext, *, remind_id: int) -> None:
         remind = _remind(session, remind_id)
         session.execute(sa.delete(RemindTarget).where(RemindTarget.remind_id == remind.id))
         session.delete(remind)
+    rules_changed()
 
 
 def _visible(

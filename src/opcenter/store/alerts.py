@@ -21,12 +21,37 @@ from sqlalchemy.exc import IntegrityError
 
 from opcenter.store.tables import AlertDelivery, AlertMessage
 
-__all__ = ["FAILED", "PENDING", "RECORDED", "SENT", "dedupe_key", "record_alert"]
+__all__ = [
+    "FAILED",
+    "PENDING",
+    "RECORDED",
+    "SENT",
+    "dedupe_key",
+    "record_alert",
+    "rules_changed",
+    "rules_generation",
+]
 
 PENDING, SENT, FAILED = "PENDING", "SENT", "FAILED"
 # Marks the pooled connection that recorded an alert: when it goes back to the pool (its
 # transaction over), the alert sender of the process is woken (alerts/sender.py).
 RECORDED = "opcenter.alert_recorded"
+
+# Bumped after every committed rule write of this process (service/reminds.py), so that the
+# engine's cache of the rules (engine/alerts.py) reloads them at its next event instead of at
+# its next periodic refresh. A plain int: a lost race between two bumps still changes it.
+_generation = 0
+
+
+def rules_changed() -> None:
+    """Tell this process's engine that the alert rules changed (call after the commit)."""
+    global _generation
+    _generation += 1
+
+
+def rules_generation() -> int:
+    """The number `rules_changed` moves."""
+    return _generation
 
 
 def dedupe_key(remind_id: int, trigger: str, subject: str, occurrence: int = 1) -> str:

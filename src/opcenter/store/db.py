@@ -32,7 +32,7 @@ _MIGRATIONS = Path(__file__).with_name("migrations")
 _READONLY = "opcenter_readonly"
 # The newest migration; `migrate` is a no-op (and imports no Alembic) when the store is there.
 # tests/store/test_db.py checks it against the migration scripts.
-SCHEMA_HEAD = "0009"
+SCHEMA_HEAD = "0010"
 # The PostgreSQL advisory lock serialising set-up between processes (any store of the server:
 # set-up is short and rare, so stores in other schemas waiting on it costs nothing).
 _SETUP_LOCK_KEY = 0x6F7063656E746572  # "opcenter"

@@ -32,6 +32,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_colu
 
 __all__ = [
     "AlertDelivery",
+    "AlertEvent",
     "AlertMessage",
     "Base",
     "Dag",
@@ -566,6 +567,28 @@ class AlertDelivery(Base):
     next_attempt_at: Mapped[int | None] = mapped_column(Millis, nullable=True)
     last_error: Mapped[str] = mapped_column(Text, default="")
     sent_at: Mapped[int | None] = mapped_column(Millis, nullable=True)
+
+
+class AlertEvent(Base):
+    """One event a rule saw (an attempt failed, an instance or a Dag finished, an instance ran
+    too long or was not finished in time), keyed by `key`: recorded once, whether it raised a
+    message (`message_id`) or was counted into the next message of its rule and run (the
+    per-run budget, engine/alerts.py)."""
+
+    __tablename__ = "alert_events"
+    __table_args__ = (
+        Index("ix_alert_events_budget", "remind_id", "run_id"),
+        Index("ix_alert_events_created", "created_at"),
+    )
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    remind_id: Mapped[int] = mapped_column(BigInteger)
+    run_id: Mapped[int] = mapped_column(BigInteger)
+    trigger: Mapped[str] = mapped_column(String(16))
+    dag_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    instance_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[int] = mapped_column(Millis)
 
 
 # --- tables no run needs, mapped on first use ----------------------------------------------------
