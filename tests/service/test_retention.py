@@ -243,3 +243,25 @@ def test_sweep_removes_old_sent_or_failed_alerts_with_their_deliveries_but_never
     # And retention off keeps every alert
     assert sweep(ctx, now=now + 400 * DAY_MS, days=0).alerts == 0
     assert _kept(ctx) == ({recent}, {recent})
+
+
+def test_sweep_removes_old_alerts_in_several_transactions_given_more_than_a_batch(
+    ctx: ServiceContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given seven old alerts whose deliveries were all given up, and batches of two messages
+    from opcenter.service import retention
+
+    monkeypatch.setattr(retention, "_IDS_PER_QUERY", 2)
+    workspace_id = workspaces.create_project(
+        ctx, project_identifier="many", project_name="many"
+    ).project_id
+    now = ctx.clock()
+    raised = [_raise_alert(ctx, workspace_id, f"old{n}", now - 40 * DAY_MS) for n in range(7)]
+    for alert_id in raised:
+        for channel in ("MAIL", "WEBHOOKS"):
+            _deliver(ctx, alert_id, channel, "FAILED", now)
+    # When a sweep runs
+    report = sweep(ctx, now=now, days=30)
+    # Then every one of them went, with its deliveries
+    assert report.alerts == 7
+    assert _kept(ctx) == (set(), set())
