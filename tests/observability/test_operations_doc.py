@@ -1,7 +1,7 @@
 """docs/operations.md's examples against a real `opcenter serve` process with JSON logs, on
 SQLite and PostgreSQL: its `curl … /metrics` command, run as written but for the address, prints
 the series the example shows; its JSON log lines have the keys of real ones; and a failing Shell
-attempt is one WARNING line carrying its instance and Dag ids, while the dispatch latency and
+attempt is one INFO line carrying its instance and Dag ids, while the dispatch latency and
 the Dag duration (status FAILURE) histograms count the run."""
 
 from __future__ import annotations
@@ -118,13 +118,13 @@ def test_the_operations_doc_examples_match_a_real_server_and_a_failed_attempt_is
     broken = wait_statuses(client, WS, dag_id, {"broken": ("FAILURE",)})["broken"]
     refused = sdk_error(lambda: client.get_dag(dw.GetDagRequest(dag_id=dag_id + 10**6)))
 
-    # Then the engine logged one WARNING line for the attempt, with its instance and Dag ids
+    # Then the engine logged one INFO line for the attempt, with its instance and Dag ids
     def failed_lines() -> list[dict[str, Any]] | None:
         mine = [e for e in _json_lines(api) if e.get("instance_id") == broken.instance_id]
         return [e for e in mine if FAILED_LINE.fullmatch(str(e["message"]))] or None
 
     [entry] = wait_for(failed_lines, "the log line of the failed attempt")
-    assert (entry["level"], entry["logger"]) == ("WARNING", "opcenter.engine.scheduler")
+    assert (entry["level"], entry["logger"]) == ("INFO", "opcenter.engine.scheduler")
     assert entry["dag_id"] == dag_id
     assert FAILED_LINE.fullmatch(entry["message"]).groups() == (  # type: ignore[union-attr]
         str(broken.instance_id),

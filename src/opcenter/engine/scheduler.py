@@ -87,11 +87,14 @@ def _name_thread(name: str) -> None:
 
 
 def _log_failed_attempt(dag_id: int, instance_id: int, attempt: int, message: str) -> None:
-    """One WARNING line per failed attempt, once its end is committed, with the instance and
-    Dag ids in the log context (the JSON log format carries them as `instance_id`, `dag_id`)."""
+    """One INFO line per failed attempt, once its end is committed, with the instance and
+    Dag ids in the log context (the JSON log format carries them as `instance_id`, `dag_id`).
+    INFO, not WARNING: a failing job is no fault of the server, and `opcenter run --wait` (an
+    engine in a process that configures no logging) would show a WARNING as a bare line from
+    Python's last-resort handler, beside its own summary of the failure."""
     tokens = INSTANCE_ID.set(instance_id), DAG_ID.set(dag_id)
     try:
-        logger.warning("instance %d attempt %d failed: %s", instance_id, attempt, message)
+        logger.info("instance %d attempt %d failed: %s", instance_id, attempt, message)
     finally:
         INSTANCE_ID.reset(tokens[0])
         DAG_ID.reset(tokens[1])
