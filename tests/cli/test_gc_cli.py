@@ -8,9 +8,12 @@ from pathlib import Path
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from opcenter.alerts import outbox
 from opcenter.cli import cli
+from opcenter.service import workspaces
 from opcenter.service.context import ServiceContext, now_ms
 from opcenter.settings import load_settings
+from opcenter.store.alerts import dedupe_key, record_alert
 from opcenter.store.tables import Dag, Instance
 from tests.engine.builders import YESTERDAY, make_flow, node
 
@@ -49,3 +52,49 @@ def test_gc_reports_then_removes_the_files_of_a_run_finished_long_ago(tmp_path: 
         "Removed 0 log file(s) and 0 work directory(ies) of 0 instance(s) finished more than "
         "39 day(s) ago: 0 bytes freed.\n"
     )
+
+
+def test_gc_removes_an_alert_raised_long_ago_once_its_delivery_was_given_up(
+    tmp_path: Path,
+) -> None:
+    # Given an alert raised 40 days ago whose one delivery was given up
+    data_dir = tmp_path / "data"
+    ctx = ServiceContext.open(load_settings(environ={}, dotenv=None, data_dir=data_dir))
+    workspace_id = workspaces.create_project(
+        ctx, project_identifier="ws", project_name="ws"
+    ).project_id
+    with ctx.db.transaction() as session:
+        alert_id = record_alert(
+            session.connection(),
+            workspace_id=workspace_id,
+            remind_id=1,
+            remind_name="failures",
+            trigger="ERROR",
+            key=dedupe_key(1, "ERROR", "instance/1"),
+            receivers=[("MAIL", "nobody")],
+            created_at=now_ms() - 40 * 86_400_000,
+        )
+    assert alert_id is not None
+    [row] = outbox.due(ctx.db, now_ms())
+    held = outbox.claim(ctx.db, row, now_ms(), 60_000)
+    assert held is not None
+    assert outbox.failed(ctx.db, held, now_ms(), "no address", max_attempts=1) == "FAILED"
+    ctx.db.dispose()
+    shown = invoke("alert", "show", str(alert_id), "--data-dir", str(data_dir))
+    assert "failures" in shown
+
+    # When gc runs, after a dry run
+    dry = invoke("gc", "--dry-run", "--data-dir", str(data_dir))
+    assert dry.endswith(
+        " 1 alert message(s) raised more than 30 day(s) ago would be removed, with their "
+        "deliveries.\n"
+    )
+    done = invoke("gc", "--data-dir", str(data_dir))
+    assert done.endswith(
+        " 1 alert message(s) raised more than 30 day(s) ago were removed, with their "
+        "deliveries.\n"
+    )
+    # Then the alert is gone
+    missing = CliRunner().invoke(cli, ["alert", "show", str(alert_id), "--data-dir", str(data_dir)])
+    assert missing.exit_code == 1
+    assert f"The alert {alert_id} does not exist." in missing.stderr

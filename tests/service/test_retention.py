@@ -7,15 +7,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from opcenter.alerts import outbox
 from opcenter.domain.model import DagStatus, InstanceStatus
 from opcenter.engine.paths import log_path, workdir
 from opcenter.engine.scheduler import Engine
+from opcenter.errors import NotFound
 from opcenter.runners.local import LocalExecutor
-from opcenter.service import instances
+from opcenter.service import instances, reminds, workspaces
 from opcenter.service.context import ServiceContext
 from opcenter.service.logs import get_instance_log
 from opcenter.service.retention import DAY_MS, RetentionSweeper, sweep
+from opcenter.store.alerts import dedupe_key, record_alert
+from opcenter.store.tables import AlertDelivery, AlertMessage
 from tests.engine.builders import Flow, by_name, make_flow, node, run_flow, wait_dag, wait_for
 
 PROD = "PROD"
@@ -150,3 +155,113 @@ def test_sweep_removes_the_logs_workers_kept_in_the_store_given_the_age_is_past(
     assert report.stored_logs == 1
     assert get_instance_log(ctx, instance_id=old.instance_id, project_env=PROD) == ""
     assert "stored line" in get_instance_log(ctx, instance_id=kept.instance_id, project_env=PROD)
+
+
+def _raise_alert(ctx: ServiceContext, workspace_id: int, name: str, created_at: int) -> int:
+    """An alert message as the engine records it: one MAIL and one WEBHOOKS delivery, PENDING."""
+    with ctx.db.transaction() as session:
+        alert_id = record_alert(
+            session.connection(),
+            workspace_id=workspace_id,
+            remind_id=1,
+            remind_name=name,
+            trigger="ERROR",
+            key=dedupe_key(1, "ERROR", f"instance/{name}"),
+            receivers=[("MAIL", "ops"), ("WEBHOOKS", "https://hooks.example.com/x")],
+            created_at=created_at,
+        )
+    assert alert_id is not None
+    return alert_id
+
+
+def _deliver(ctx: ServiceContext, alert_id: int, channel: str, outcome: str, now: int) -> None:
+    """Take the message's `channel` delivery as the sender does, and record it SENT or FAILED."""
+    with ctx.db.transaction(readonly=True) as session:
+        row = session.execute(
+            sa.select(
+                AlertDelivery.id, AlertDelivery.attempts, AlertDelivery.next_attempt_at
+            ).where(AlertDelivery.message_id == alert_id, AlertDelivery.channel == channel)
+        ).one()
+    held = outbox.claim(ctx.db, (row[0], row[1], row[2]), now, 60_000)
+    assert held is not None
+    if outcome == "SENT":
+        assert outbox.sent(ctx.db, held, now)
+    else:
+        assert outbox.failed(ctx.db, held, now, "refused", max_attempts=1) == "FAILED"
+
+
+def _kept(ctx: ServiceContext) -> tuple[set[int], set[int]]:
+    """(ids of the alert messages, message ids of the deliveries) in the store."""
+    with ctx.db.transaction(readonly=True) as session:
+        messages = set(session.scalars(sa.select(AlertMessage.id)))
+        deliveries = set(session.scalars(sa.select(AlertDelivery.message_id)))
+    return messages, deliveries
+
+
+def test_sweep_removes_old_sent_or_failed_alerts_with_their_deliveries_but_never_pending_ones(
+    ctx: ServiceContext,
+) -> None:
+    # Given alert messages raised 40 days ago (sent; failed on one channel; one delivery still
+    # pending) and one raised today (sent)
+    workspace_id = workspaces.create_project(
+        ctx, project_identifier="alerted", project_name="alerted"
+    ).project_id
+    now = ctx.clock()
+    old = now - 40 * DAY_MS
+    sent_old, failed_old, pending_old = (
+        _raise_alert(ctx, workspace_id, name, old) for name in ("sent", "failed", "pending")
+    )
+    recent = _raise_alert(ctx, workspace_id, "recent", now)
+    for alert_id, mail, webhook in (
+        (sent_old, "SENT", "SENT"),
+        (failed_old, "SENT", "FAILED"),
+        (recent, "SENT", "SENT"),
+    ):
+        _deliver(ctx, alert_id, "MAIL", mail, now)
+        _deliver(ctx, alert_id, "WEBHOOKS", webhook, now)
+    _deliver(ctx, pending_old, "MAIL", "SENT", now)  # its webhook delivery stays PENDING
+    everything = {sent_old, failed_old, pending_old, recent}
+
+    # When a dry run, then a sweep with a 30-day retention, look
+    dry = sweep(ctx, now=now, days=30, dry_run=True)
+    assert dry.alerts == 2 and _kept(ctx) == (everything, everything)
+    assert "2 alert message(s) raised more than 30 day(s) ago would be removed" in dry.summary()
+    report = sweep(ctx, now=now, days=30)
+
+    # Then the old messages whose deliveries all ended are gone with their deliveries; the one
+    # still pending and the recent one are kept, with theirs
+    assert report.alerts == 2
+    assert "2 alert message(s) raised more than 30 day(s) ago were removed" in report.summary()
+    assert _kept(ctx) == ({pending_old, recent}, {pending_old, recent})
+    with pytest.raises(NotFound):
+        reminds.get_alert_message(ctx, alert_id=sent_old)
+    assert len(reminds.get_alert_message(ctx, alert_id=pending_old).deliveries) == 2
+    # And once the pending delivery is given up, the next sweep removes that message too
+    _deliver(ctx, pending_old, "WEBHOOKS", "FAILED", now)
+    assert sweep(ctx, now=now, days=30).alerts == 1
+    assert _kept(ctx) == ({recent}, {recent})
+    # And retention off keeps every alert
+    assert sweep(ctx, now=now + 400 * DAY_MS, days=0).alerts == 0
+    assert _kept(ctx) == ({recent}, {recent})
+
+
+def test_sweep_removes_old_alerts_in_several_transactions_given_more_than_a_batch(
+    ctx: ServiceContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given seven old alerts whose deliveries were all given up, and batches of two messages
+    from opcenter.service import retention
+
+    monkeypatch.setattr(retention, "_IDS_PER_QUERY", 2)
+    workspace_id = workspaces.create_project(
+        ctx, project_identifier="many", project_name="many"
+    ).project_id
+    now = ctx.clock()
+    raised = [_raise_alert(ctx, workspace_id, f"old{n}", now - 40 * DAY_MS) for n in range(7)]
+    for alert_id in raised:
+        for channel in ("MAIL", "WEBHOOKS"):
+            _deliver(ctx, alert_id, channel, "FAILED", now)
+    # When a sweep runs
+    report = sweep(ctx, now=now, days=30)
+    # Then every one of them went, with its deliveries
+    assert report.alerts == 7
+    assert _kept(ctx) == (set(), set())

@@ -1,7 +1,9 @@
-"""`opcenter gc`: delete the logs and work directories of instances that finished long ago.
+"""`opcenter gc`: delete the logs and work directories of instances that finished long ago,
+and the alert messages raised long ago whose sending has ended.
 
 The same sweep `opcenter serve` runs every hour (service/retention.py); the instances' rows are
-kept. Safe beside a running server: unfinished instances and Dags are never touched.
+kept. Safe beside a running server: unfinished instances and Dags, and alert messages with a
+delivery still pending, are never touched.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from opcenter.cli._output import data_dir_option, one_line_errors, service_conte
 __all__ = ["gc"]
 
 
-@click.command(short_help="Delete the logs and work folders of old instances.")
+@click.command(short_help="Delete the logs and work folders of old instances, and old alerts.")
 @click.option(
     "--older-than",
     "days",
@@ -26,9 +28,11 @@ __all__ = ["gc"]
 @data_dir_option
 @one_line_errors
 def gc(days: int | None, dry_run: bool, data_dir: Path | None) -> None:
-    """Delete old instances' logs and work directories (their rows are kept).
+    """Delete old instances' logs and work directories (their rows are kept), and old alert
+    messages with their deliveries.
 
-    An instance is old when it and its Dag finished more than the retention age ago."""
+    An instance is old when it and its Dag finished more than the retention age ago; an alert
+    message when it was raised more than that age ago and none of its deliveries is pending."""
     from opcenter.service.retention import sweep
 
     with service_context(data_dir) as ctx:

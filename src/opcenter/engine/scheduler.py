@@ -87,6 +87,20 @@ def _name_thread(name: str) -> None:
         pass
 
 
+def _log_failed_attempt(dag_id: int, instance_id: int, attempt: int, message: str) -> None:
+    """One INFO line per failed attempt, once its end is committed, with the instance and
+    Dag ids in the log context (the JSON log format carries them as `instance_id`, `dag_id`).
+    INFO, not WARNING: a failing job is no fault of the server, and `opcenter run --wait` (an
+    engine in a process that configures no logging) would show a WARNING as a bare line from
+    Python's last-resort handler, beside its own summary of the failure."""
+    tokens = INSTANCE_ID.set(instance_id), DAG_ID.set(dag_id)
+    try:
+        logger.info("instance %d attempt %d failed: %s", instance_id, attempt, message)
+    finally:
+        INSTANCE_ID.reset(tokens[0])
+        DAG_ID.reset(tokens[1])
+
+
 class EngineBusy(RuntimeError):
     """Raised when another engine already leads this store."""
 
@@ -121,6 +135,7 @@ class _Outbox:
     settled: list[int] = field(default_factory=list)  # Dags that reached SUCCESS or FAILURE
     waited: list[int] = field(default_factory=list)  # ms from ready to RUNNING, per attempt
     ended: list[tuple[str, int]] = field(default_factory=list)  # Dag status, run time (ms)
+    failed: list[tuple[int, int, int, str]] = field(default_factory=list)  # dag, inst, attempt, why
 
 
 _SYNC = object()
@@ -364,6 +379,8 @@ class Engine:
             metrics.observe_dispatch(outbox.waited)
         for status, ran_ms in outbox.ended:
             metrics.observe_dag_end(status, ran_ms)
+        for dag_id, instance_id, attempt, message in outbox.failed:
+            _log_failed_attempt(dag_id, instance_id, attempt, message)
         for key in outbox.finished:
             self._in_flight.pop(key, None)
             self._stopping.pop(key, None)
@@ -445,6 +462,8 @@ class Engine:
         status, retry_at, stopped_by = ended
         self._set_status(dag_id, result.instance_id, status)
         self.alerts.attempt_ended(session, dag_id, *key, status, finished_at)  # ERROR, FINISHED
+        if not succeeded:
+            outbox.failed.append((dag_id, *key, result.message))
         if stopped_by is not None:  # the stop is recorded now that the process group is gone
             outbox.lines.append((path, [f"Stopped by {stopped_by}."]))
         if status is S.WAIT_TIME and retry_at is not None:

@@ -12,6 +12,12 @@ run again), and any attempt newer than the one the store recorded when the sweep
 rerun that starts during a sweep keeps its files). The sweep starts from the files on disk, so
 its cost follows what is still kept, not the size of the store's history.
 
+Alert messages (`alert_messages`, the AlertIds ListAlertMessages lists) raised more than
+`OPCENTER_RETENTION_DAYS` ago are deleted with their deliveries (`alert_deliveries`) once every
+delivery is SENT or FAILED; a message with a delivery still PENDING (waiting for its time or
+another attempt) is kept until it is sent or given up. They go in batches of a few hundred, each
+its own short transaction, so the engine's steps are not held up behind one long delete.
+
 `opcenter gc` sweeps once (`--dry-run` only reports); `opcenter serve` sweeps in a background
 thread shortly after it starts and then every hour.
 """
@@ -30,7 +36,15 @@ import sqlalchemy as sa
 
 from opcenter.domain.model import DagStatus, InstanceStatus
 from opcenter.service.context import ServiceContext
-from opcenter.store.tables import Dag, Instance, LogChunk, WorkerAttempt
+from opcenter.store.alerts import PENDING
+from opcenter.store.tables import (
+    AlertDelivery,
+    AlertMessage,
+    Dag,
+    Instance,
+    LogChunk,
+    WorkerAttempt,
+)
 
 __all__ = [
     "DAY_MS",
@@ -63,6 +77,7 @@ class SweepReport:
     freed_bytes: int = 0
     errors: int = 0
     stored_logs: int = 0  # attempts whose log Celery workers wrote into the store
+    alerts: int = 0  # alert messages (with their deliveries) raised before the cutoff
 
     def summary(self) -> str:
         """One line for a person."""
@@ -76,6 +91,12 @@ class SweepReport:
         )
         if self.stored_logs:
             line += f" {self.stored_logs} attempt log(s) kept in the store were removed too."
+        if self.alerts:
+            gone = "would be removed" if self.dry_run else "were removed"
+            line += (
+                f" {self.alerts} alert message(s) raised more than {self.days} day(s) ago "
+                f"{gone}, with their deliveries."
+            )
         if self.errors:
             line += f" {self.errors} could not be removed (see the server log)."
         return line
@@ -126,7 +147,40 @@ def sweep(
     if not dry_run:
         _prune_empty(data_dir / "logs", data_dir / "work")
         report.stored_logs = _sweep_store(ctx, cutoff)
+    report.alerts = _sweep_alerts(ctx, cutoff, dry_run=dry_run)
     return report
+
+
+def _old_alerts(cutoff: int) -> sa.Select[tuple[int]]:
+    """The ids of the alert messages raised at or before `cutoff` none of whose deliveries is
+    PENDING (SENT and FAILED are final: such a message never gets a PENDING one again)."""
+    pending = sa.select(AlertDelivery.id).where(
+        AlertDelivery.message_id == AlertMessage.id, AlertDelivery.status == PENDING
+    )
+    return (
+        sa.select(AlertMessage.id)
+        .where(AlertMessage.created_at <= cutoff, ~pending.exists())
+        .order_by(AlertMessage.id)
+    )
+
+
+def _sweep_alerts(ctx: ServiceContext, cutoff: int, *, dry_run: bool) -> int:
+    """Delete (or with `dry_run`, count) the old alert messages of `_old_alerts` and their
+    deliveries, `_IDS_PER_QUERY` messages per transaction. Returns how many messages."""
+    if dry_run:
+        with ctx.db.transaction(readonly=True) as session:
+            counted = sa.select(sa.func.count()).select_from(_old_alerts(cutoff).subquery())
+            return int(session.execute(counted).scalar_one())
+    removed = 0
+    while True:
+        with ctx.db.transaction() as session:
+            ids = list(session.scalars(_old_alerts(cutoff).limit(_IDS_PER_QUERY)))
+            if ids:
+                session.execute(sa.delete(AlertDelivery).where(AlertDelivery.message_id.in_(ids)))
+                session.execute(sa.delete(AlertMessage).where(AlertMessage.id.in_(ids)))
+        removed += len(ids)
+        if len(ids) < _IDS_PER_QUERY:
+            return removed
 
 
 def _sweep_store(ctx: ServiceContext, cutoff: int) -> int:
@@ -282,5 +336,5 @@ class RetentionSweeper:
                 logger.exception("retention sweep failed; the next one runs as planned")
                 continue
             self.sweeps += 1
-            if report.instances or report.errors:
+            if report.instances or report.errors or report.alerts:
                 logger.info("retention: %s", report.summary())
