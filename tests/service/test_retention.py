@@ -15,12 +15,12 @@ from opcenter.engine.paths import log_path, workdir
 from opcenter.engine.scheduler import Engine
 from opcenter.errors import NotFound
 from opcenter.runners.local import LocalExecutor
-from opcenter.service import instances, reminds, workspaces
+from opcenter.service import instances, reminds, retention, workspaces
 from opcenter.service.context import ServiceContext
 from opcenter.service.logs import get_instance_log
 from opcenter.service.retention import DAY_MS, RetentionSweeper, sweep
 from opcenter.store.alerts import dedupe_key, record_alert
-from opcenter.store.tables import AlertDelivery, AlertMessage
+from opcenter.store.tables import AlertDelivery, AlertEvent, AlertMessage
 from tests.engine.builders import Flow, by_name, make_flow, node, run_flow, wait_dag, wait_for
 
 PROD = "PROD"
@@ -243,6 +243,42 @@ def test_sweep_removes_old_sent_or_failed_alerts_with_their_deliveries_but_never
     # And retention off keeps every alert
     assert sweep(ctx, now=now + 400 * DAY_MS, days=0).alerts == 0
     assert _kept(ctx) == ({recent}, {recent})
+
+
+def test_sweep_removes_the_rules_old_events_and_keeps_recent_ones(ctx: ServiceContext) -> None:
+    # Given events the rules saw 40 days ago (more than a batch) and one today
+    now = ctx.clock()
+    old = now - 40 * DAY_MS
+    with ctx.db.transaction() as session:
+        session.execute(
+            sa.insert(AlertEvent),
+            [
+                {
+                    "key": f"old/{n}",
+                    "remind_id": 1,
+                    "run_id": 1,
+                    "trigger": "ERROR",
+                    "created_at": old,
+                }
+                for n in range(retention._IDS_PER_QUERY + 3)
+            ]
+            + [
+                {
+                    "key": "recent",
+                    "remind_id": 1,
+                    "run_id": 2,
+                    "trigger": "ERROR",
+                    "created_at": now,
+                }
+            ],
+        )
+
+    # When a sweep with a 30-day retention runs
+    sweep(ctx, now=now, days=30)
+
+    # Then only today's event is left
+    with ctx.db.transaction(readonly=True) as session:
+        assert list(session.scalars(sa.select(AlertEvent.key))) == ["recent"]
 
 
 def test_sweep_removes_old_alerts_in_several_transactions_given_more_than_a_batch(

@@ -39,6 +39,7 @@ from opcenter.service.context import ServiceContext
 from opcenter.store.alerts import PENDING
 from opcenter.store.tables import (
     AlertDelivery,
+    AlertEvent,
     AlertMessage,
     Dag,
     Instance,
@@ -180,7 +181,24 @@ def _sweep_alerts(ctx: ServiceContext, cutoff: int, *, dry_run: bool) -> int:
                 session.execute(sa.delete(AlertMessage).where(AlertMessage.id.in_(ids)))
         removed += len(ids)
         if len(ids) < _IDS_PER_QUERY:
-            return removed
+            break
+    _sweep_alert_events(ctx, cutoff)
+    return removed
+
+
+def _sweep_alert_events(ctx: ServiceContext, cutoff: int) -> None:
+    """Delete the rules' events (`alert_events`: what each rule saw, counted into its budget per
+    run and its dedupe) recorded at or before `cutoff`, `_IDS_PER_QUERY` per transaction. A run
+    older than the retention period that fails again (a rerun of an old Dag) starts its count
+    afresh."""
+    while True:
+        with ctx.db.transaction() as session:
+            old = sa.select(AlertEvent.key).where(AlertEvent.created_at <= cutoff)
+            keys = list(session.scalars(old.limit(_IDS_PER_QUERY)))
+            if keys:
+                session.execute(sa.delete(AlertEvent).where(AlertEvent.key.in_(keys)))
+        if len(keys) < _IDS_PER_QUERY:
+            return
 
 
 def _sweep_store(ctx: ServiceContext, cutoff: int) -> int:
