@@ -284,6 +284,7 @@ def test_a_server_killed_before_delivering_delivers_once_per_alert_id_after_rest
             urls[0]: ("PENDING", 1),  # claimed, no outcome
             urls[1]: ("PENDING", 1),  # failed once, retried later
         }
+        assert at_kill[urls[0]].last_error == ""  # no outcome: sent again when the lease ends
         held.mode = "ok"
         held.release()
         down.up()
