@@ -24,6 +24,7 @@ class Post:
     headers: dict[str, str]
     body: Any
     at: float  # time.monotonic() when it arrived
+    wall: float  # time.time() when it arrived, to compare with times the store keeps
 
 
 class HttpReceiver:
@@ -50,7 +51,13 @@ class HttpReceiver:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with receiver._lock:
                     receiver.posts.append(
-                        Post(self.path, dict(self.headers), json.loads(raw), time.monotonic())
+                        Post(
+                            self.path,
+                            dict(self.headers),
+                            json.loads(raw),
+                            time.monotonic(),
+                            time.time(),
+                        )
                     )
                 receiver.arrived.set()
                 if receiver.mode == "hold":

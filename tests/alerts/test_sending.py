@@ -1,45 +1,33 @@
 """The alert sender in a real `opcenter serve` process, sending to real receivers on
 127.0.0.1: an HTTP server recording posts and an SMTP server (aiosmtpd) recording mails.
-Alerts are written with `record_alert` in a store transaction, as the engine's hook does.
+Alerts are written with `record_alert` in a store transaction, as the engine's hook does: the
+formats, the mail recipients, giving up, and sending from the leading scheduler. What runs
+raise, sent end to end (timing, an outage, a killed server, a storm, a hanging receiver), is
+test_end_to_end.py's.
 
-One server (SQLite) serves the module, with the default retry schedule; the tests that kill a
-server or spend every attempt start one of their own.
+One server (SQLite) serves the module; the tests that spend every attempt or need a scheduler
+start one of their own.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from alibabacloud_dataworks_public20200518 import models as dw
 
 from opcenter.store.alerts import dedupe_key, record_alert
 from opcenter.store.db import Database
-from opcenter.store.tables import AlertDelivery
 from tests.alerts.receivers import HttpReceiver, MailReceiver
+from tests.alerts.support import alert_status, alerts_counted, deliveries, start_server, wait_for
 from tests.api.opsupport import SHELL, FileSpec, create_flow, create_workspace, wait_statuses
 from tests.cli.processes import Proc, sdk_client
-from tests.conftest import BACKENDS, PG_URL, store_url
 
-T = TypeVar("T")
 WS = "alerting"
-TIMEOUT = "3"  # OPCENTER_ALERT_TIMEOUT_SECONDS of the servers: a claim's lease is 18 s
-
-
-def wait_for(probe: Callable[[], T | None], what: str, timeout: float = 30.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 @dataclass
@@ -80,28 +68,6 @@ class World:
         return alert_id
 
 
-def deliveries(db: Database, alert_id: int) -> dict[str, Any]:
-    """The deliveries of an alert by receiver."""
-    with db.transaction(readonly=True) as session:
-        rows = session.scalars(sa.select(AlertDelivery).where(AlertDelivery.message_id == alert_id))
-        return {row.receiver: row for row in rows}
-
-
-def start_server(tmp_path: Path, name: str, url: str, smtp: MailReceiver, **env: str) -> Proc:
-    (tmp_path / name).mkdir(exist_ok=True)
-    settings = {
-        "OPCENTER_SMTP_HOST": "127.0.0.1",
-        "OPCENTER_SMTP_PORT": str(smtp.port),
-        "OPCENTER_MAIL_FROM": "opcenter@alerts.test",
-        "OPCENTER_MAIL_ADDRESSES": "ops=ops-team@alerts.test",
-        "OPCENTER_ALERT_TIMEOUT_SECONDS": TIMEOUT,
-        **env,
-    }
-    proc = Proc("serve", url, tmp_path / name / "data", tmp_path / f"{name}.out", **settings)
-    proc.start().endpoint()
-    return proc
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     base = tmp_path_factory.mktemp("sending")
@@ -131,23 +97,6 @@ def run_flow(client: Any) -> int:
     dag_id = int(client.run_manual_dag_nodes(request).body.dag_id)
     wait_statuses(client, WS, dag_id, {"load": ("SUCCESS",)})
     return dag_id
-
-
-def alerts_counted(server: Proc) -> dict[tuple[str, str], float]:
-    """The server's alert counters from its /metrics: (sent|failed, channel) -> count."""
-    import urllib.request
-
-    from prometheus_client.parser import text_string_to_metric_families
-
-    with urllib.request.urlopen(f"http://{server.endpoint()}/metrics", timeout=10) as answer:
-        text = answer.read().decode()
-    counted: dict[tuple[str, str], float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            for kind in ("sent", "failed"):
-                if sample.name == f"opcenter_alerts_{kind}_total":
-                    counted[kind, sample.labels["channel"]] = sample.value
-    return counted
 
 
 def test_every_webhook_format_arrives_within_2_s_with_its_alert_id(world: World) -> None:
@@ -240,65 +189,6 @@ def test_a_mail_reaches_each_resolvable_recipient_and_the_others_fail_clearly(
     assert alert_status(world.client, alert_id) == "SEND_FAIL"
 
 
-def alert_status(client: Any, alert_id: int) -> str:
-    body = client.get_alert_message(dw.GetAlertMessageRequest(alert_id=str(alert_id))).body
-    listed = list_alerts(client)
-    (mine,) = [m for m in listed if m.alert_id == alert_id]
-    assert mine.alert_message_status == body.data.alert_message_status
-    return mine.alert_message_status
-
-
-def list_alerts(client: Any) -> list[Any]:
-    now = dt.datetime.now(dt.UTC)
-    request = dw.ListAlertMessagesRequest(
-        begin_time=(now - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        end_time=(now + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        page_number=1,
-        page_size=100,
-    )
-    return list(client.list_alert_messages(request).body.data.alert_messages)
-
-
-def test_a_receiver_down_for_30_s_gets_the_alert_when_it_returns(world: World) -> None:
-    """The real schedule (5 s, 10 s, 20 s ... apart): attempts at 0, 5, 15 and 35 s."""
-    late = HttpReceiver().up()
-    url = late.url("/late")
-    late.down()  # its port now refuses connections
-    recorded = time.monotonic()
-    alert_id = world.alert([("WEBHOOKS", url)])
-    first = wait_for(lambda: deliveries(world.db, alert_id)[url].last_error, "a failed attempt")
-    assert "Connection refused" in first
-    time.sleep(max(0.0, 30.0 - (time.monotonic() - recorded)))  # the outage itself: 30 s
-    failing = deliveries(world.db, alert_id)[url]
-    assert (failing.status, failing.attempts) == ("PENDING", 3)
-    late.up()
-    try:
-        wait_for(lambda: late.received("/late"), "the delivery after the outage", timeout=30)
-        sent = wait_for(
-            lambda: (d := deliveries(world.db, alert_id)[url]).status == "SENT" and d, "SENT"
-        )
-        assert sent.attempts == 4 and sent.last_error == ""
-        assert late.received("/late")[0].headers["X-Opcenter-Alert-Id"] == str(alert_id)
-    finally:
-        late.down()
-
-
-def test_a_hanging_receiver_does_not_delay_a_run(world: World) -> None:
-    hanging = HttpReceiver()
-    hanging.mode = "hold"
-    hanging.up()
-    try:
-        world.alert([("WEBHOOKS", hanging.url(f"/hang/{n}")) for n in range(5)])
-        assert hanging.arrived.wait(10)
-        started = time.monotonic()
-        run_flow(world.client)  # the engine runs a Dag while the receiver holds the alerts
-        assert not hanging.released.is_set()
-        assert time.monotonic() - started < 30
-    finally:
-        hanging.release()
-        hanging.down()
-
-
 def test_a_receiver_that_always_fails_ends_failed_with_its_error(
     world: World, tmp_path: Path
 ) -> None:
@@ -329,51 +219,6 @@ def test_a_receiver_that_always_fails_ends_failed_with_its_error(
     finally:
         server.kill()
         broken.down()
-        db.dispose()
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_an_alert_claimed_by_a_killed_server_is_sent_after_restart_once_per_alert_id(
-    world: World, tmp_path: Path, backend: str, request: pytest.FixtureRequest
-) -> None:
-    """The receiver holds the first post open; the server is SIGKILLed then (claimed, not
-    marked); the restarted server sends it again once the claim's lease has run out."""
-    if backend == "sqlite":
-        db = Database(f"sqlite:///{tmp_path / 'opcenter.db'}")
-    else:
-        db = Database(PG_URL, schema=request.getfixturevalue("pg_schema"))
-    db.migrate()
-    url = store_url(db)
-    receiver = HttpReceiver()
-    receiver.mode = "hold"
-    receiver.up()
-    target = receiver.url("/held")
-    server = start_server(tmp_path, "first", url, world.smtp)
-    try:
-        client = sdk_client(server)
-        workspace_id = create_workspace(client, WS)
-        mine = World(db, server, client, workspace_id, 0, 0, receiver, world.smtp, [])
-        alert_id = mine.alert([("WEBHOOKS", target)], dag_id=None, node_id=None)
-        assert receiver.arrived.wait(10)
-        server.kill()
-        claimed = deliveries(db, alert_id)[target]
-        assert (claimed.status, claimed.attempts) == ("PENDING", 1)
-        receiver.mode = "ok"
-        receiver.release()
-        server = start_server(tmp_path, "second", url, world.smtp)
-        sent = wait_for(
-            lambda: (d := deliveries(db, alert_id)[target]).status == "SENT" and d,
-            "the delivery after the restart",
-            timeout=60,
-        )
-        assert sent.attempts == 2
-        posts = receiver.received("/held")
-        assert len(posts) == 2  # at least once: the receiver saw it twice ...
-        ids = {p.headers["X-Opcenter-Alert-Id"] for p in posts} | {p.body["alertId"] for p in posts}
-        assert ids == {str(alert_id), alert_id}  # ... and counts it once by its AlertId
-    finally:
-        server.kill()
-        receiver.down()
         db.dispose()
 
 
