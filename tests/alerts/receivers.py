@@ -1,6 +1,7 @@
 """Real receivers on 127.0.0.1 for the alert sender's tests: an HTTP server that records what
-is posted (and can refuse, fail, hang or be down), and an SMTP server (aiosmtpd) that records
-the mails it is given."""
+is posted (and can refuse, fail, hang or be down), an SMTP server (aiosmtpd) that records
+the mails it is given, and a server that takes connections and never answers (an SMTP server
+hanging)."""
 
 from __future__ import annotations
 
@@ -125,3 +126,32 @@ class MailReceiver:
 
     def stop(self) -> None:
         self._controller.stop()
+
+
+class SilentServer:
+    """A TCP server on 127.0.0.1 that accepts every connection and never says a word (an SMTP
+    server hanging before its greeting); `accepted`: the connections it holds."""
+
+    def __init__(self) -> None:
+        self._socket = socket.create_server(("127.0.0.1", 0), backlog=32)
+        self.port = self._socket.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+
+    def start(self) -> SilentServer:
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self._socket.accept()
+            except OSError:  # stopped
+                return
+            self.accepted.append(connection)
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self._socket.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+        self._socket.close()
+        for connection in self.accepted:
+            connection.close()

@@ -9,7 +9,10 @@ receivers on 127.0.0.1 (receivers.py): an HTTP server and an SMTP server.
    restart, once per AlertId (and per receiver);
 4. a receiver down for 30 s: delivered when it returns, on the real retry schedule;
 5. the storm: a 30-date range failing under one rule sends what the rule allows, not 30;
-6. a receiver that hangs does not slow the engine.
+6. a receiver that hangs does not slow the engine;
+7. receivers that hang do not delay the alerts to the others: more of them than the sender
+   once had threads, each with several alerts due, and a healthy receiver still gets its
+   alert within 2 s of the failure.
 
 One server serves the module on each store (SQLite, then PostgreSQL); the kill test starts its
 own on a store of its own. The 30-second outage runs on SQLite only (the schedule is the
@@ -396,6 +399,71 @@ def test_a_hanging_receiver_does_not_slow_the_engine(world: World) -> None:
         hanging.release()
     wait_for(lambda: all_sent(world.db, alert_id), "the released deliveries")
     hanging.down()
+
+
+# --- 7. hanging receivers do not delay the alerts to the others ----------------------------
+
+
+def test_hanging_receivers_do_not_delay_the_alerts_to_the_others(world: World) -> None:
+    """Five receivers that hold every request open (more than the four sending threads the
+    sender once had, each holding one until its 10 s timeout), each with three alerts due
+    before the healthy receiver's: the healthy one is posted within 2 s of its failure, while
+    each hanging receiver holds one post and its other deliveries wait unclaimed."""
+    client = world.client
+    hanging = [HttpReceiver() for _ in range(5)]
+    for receiver in hanging:
+        receiver.mode = "hold"
+        receiver.up()
+    urls = [r.url("/hang") for r in hanging]
+    alerts: list[int] = []
+    try:
+        # Given three alerts (three runs failing) to each of five hanging receivers
+        node_id = flow_of(client, "stuck", "exit 5")
+        stuck = remind(
+            client,
+            "stuck fails",
+            node_id,
+            "ERROR",
+            alert_methods="WEBHOOKS",
+            webhooks=",".join(urls),
+        )
+        for _ in range(3):
+            assert ended(client, run(client, "stuck"), "stuck").status == "FAILURE"
+        messages = wait_for(
+            lambda: len(m := list_alerts(client, stuck)) == 3 and m, "the three alerts"
+        )
+        alerts = [m.alert_id for m in messages]
+        # and each receiver holding a post open
+        wait_for(lambda: all(r.posts for r in hanging), "a post held by each receiver")
+        # When a node with a rule to a healthy receiver fails
+        healthy = flow_of(client, "healthy", "exit 6")
+        remind(
+            client,
+            "healthy fails",
+            healthy,
+            "ERROR",
+            alert_methods="WEBHOOKS",
+            webhooks=world.http.url("/healthy"),
+        )
+        failed = ended(client, run(client, "healthy"), "healthy")
+        # Then its alert is posted within 2 s of the failure
+        (post,) = wait_for(lambda: world.http.received("/healthy"), "the healthy post", 20)
+        assert post.wall - failed.finish_time / 1000 < 2.0
+        # while each hanging receiver holds one post, and the other deliveries wait unclaimed
+        assert [len(r.posts) for r in hanging] == [1] * 5
+        stored = [d for a in alerts for d in deliveries(world.db, a).values()]
+        assert sorted((d.status, d.attempts, d.last_error) for d in stored) == (
+            [("PENDING", 0, "")] * 10 + [("PENDING", 1, "")] * 5
+        )
+    finally:
+        for receiver in hanging:
+            receiver.release()
+    # Released, the receivers answer: every delivery is sent, one at a time to each
+    for alert_id in alerts:
+        wait_for(lambda a=alert_id: all_sent(world.db, a), "the released deliveries")
+    for receiver in hanging:
+        assert sorted(alert_ids(receiver.posts)) == sorted(alerts)
+        receiver.down()
 
 
 # --- 4. a receiver down for 30 s ------------------------------------------------------------

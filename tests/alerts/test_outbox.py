@@ -129,3 +129,30 @@ def test_a_final_failure_is_not_retried(ctx: ServiceContext) -> None:
     assert held is not None
     assert outbox.failed(ctx.db, held, T0, "no address", max_attempts=10, final=True) == "FAILED"
     assert (_row(ctx.db, held.delivery_id).status, outbox.due(ctx.db, T0 + 10**9)) == ("FAILED", [])
+
+
+def test_due_leaves_out_the_destinations_being_sent_to(ctx: ServiceContext) -> None:
+    """A webhook's destination is its URL; every mail's is the one SMTP server."""
+    _alerts(ctx, 2)  # to http://127.0.0.1:9/0 and /1, oldest first
+    with ctx.db.transaction() as session:
+        record_alert(
+            session.connection(),
+            workspace_id=1,
+            remind_id=1,
+            remind_name="failures",
+            trigger="ERROR",
+            key=dedupe_key(1, "ERROR", "instance/mail"),
+            receivers=[("MAIL", "ops"), ("MAIL", "lead@example.test")],
+            created_at=T0,
+        )
+    first, second = "http://127.0.0.1:9/0", "http://127.0.0.1:9/1"
+    every = outbox.due(ctx.db, T0)
+    assert [r.destination for r in every] == [first, second] * 2 + [outbox.MAIL_SERVER] * 2
+    assert [r.destination for r in outbox.due(ctx.db, T0, skip={first})] == (
+        [second] * 2 + [outbox.MAIL_SERVER] * 2
+    )
+    assert [r.destination for r in outbox.due(ctx.db, T0, skip={outbox.MAIL_SERVER})] == (
+        [first, second] * 2
+    )
+    assert outbox.due(ctx.db, T0, skip={first, second, outbox.MAIL_SERVER}) == []
+    assert outbox.destination("MAIL", "ops") == outbox.MAIL_SERVER

@@ -1,7 +1,8 @@
 """The alert sender in a real `opcenter serve` process, sending to real receivers on
 127.0.0.1: an HTTP server recording posts and an SMTP server (aiosmtpd) recording mails.
 Alerts are written with `record_alert` in a store transaction, as the engine's hook does: the
-formats, the mail recipients, giving up, and sending from the leading scheduler. What runs
+formats, the mail recipients, a hanging mail server, giving up, and sending from the leading
+scheduler. What runs
 raise, sent end to end (timing, an outage, a killed server, a storm, a hanging receiver), is
 test_end_to_end.py's.
 
@@ -22,7 +23,7 @@ from alibabacloud_dataworks_public20200518 import models as dw
 
 from opcenter.store.alerts import dedupe_key, record_alert
 from opcenter.store.db import Database
-from tests.alerts.receivers import HttpReceiver, MailReceiver
+from tests.alerts.receivers import HttpReceiver, MailReceiver, SilentServer
 from tests.alerts.support import alert_status, alerts_counted, deliveries, start_server, wait_for
 from tests.api.opsupport import SHELL, FileSpec, create_flow, create_workspace, wait_statuses
 from tests.cli.processes import Proc, sdk_client
@@ -187,6 +188,46 @@ def test_a_mail_reaches_each_resolvable_recipient_and_the_others_fail_clearly(
     assert "Trigger: TIMEOUT" in text and "exit code 1" in text
     # ListAlertMessages (official SDK) sums the deliveries up: one was given up.
     assert alert_status(world.client, alert_id) == "SEND_FAIL"
+
+
+def test_a_hanging_mail_server_takes_one_send_and_delays_no_webhook(
+    world: World, tmp_path: Path
+) -> None:
+    """A server of its own whose SMTP server accepts connections and never answers: every mail
+    goes through it, so it is sent one mail at a time (the others wait unclaimed), and a
+    webhook raised after six mails still arrives within 2 s."""
+    url = f"sqlite:///{tmp_path / 'opcenter.db'}"
+    db = Database(url)
+    db.migrate()
+    silent = SilentServer().start()
+    receiver = HttpReceiver().up()
+    server = start_server(
+        tmp_path,
+        "serve",
+        url,
+        world.smtp,
+        OPCENTER_SMTP_PORT=str(silent.port),
+        OPCENTER_ALERT_TIMEOUT_SECONDS="10",
+    )
+    try:
+        client = sdk_client(server)
+        workspace_id = create_workspace(client, WS)
+        mine = World(db, server, client, workspace_id, 0, 0, receiver, world.smtp, [])
+        mails = [("MAIL", f"user{n}@alerts.test") for n in range(6)]
+        mailed = mine.alert(mails, dag_id=None, node_id=None)
+        wait_for(lambda: silent.accepted, "the mail server's first connection")
+        committed = time.monotonic()
+        mine.alert([("WEBHOOKS", receiver.url("/past-mail"))], dag_id=None, node_id=None)
+        (post,) = wait_for(lambda: receiver.received("/past-mail"), "the webhook", timeout=20)
+        assert post.at - committed < 2.0
+        assert len(silent.accepted) == 1  # one mail at a time
+        waiting = [d.attempts for d in deliveries(db, mailed).values()]
+        assert sorted(waiting) == [0] * 5 + [1]  # the others unclaimed
+    finally:
+        server.kill()
+        silent.stop()
+        receiver.down()
+        db.dispose()
 
 
 def test_a_receiver_that_always_fails_ends_failed_with_its_error(

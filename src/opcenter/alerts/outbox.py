@@ -2,7 +2,9 @@
 
 At least once, never twice at the same time:
 
-1. `due()` lists PENDING deliveries whose `next_attempt_at` has come.
+1. `due()` lists PENDING deliveries whose `next_attempt_at` has come, oldest first, leaving out
+   the destinations (`destination()`: a webhook's URL; the mail server for every mail) that
+   the caller is sending to already.
 2. `claim()` takes one by compare-and-set on (`status`, `attempts`, `next_attempt_at`) as read,
    setting `attempts + 1` and `next_attempt_at = now + lease`, and commits **before** anything
    is sent. Of two senders racing, one updates the row and the other matches nothing.
@@ -17,7 +19,9 @@ so see an alert twice; each carries its AlertId to tell.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
@@ -33,12 +37,15 @@ from opcenter.store.tables import (
 )
 
 __all__ = [
+    "MAIL_SERVER",
     "MAX_BACKOFF_SECONDS",
     "RETRY_SECONDS",
     "Claim",
+    "Due",
     "Message",
     "backoff",
     "claim",
+    "destination",
     "due",
     "failed",
     "load_message",
@@ -51,11 +58,28 @@ _DUE_BATCH = 50
 _ERROR_CHARS = 2000
 
 _deliveries = AlertDelivery.__table__
+MAIL = "MAIL"
+MAIL_SERVER = "smtp:"  # the destination of every mail: they all go through the one SMTP server
+
+
+def destination(channel: str, receiver: str) -> str:
+    """Where a delivery is sent over the network: the URL of a webhook or robot; for mail, the
+    SMTP server (`MAIL_SERVER`), through which every mail goes, whoever it is for."""
+    return MAIL_SERVER if channel == MAIL else receiver
 
 
 def backoff(attempts: int) -> int:
     """Seconds to wait after the `attempts`-th failed attempt: 5, 10, 20, 40 ... 300."""
     return min(RETRY_SECONDS * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS)
+
+
+class Due(NamedTuple):
+    """A due delivery as `due` read it: what `claim` compares, and where it goes."""
+
+    id: int
+    attempts: int
+    next_attempt_at: int
+    destination: str
 
 
 @dataclass(frozen=True)
@@ -70,23 +94,29 @@ class Claim:
     lease_until: int
 
 
-def due(db: Database, now: int, limit: int = _DUE_BATCH) -> list[tuple[int, int, int]]:
-    """(id, attempts, next_attempt_at) of PENDING deliveries due at `now`, oldest first."""
+def due(
+    db: Database, now: int, limit: int = _DUE_BATCH, *, skip: Collection[str] = ()
+) -> list[Due]:
+    """The PENDING deliveries due at `now`, oldest first, but those to the destinations in
+    `skip` (`destination()`)."""
     c = _deliveries.c
+    query = sa.select(c.id, c.attempts, c.next_attempt_at, c.channel, c.receiver).where(
+        c.status == PENDING, c.next_attempt_at <= now
+    )
+    urls = [d for d in skip if d != MAIL_SERVER]
+    if urls:
+        query = query.where(sa.or_(c.channel == MAIL, c.receiver.not_in(urls)))
+    if MAIL_SERVER in skip:
+        query = query.where(c.channel != MAIL)
     with db.transaction(readonly=True) as session:
-        rows = session.execute(
-            sa.select(c.id, c.attempts, c.next_attempt_at)
-            .where(c.status == PENDING, c.next_attempt_at <= now)
-            .order_by(c.next_attempt_at, c.id)
-            .limit(limit)
-        ).all()
-    return [(int(r[0]), int(r[1]), int(r[2])) for r in rows]
+        rows = session.execute(query.order_by(c.next_attempt_at, c.id).limit(limit)).all()
+    return [Due(int(r[0]), int(r[1]), int(r[2]), destination(r[3], r[4])) for r in rows]
 
 
-def claim(db: Database, row: tuple[int, int, int], now: int, lease_ms: int) -> Claim | None:
+def claim(db: Database, row: Due, now: int, lease_ms: int) -> Claim | None:
     """Take the delivery `row` (as `due` read it) for one attempt, committed on return; None
     when another sender took it (or it changed) in between."""
-    delivery_id, attempts, next_at = row
+    delivery_id, attempts, next_at = row.id, row.attempts, row.next_attempt_at
     c = _deliveries.c
     until = now + lease_ms
     with db.transaction() as session:

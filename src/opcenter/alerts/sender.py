@@ -7,13 +7,21 @@ lead). It runs apart from the engine: sends happen on a small pool of its own th
 network call with a timeout (`alert_timeout_seconds`), so a receiver that is down, slow or
 hanging never holds up a run.
 
-Each round: read the due deliveries, claim as many as there are free sending threads (a claim
-is committed before the send; its lease is `LEASE_TIMEOUTS` × the timeout), send each, then mark
-it SENT, or retry it later (5 s, 10 s, 20 s ... 300 s after the attempt), or, after
-`alert_max_attempts` attempts, FAILED with the last error. A round starts at once after a
-transaction of this process that recorded an alert has ended (`record_alert` marks its pooled
-connection; the pool's check-in wakes the sender), or when `wake()` is called; else every
-`POLL_SECONDS` (alerts recorded by another process, retries coming due, expired leases).
+One send at a time to each destination (`outbox.destination`: a webhook's URL; the SMTP
+server for every mail): the other due deliveries of a destination that is being sent to wait
+in the store, unclaimed, taking no thread. So a destination that is down or hangs holds at
+most one of the `SENDING_THREADS` threads (for up to the timeout of its calls), and the other
+destinations keep being sent to on the rest.
+
+Each round: while a thread is free, take the oldest due delivery among the destinations not
+being sent to, claim it (a claim is committed before the send; its lease is `LEASE_TIMEOUTS` ×
+the timeout; only what a thread takes at once is claimed, so nothing claimed waits for a
+thread), send it, then mark it SENT, or retry it later (5 s, 10 s, 20 s ... 300 s after the
+attempt), or, after `alert_max_attempts` attempts, FAILED with the last error. A round starts
+at once after a transaction of this process that recorded an alert has ended (`record_alert`
+marks its pooled connection; the pool's check-in wakes the sender), when a send has ended, or
+when `wake()` is called; else every `POLL_SECONDS` (alerts recorded by another process,
+retries coming due, expired leases).
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ from opcenter.store.db import Database
 __all__ = ["LEASE_TIMEOUTS", "POLL_SECONDS", "SENDING_THREADS", "AlertSender"]
 
 POLL_SECONDS = 1.0
-SENDING_THREADS = 4
+SENDING_THREADS = 8  # sends at a time, to as many destinations
 LEASE_TIMEOUTS = 6  # a claim's lease, in network timeouts: room for every call of one send
 
 logger = logging.getLogger("opcenter.alerts")
@@ -78,7 +86,7 @@ class AlertSender:
             threading.Thread(target=self._work, name=f"opcenter-alert-{n}", daemon=True)
             for n in range(SENDING_THREADS)
         ]
-        self._busy = 0
+        self._sending: set[str] = set()  # the destinations with a send in flight (one each)
         self.rounds = 0  # rounds done (looked at the outbox), for tests and diagnostics
         self._lock = threading.Lock()
 
@@ -114,23 +122,34 @@ class AlertSender:
             WAKE.wait(POLL_SECONDS)
 
     def run_once(self) -> int:
-        """Claim due deliveries (as many as there are free sending threads) and hand them to
-        the sending threads; how many were claimed."""
-        with self._lock:
-            free = SENDING_THREADS - self._busy
-        if free <= 0:
-            return 0
+        """Claim due deliveries, each to a destination not being sent to, while a sending
+        thread is free, and hand them to the threads; how many were claimed."""
         claimed = 0
-        for row in outbox.due(self.db, _now(), limit=free * 4):
-            if claimed == free or self._stop.is_set():
-                break
-            held = outbox.claim(self.db, row, _now(), self.lease_ms)
-            if held is None:
-                continue
-            claimed += 1
+        while not self._stop.is_set():
             with self._lock:
-                self._busy += 1
-            self._queue.put(held)
+                busy = set(self._sending)
+            free = SENDING_THREADS - len(busy)
+            if free <= 0:
+                break
+            limit = free * 4
+            rows = outbox.due(self.db, _now(), limit=limit, skip=busy)
+            took = 0
+            for row in rows:
+                if took == free or self._stop.is_set():
+                    break
+                if row.destination in busy:  # taken in this pass: its turn comes after
+                    continue
+                held = outbox.claim(self.db, row, _now(), self.lease_ms)
+                if held is None:  # another sender took it
+                    continue
+                busy.add(row.destination)
+                with self._lock:
+                    self._sending.add(row.destination)
+                self._queue.put(held)
+                took += 1
+            claimed += took
+            if took == 0 or len(rows) < limit:  # nothing more to take (or to take now)
+                break
         return claimed
 
     def _work(self) -> None:
@@ -146,8 +165,8 @@ class AlertSender:
             logger.exception("alert delivery %s: recording the outcome failed", held.delivery_id)
         finally:
             with self._lock:
-                self._busy -= 1
-            WAKE.set()  # a thread is free: look again
+                self._sending.discard(outbox.destination(held.channel, held.receiver))
+            WAKE.set()  # a thread and a destination are free: look again
 
     def _attempt(self, held: outbox.Claim) -> None:
         settings = self.settings
