@@ -631,3 +631,16 @@ def test_update_remind_moves_a_rule_to_its_workspace_and_not_to_another(world: W
         "is not supplied.",
     )
     assert _get(world.root, remind_id).remind_type == "ERROR"
+
+
+def test_list_alert_messages_end_time_takes_in_its_whole_second(world: World) -> None:
+    # Given an alert raised a quarter of a second into 13:00:00 (T0 + 5 hours)
+    remind_id = _create(world.root, **_node_rule(world, "to the second"))
+    alert_id = _record(world, remind_id, 5, created_at=T0 + 5 * HOUR + 250)
+    # When the alerts up to 13:00:00 are listed, then it is among them (times are to the
+    # second: `opcenter alert list`'s default end, "now", is such a time)
+    until = _list(world.root, remind_id=remind_id, end_time="2026-12-06T13:00:00Z")
+    assert [m.alert_id for m in until.alert_messages] == [alert_id]
+    # And not up to the second before
+    before = _list(world.root, remind_id=remind_id, end_time="2026-12-06T12:59:59Z")
+    assert before.total_count == 0

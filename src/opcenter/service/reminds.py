@@ -869,7 +869,9 @@ def list_alert_messages(
     comes from a custom rule (AlertRuleTypes USER_DEFINE): asking only for GLOBAL or OTHER
     finds none."""
     offset, limit = check_paging(page_number, page_size)
-    begin, end = _utc_ms(begin_time, "BeginTime"), _utc_ms(end_time, "EndTime")
+    # Times are to the second: EndTime takes in its whole second (an alert raised at
+    # 08:00:00.250 is listed up to EndTime 08:00:00).
+    begin, end = _utc_ms(begin_time, "BeginTime"), _utc_ms(end_time, "EndTime") + 999
     if begin > end:
         raise InvalidParameter(f"BeginTime={begin_time!r} is after EndTime={end_time!r}.")
     if baseline_id is not None:
