@@ -55,6 +55,7 @@ from opcenter.service.flows import DeployedNode, FlowGraph
 from opcenter.service.instances import _env  # one ProjectEnv check for every query
 from opcenter.service.lookup import check_paging, require_env, resolve_workspace, workspace_row
 from opcenter.service.run_views import DAG_TYPE, DagView, RunCreated, dag_view
+from opcenter.store.prepared import Prepared, executemany
 from opcenter.store.tables import (
     Dag,
     Instance,
@@ -604,19 +605,21 @@ def _insert_rows(
         return
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     marks = ", ".join([mark] * len(columns))
-    conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+    executemany(conn, f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
 
 # Built once per table (a run allocates dag and instance ids on every call).
 _SQLITE_TOP = {
-    table: sa.text(
-        f"SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0), "
-        f"coalesce((SELECT max(id) FROM {table}), 0))"
+    table: Prepared(
+        sa.text(
+            f"SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0), "
+            f"coalesce((SELECT max(id) FROM {table}), 0))"
+        )
     )
     for table in ("dag", "instance")
 }
-_PG_NEXTVAL = sa.text(
-    "SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"
+_PG_NEXTVAL = Prepared(
+    sa.text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)")
 )
 
 
@@ -629,11 +632,11 @@ def _allocate_ids(session: Session, table: str, count: int) -> list[int]:
         return []
     conn = session.connection()
     if conn.dialect.name == "sqlite":
-        top = conn.execute(_SQLITE_TOP[table]).scalar()
+        ((top,),) = _SQLITE_TOP[table].rows(conn, {})
         start = int(top or 0) + 1
         return list(range(start, start + count))
-    rows = conn.execute(_PG_NEXTVAL, {"t": table, "n": count}).scalars()
-    return sorted(int(r) for r in rows)
+    rows = _PG_NEXTVAL.rows(conn, {"t": table, "n": count})
+    return sorted(int(r) for (r,) in rows)
 
 
 # -- queries --------------------------------------------------------------------------------------

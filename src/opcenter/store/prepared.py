@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-__all__ = ["Prepared"]
+__all__ = ["Prepared", "executemany"]
 
 _MARK = "__[POSTCOMPILE_{}]"
 
@@ -121,3 +121,21 @@ class Prepared:
             ) from exc
         finally:
             cursor.close()
+
+
+def executemany(conn: sa.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Run the driver's `executemany(sql, rows)` on `conn` (inside its transaction): `sql` is
+    in the driver's own positional style (`?` for sqlite3, `%s` for psycopg). Driver errors
+    are raised as SQLAlchemy's `DBAPIError` subclasses."""
+    dialect = conn.dialect
+    driver = conn.connection.dbapi_connection
+    assert driver is not None, "the connection is closed"
+    cursor = driver.cursor()
+    try:
+        cursor.executemany(sql, rows)
+    except dialect.loaded_dbapi.Error as exc:
+        raise sa.exc.DBAPIError.instance(
+            sql, rows, exc, dialect.loaded_dbapi.Error, dialect=dialect
+        ) from exc
+    finally:
+        cursor.close()
