@@ -23,6 +23,13 @@ __all__ = ["Change", "ChangeTracker"]
 # How far back each poll looks: covers commits that became visible late (a writer's clock read
 # happens before its commit) and small clock differences between processes.
 LOOKBACK_MS = 10_000
+# Between two such full looks (at most FULL_EVERY_MS apart) a poll looks back RECENT_MS only:
+# under load the full window holds every Dag of the last 10 s (thousands of rows at a few
+# hundred runs a second) and the engine polls at every step. A Dag committed more than
+# RECENT_MS after its stamp is then seen by the next full look, at most FULL_EVERY_MS later,
+# as a writer in another process is seen at the engine's next poll.
+RECENT_MS = 1_000
+FULL_EVERY_MS = 300
 # Built once (cached compiled form), Core, run on the connection: the engine asks it at every
 # poll (the ORM's select path costs more than the query).
 _D = Dag.__table__
@@ -48,21 +55,26 @@ class ChangeTracker:
     def __init__(self) -> None:
         self._seen: dict[int, int] = {}
         self._since = 0
+        self._full_at = -FULL_EVERY_MS  # the first poll looks back the whole window
 
     def poll(self, session: Session, now: int, known: dict[int, int]) -> list[Change]:
         """Dags modified recently whose revision differs from `known` (the engine's loaded
         Dags) or from what this tracker reported before."""
-        since = max(0, self._since - LOOKBACK_MS)
+        full = now - self._full_at >= FULL_EVERY_MS or now < self._full_at
+        since = max(0, self._since - (LOOKBACK_MS if full else RECENT_MS))
         self._since = now
         rows = _MODIFIED_SINCE.rows(session.connection(), {"since": since})
         changes: list[Change] = []
-        seen: dict[int, int] = {}
+        # A full look keeps what its window holds; a short one adds to what is kept (the Dags
+        # of the full window it did not read stay reported).
+        seen: dict[int, int] = {} if full else self._seen
         for dag_id, run_id, seq, status, revision in rows:
-            seen[dag_id] = revision
             last = known.get(dag_id, self._seen.get(dag_id))
+            seen[dag_id] = revision
             if last is None or last != revision:
                 changes.append(Change(dag_id, run_id, seq, DagStatus(status), revision))
-        self._seen = seen
+        if full:
+            self._seen, self._full_at = seen, now
         return changes
 
     def note(self, dag_id: int, revision: int) -> None:
@@ -79,3 +91,4 @@ class ChangeTracker:
         startable one, and each finished Dag reported is reloaded (its status is settled
         again from its instances), which must stay a handful, not every Dag ever run."""
         self._seen.clear()
+        self._full_at = -FULL_EVERY_MS  # the next poll looks back the whole window

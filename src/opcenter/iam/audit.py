@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from opcenter.errors import InvalidParameter
+from opcenter.store.prepared import Prepared
 from opcenter.store.tables import AuditEvent
 
 __all__ = [
@@ -49,7 +50,17 @@ class AuditRecord:
     id: int | None = None
 
 
-_INSERT = sa.insert(AuditEvent.__table__).returning(AuditEvent.__table__.c.id)
+_COLUMNS = (
+    "at", "principal", "access_key_id", "source_ip", "action", "resource", "outcome", "code",
+    "message", "request_id",
+)  # fmt: skip
+# Integers and strings only: run through the driver (store/prepared.py), every audited request
+# (each write, each denial) inserts one.
+_INSERT = Prepared(
+    sa.insert(AuditEvent.__table__)
+    .values({name: sa.bindparam(name) for name in _COLUMNS})
+    .returning(AuditEvent.__table__.c.id)
+)
 
 
 def record_event(session: Session, event: AuditRecord) -> int:
@@ -67,7 +78,7 @@ def record_event(session: Session, event: AuditRecord) -> int:
         "message": event.message,
         "request_id": event.request_id[:64],
     }
-    return int(session.connection().execute(_INSERT, values).scalar_one())
+    return int(_INSERT.rows(session.connection(), values)[0][0])
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import threading
 import sqlalchemy as sa
 
 from opcenter.store.db import Database
+from opcenter.store.prepared import Prepared
 from opcenter.store.tables import RequestNonce
 
 __all__ = ["PURGE_INTERVAL_SECONDS", "StoreNonceStore"]
@@ -25,12 +26,15 @@ _MAX_NONCE = 128
 
 _TABLE = RequestNonce.__table__
 # The same text on SQLite and PostgreSQL. A row left over from an ended window is taken over; a
-# live one makes this a no-op (rowcount 0): the request is a replay. (A compiled Core insert
-# reports no rowcount on psycopg; the text statement does, on both backends.)
-_UPSERT = sa.text(
-    "INSERT INTO request_nonce (access_key_id, nonce, expires_at) VALUES (:k, :n, :e) "
-    "ON CONFLICT (access_key_id, nonce) DO UPDATE SET expires_at = excluded.expires_at "
-    "WHERE request_nonce.expires_at <= :t"
+# live one makes this a no-op (rowcount 0): the request is a replay. Run through the driver
+# (store/prepared.py): every signed request runs it, and Core's execution path cost more than
+# the statement; the driver's rowcount is right on both backends.
+_UPSERT = Prepared(
+    sa.text(
+        "INSERT INTO request_nonce (access_key_id, nonce, expires_at) VALUES (:k, :n, :e) "
+        "ON CONFLICT (access_key_id, nonce) DO UPDATE SET expires_at = excluded.expires_at "
+        "WHERE request_nonce.expires_at <= :t"
+    )
 )
 
 
@@ -57,8 +61,7 @@ class StoreNonceStore:
             if self._purge_due(now):
                 conn.execute(sa.delete(_TABLE).where(_TABLE.c.expires_at <= now_ms))
             params = {"k": access_key_id, "n": _stored(nonce), "e": expires_ms, "t": now_ms}
-            result = conn.execute(_UPSERT, params)
-        return result.rowcount == 1
+            return _UPSERT.rowcount(conn, params) == 1
 
     def _purge_due(self, now: float) -> bool:
         with self._lock:

@@ -18,6 +18,7 @@ from opcenter.iam.keys import ACTIVE, SecretBox, load_secret_box
 from opcenter.iam.principals import root_principal, user_principal
 from opcenter.settings import Settings
 from opcenter.store.db import Database
+from opcenter.store.prepared import Prepared
 from opcenter.store.tables import IamAccessKey, IamUser
 
 __all__ = ["StoreKeyResolver"]
@@ -47,27 +48,29 @@ class StoreKeyResolver:
 
     def resolve(self, access_key_id: str) -> ResolvedKey | None:
         with self.db.transaction(readonly=True) as session:
-            row = session.connection().execute(_KEY, {"access_key_id": access_key_id}).first()
-        if row is None:
+            rows = _KEY.rows(session.connection(), {"access_key_id": access_key_id})
+        if not rows:
             return None
-        if row.user_id is not None and row.user_name is None:
+        key_id, user_id, sealed, status, user_name = rows[0]
+        if user_id is not None and user_name is None:
             return None  # its user is gone
         principal = (
             root_principal(self.account_id)
-            if row.user_id is None
-            else user_principal(self.account_id, row.user_name)
+            if user_id is None
+            else user_principal(self.account_id, user_name)
         )
         return ResolvedKey(
-            access_key_id=row.access_key_id,
-            secret=self._secret(row.access_key_id, row.secret_sealed),
+            access_key_id=key_id,
+            secret=self._secret(key_id, sealed),
             principal=principal,
-            enabled=row.status == ACTIVE,
+            enabled=status == ACTIVE,
             account_id=self.account_id,
         )
 
 
-# Built once, Core and only the columns used: every signed request runs it.
-_KEY = (
+# Built once, only the columns used (strings and an integer, no type processing), run through
+# the driver (store/prepared.py): every signed request runs it.
+_KEY = Prepared(
     sa.select(
         IamAccessKey.access_key_id,
         IamAccessKey.user_id,

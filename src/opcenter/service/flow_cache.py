@@ -37,6 +37,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from opcenter.service.flows import FlowGraph, deployed_flow, keep_files
+from opcenter.store.prepared import Prepared
 from opcenter.store.tables import File, FileVersion, NodeRelease
 
 __all__ = ["MAX_FLOWS", "CachedFlow", "cached_flow", "fingerprint"]
@@ -74,8 +75,9 @@ _OWNERS = {
     "sqlite": _scalar(sa.func.group_concat(_PAIR, ","), _RELEASED_VERSIONS, _RELEASES),
     "postgresql": _scalar(sa.func.string_agg(_PAIR, ","), _RELEASED_VERSIONS, _RELEASES),
 }
+# Counts, sums and a string: run through the driver (store/prepared.py), every run asks it.
 _FINGERPRINTS = {
-    dialect: sa.select(*_FINGERPRINT.selected_columns, owners)
+    dialect: Prepared(sa.select(*_FINGERPRINT.selected_columns, owners))
     for dialect, owners in _OWNERS.items()
 }
 _LIVE_FILES = sa.select(_F.id, _F.name).where(_LIVE)
@@ -107,9 +109,11 @@ _lock = threading.Lock()
 def fingerprint(session: Session, workflow_id: int, env: str) -> tuple[Any, ...]:
     """What the cached form of (workflow, env) is checked against (see the module's doc)."""
     statement = _FINGERPRINTS[session.get_bind().dialect.name]
-    # On the session's connection: the ORM's execution path cost more than the statement.
+    # On the session's connection, through the driver: Core's execution path cost more than
+    # the statement.
     conn = session.connection()
-    return tuple(conn.execute(statement, {"workflow_id": workflow_id, "env": env}).one())
+    (row,) = statement.rows(conn, {"workflow_id": workflow_id, "env": env})
+    return tuple(row)
 
 
 def _load(session: Session, workflow_id: int, env: str) -> CachedFlow:

@@ -24,6 +24,7 @@ from opcenter.service.instances import _env  # the one ProjectEnv check of the r
 from opcenter.service.lookup import check_paging, resolve_workspace, workspace_row
 from opcenter.service.views import Page
 from opcenter.settings import Settings
+from opcenter.store.prepared import Prepared
 from opcenter.store.tables import Dag, IamAccessKey, IamUser, Instance, Node, Workspace
 
 __all__ = [
@@ -428,8 +429,9 @@ def _owner_query(parameter: str) -> sa.Select[tuple[int, str, str]]:
     return query.limit(1)
 
 
-# Built once (every GetDag / ListDags / instance call, what waiting clients poll, asks one).
-_OWNER_QUERIES = {parameter: _owner_query(parameter) for parameter in _OWNERS}
+# Built once and run through the driver (store/prepared.py; integers and strings only): every
+# GetDag / ListDags / instance call, what waiting clients poll, asks one.
+_OWNER_QUERIES = {parameter: Prepared(_owner_query(parameter)) for parameter in _OWNERS}
 
 
 def workspace_of(
@@ -443,11 +445,12 @@ def workspace_of(
     """
     env = None if _OWNERS[parameter][2] is None else _env(project_env)
     with ctx.db.transaction(readonly=True) as session:
-        row = session.connection().execute(_OWNER_QUERIES[parameter], {"value": value, "env": env})
-        row = row.first()
-    if row is None:
+        params = {"value": value} if env is None else {"value": value, "env": env}
+        rows = _OWNER_QUERIES[parameter].rows(session.connection(), params)
+    if not rows:
         raise not_found(parameter, value, env)
-    return WorkspaceRef(row.id, row.identifier, row.owner or "")
+    id_, identifier, owner = rows[0]
+    return WorkspaceRef(id_, identifier, owner or "")
 
 
 def workspace_of_instance(

@@ -55,6 +55,7 @@ from opcenter.service.flows import DeployedNode, FlowGraph
 from opcenter.service.instances import _env  # one ProjectEnv check for every query
 from opcenter.service.lookup import check_paging, require_env, resolve_workspace, workspace_row
 from opcenter.service.run_views import DAG_TYPE, DagView, RunCreated, dag_view
+from opcenter.store.prepared import Prepared, executemany
 from opcenter.store.tables import (
     Dag,
     Instance,
@@ -604,19 +605,21 @@ def _insert_rows(
         return
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     marks = ", ".join([mark] * len(columns))
-    conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+    executemany(conn, f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
 
 # Built once per table (a run allocates dag and instance ids on every call).
 _SQLITE_TOP = {
-    table: sa.text(
-        f"SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0), "
-        f"coalesce((SELECT max(id) FROM {table}), 0))"
+    table: Prepared(
+        sa.text(
+            f"SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0), "
+            f"coalesce((SELECT max(id) FROM {table}), 0))"
+        )
     )
     for table in ("dag", "instance")
 }
-_PG_NEXTVAL = sa.text(
-    "SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"
+_PG_NEXTVAL = Prepared(
+    sa.text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)")
 )
 
 
@@ -629,38 +632,55 @@ def _allocate_ids(session: Session, table: str, count: int) -> list[int]:
         return []
     conn = session.connection()
     if conn.dialect.name == "sqlite":
-        top = conn.execute(_SQLITE_TOP[table]).scalar()
+        ((top,),) = _SQLITE_TOP[table].rows(conn, {})
         start = int(top or 0) + 1
         return list(range(start, start + count))
-    rows = conn.execute(_PG_NEXTVAL, {"t": table, "n": count}).scalars()
-    return sorted(int(r) for r in rows)
+    rows = _PG_NEXTVAL.rows(conn, {"t": table, "n": count})
+    return sorted(int(r) for (r,) in rows)
 
 
 # -- queries --------------------------------------------------------------------------------------
 
 
-_DAG_BY_ID = sa.select(Dag.__table__).where(Dag.__table__.c.id == sa.bindparam("dag_id"))
+_D = Dag.__table__.c
+# What GetDag / ListDags answer, in DagView's order (`_dag_view`): what a waiting client polls,
+# so run through the driver (store/prepared.py) and built without a Row in between.
+_VIEW_COLUMNS = (
+    _D.id, _D.name, _D.type, _D.status, _D.bizdate_ms, _D.gmtdate_ms, _D.start_time,
+    _D.finish_time, _D.created_at, _D.modified_at, _D.create_user, _D.run_id, _D.workspace_id,
+    _D.biz_date, _D.seq, _D.workflow_id, _D.env,
+)  # fmt: skip
+_DAG_BY_ID = Prepared(sa.select(*_VIEW_COLUMNS).where(_D.id == sa.bindparam("dag_id")))
+
+
+def _dag_view(row: tuple[Any, ...]) -> DagView:
+    """A DagView from a row of `_VIEW_COLUMNS` (the driver's values: the Date column is text
+    on SQLite, a date on PostgreSQL)."""
+    biz_date = row[13]
+    if not isinstance(biz_date, dt.date):
+        biz_date = dt.date.fromisoformat(biz_date)
+    return DagView(
+        dag_id=row[0], name=row[1], type=row[2], status=DagStatus(row[3]), bizdate=row[4],
+        gmtdate=row[5], start_time=row[6], finish_time=row[7], create_time=row[8],
+        modify_time=row[9], create_user=row[10], op_seq=row[11], project_id=row[12],
+        biz_date=biz_date, seq=row[14], workflow_id=row[15], env=row[16],
+    )  # fmt: skip
 
 
 def get_dag(ctx: ServiceContext, *, dag_id: int, project_env: str) -> DagView:
     """GetDag. An unknown DagId (or one of the other environment) → NotFound("Dag")."""
     env = _env(project_env)
     with ctx.db.transaction(readonly=True) as session:
-        dag = session.connection().execute(_DAG_BY_ID, {"dag_id": dag_id}).first()
-    if dag is None or dag.env != env:
+        rows = _DAG_BY_ID.rows(session.connection(), {"dag_id": dag_id})
+    if not rows or rows[0][16] != env:
         raise not_found("DagId", dag_id, env)
-    # A Core row has the mapped object's attribute names, at a fraction of an ORM load's cost
-    # (GetDag is what every waiting client polls).
-    return dag_view(cast(Dag, dag))
+    return _dag_view(rows[0])
 
 
-_DAGS_OF_RUN = (
-    sa.select(Dag.__table__)
-    .where(
-        Dag.__table__.c.run_id == sa.bindparam("run_id"),
-        Dag.__table__.c.env == sa.bindparam("env"),
-    )
-    .order_by(Dag.__table__.c.seq)
+_DAGS_OF_RUN = Prepared(
+    sa.select(*_VIEW_COLUMNS)
+    .where(_D.run_id == sa.bindparam("run_id"), _D.env == sa.bindparam("env"))
+    .order_by(_D.seq)
 )
 
 
@@ -668,11 +688,10 @@ def list_dags(ctx: ServiceContext, *, op_seq: int, project_env: str) -> list[Dag
     """ListDags: the Dags of one run (`OpSeq`), in date order; none → NotFound("Dag")."""
     env = _env(project_env)
     with ctx.db.transaction(readonly=True) as session:
-        dags = session.connection().execute(_DAGS_OF_RUN, {"run_id": op_seq, "env": env}).all()
-    if not dags:
+        rows = _DAGS_OF_RUN.rows(session.connection(), {"run_id": op_seq, "env": env})
+    if not rows:
         raise not_found("OpSeq", op_seq, env)
-    # Core rows, as GetDag: ListDags is what a client waiting for a run polls.
-    return [dag_view(cast(Dag, d)) for d in dags]
+    return [_dag_view(row) for row in rows]
 
 
 def find_dags(

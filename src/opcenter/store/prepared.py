@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-__all__ = ["Prepared"]
+__all__ = ["Prepared", "executemany"]
 
 _MARK = "__[POSTCOMPILE_{}]"
 
@@ -62,7 +62,8 @@ class _Form:
 
 
 class Prepared:
-    """A Core statement run through the driver: `rows(conn, params)` → list of tuples."""
+    """A Core statement run through the driver: `rows(conn, params)` → list of tuples,
+    `rowcount(conn, params)` → the number of rows it changed."""
 
     __slots__ = ("_forms", "statement")
 
@@ -78,6 +79,16 @@ class Prepared:
 
     def rows(self, conn: sa.Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Run the statement on `conn` (inside its transaction) and return every row."""
+        return self._run(conn, params, rowcount=False)  # type: ignore[return-value]
+
+    def rowcount(self, conn: sa.Connection, params: Mapping[str, Any]) -> int:
+        """Run the statement on `conn` (inside its transaction): the driver's row count (what
+        an INSERT … ON CONFLICT … WHERE inserted or updated)."""
+        return self._run(conn, params, rowcount=True)  # type: ignore[return-value]
+
+    def _run(
+        self, conn: sa.Connection, params: Mapping[str, Any], *, rowcount: bool
+    ) -> list[tuple[Any, ...]] | int:
         form = self._form(conn.dialect)
         values = {**form.defaults, **params}
         sizes = tuple(len(values[name]) for name in form.expanding)
@@ -101,6 +112,8 @@ class Prepared:
         cursor = driver.cursor()
         try:
             cursor.execute(sql, args)
+            if rowcount:
+                return int(cursor.rowcount)
             return cursor.fetchall() if cursor.description is not None else []
         except form.dialect.loaded_dbapi.Error as exc:
             raise sa.exc.DBAPIError.instance(
@@ -108,3 +121,21 @@ class Prepared:
             ) from exc
         finally:
             cursor.close()
+
+
+def executemany(conn: sa.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Run the driver's `executemany(sql, rows)` on `conn` (inside its transaction): `sql` is
+    in the driver's own positional style (`?` for sqlite3, `%s` for psycopg). Driver errors
+    are raised as SQLAlchemy's `DBAPIError` subclasses."""
+    dialect = conn.dialect
+    driver = conn.connection.dbapi_connection
+    assert driver is not None, "the connection is closed"
+    cursor = driver.cursor()
+    try:
+        cursor.executemany(sql, rows)
+    except dialect.loaded_dbapi.Error as exc:
+        raise sa.exc.DBAPIError.instance(
+            sql, rows, exc, dialect.loaded_dbapi.Error, dialect=dialect
+        ) from exc
+    finally:
+        cursor.close()
