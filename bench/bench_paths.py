@@ -36,7 +36,6 @@ sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH / "peers"))  # the peer modules import each other by plain name
 
-import opcenter_api_bench  # noqa: E402
 import opcenter_bench  # noqa: E402
 from engines import ENGINES  # noqa: E402
 from run_peers import RunFailed, time_once  # noqa: E402
@@ -101,10 +100,7 @@ def _time_way(way: str, workload: object, states: dict[str, Path]) -> tuple[floa
         argv, env = opcenter_bench.run_command(workload), opcenter_bench.run_env(home)
     else:
         home = states["opcenter-api"]
-        port = opcenter_api_bench._state(home)["port"]
-        argv = [*opcenter_bench.run_command(workload), "--endpoint", f"127.0.0.1:{port}"]
-        env = {**os.environ, "OPCENTER_ACCESS_KEY_ID": opcenter_api_bench.KEY_ID,
-               "OPCENTER_ACCESS_KEY_SECRET": opcenter_api_bench.KEY_SECRET}  # fmt: skip
+        argv, env = opcenter_bench.endpoint_command(workload, home)  # type: ignore[arg-type]
     return _time_process(argv, env, home)
 
 

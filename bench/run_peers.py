@@ -226,6 +226,8 @@ def render(engines, workloads, results, args, started: dt.datetime) -> str:
 PEER_TARGETS = (
     ("chain", "opcenter", "luigi-1w", 1.5),
     ("chain", "opcenter", "dagster", 20.0),
+    ("chain", "opcenter-endpoint", "luigi-1w", 1.5),
+    ("chain", "opcenter-endpoint", "dagster", 20.0),
     ("fan", "opcenter-api", "airflow", 10.0),
 )
 
@@ -337,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         results, args, started = _load()
     else:
         args, started = cli, dt.datetime.now(dt.UTC)
-    engines = [ENGINES["opcenter"], ENGINES["opcenter-api"]]
+    engines = [ENGINES["opcenter"], ENGINES["opcenter-api"], ENGINES["opcenter-endpoint"]]
     engines += [ENGINES[k] for p in args.peers for k in PEER_ENGINES[p]]
     workloads = [WORKLOADS[w] for w in args.workloads]
     if not cli.report_only:

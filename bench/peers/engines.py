@@ -60,6 +60,8 @@ class Engine:
         """The timed command and its environment."""
         if self.peer is None and not self.has_services:
             return opcenter_bench.run_command(workload), opcenter_bench.run_env(state)
+        if self.key == "opcenter-endpoint":  # the CLI process against the server setup started
+            return opcenter_bench.endpoint_command(workload, state)
         argv = [self.python(), str(PEERS_DIR / self.program)]
         if self.has_services:
             argv.append("run")
@@ -91,6 +93,16 @@ ENGINES: dict[str, Engine] = {
         has_services=True,
         self_timed=True,
         notes={"dates": "StartBizDate/EndBizDate, one Dag per date, " + _IN_ORDER},
+    ),
+    "opcenter-endpoint": Engine(
+        "opcenter-endpoint",
+        "`opcenter run --wait --endpoint HOST:PORT` as a whole process, against an `opcenter "
+        "serve` already running (SQLite store, 2 worker slots): the run is sent to the server "
+        "and followed through the API",
+        None,
+        "opcenter_api_bench.py",  # its setup/teardown start and stop the server
+        has_services=True,
+        notes={"dates": "`--from/--to`, one Dag per date, " + _IN_ORDER},
     ),
     "luigi-1w": Engine(
         "luigi-1w",

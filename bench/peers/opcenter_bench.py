@@ -89,6 +89,20 @@ def run_command(workload: Workload) -> list[str]:
     return [*cmd, "--wait"]
 
 
+def endpoint_command(workload: Workload, home: Path) -> tuple[list[str], dict[str, str]]:
+    """The same run sent with ``--endpoint`` to the server opcenter_api_bench.py's setup started
+    in ``home`` (signed with its AccessKey), and the command's environment."""
+    import opcenter_api_bench  # it imports this module
+
+    port = opcenter_api_bench._state(home)["port"]
+    env = {
+        **os.environ,
+        "OPCENTER_ACCESS_KEY_ID": opcenter_api_bench.KEY_ID,
+        "OPCENTER_ACCESS_KEY_SECRET": opcenter_api_bench.KEY_SECRET,
+    }
+    return [*run_command(workload), "--endpoint", f"127.0.0.1:{port}"], env
+
+
 def _cli(args: list[str], data_dir: Path) -> str:
     result = subprocess.run(
         [opcenter_exe(), *args], env=run_env(data_dir), capture_output=True, text=True

@@ -142,6 +142,51 @@ def test_an_unexpected_error_in_the_transaction_keeps_nonce_and_audit_row(
         server.stop()
 
 
+def test_a_failed_handler_s_after_commit_actions_are_dropped_with_its_writes(
+    ctx: ServiceContext,
+) -> None:
+    # Given an operation that writes, asks for an action after the commit (as a new run offers
+    # its rows to the engine), and then fails; and one that does the same and succeeds
+    ctx = ServiceContext(db=ctx.db, settings=replace(ctx.settings, account_id=ACCOUNT_ID))
+    registry = Registry()
+    ran: list[str] = []
+
+    def write_then(outcome: str, call: Call) -> dict[str, object]:
+        with call.services.db.transaction():
+            call.services.db.after_commit(lambda: ran.append(outcome))
+        if outcome == "failed":
+            raise RuntimeError("a bug after the writes")
+        return {}
+
+    registry.operation("FailLate", in_request_transaction=True)(
+        lambda call: write_then("failed", call)
+    )
+    registry.operation("Succeed", in_request_transaction=True)(
+        lambda call: write_then("succeeded", call)
+    )
+    app = create_app(
+        services=ctx,
+        key_resolver=make_key_resolver(),
+        authorize=Authorizer(ctx.db, ctx.settings),
+        registry=registry,
+        nonces=StoreNonceStore(ctx.db),
+        request_transaction=ctx.db.request_transaction,
+    )
+    server = ServerThread(app).start()
+    try:
+        # When both are called
+        status, body = _send(server, _signed({"Action": "FailLate"}))
+        assert (status, body["Code"]) == (500, "InternalError.System"), body
+        status, _ = _send(server, _signed({"Action": "Succeed"}))
+        assert status == 200
+        # Then only the one that succeeded ran its action: the failed one's went with its
+        # writes, though the request committed its nonce and audit row
+        assert ran == ["succeeded"]
+        assert _count(ctx, RequestNonce) == 2
+    finally:
+        server.stop()
+
+
 def test_on_sqlite_a_few_threads_dispatch_the_rpc_requests(ctx: ServiceContext) -> None:
     """On SQLite every request writes (its nonce) and so holds the one writer lock for its whole
     transaction: build_server dispatches through SQLITE_DISPATCH_THREADS threads, not the

@@ -57,6 +57,7 @@ from opcenter.iam.scope import WorkspaceRef
 from opcenter.iam.system_policies import is_read_action
 from opcenter.logcontext import REQUEST_ID
 from opcenter.metrics import observe_request
+from opcenter.store.db import request_savepoint
 
 __all__ = [
     "DEFAULT_VERSION",
@@ -575,7 +576,7 @@ class Dispatcher:
                 if inside and is_read_action(op.ram_action):
                     response = self._handle(op, call, request)  # nothing of it to undo
                 elif inside:
-                    with session.begin_nested():
+                    with request_savepoint(session):  # its after-commit actions go with it
                         response = self._handle(op, call, request)
             except Exception as error:  # raised again below, once committed
                 # What was recorded before it (the nonce, the audit row) commits, as the

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from opcenter.errors import InternalError, OpcenterError
 
-__all__ = ["SCHEMA_HEAD", "Database", "StoreUnavailable"]
+__all__ = ["SCHEMA_HEAD", "Database", "StoreUnavailable", "request_savepoint"]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _MIGRATIONS = Path(__file__).with_name("migrations")
@@ -222,3 +222,20 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def request_savepoint(session: Session) -> Iterator[None]:
+    """A savepoint inside `Database.request_transaction()` whose `after_commit` actions go with
+    its writes: when the block raises, its writes are rolled back and what it gave
+    `after_commit` is dropped (the request still commits what came before the savepoint)."""
+    joined = _REQUEST.get()
+    later = joined[2] if joined is not None else None
+    mark = len(later) if later is not None else 0
+    try:
+        with session.begin_nested():
+            yield
+    except BaseException:
+        if later is not None:
+            del later[mark:]
+        raise
