@@ -119,3 +119,16 @@ def test_a_deferred_module_is_the_real_one_once_used() -> None:
     import sqlalchemy
 
     assert done.stdout.split() == [sqlalchemy.__version__, "True"]
+
+
+def test_run_wait_imports_no_metrics_library_nor_postgresql_dialect(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    # `opcenter run --wait` drives its own engine: the engine observes its metrics only in a
+    # process that serves /metrics, so this one never imports prometheus-client (~15 ms)
+    modules = _imported(data_dir, tmp_path, "run", "flow", "-w", "ws", "--bizdate",
+                        "2020-11-10", "--wait", "--json")  # fmt: skip
+    assert _loaded(modules, "opcenter.engine.scheduler")  # it did run the engine
+    assert not _loaded(modules, "prometheus_client")
+    assert not _loaded(modules, "opcenter.metrics")
+    assert not _loaded(modules, "sqlalchemy.dialects.postgresql")
