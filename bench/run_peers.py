@@ -58,7 +58,7 @@ READING = (
     'Where opcenter\'s time goes: see "Performance round 2 (issue 16)" above. In short, '
     "through the API a 200-node no-op run is the RunManualDagNodes call writing the Dag and "
     "its 200 instances in one transaction, the engine finishing the virtual nodes in one or two "
-    "steps, and the client's ListDags polls (every 5 ms, about 1.1–1.6 ms of server CPU each); "
+    "steps, and the client's ListDags polls (every 5 ms, about 0.7 ms of server CPU each); "
     "as a CLI process, `opcenter run --wait` is mostly imports (SQLAlchemy first), then "
     "compiling the statements it uses once, the run, and its engine's start and stop.",
 )
