@@ -107,6 +107,19 @@ def test_a_failed_run_keeps_its_nonce_and_audit_row_and_writes_nothing(
         server.stop()
 
 
+def _serve(ctx: ServiceContext, registry: Registry) -> ServerThread:
+    """A server of `registry`'s operations, each request in one store transaction."""
+    app = create_app(
+        services=ctx,
+        key_resolver=make_key_resolver(),
+        authorize=Authorizer(ctx.db, ctx.settings),
+        registry=registry,
+        nonces=StoreNonceStore(ctx.db),
+        request_transaction=ctx.db.request_transaction,
+    )
+    return ServerThread(app).start()
+
+
 def test_an_unexpected_error_in_the_transaction_keeps_nonce_and_audit_row(
     ctx: ServiceContext,
 ) -> None:
@@ -121,15 +134,7 @@ def test_an_unexpected_error_in_the_transaction_keeps_nonce_and_audit_row(
             )
         raise RuntimeError("a bug")
 
-    app = create_app(
-        services=ctx,
-        key_resolver=make_key_resolver(),
-        authorize=Authorizer(ctx.db, ctx.settings),
-        registry=registry,
-        nonces=StoreNonceStore(ctx.db),
-        request_transaction=ctx.db.request_transaction,
-    )
-    server = ServerThread(app).start()
+    server = _serve(ctx, registry)
     try:
         query = _signed({"Action": "BreakDown"})
         status, body = _send(server, query)
@@ -164,15 +169,7 @@ def test_a_failed_handler_s_after_commit_actions_are_dropped_with_its_writes(
     registry.operation("Succeed", in_request_transaction=True)(
         lambda call: write_then("succeeded", call)
     )
-    app = create_app(
-        services=ctx,
-        key_resolver=make_key_resolver(),
-        authorize=Authorizer(ctx.db, ctx.settings),
-        registry=registry,
-        nonces=StoreNonceStore(ctx.db),
-        request_transaction=ctx.db.request_transaction,
-    )
-    server = ServerThread(app).start()
+    server = _serve(ctx, registry)
     try:
         # When both are called
         status, body = _send(server, _signed({"Action": "FailLate"}))
