@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,12 +21,16 @@ from typing import Any, TypeVar
 import pytest
 from alibabacloud_dataworks_public20200518 import models as dw
 from alibabacloud_dataworks_public20200518.client import Client
+from alibabacloud_tea_openapi import models as open_api_models
 from alibabacloud_tea_openapi.exceptions import ClientException
 
 from opcenter.api.rpc import Authorize, allow_all
 from opcenter.api.server import ServerThread, build_server
 from opcenter.engine.scheduler import Engine
+from opcenter.iam.authorizer import Authorizer
+from opcenter.iam.resolver import StoreKeyResolver
 from opcenter.runners.local import LocalExecutor
+from opcenter.service import iam
 from opcenter.service.context import ServiceContext
 from opcenter.settings import load_settings
 from opcenter.store.db import Database
@@ -232,3 +237,42 @@ def create_flow(
 
 def dag_parameters(values: dict[str, str]) -> str:
     return json.dumps(values)
+
+
+def signed_client(endpoint: str, key_id: str, secret: str) -> Client:
+    """An official SDK client signing with this AccessKey, aimed at `endpoint` over http."""
+    config = open_api_models.Config(
+        access_key_id=key_id, access_key_secret=secret, endpoint=endpoint, protocol="http"
+    )
+    return Client(config)
+
+
+@contextmanager
+def signed_server(
+    tmp_path_factory: pytest.TempPathFactory, db: Database, name: str, account_id: str
+) -> Iterator[tuple[ServiceContext, ServerThread, Client, tuple[str, str]]]:
+    """The API server as `opcenter serve` builds it — AccessKeys from the store, the store's
+    authorizer, no engine — on `db`; with its context, the account's root key, and a client
+    signing with that key. Stopped (and the store's pool disposed) on exit."""
+    settings = load_settings(
+        environ={},
+        dotenv=None,
+        data_dir=tmp_path_factory.mktemp(name) / "data",
+        timezone="UTC",
+        account_id=account_id,
+    )
+    settings.data_dir.mkdir(parents=True)
+    ctx = ServiceContext(db=db, settings=settings)
+    key_id, secret = iam.ensure_root(ctx)
+    assert secret is not None
+    app = build_server(
+        ctx,
+        key_resolver=StoreKeyResolver(ctx.db, ctx.settings),
+        authorize=Authorizer(ctx.db, ctx.settings),
+    )
+    server = ServerThread(app).start()
+    try:
+        yield ctx, server, signed_client(server.endpoint, key_id, secret), (key_id, secret)
+    finally:
+        server.stop()
+        ctx.db.dispose()

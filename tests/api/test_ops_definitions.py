@@ -18,19 +18,21 @@ from typing import Any
 import pytest
 from alibabacloud_dataworks_public20200518 import models as dw
 from alibabacloud_dataworks_public20200518.client import Client
-from alibabacloud_tea_openapi import models as open_api_models
 from click.testing import CliRunner
 
-from opcenter.api.server import ServerThread, build_server
+from opcenter.api.server import ServerThread
 from opcenter.cli import cli
-from opcenter.iam.authorizer import Authorizer
-from opcenter.iam.resolver import StoreKeyResolver
 from opcenter.iam.system_policies import FULL_ACCESS, READ_ONLY_ACCESS
 from opcenter.service import iam
 from opcenter.service.context import ServiceContext
-from opcenter.settings import load_settings
 from opcenter.store.db import Database
-from tests.api.opsupport import assert_sdk_error, create_workspace, sdk_error
+from tests.api.opsupport import (
+    assert_sdk_error,
+    create_workspace,
+    sdk_error,
+    signed_client,
+    signed_server,
+)
 from tests.api.sdk import call_api
 
 WS = "mig"
@@ -75,14 +77,7 @@ class World:
     users: dict[str, Client] = field(default_factory=dict)
 
     def client(self, key_id: str, secret: str) -> Client:
-        return Client(
-            open_api_models.Config(
-                access_key_id=key_id,
-                access_key_secret=secret,
-                endpoint=self.server.endpoint,
-                protocol="http",
-            )
-        )
+        return signed_client(self.server.endpoint, key_id, secret)
 
 
 def _user(world: World, name: str, policy: str, role: str) -> None:
@@ -99,41 +94,14 @@ def _user(world: World, name: str, policy: str, role: str) -> None:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, module_db: Database) -> Iterator[World]:
-    settings = load_settings(
-        environ={},
-        dotenv=None,
-        data_dir=tmp_path_factory.mktemp("definitions_api") / "data",
-        timezone="UTC",
-        account_id=ACCOUNT,
-    )
-    settings.data_dir.mkdir(parents=True)
-    ctx = ServiceContext(db=module_db, settings=settings)
-    key_id, secret = iam.ensure_root(ctx)
-    assert secret is not None
-    app = build_server(
-        ctx,
-        key_resolver=StoreKeyResolver(ctx.db, ctx.settings),
-        authorize=Authorizer(ctx.db, ctx.settings),
-    )
-    server = ServerThread(app).start()
-    try:
-        root = Client(
-            open_api_models.Config(
-                access_key_id=key_id,
-                access_key_secret=secret,
-                endpoint=server.endpoint,
-                protocol="http",
-            )
-        )
+    with signed_server(tmp_path_factory, module_db, "definitions_api", ACCOUNT) as opened:
+        ctx, server, root, (key_id, secret) = opened
         built = World(ctx=ctx, server=server, root=root, root_key=(key_id, secret))
         create_workspace(root, WS)
         _user(built, "reader", READ_ONLY_ACCESS, "role_project_guest")
         _user(built, "visitor", FULL_ACCESS, "role_project_guest")
         _user(built, "dev", FULL_ACCESS, "role_project_dev")
         yield built
-    finally:
-        server.stop()
-        ctx.db.dispose()
 
 
 def apply(client: Client, body: dict[str, Any]) -> dict[str, Any]:

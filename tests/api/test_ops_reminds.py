@@ -17,15 +17,11 @@ from typing import Any
 import pytest
 from alibabacloud_dataworks_public20200518 import models as dw
 from alibabacloud_dataworks_public20200518.client import Client
-from alibabacloud_tea_openapi import models as open_api_models
 
-from opcenter.api.server import ServerThread, build_server
-from opcenter.iam.authorizer import Authorizer
-from opcenter.iam.resolver import StoreKeyResolver
+from opcenter.api.server import ServerThread
 from opcenter.iam.system_policies import FULL_ACCESS, READ_ONLY_ACCESS
 from opcenter.service import iam
 from opcenter.service.context import ServiceContext
-from opcenter.settings import load_settings
 from opcenter.store.alerts import dedupe_key, record_alert
 from opcenter.store.db import Database
 from tests.api.opsupport import (
@@ -36,6 +32,8 @@ from tests.api.opsupport import (
     create_flow,
     create_workspace,
     sdk_error,
+    signed_client,
+    signed_server,
 )
 
 WS, OTHER = "alerts", "other"
@@ -55,14 +53,7 @@ class World:
     users: dict[str, Client] = field(default_factory=dict)
 
     def client(self, key_id: str, secret: str) -> Client:
-        return Client(
-            open_api_models.Config(
-                access_key_id=key_id,
-                access_key_secret=secret,
-                endpoint=self.server.endpoint,
-                protocol="http",
-            )
-        )
+        return signed_client(self.server.endpoint, key_id, secret)
 
 
 def _user(world: World, name: str, policy: str, role: str) -> None:
@@ -77,32 +68,8 @@ def _user(world: World, name: str, policy: str, role: str) -> None:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, module_db: Database) -> Iterator[World]:
-    settings = load_settings(
-        environ={},
-        dotenv=None,
-        data_dir=tmp_path_factory.mktemp("reminds_api") / "data",
-        timezone="UTC",
-        account_id=ACCOUNT,
-    )
-    settings.data_dir.mkdir(parents=True)
-    ctx = ServiceContext(db=module_db, settings=settings)
-    key_id, secret = iam.ensure_root(ctx)
-    assert secret is not None
-    app = build_server(
-        ctx,
-        key_resolver=StoreKeyResolver(ctx.db, ctx.settings),
-        authorize=Authorizer(ctx.db, ctx.settings),
-    )
-    server = ServerThread(app).start()
-    try:
-        root = Client(
-            open_api_models.Config(
-                access_key_id=key_id,
-                access_key_secret=secret,
-                endpoint=server.endpoint,
-                protocol="http",
-            )
-        )
+    with signed_server(tmp_path_factory, module_db, "reminds_api", ACCOUNT) as opened:
+        ctx, server, root, _ = opened
         create_workspace(root, WS)
         other_id = create_workspace(root, OTHER)
         flow = create_flow(
@@ -118,9 +85,6 @@ def world(tmp_path_factory: pytest.TempPathFactory, module_db: Database) -> Iter
         _user(built, "reader", READ_ONLY_ACCESS, "role_project_guest")
         _user(built, "ops", FULL_ACCESS, "role_project_pe")
         yield built
-    finally:
-        server.stop()
-        ctx.db.dispose()
 
 
 def _create(client: Client, **fields: Any) -> int:
