@@ -48,6 +48,7 @@ from opcenter.engine import view as views  # noqa: E402
 from opcenter.engine.scheduler import Engine  # noqa: E402
 from opcenter.iam.authorizer import Authorizer  # noqa: E402
 from opcenter.iam.resolver import StoreKeyResolver  # noqa: E402
+from opcenter.process_memory import Trimmer  # noqa: E402
 from opcenter.service.context import ServiceContext  # noqa: E402
 from opcenter.service.iam import ensure_root  # noqa: E402
 from opcenter.settings import load_settings  # noqa: E402
@@ -178,7 +179,9 @@ def main() -> None:
     engine_tid = engine._thread.native_id if engine._thread else None  # for per-thread CPU
     print(f"listening {server.endpoint} engine-tid {engine_tid}", flush=True)
     try:
+        trimmer = Trimmer()  # as `opcenter serve` does
         while not stop.wait(0.5):
+            trimmer.tick()
             if wanted.is_set():
                 wanted.clear()
                 _dump_snapshot(Path(str(snapshots)), ctx.db)
