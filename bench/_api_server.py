@@ -16,10 +16,10 @@ server down; use it to see where time goes, not for the figures. With
 `OPCENTER_BENCH_TRACEMALLOC=<dir>` (bench/bench_memory.py `--tracemalloc`) allocations are
 traced from the start, and each SIGUSR1 dumps a `tracemalloc` snapshot to the path written in
 `<dir>/next`, then creates that path with the suffix `.done`; next to it, `.json` holds
-SQLite's own heap and glibc malloc's in-use and free-but-kept bytes (with
-`OPCENTER_BENCH_TRACEMALLOC_FRAMES=0`: those figures only, without tracing). (The store's own
-writer lock, store/db.py, replaced the OPCENTER_BENCH_SERIALIZE experiment this file once
-carried.)
+SQLite's own heap, glibc malloc's in-use and free-but-kept bytes and the number of run seeds
+the engine has not taken (with `OPCENTER_BENCH_TRACEMALLOC_FRAMES=0`: those figures only,
+without tracing). (The store's own writer lock, store/db.py, replaced the
+OPCENTER_BENCH_SERIALIZE experiment this file once carried.)
 """
 
 from __future__ import annotations
@@ -44,9 +44,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from opcenter.api.server import ServerThread, build_server  # noqa: E402
+from opcenter.engine import view as views  # noqa: E402
 from opcenter.engine.scheduler import Engine  # noqa: E402
 from opcenter.iam.authorizer import Authorizer  # noqa: E402
 from opcenter.iam.resolver import StoreKeyResolver  # noqa: E402
+from opcenter.process_memory import Trimmer  # noqa: E402
 from opcenter.service.context import ServiceContext  # noqa: E402
 from opcenter.service.iam import ensure_root  # noqa: E402
 from opcenter.settings import load_settings  # noqa: E402
@@ -128,14 +130,16 @@ def _native_memory() -> dict[str, int]:
     return out
 
 
-def _dump_snapshot(folder: Path) -> None:
+def _dump_snapshot(folder: Path, db: object) -> None:
     """A tracemalloc snapshot of what is live now (after a full collection) to `folder/next`
-    (when tracing), and the native memory figures next to it as JSON."""
+    (when tracing), and the native memory figures next to it as JSON, with the number of run
+    seeds (engine/view.py) waiting for the engine of `db` (`seeds_kept`: a count, not bytes)."""
     gc.collect()
     target = Path((folder / "next").read_text().strip())
     if tracemalloc.is_tracing():
         tracemalloc.take_snapshot().dump(str(target))
-    target.with_suffix(".json").write_text(json.dumps(_native_memory()))
+    figures = {**_native_memory(), "seeds_kept": views.kept_seeds(db)}
+    target.with_suffix(".json").write_text(json.dumps(figures))
     target.with_suffix(".done").touch()
 
 
@@ -175,10 +179,12 @@ def main() -> None:
     engine_tid = engine._thread.native_id if engine._thread else None  # for per-thread CPU
     print(f"listening {server.endpoint} engine-tid {engine_tid}", flush=True)
     try:
+        trimmer = Trimmer()  # as `opcenter serve` does
         while not stop.wait(0.5):
+            trimmer.tick()
             if wanted.is_set():
                 wanted.clear()
-                _dump_snapshot(Path(str(snapshots)))
+                _dump_snapshot(Path(str(snapshots)), ctx.db)
     finally:
         server.stop()
         engine.stop()

@@ -33,7 +33,7 @@ diagnostic: the server runs through bench/_api_server.py with `tracemalloc` on, 
 into DIR after each phase (on SIGUSR1), and the growth between the warm-up and the last snapshot
 is printed by allocation site (tracemalloc costs memory and time: such a run's figures are not
 the ones reported); `--frames 0` keeps only the native figures (SQLite's heap, malloc's bytes in
-use and free-but-kept), at full speed.
+use and free-but-kept, and the count of run seeds the engine has not taken), at full speed.
 """
 
 from __future__ import annotations
@@ -142,11 +142,16 @@ def snapshot(server: Server, folder: Path, name: str) -> Path:
 
 
 def print_native(snapshots: list[Path]) -> None:
-    """SQLite's heap and malloc's in-use / free-but-kept bytes at each snapshot (MiB)."""
+    """SQLite's heap and malloc's in-use / free-but-kept bytes at each snapshot (MiB), and the
+    run seeds the engine has not taken (a count)."""
     print("\nnative memory at each snapshot (MiB):")
     for path in snapshots:
         figures = json.loads(path.with_suffix(".json").read_text())
-        print(f"  {path.stem:>12}: " + ", ".join(f"{k} {v / MIB:.2f}" for k, v in figures.items()))
+        seeds = figures.pop("seeds_kept", None)
+        line = ", ".join(f"{k} {v / MIB:.2f}" for k, v in figures.items())
+        if seeds is not None:
+            line += f"; run seeds not taken: {seeds}"
+        print(f"  {path.stem:>12}: {line}")
 
 
 def print_growth(first: Path, last: Path, top: int = 25) -> None:

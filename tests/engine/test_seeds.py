@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from opcenter.domain.model import DagStatus
 from opcenter.engine import view as views
+from opcenter.engine.scheduler import Engine
 from opcenter.engine.view import DagView
 from opcenter.service import instances as ops
 from opcenter.service.context import ServiceContext
-from tests.engine.builders import biz, by_name, make_flow, node, run_flow
+from tests.engine.builders import biz, by_name, make_flow, node, run_flow, wait_dag
 
 PROD = "PROD"
 
@@ -94,3 +95,54 @@ def test_seeds_are_bounded(ctx: ServiceContext, monkeypatch) -> None:  # type: i
         assert views.take_seed(ctx.db, 2) is not None
     finally:
         views.drop_seeds(ctx.db)
+
+
+def test_a_seed_offered_after_the_dag_was_loaded_is_not_kept(ctx: ServiceContext) -> None:
+    # Issue 16: the engine may load a new Dag from the store between its creator's commit and
+    # the creator's offer; that seed would wait, never taken, until evicted.
+    views.accept_seeds(ctx.db)
+    try:
+        seed = views.Seed([(7, "NOT_RUN", "MANUAL", 99, False, 0, None, 1, None)], [])
+        assert views.take_seed(ctx.db, 7) is None  # the engine read Dag 7 from the store
+        views.offer_seeds(ctx.db, {7: seed, 8: seed})  # then its creator offers it
+        assert views.kept_seeds(ctx.db) == 1
+        assert views.take_seed(ctx.db, 7) is None
+        assert views.take_seed(ctx.db, 8) is seed
+        assert views.kept_seeds(ctx.db) == 0
+    finally:
+        views.drop_seeds(ctx.db)
+
+
+def test_no_seed_is_left_when_the_engine_starts_the_dag_before_the_offer(
+    ctx: ServiceContext, engine: Engine
+) -> None:
+    # Given a run created in a request transaction whose first after-commit action (before the
+    # creator's offer) lets the engine start and finish the new Dag from the store
+    flow = _flow(ctx)
+    created: list[int] = []
+
+    def engine_first() -> None:
+        ctx.notify()
+        assert wait_dag(ctx, created[0]) is DagStatus.SUCCESS
+
+    with ctx.db.request_transaction():
+        ctx.db.after_commit(engine_first)
+        created.append(run_flow(flow).dag_id)
+    # Then the seed offered afterwards is not kept: nothing will take it
+    assert views.kept_seeds(ctx.db) == 0
+    # And a run created the ordinary way is still seeded and started from its seed
+    later = run_flow(flow)
+    assert wait_dag(ctx, later.dag_id) is DagStatus.SUCCESS
+    assert views.kept_seeds(ctx.db) == 0
+
+
+def test_the_seeds_of_a_failed_runs_later_dates_are_dropped(
+    ctx: ServiceContext, engine: Engine
+) -> None:
+    # Given a run of three dates whose first date fails: the later two do not start
+    flow = make_flow(ctx, [node("bad", "shell", "exit 1"), node("after", after=["bad"])])
+    created = run_flow(flow, start_biz_date=biz(days_ago=2), end_biz_date=biz())
+    assert len(created.dag_ids) == 3
+    assert wait_dag(ctx, created.dag_ids[0]) is DagStatus.FAILURE
+    # Then their seeds are not kept for them
+    assert views.kept_seeds(ctx.db) == 0

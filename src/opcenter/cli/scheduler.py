@@ -5,7 +5,8 @@ leads and drives the Dags, the others stand by and take over within a few second
 leader's death, recovering from the store first (cli/_leading.py, engine/recovery.py).
 `/healthz`, `/readyz` and `/metrics` are served on the health port (api/health.py): `/readyz`
 says "leader" or "standby". API processes (`opcenter serve --no-engine`) put operations into the
-store, where the leading scheduler sees them.
+store, where the leading scheduler sees them. Every 10 seconds the memory the process freed goes
+back to the system (process_memory.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import click
 from opcenter.cli._leading import EngineLead, open_long_running
 from opcenter.cli._output import data_dir_given, data_dir_option
 from opcenter.errors import OpcenterError
+from opcenter.process_memory import Trimmer
 from opcenter.service.retention import RetentionSweeper
 from opcenter.settings import load_settings
 
@@ -76,8 +78,9 @@ def scheduler(
     base_url = f"http://{settings.host}:{settings.port}"  # OPCENTER_PUBLIC_URL takes precedence
     alerts = AlertSender(ctx.db, settings, base_url=base_url, active=lambda: lead.leading).start()
     try:
+        trimmer = Trimmer()  # freed memory back to the system (process_memory.py)
         while not stop.wait(0.5):
-            pass
+            trimmer.tick()
     finally:
         click.echo("Stopping.")
         alerts.stop()

@@ -14,7 +14,8 @@ processes drive the Dags, and any number of such servers may run on one PostgreS
 `/healthz`, `/readyz` and `/metrics` are served on the same port (api/health.py).
 
 A background thread also sweeps old logs and work directories (service/retention.py), and,
-beside the engine, another sends the alerts it records (alerts/sender.py).
+beside the engine, another sends the alerts it records (alerts/sender.py). Every 10 seconds the
+memory the process freed goes back to the system (process_memory.py).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from opcenter.cli._leading import EngineLead, open_long_running
 from opcenter.cli._output import data_dir_given, data_dir_option
 from opcenter.engine.scheduler import Engine
 from opcenter.errors import NotFound, OpcenterError
+from opcenter.process_memory import Trimmer
 from opcenter.service.context import ServiceContext
 from opcenter.service.retention import RetentionSweeper
 from opcenter.settings import load_settings
@@ -140,8 +142,9 @@ def serve(
     sweeper.start()
     alerts = _alert_sender(ctx, leader, f"http://{server.endpoint}")
     try:
+        trimmer = Trimmer()  # freed memory back to the system (process_memory.py)
         while not stop.wait(0.5):
-            pass
+            trimmer.tick()
     finally:
         click.echo("Stopping.")
         server.stop()

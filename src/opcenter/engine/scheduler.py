@@ -837,6 +837,7 @@ class Engine:
             elif status is DagStatus.FAILURE:
                 del self._dags[dag_id]
                 self._dag_failed = True
+                views.drop_run_seeds(self.ctx.db, view.run_id)  # its later dates wait
             else:  # a finished Dag runs again (see `_reload`): advance it in the next step
                 self._next.add(dag_id)
 

@@ -496,6 +496,7 @@ class _RunWriter:
                 seeds[dag_id] = Seed(
                     [(iid, *s) for iid, s in zip(ids, seeded, strict=True)],
                     [(ids[p], ids[c]) for p, c in parent_pairs],
+                    self.run_id,
                 )
         self.session.connection().execute(_INSERT_DAG, dags)
         conn = self.session.connection()
