@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from opcenter import process_memory
 from opcenter.process_memory import Trimmer, trim
 
 MIB = 1024 * 1024
@@ -45,3 +46,8 @@ def test_the_trimmer_trims_at_most_once_per_interval() -> None:
     trimmer._due = time.monotonic() - 1  # due: trims, and the next one is an interval away
     trimmer.tick()
     assert trimmer._due >= time.monotonic() + 3599
+
+
+def test_the_arena_cap_is_accepted_by_the_c_library() -> None:
+    # glibc (every Linux machine of this project) takes M_ARENA_MAX at run time
+    assert process_memory.cap_arenas(process_memory.ARENAS)

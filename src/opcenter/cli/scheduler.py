@@ -18,7 +18,7 @@ import click
 from opcenter.cli._leading import EngineLead, open_long_running
 from opcenter.cli._output import data_dir_given, data_dir_option
 from opcenter.errors import OpcenterError
-from opcenter.process_memory import Trimmer
+from opcenter.process_memory import Trimmer, cap_arenas
 from opcenter.service.retention import RetentionSweeper
 from opcenter.settings import load_settings
 
@@ -52,6 +52,7 @@ def scheduler(
     from opcenter.api.health import health_app
     from opcenter.api.server import ServerThread
 
+    cap_arenas()  # before any thread (process_memory.py)
     settings = load_settings(data_dir=data_dir_given(data_dir), workers=workers)
     ctx, stop = open_long_running(settings)
     lead = EngineLead(ctx, stop, who="This scheduler", standing_by=STANDING_BY)

@@ -30,7 +30,7 @@ from opcenter.cli._leading import EngineLead, open_long_running
 from opcenter.cli._output import data_dir_given, data_dir_option
 from opcenter.engine.scheduler import Engine
 from opcenter.errors import NotFound, OpcenterError
-from opcenter.process_memory import Trimmer
+from opcenter.process_memory import Trimmer, cap_arenas
 from opcenter.service.context import ServiceContext
 from opcenter.service.retention import RetentionSweeper
 from opcenter.settings import load_settings
@@ -95,6 +95,8 @@ def serve(
     the first start the root AccessKey is created, once the port is bound, and its secret is
     printed this one time; `opcenter iam key create` makes another root key at any time."""
     from opcenter.api.server import ServerThread, build_server
+
+    cap_arenas()  # before any thread (process_memory.py)
     from opcenter.iam.authorizer import Authorizer
     from opcenter.iam.resolver import StoreKeyResolver
     from opcenter.service.iam import ensure_root
