@@ -26,6 +26,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Histogram,
+    ProcessCollector,
     disable_created_metrics,
     generate_latest,
 )
@@ -55,6 +56,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 disable_created_metrics()  # no `*_created` series: half the output, and nothing reads them
 REGISTRY = CollectorRegistry(auto_describe=True)
 """This process's counters and histograms (the store gauges are added per app when scraped)."""
+ProcessCollector(registry=REGISTRY)  # process_resident_memory_bytes, CPU seconds, open fds
 
 API_REQUESTS = Counter(
     "opcenter_api_requests",

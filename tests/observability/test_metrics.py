@@ -150,6 +150,8 @@ def test_metrics_count_a_known_run_and_match_the_store(live: Live) -> None:
     # The alert counters are declared (counted by the alert deliveries, by channel).
     declared = _families(live.endpoint)
     assert declared["opcenter_alerts_sent"] == declared["opcenter_alerts_failed"] == "counter"
+    # The process's own figures (resident memory: docs/operations.md "Memory").
+    assert declared["process_resident_memory_bytes"] == "gauge"
 
     # Instances by state and node type: the store's own count.
     with live.ctx.db.transaction(readonly=True) as session:
