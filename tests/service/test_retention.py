@@ -182,7 +182,8 @@ def _deliver(ctx: ServiceContext, alert_id: int, channel: str, outcome: str, now
                 AlertDelivery.id, AlertDelivery.attempts, AlertDelivery.next_attempt_at
             ).where(AlertDelivery.message_id == alert_id, AlertDelivery.channel == channel)
         ).one()
-    held = outbox.claim(ctx.db, (row[0], row[1], row[2]), now, 60_000)
+    due = outbox.Due(row[0], row[1], row[2], destination="")  # what `due` would have read
+    held = outbox.claim(ctx.db, due, now, 60_000)
     assert held is not None
     if outcome == "SENT":
         assert outbox.sent(ctx.db, held, now)
