@@ -40,13 +40,11 @@ DEFAULT_SESSION_IDLE_MINUTES = 30
 EXECUTORS = ("local", "celery")
 BROKER_SCHEMES = ("amqp", "amqps", "pyamqp", "redis", "rediss")  # RabbitMQ or Redis
 LOG_FORMATS = ("text", "json")
-_SWITCH = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
+# The words a yes/no setting takes (OPCENTER_METRICS, OPCENTER_SMTP_STARTTLS).
+_SWITCH = {"on": True, "true": True, "1": True, "yes": True}
+_SWITCH |= {"off": False, "false": False, "0": False, "no": False}
 DEFAULT_ALERT_MAX_ATTEMPTS = 10  # sending an alert: 5 s, 10 s, 20 s ... 300 s apart, then FAILED
 DEFAULT_ALERT_TIMEOUT_SECONDS = 10.0  # each network call of the alert sender
-
-
-_BOOLEANS = ("true", "false", "1", "0", "yes", "no")
-_TRUE = ("true", "1", "yes")
 
 
 class SettingsError(InvalidParameter):
@@ -167,7 +165,7 @@ def _alert_settings(get: Callable[[str], str | None]) -> dict[str, object]:
     if (v := get("SMTP_PORT")) is not None:
         found["smtp_port"] = _int("OPCENTER_SMTP_PORT", v, minimum=1, maximum=65535)
     if (v := get("SMTP_STARTTLS")) is not None:
-        found["smtp_starttls"] = _choice("OPCENTER_SMTP_STARTTLS", v, _BOOLEANS) in _TRUE
+        found["smtp_starttls"] = _SWITCH[_choice("OPCENTER_SMTP_STARTTLS", v, tuple(_SWITCH))]
     if (v := get("MAIL_ADDRESSES")) is not None:
         pairs = [item.split("=", 1) for item in v.split(",") if item.strip()]
         if any(len(p) != 2 or "@" not in p[1] or not p[0].strip() for p in pairs):
