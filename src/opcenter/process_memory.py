@@ -4,11 +4,12 @@ glibc's malloc keeps what is freed inside its arenas (one per thread that conten
 for later reuse. Under a server's mix of request threads, the engine, the alert sender and
 SQLite, those free chunks are scattered, and the free-but-kept total creeps up: the resident
 size grows although no more memory is in use (issue 16: +1.2 MiB over 50,000 instances, most
-of a server's growth once its caches are full). `trim()` asks glibc to return every whole free
-page (`malloc_trim(0)`, a few milliseconds); `opcenter serve` and `opcenter scheduler` call it
-every `TRIM_INTERVAL_SECONDS` (`Trimmer`), and cap the number of malloc arenas at `ARENAS`
-before starting their threads (`cap_arenas`; issue 16's memory benchmark: +3.2 MiB per 100,000
-instances in the second half with the trim alone, +0.27 with the cap, throughput unchanged).
+of a server's growth once its caches are full). `trim()` asks glibc to return every whole
+free page (`malloc_trim(0)`, about 30 µs on a small process); `opcenter serve` and
+`opcenter scheduler` call it every `TRIM_INTERVAL_SECONDS` (`Trimmer`), and cap the number of
+malloc arenas at `ARENAS` before starting their threads (`cap_arenas`; issue 16's memory
+benchmark: +3.2 MiB per 100,000 instances in the second half with the trim alone, +0.27 with
+the cap, throughput unchanged).
 Elsewhere than glibc both do nothing.
 """
 
@@ -30,31 +31,25 @@ ARENAS = 2
 _M_ARENA_MAX = -8
 
 
-def _malloc_trim() -> Callable[[int], int] | None:
+def _libc(name: str, *argtypes: type) -> Callable[..., int] | None:
+    """The C library's function `name`, or None where it has none (musl, macOS)."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
-        function = libc.malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to call
+        function = getattr(ctypes.CDLL(ctypes.util.find_library("c") or None), name)
+    except (OSError, AttributeError):
         return None
-    function.argtypes = [ctypes.c_size_t]
+    function.argtypes = list(argtypes)
     function.restype = ctypes.c_int
     return function  # type: ignore[no-any-return]
 
 
-_TRIM = _malloc_trim()
+_TRIM = _libc("malloc_trim", ctypes.c_size_t)
 
 
 def cap_arenas(count: int = ARENAS) -> bool:
     """Let malloc create at most `count` arenas from now on (call before starting threads);
     False where the C library has no `mallopt`."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
-    return bool(mallopt(_M_ARENA_MAX, count))
+    mallopt = _libc("mallopt", ctypes.c_int, ctypes.c_int)
+    return mallopt is not None and bool(mallopt(_M_ARENA_MAX, count))
 
 
 def trim() -> bool:
