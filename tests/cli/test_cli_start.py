@@ -132,3 +132,13 @@ def test_run_wait_imports_no_metrics_library_nor_postgresql_dialect(
     assert not _loaded(modules, "prometheus_client")
     assert not _loaded(modules, "opcenter.metrics")
     assert not _loaded(modules, "sqlalchemy.dialects.postgresql")
+
+
+def test_run_wait_of_virtual_nodes_loads_no_process_runner(data_dir: Path, tmp_path: Path) -> None:
+    # Virtual and dry-run instances finish inside the engine: the executor loads the code that
+    # starts and supervises a process (runners/attempt.py, the runners) for its first attempt
+    modules = _imported(data_dir, tmp_path, "run", "flow", "-w", "ws", "--bizdate",
+                        "2020-11-11", "--wait", "--json")  # fmt: skip
+    assert _loaded(modules, "opcenter.runners.local")  # the executor was built
+    runners = ("attempt", "registry", "shell", "python", "sql")
+    assert [r for r in runners if _loaded(modules, f"opcenter.runners.{r}")] == []
