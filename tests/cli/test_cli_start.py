@@ -24,9 +24,15 @@ try:
     main(exit_at_once=False)
 except SystemExit:
     pass
+names = sorted(sys.modules)
+tables = sys.modules.get("opcenter.store.tables")
+if tables is not None and any(m.configured for m in tables.Base.registry.mappers):
+    names.append(CONFIGURED)
 with open(out, "w") as f:
-    f.write("\\n".join(sorted(sys.modules)))
+    f.write("\\n".join(names))
 """
+CONFIGURED = "(orm-mappers-configured)"  # the line the probe adds when the ORM was used
+PROBE = PROBE.replace("CONFIGURED", repr(CONFIGURED))
 NEVER = ("opcenter.api", "opcenter.engine.scheduler", "uvicorn", "starlette", "alembic")
 
 
@@ -132,3 +138,23 @@ def test_run_wait_imports_no_metrics_library_nor_postgresql_dialect(
     assert not _loaded(modules, "prometheus_client")
     assert not _loaded(modules, "opcenter.metrics")
     assert not _loaded(modules, "sqlalchemy.dialects.postgresql")
+
+
+def test_run_wait_of_virtual_nodes_loads_no_process_runner(data_dir: Path, tmp_path: Path) -> None:
+    # Virtual and dry-run instances finish inside the engine: the executor loads the code that
+    # starts and supervises a process (runners/attempt.py, the runners) for its first attempt
+    modules = _imported(data_dir, tmp_path, "run", "flow", "-w", "ws", "--bizdate",
+                        "2020-11-11", "--wait", "--json")  # fmt: skip
+    assert _loaded(modules, "opcenter.runners.local")  # the executor was built
+    runners = ("attempt", "registry", "shell", "python", "sql")
+    assert [r for r in runners if _loaded(modules, f"opcenter.runners.{r}")] == []
+
+
+def test_run_wait_never_configures_the_orm_mappers(data_dir: Path, tmp_path: Path) -> None:
+    # Every statement of a run (plan, create, the engine's start, steps and the progress table)
+    # is Core on the tables: the first ORM statement would configure all mappers (~13 ms)
+    modules = _imported(data_dir, tmp_path, "run", "flow", "-w", "ws", "--bizdate",
+                        "2020-11-12", "--wait")  # fmt: skip
+    assert _loaded(modules, "opcenter.engine.scheduler")
+    assert CONFIGURED not in modules
+    assert CONFIGURED in _imported(data_dir, tmp_path, "workspace", "list")  # the probe works

@@ -75,25 +75,28 @@ _WORDS = {
     "UNFINISHED": "was not finished in time",
 }
 
+# Core, like the statements below: the engine's ORM would configure every mapper first.
+_RM = Remind.__table__
+_RT = RemindTarget.__table__
 _RULES = sa.select(
-    Remind.id,
-    Remind.workspace_id,
-    Remind.name,
-    Remind.remind_unit,
-    Remind.remind_type,
-    Remind.detail,
-    Remind.alert_unit,
-    Remind.alert_targets,
-    Remind.alert_methods,
-    Remind.robot_urls,
-    Remind.webhooks,
-    Remind.alert_interval,
-    Remind.max_alert_times,
-    Remind.dnd_end,
-    RemindTarget.kind,
-    RemindTarget.target_id,
-).join(RemindTarget, RemindTarget.remind_id == Remind.id)
-_RULES = _RULES.where(Remind.use_flag.is_(True))
+    _RM.c.id,
+    _RM.c.workspace_id,
+    _RM.c.name,
+    _RM.c.remind_unit,
+    _RM.c.remind_type,
+    _RM.c.detail,
+    _RM.c.alert_unit,
+    _RM.c.alert_targets,
+    _RM.c.alert_methods,
+    _RM.c.robot_urls,
+    _RM.c.webhooks,
+    _RM.c.alert_interval,
+    _RM.c.max_alert_times,
+    _RM.c.dnd_end,
+    _RT.c.kind,
+    _RT.c.target_id,
+).join(_RT, _RT.c.remind_id == _RM.c.id)
+_RULES = _RULES.where(_RM.c.use_flag.is_(True))
 _DAG = sa.select(_D.c.workspace_id, _D.c.workflow_id, _D.c.run_id).where(
     _D.c.id == sa.bindparam("dag_id")
 )

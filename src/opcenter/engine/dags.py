@@ -162,22 +162,22 @@ def start_next(session: Session, run_id: int, seq: int, now: int) -> tuple[int, 
 def startable_dags(session: Session, runs: Collection[int] | None = None) -> list[int]:
     """CREATED Dags that may start: the first of their run, or the one after a SUCCESS
     (of the runs `runs` only, when given)."""
-    prev = sa.orm.aliased(Dag)
-    query = sa.select(Dag.id)
+    prev = D.alias()
+    query = sa.select(D.c.id)
     if runs is not None:
-        query = query.where(Dag.run_id.in_(sorted(runs)))
+        query = query.where(D.c.run_id.in_(sorted(runs)))
     rows = session.execute(
-        query.where(Dag.status == DagStatus.CREATED.value)
+        query.where(D.c.status == DagStatus.CREATED.value)
         .where(
             sa.or_(
-                Dag.seq == 0,
+                D.c.seq == 0,
                 sa.exists().where(
-                    prev.run_id == Dag.run_id,
-                    prev.seq == Dag.seq - 1,
-                    prev.status == DagStatus.SUCCESS.value,
+                    prev.c.run_id == D.c.run_id,
+                    prev.c.seq == D.c.seq - 1,
+                    prev.c.status == DagStatus.SUCCESS.value,
                 ),
             )
         )
-        .order_by(Dag.id)
+        .order_by(D.c.id)
     ).all()
     return [r.id for r in rows]

@@ -58,6 +58,12 @@ RERUN_LINE = "An automatic rerun is scheduled (AutoRerunTimes)."
 UNKILLABLE_LINE = "Its processes could not be killed: no automatic rerun."
 
 _NO_PROCESS = {"pgid": None, "proc_start": None, "proc_boot": None}
+# Statements on the Core tables: the engine's session holds no ORM Instance objects that an
+# update would leave stale, and a start that recovers nothing maps and configures no ORM class
+# for them (an ORM update also read back the ids it changed, to synchronise the session).
+_I = Instance.__table__
+_D = Dag.__table__
+_W = WorkerAttempt.__table__
 
 
 @dataclass
@@ -90,13 +96,13 @@ def recover(
     caller's transaction; the caller calls `write_logs()` on the result after it commits."""
     scope = _scope(runs)
     if keep:
-        scope.append(Instance.id.not_in(sorted(keep)))
+        scope.append(_I.c.id.not_in(sorted(keep)))
     recorded = _recorded(session, scope)
     reaped = reap_all(recorded.values(), settings.stop_grace_seconds)
     unkillable = {iid for iid, handle in recorded.items() if handle in reaped and alive(handle)}
     rows = session.execute(
-        sa.select(Instance.id, Instance.dag_id, Instance.attempt, Instance.stopped_by).where(
-            Instance.status == InstanceStatus.RUNNING.value, *scope
+        sa.select(_I.c.id, _I.c.dag_id, _I.c.attempt, _I.c.stopped_by).where(
+            _I.c.status == InstanceStatus.RUNNING.value, *scope
         )
     ).all()
     result = Recovery(instance_ids=[r.id for r in rows], reaped=reaped)
@@ -116,14 +122,9 @@ def remote_attempts(
     (DagId, row state). A result a previous leader read but whose engine did not record it
     (`reported`) is turned back into `finished`, so it reaches the new engine."""
     rows = session.execute(
-        sa.select(Instance.id, Instance.attempt, Instance.dag_id)
-        .join(
-            WorkerAttempt,
-            sa.and_(
-                WorkerAttempt.instance_id == Instance.id, WorkerAttempt.attempt == Instance.attempt
-            ),
-        )
-        .where(Instance.status == InstanceStatus.RUNNING.value, *_scope(runs))
+        sa.select(_I.c.id, _I.c.attempt, _I.c.dag_id)
+        .join(_W, sa.and_(_W.c.instance_id == _I.c.id, _W.c.attempt == _I.c.attempt))
+        .where(_I.c.status == InstanceStatus.RUNNING.value, *_scope(runs))
     ).all()
     dags = {(r.id, r.attempt): r.dag_id for r in rows}
     states = worker_rows.adoptable(session, dags)
@@ -133,13 +134,13 @@ def remote_attempts(
 def _scope(runs: Collection[int] | None) -> list[Any]:
     if runs is None:
         return []
-    return [Instance.dag_id.in_(sa.select(Dag.id).where(Dag.run_id.in_(list(runs))))]
+    return [_I.c.dag_id.in_(sa.select(_D.c.id).where(_D.c.run_id.in_(list(runs))))]
 
 
 def _recorded(session: Session, scope: list[Any]) -> dict[int, ProcessHandle]:
     rows = session.execute(
-        sa.select(Instance.id, Instance.pgid, Instance.proc_start, Instance.proc_boot).where(
-            Instance.pgid.is_not(None), *scope
+        sa.select(_I.c.id, _I.c.pgid, _I.c.proc_start, _I.c.proc_boot).where(
+            _I.c.pgid.is_not(None), *scope
         )
     ).all()
     return {
@@ -167,11 +168,11 @@ def _fail(session: Session, instance_id: int, attempt: int, now: int, message: s
     `_forget_processes`); the attempt's row too."""
     end_attempt(session, instance_id, attempt, InstanceStatus.FAILURE, message, now)
     session.execute(
-        sa.update(Instance)
+        sa.update(_I)
         .where(
-            Instance.id == instance_id,
-            Instance.attempt == attempt,
-            Instance.status == InstanceStatus.RUNNING.value,
+            _I.c.id == instance_id,
+            _I.c.attempt == attempt,
+            _I.c.status == InstanceStatus.RUNNING.value,
         )
         .values(
             status=InstanceStatus.FAILURE.value,
@@ -186,7 +187,7 @@ def _forget_processes(session: Session, scope: list[Any], *, keep: Collection[in
     """Every recorded group in scope is gone now (or, for `keep`, could not be killed and stays
     recorded so that the next start tries again)."""
     session.execute(
-        sa.update(Instance)
-        .where(Instance.pgid.is_not(None), Instance.id.not_in(list(keep)), *scope)
+        sa.update(_I)
+        .where(_I.c.pgid.is_not(None), _I.c.id.not_in(list(keep)), *scope)
         .values(**_NO_PROCESS)
     )

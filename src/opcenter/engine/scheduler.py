@@ -619,10 +619,10 @@ class Engine:
     def _load_started(self, session: Session, now: int) -> None:
         for dag_id in dagstore.startable_dags(session, runs=self.runs):
             dagstore.start_dag(session, dag_id, now)
-        query = sa.select(Dag.id).where(Dag.status == DagStatus.RUNNING.value)
+        query = sa.select(_D.c.id).where(_D.c.status == DagStatus.RUNNING.value)
         if self.runs is not None:
-            query = query.where(Dag.run_id.in_(sorted(self.runs)))
-        running = session.scalars(query.order_by(Dag.id)).all()
+            query = query.where(_D.c.run_id.in_(sorted(self.runs)))
+        running = session.scalars(query.order_by(_D.c.id)).all()
         for dag_id in running:
             view = DagView.load(session, dag_id)
             if view is not None:

@@ -41,29 +41,31 @@ S = InstanceStatus
 _STATUS = {s.value: s for s in InstanceStatus}
 _TASK_TYPE = {t.value: t for t in TaskType}
 # Built once and run through the driver (store/prepared.py): every Dag the engine starts is
-# loaded with these.
+# loaded with these. On the Core tables: a statement of mapped attributes compiles through the
+# ORM, which configures every mapper first.
+_D = Dag.__table__
+_I = Instance.__table__
+_E = InstanceEdge.__table__
 _DAG = Prepared(
-    sa.select(Dag.id, Dag.run_id, Dag.seq, Dag.status, Dag.revision, Dag.start_time).where(
-        Dag.id == sa.bindparam("dag_id")
+    sa.select(_D.c.id, _D.c.run_id, _D.c.seq, _D.c.status, _D.c.revision, _D.c.start_time).where(
+        _D.c.id == sa.bindparam("dag_id")
     )
 )
 _INSTANCES = Prepared(
     sa.select(
-        Instance.id,
-        Instance.status,
-        Instance.task_type,
-        Instance.file_type,
-        Instance.suspended,
-        Instance.attempt,
-        Instance.retry_at,
-        Instance.priority,
-        Instance.stopped_by,
-    ).where(Instance.dag_id == sa.bindparam("dag_id"))
+        _I.c.id,
+        _I.c.status,
+        _I.c.task_type,
+        _I.c.file_type,
+        _I.c.suspended,
+        _I.c.attempt,
+        _I.c.retry_at,
+        _I.c.priority,
+        _I.c.stopped_by,
+    ).where(_I.c.dag_id == sa.bindparam("dag_id"))
 )
 _EDGES = Prepared(
-    sa.select(InstanceEdge.parent_id, InstanceEdge.child_id).where(
-        InstanceEdge.dag_id == sa.bindparam("dag_id")
-    )
+    sa.select(_E.c.parent_id, _E.c.child_id).where(_E.c.dag_id == sa.bindparam("dag_id"))
 )
 
 

@@ -16,7 +16,6 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from opcenter.runners.attempt import STOP_GRACE_SECONDS, _ended_early, run_attempt
 from opcenter.runners.base import (
     ExecutorEvents,
     InstanceResult,
@@ -25,14 +24,15 @@ from opcenter.runners.base import (
     ProcessHandle,
     call_events,
 )
-from opcenter.runners.registry import default_runners
 from opcenter.runners.runner import Runner
 from opcenter.runners.sandbox import Sandbox
-from opcenter.settings import Settings
+from opcenter.settings import DEFAULT_STOP_GRACE_SECONDS, Settings
 
 __all__ = ["STOP_GRACE_SECONDS", "LocalExecutor"]
 
 logger = logging.getLogger(__name__)
+
+STOP_GRACE_SECONDS = DEFAULT_STOP_GRACE_SECONDS  # between SIGTERM and SIGKILL
 
 _Key = tuple[int, int]
 
@@ -74,7 +74,9 @@ class LocalExecutor:
         if self.slots < 1:
             raise ValueError(f"slots must be at least 1, got {self.slots}")
         self.stop_grace_seconds = stop_grace_seconds
-        self._runners = dict(runners) if runners is not None else default_runners()
+        # The default runners (and runners/attempt.py, which runs a process) are loaded by the
+        # first attempt a slot runs: a run of virtual and dry-run instances never needs them.
+        self._runners: dict[int, Runner] | None = dict(runners) if runners is not None else None
         self.sandbox = sandbox
         self._cond = threading.Condition()
         self._queue: deque[_Attempt] = deque()
@@ -198,21 +200,33 @@ class LocalExecutor:
     def _run(self, attempt: _Attempt) -> InstanceResult:
         # The slot thread supervises the process to its end and outlives it: it may safely be
         # the parent that the process's parent-death signal watches (runners/attempt.py).
+        from opcenter.runners.attempt import run_attempt
+
         def started(process: ProcessHandle | None) -> None:
             self._call("on_started", attempt.spec.instance_id, attempt.spec.attempt, process)
 
         return run_attempt(
             attempt.spec,
-            self._runners,
+            self._loaded_runners(),
             stop=attempt.stop,
             on_started=started,
             grace_seconds=self.stop_grace_seconds,
             sandbox=self.sandbox,
         )
 
+    def _loaded_runners(self) -> dict[int, Runner]:
+        with self._cond:  # two slots may start their first attempts at once
+            if self._runners is None:
+                from opcenter.runners.registry import default_runners
+
+                self._runners = default_runners()
+            return self._runners
+
     # -- events ---------------------------------------------------------------------------------
 
     def _dropped(self, spec: InstanceSpec, outcome: Outcome, message: str) -> InstanceResult:
+        from opcenter.runners.attempt import _ended_early
+
         return _ended_early(spec, outcome, message)
 
     def _notify(self) -> None:

@@ -57,41 +57,44 @@ class FlowGraph:
         return [n for n, ps in self.parents.items() if node_id in ps]
 
 
-# Built once, Core and only the columns a node needs: every run loads its flow this way.
+# Built once, Core on the tables (not the mapped classes: a statement of mapped attributes goes
+# through the ORM, which configures every mapper on its first use) and only the columns a node
+# needs: every run loads its flow this way.
+_R = NodeRelease.__table__
+_V = FileVersion.__table__
 _DEPLOYED = (
     sa.select(
-        NodeRelease.node_id,
-        FileVersion.file_id,
-        FileVersion.id,
-        FileVersion.name,
-        FileVersion.file_type,
-        FileVersion.content,
-        FileVersion.para_value,
-        FileVersion.output_list,
-        FileVersion.input_list,
-        FileVersion.rerun_mode,
-        FileVersion.auto_rerun_times,
-        FileVersion.auto_rerun_interval_millis,
-        FileVersion.timeout_hours,
-        FileVersion.priority,
-        FileVersion.owner,
-        FileVersion.description,
-        FileVersion.scheduler_type,
-        FileVersion.resource_group,
+        _R.c.node_id,
+        _V.c.file_id,
+        _V.c.id,
+        _V.c.name,
+        _V.c.file_type,
+        _V.c.content,
+        _V.c.para_value,
+        _V.c.output_list,
+        _V.c.input_list,
+        _V.c.rerun_mode,
+        _V.c.auto_rerun_times,
+        _V.c.auto_rerun_interval_millis,
+        _V.c.timeout_hours,
+        _V.c.priority,
+        _V.c.owner,
+        _V.c.description,
+        _V.c.scheduler_type,
+        _V.c.resource_group,
     )
-    .join(FileVersion, FileVersion.id == NodeRelease.version_id)
-    .where(
-        NodeRelease.workflow_id == sa.bindparam("workflow_id"),
-        NodeRelease.env == sa.bindparam("env"),
-    )
-    .order_by(NodeRelease.node_id)
+    .join(_V, _V.c.id == _R.c.version_id)
+    .where(_R.c.workflow_id == sa.bindparam("workflow_id"), _R.c.env == sa.bindparam("env"))
+    .order_by(_R.c.node_id)
 )
 
 
 def deployed_flow(session: Session, workflow_id: int, env: str) -> FlowGraph:
     """Load the nodes released to `env` for the workflow, with edges resolved by output name."""
     params = {"workflow_id": workflow_id, "env": env}
-    rows = session.execute(_DEPLOYED, params).all()  # (autoflushes, as callers may expect)
+    if session.autoflush:
+        session.flush()  # what the ORM did before such a query: callers may expect it
+    rows = session.execute(_DEPLOYED, params).all()
     graph = FlowGraph()
     producer: dict[str, int] = {}
     for v in rows:

@@ -270,10 +270,11 @@ def dag_progress(ctx: ServiceContext, dag_ids: Sequence[int]) -> dict[int, DagPr
     found: dict[int, list[Any]] = {d: [0, 0, 0, [], []] for d in dag_ids}
     if not found:
         return {}
+    i = Instance.__table__  # Core: the ORM would configure every mapper on its first query
     query = (
-        sa.select(Instance.dag_id, Instance.node_name, Instance.status, Instance.suspended)
-        .where(Instance.dag_id.in_(sa.bindparam("dag_ids", expanding=True)))
-        .order_by(Instance.id)
+        sa.select(i.c.dag_id, i.c.node_name, i.c.status, i.c.suspended)
+        .where(i.c.dag_id.in_(sa.bindparam("dag_ids", expanding=True)))
+        .order_by(i.c.id)
     )
     with ctx.db.transaction(readonly=True) as session:
         rows = session.execute(query, {"dag_ids": sorted(found)}).all()
