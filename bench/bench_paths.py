@@ -8,7 +8,9 @@ Run: `.venv/bin/python bench/bench_paths.py`.
 2. the same workloads through the API with `opcenter serve` already up: RunManualDagNodes with
    the official SDK, timed until every Dag succeeded (ListDags polled every 5 ms), per node;
 3. `opcenter run --wait --endpoint HOST:PORT` as a whole process, against that same server
-   (signed with the AccessKey the API bench's server was started with): the CLI's fast path.
+   (signed with the AccessKey the API bench's server was started with): the CLI's fast path;
+4. the floor of the embedded run: opcenter's interpreter importing SQLAlchemy and nothing else
+   (bench/peers/floor_bench.py), the least any `opcenter run` that opens the store takes.
 
 Whole processes are timed by wall clock and by their CPU (user + system, from `wait4`).
 
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for engine in engines:
                 engine.setup(states[engine.key])
-            ways = [*(e.key for e in engines), ENDPOINT]
+            ways = [*(e.key for e in engines), ENDPOINT, FLOOR]
             for name in WORKLOAD_NAMES:
                 workload = WORKLOADS[name]
                 for way in ways:
@@ -88,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 ENDPOINT = "endpoint"  # `opcenter run --wait --endpoint`, against the opcenter-api server
+FLOOR = "floor"  # opcenter's interpreter importing SQLAlchemy, nothing else (floor_bench.py)
 
 
 def _time_way(way: str, workload: object, states: dict[str, Path]) -> tuple[float, float | None]:
@@ -95,6 +98,10 @@ def _time_way(way: str, workload: object, states: dict[str, Path]) -> tuple[floa
     (None for the API, timed inside its client)."""
     if way == "opcenter-api":
         return time_once(ENGINES[way], workload, states[way]), None  # type: ignore[arg-type]
+    if way == FLOOR:
+        return _time_process(
+            [sys.executable, str(BENCH / "peers" / "floor_bench.py")], dict(os.environ), BENCH
+        )
     if way == "opcenter":
         home = states[way]
         argv, env = opcenter_bench.run_command(workload), opcenter_bench.run_env(home)
@@ -139,6 +146,9 @@ def report(
         "| through the API | per node | target |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+    floor = [t for name in WORKLOAD_NAMES for t in times[(name, FLOOR)]]
+    floor_med = statistics.median(floor)
+    floor_cpu = [t for name in WORKLOAD_NAMES for t in cpu[(name, FLOOR)]]
     for name in WORKLOAD_NAMES:
         workload = WORKLOADS[name]
         cli, api = times[(name, "opcenter")], times[(name, "opcenter-api")]
@@ -160,10 +170,22 @@ def report(
             f"| {api_med * 1000:.1f} ms | {per_node:.3f} ms "
             f"| {api_target}{'' if api_ok is None else ': ' + ('PASS' if api_ok else 'MISS')} |"
         )
-        record(f"cli_{name}", f"{cli_med:.3f} s", cli_ok)
+        record(
+            f"cli_{name}",
+            f"{cli_med:.3f} s (of which importing SQLAlchemy alone: {floor_med:.3f} s)",
+            cli_ok,
+        )
         record(f"cli_{name}_endpoint", f"{remote_med:.3f} s", remote_ok)
         if name != "dates":
             record(f"api_{name}", f"{per_node:.3f} ms/node ({api_med * 1000:.1f} ms)", api_ok)
+    lines += [
+        "",
+        f"The floor of the embedded run, timed alternating with the runs above: opcenter's "
+        f"interpreter starting, importing SQLAlchemy Core and ORM (the store library; garbage "
+        f"collector off, as the CLI loads) and exiting took {floor_med:.3f} s "
+        f"({min(floor):.3f}–{max(floor):.3f}; CPU {statistics.median(floor_cpu):.3f} s). Every "
+        "embedded `opcenter run --wait` pays it before its own work; `--endpoint` does not.",
+    ]
     return lines
 
 

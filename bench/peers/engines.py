@@ -16,7 +16,7 @@ import opcenter_bench
 from venvs import PEERS, peer_python
 from workloads import Workload
 
-__all__ = ["ENGINES", "PEER_ENGINES", "Engine"]
+__all__ = ["ENGINES", "FLOOR", "PEER_ENGINES", "Engine"]
 
 PEERS_DIR = Path(__file__).resolve().parent
 
@@ -47,6 +47,8 @@ class Engine:
     def setup(self, state: Path) -> None:
         """Prepare ``state`` (not timed): fresh store, definitions deployed, services started."""
         state.mkdir(parents=True, exist_ok=True)
+        if self.key == FLOOR:
+            return
         if self.has_services:
             self._program(["setup", "--home", str(state)])
         elif self.peer is None:
@@ -58,6 +60,8 @@ class Engine:
 
     def command(self, workload: Workload, state: Path) -> tuple[list[str], dict[str, str]]:
         """The timed command and its environment."""
+        if self.key == FLOOR:  # opcenter's own interpreter, importing only the store library
+            return [self.python(), str(PEERS_DIR / self.program)], dict(os.environ)
         if self.peer is None and not self.has_services:
             return opcenter_bench.run_command(workload), opcenter_bench.run_env(state)
         if self.key == "opcenter-endpoint":  # the CLI process against the server setup started
@@ -75,6 +79,9 @@ class Engine:
 
 
 _IN_ORDER = "in date order"
+#: Not an engine: opcenter's interpreter importing SQLAlchemy and nothing else (floor_bench.py),
+#: the least any embedded `opcenter run` takes on this machine.
+FLOOR = "opcenter-floor"
 ENGINES: dict[str, Engine] = {
     "opcenter": Engine(
         "opcenter",
@@ -103,6 +110,15 @@ ENGINES: dict[str, Engine] = {
         "opcenter_api_bench.py",  # its setup/teardown start and stop the server
         has_services=True,
         notes={"dates": "`--from/--to`, one Dag per date, " + _IN_ORDER},
+    ),
+    FLOOR: Engine(
+        FLOOR,
+        "not an engine: opcenter's interpreter starting, importing SQLAlchemy Core and ORM (the "
+        "store library every embedded command loads, garbage collector off as in the CLI) and "
+        "exiting; it runs nothing, so it is the least any embedded `opcenter run --wait` takes",
+        None,
+        "floor_bench.py",
+        notes={name: "imports only, runs nothing" for name in ("chain", "fan", "shell", "dates")},
     ),
     "luigi-1w": Engine(
         "luigi-1w",

@@ -88,3 +88,30 @@ def test_row_gives_per_node_cost_and_ratio_to_opcenter():
 def test_row_says_why_given_a_workload_the_engine_cannot_run():
     row = run_peers._row(WORKLOADS["dates"], run_peers.ENGINES["prefect"], run_peers.Cell(), 1.0)
     assert row.endswith("| — | — | — | — | — | cannot: no notion of business date |")
+
+
+def test_targets_give_the_best_ratio_the_floor_allows_the_embedded_run():
+    results = {
+        "chain": {
+            "opcenter": run_peers.Cell(times=[0.5]),
+            "opcenter-endpoint": run_peers.Cell(times=[0.1]),
+            "opcenter-floor": run_peers.Cell(times=[0.25]),
+            "luigi-1w": run_peers.Cell(times=[0.6]),
+        }
+    }
+    lines = run_peers.targets(results)
+    embedded = next(line for line in lines if "`opcenter` ≥ 1.5× ahead of luigi-1w" in line)
+    assert "1.2× (MISS); at best 2.4×" in embedded and "took 0.250 s" in embedded
+    endpoint = next(line for line in lines if "`opcenter-endpoint` ≥ 1.5×" in line)
+    assert endpoint.endswith("6.0× (PASS)")  # no floor for the client: it imports no SQLAlchemy
+
+
+def test_floor_command_is_opcenters_interpreter_importing_only_the_store_library():
+    engine = run_peers.ENGINES["opcenter-floor"]
+    argv, _ = engine.command(WORKLOADS["chain"], Path("/nonexistent"))
+    assert argv == [
+        sys.executable,
+        str(Path(run_peers.__file__).parent / "peers" / "floor_bench.py"),
+    ]
+    source = Path(argv[1]).read_text()
+    assert "import sqlalchemy.orm" in source and "opcenter" not in source.split('"""')[-1]
