@@ -30,6 +30,7 @@ __all__ = [
     "accept_seeds",
     "drop_run_seeds",
     "drop_seeds",
+    "is_instant",
     "kept_seeds",
     "load_edges",
     "offer_seeds",
@@ -80,13 +81,16 @@ class InstanceView:
     attempt: int
     retry_at: int | None
     priority: int
+    # Finishes inside the engine, without a process: dry runs and virtual nodes (`is_instant`).
+    # A field, not a property: asked of every ready instance and every child a cascade meets.
+    instant: bool
     waiting: int = 0  # parents not yet SUCCESS
     stopped_by: str | None = None  # an operator stopped the running attempt: kill it
 
-    @property
-    def instant(self) -> bool:
-        """Finishes inside the engine, without a process: dry runs and virtual nodes."""
-        return self.task_type is not TaskType.MANUAL or self.file_type == FileType.VIRTUAL
+
+def is_instant(task_type: TaskType, file_type: int) -> bool:
+    """Whether an instance finishes inside the engine, without a process."""
+    return task_type is not TaskType.MANUAL or file_type == FileType.VIRTUAL
 
 
 @dataclass
@@ -100,7 +104,7 @@ class DagView:
     parents: dict[int, list[int]] = field(default_factory=dict)
     children: dict[int, list[int]] = field(default_factory=dict)
     ready: set[int] = field(default_factory=set)  # NOT_RUN, upstream all SUCCESS, not frozen
-    # Instances per status, kept by `recount` and `set_status`: most steps settle the Dag's
+    # Instances per status, kept by `_fill_rows` and `set_status`: most steps settle the Dag's
     # status from these two numbers instead of a pass over every instance.
     counts: Counter[InstanceStatus] = field(default_factory=Counter)
     start_time: int | None = None  # the Dag's StartTime (ms), for its run duration metric
@@ -162,57 +166,66 @@ class DagView:
         instances, parents, children = self.instances, self.parents, self.children
         # Plain tuples and dict look-ups for the enums: a Dag of thousands of instances is
         # loaded when it starts, and per-row attribute access and Enum() calls dominated.
+        manual, virtual = TaskType.MANUAL, FileType.VIRTUAL  # `is_instant`, written out
         for iid, status, task, ftype, suspended, attempt, retry, prio, stopped in instance_rows:
+            task_type = _TASK_TYPE[task]
             instances[iid] = InstanceView(
                 iid,
                 dag_id,
                 _STATUS[status],
-                _TASK_TYPE[task],
+                task_type,
                 ftype,
                 bool(suspended),
                 attempt,
                 retry,
                 prio,
+                task_type is not manual or ftype == virtual,
                 0,
                 stopped,
             )
             parents[iid] = []
             children[iid] = []
+        success = S.SUCCESS
+        # In-degrees counted in the pass over the edges, ready ones in one set comprehension.
         for parent, child in edge_rows:
             parents[child].append(parent)
             children[parent].append(child)
-        self.recount()
-
-    def recount(self) -> None:
-        self.ready.clear()
-        instances, parents = self.instances, self.parents
+            if instances[parent].status is not success:
+                instances[child].waiting += 1
         self.counts = Counter(i.status for i in instances.values())
-        for inst in instances.values():
-            ups = parents[inst.id]
-            inst.waiting = sum(instances[p].status is not S.SUCCESS for p in ups) if ups else 0
-            self._check_ready(inst)
-
-    def _check_ready(self, inst: InstanceView) -> None:
-        if inst.status is S.NOT_RUN and inst.waiting == 0 and not inst.suspended:
-            self.ready.add(inst.id)
-        else:
-            self.ready.discard(inst.id)
+        not_run = S.NOT_RUN
+        self.ready = {
+            i.id
+            for i in instances.values()
+            if i.status is not_run and not i.waiting and not i.suspended
+        }
 
     def set_status(self, instance_id: int, status: InstanceStatus) -> None:
         """Record a confirmed transition; a new SUCCESS releases the children."""
+        # The ready test written out twice: a cascade of virtual nodes calls this per instance.
         inst = self.instances[instance_id]
         before = inst.status
         inst.status = status
-        self.counts[before] -= 1
-        self.counts[status] += 1
-        self._check_ready(inst)
-        if (status is S.SUCCESS) == (before is S.SUCCESS):
+        counts, ready = self.counts, self.ready
+        counts[before] -= 1
+        counts[status] += 1
+        not_run = S.NOT_RUN
+        if status is not_run and not inst.waiting and not inst.suspended:
+            ready.add(instance_id)
+        else:
+            ready.discard(instance_id)
+        success = S.SUCCESS
+        if (status is success) == (before is success):
             return
-        delta = -1 if status is S.SUCCESS else 1
+        delta = -1 if status is success else 1
+        instances = self.instances
         for child_id in self.children[instance_id]:
-            child = self.instances[child_id]
-            child.waiting += delta
-            self._check_ready(child)
+            child = instances[child_id]
+            waiting = child.waiting = child.waiting + delta
+            if child.status is not_run and not waiting and not child.suspended:
+                ready.add(child_id)
+            else:
+                ready.discard(child_id)
 
     def derive_status(self) -> DagStatus:
         """`domain.states.derive_dag_status`, answered from the counts when they suffice."""
