@@ -17,6 +17,7 @@ passes True).
 from __future__ import annotations
 
 import datetime as dt
+from collections import namedtuple
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -247,24 +248,28 @@ def start_manual_run(
 # -- planning inside the transaction ----------------------------------------------------------
 
 
-# Built once, Core: every run asks it (a Core row has the mapped object's attribute names).
-_WORKFLOW = sa.select(Workflow.__table__).where(
-    Workflow.__table__.c.workspace_id == sa.bindparam("workspace_id"),
-    Workflow.__table__.c.name == sa.bindparam("name"),
-    Workflow.__table__.c.deleted_at.is_(None),
+# Built once, run through the driver (store/prepared.py): every run asks it. The columns are
+# integers and strings (no type processing); a row comes back with the mapped attribute names.
+_WORKFLOW = Prepared(
+    sa.select(Workflow.__table__).where(
+        Workflow.__table__.c.workspace_id == sa.bindparam("workspace_id"),
+        Workflow.__table__.c.name == sa.bindparam("name"),
+        Workflow.__table__.c.deleted_at.is_(None),
+    )
 )
+_WorkflowRow = namedtuple("_WorkflowRow", [c.key for c in Workflow.__table__.c])  # type: ignore[misc]
 
 
 def _flow(session: Session, ws: Workspace, env: Env, flow_name: str) -> tuple[Workflow, CachedFlow]:
     # On the session's connection: nothing of a run is pending in the ORM to flush first, and
     # the ORM's execution path costs more than the statement (the same below).
     conn = session.connection()
-    found = conn.execute(_WORKFLOW, {"workspace_id": ws.id, "name": flow_name}).first()
-    if found is None:
+    found = _WORKFLOW.rows(conn, {"workspace_id": ws.id, "name": flow_name})
+    if not found:
         raise NotFound(
             "Flow", f"The workflow FlowName={flow_name!r} does not exist in {ws.identifier!r}."
         )
-    wf = cast(Workflow, found)
+    wf = cast(Workflow, _WorkflowRow(*found[0]))
     if wf.use_type != UseType.MANUAL_BIZ.value:
         raise InvalidParameter(
             f"FlowName={flow_name!r} is not a manually triggered workflow (UseType "
