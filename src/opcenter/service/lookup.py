@@ -8,6 +8,7 @@ workspaces → `InvalidParameter`; neither → `MissingParameter("ProjectId")`.
 
 from __future__ import annotations
 
+from collections import namedtuple
 from typing import cast
 
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from opcenter.domain.model import Env, WorkspaceMode
 from opcenter.errors import Conflict, InvalidParameter, MissingParameter, NotFound, not_found
+from opcenter.store.prepared import Prepared
 from opcenter.store.tables import File, Workflow, Workspace
 
 __all__ = [
@@ -96,24 +98,35 @@ def resolve_workspace(
     return by_id
 
 
+# Run through the driver (store/prepared.py): every API request naming a workspace reads it
+# to authorize, and SQLAlchemy's execution path cost more than the statement. The columns are
+# integers and strings (no type processing); a row comes back with the mapped attribute names.
 _ROWS = {
-    "id": sa.select(Workspace.__table__).where(Workspace.__table__.c.id == sa.bindparam("key")),
-    "identifier": sa.select(Workspace.__table__).where(
-        Workspace.__table__.c.identifier == sa.bindparam("key")
+    "id": Prepared(
+        sa.select(Workspace.__table__).where(Workspace.__table__.c.id == sa.bindparam("key"))
+    ),
+    "identifier": Prepared(
+        sa.select(Workspace.__table__).where(
+            Workspace.__table__.c.identifier == sa.bindparam("key")
+        )
     ),
 }
+_WorkspaceRow = namedtuple("_WorkspaceRow", [c.key for c in Workspace.__table__.c])  # type: ignore[misc]
 
 
 def _row(session: Session, by: str, key: object, parameter: str) -> Workspace:
-    # Kept for the rest of the transaction, as the ORM objects above; through the session's
-    # execute, so a workspace changed earlier in the transaction is flushed and read as it is.
+    # Kept for the rest of the transaction, as the ORM objects above. A workspace changed
+    # earlier in the transaction is flushed first (what the session's execute did) and read as
+    # it is.
     known: dict[tuple[str, object], Workspace] = session.info.setdefault("workspace_rows", {})
     row = known.get((by, key))
     if row is None:
-        row = cast(Workspace, session.execute(_ROWS[by], {"key": key}).first())
-        if row is None:
+        if session.autoflush:
+            session.flush()
+        rows = _ROWS[by].rows(session.connection(), {"key": key})
+        if not rows:
             raise not_found(parameter, key)
-        known[(by, key)] = row
+        row = known[(by, key)] = cast(Workspace, _WorkspaceRow(*rows[0]))
     return row
 
 
