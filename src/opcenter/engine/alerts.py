@@ -451,7 +451,10 @@ class EngineAlerts:
         counted events are due to be reported."""
         self.checked_at = time.monotonic()
         with db.transaction(readonly=True) as session:
-            self.refresh(session.connection())
+            # Always: checks come about every TICK_SECONDS, and the last load ended a little
+            # after the last check began, so a time test here skipped every other reload (a
+            # rule from another process was then seen after up to twice REFRESH_SECONDS).
+            self.refresh(session.connection(), force=True)
         now = clock()
         flush = bool(self._by_type) and self._flush_at is not None and self._flush_at <= now
         if not (self._by_type.get("TIMEOUT") or self._by_type.get("UNFINISHED") or flush):
