@@ -339,23 +339,8 @@ def _merged_params(request: RunRequest, wf: Workflow, graph: FlowGraph) -> dict[
     return merged
 
 
-_RUN_COLUMNS = (
-    "workspace_id",
-    "workflow_id",
-    "env",
-    "dag_parameters",
-    "node_parameters",
-    "include_node_ids",
-    "exclude_node_ids",
-    "create_user",
-    "created_at",
-)
-# Through the driver (store/prepared.py), as the instances below: integers and strings only.
-_INSERT_RUN = Prepared(
-    sa.insert(Run.__table__)
-    .values({name: sa.bindparam(name) for name in _RUN_COLUMNS})
-    .returning(Run.__table__.c.id)
-)
+_INSERT_RUN = sa.insert(Run.__table__).returning(Run.__table__.c.id)
+_INSERT_DAG = sa.insert(Dag.__table__)
 
 
 @dataclass(frozen=True)
@@ -429,7 +414,7 @@ def _create(
         "created_at": now,
     }
     # Core with RETURNING, like the bulk inserts below: an ORM object and a flush cost more.
-    ((run_id,),) = _INSERT_RUN.rows(session.connection(), values)
+    run_id = int(session.connection().execute(_INSERT_RUN, values).scalar_one())
     writer = _RunWriter(session, ctx, plan.ws, plan.wf, plan.env, run_id, caller.name, now)
     keep = seeds if seeds is not None and wants_seeds(ctx.db) else None
     dag_ids = writer.write(request.dates, plan.graph, plan.types, plan.params, keep)
@@ -490,7 +475,7 @@ class _RunWriter:
         # task type, file type, suspended, attempt, retry_at, priority, stopped_by.
         seeded = [(f[5], f[4], f[3], f[6], f[7], None, f[12], None) for f in fixed]
         seed_room = SEED_INSTANCES_MAX if seeds is not None else 0
-        dags: list[tuple[Any, ...]] = []
+        dags: list[dict[str, Any]] = []
         instances: list[tuple[Any, ...]] = []
         edges: list[tuple[int, int, int]] = []
         for seq, (day, dag_id) in enumerate(zip(dates, dag_ids, strict=True)):
@@ -518,36 +503,33 @@ class _RunWriter:
                     [(ids[p], ids[c]) for p, c in parent_pairs],
                     self.run_id,
                 )
+        self.session.connection().execute(_INSERT_DAG, dags)
         conn = self.session.connection()
-        if conn.dialect.name == "sqlite":  # what SQLAlchemy's Date stores there: ISO text
-            dags = [(*row[:9], row[9].isoformat(), *row[10:]) for row in dags]
-        _insert_rows(conn, Dag.__tablename__, _DAG_COLUMNS, dags)
         _insert_rows(conn, Instance.__tablename__, _INSTANCE_COLUMNS, instances)
         _insert_rows(conn, InstanceEdge.__tablename__, _EDGE_COLUMNS, edges)
         return dag_ids
 
-    def _dag_row(self, dag_id: int, seq: int, day: dt.date) -> tuple[Any, ...]:
-        """The columns of `_DAG_COLUMNS`, in order."""
-        return (
-            dag_id,
-            self.run_id,
-            seq,
-            self.ws.id,
-            self.wf.id,
-            self.env.value,
-            self.wf.name,
-            DAG_TYPE,
-            DagStatus.CREATED.value,
-            day,
-            self._day_ms(day),
-            self._day_ms(day + dt.timedelta(days=1)),
-            None,  # start_time
-            None,  # finish_time
-            self.user,
-            self.now,
-            self.now,
-            0,  # revision
-        )
+    def _dag_row(self, dag_id: int, seq: int, day: dt.date) -> dict[str, Any]:
+        return {
+            "id": dag_id,
+            "run_id": self.run_id,
+            "seq": seq,
+            "workspace_id": self.ws.id,
+            "workflow_id": self.wf.id,
+            "env": self.env.value,
+            "name": self.wf.name,
+            "type": DAG_TYPE,
+            "status": DagStatus.CREATED.value,
+            "biz_date": day,
+            "bizdate_ms": self._day_ms(day),
+            "gmtdate_ms": self._day_ms(day + dt.timedelta(days=1)),
+            "start_time": None,
+            "finish_time": None,
+            "create_user": self.user,
+            "created_at": self.now,
+            "modified_at": self.now,
+            "revision": 0,
+        }
 
     @staticmethod
     def _fixed(node: DeployedNode, task_type: TaskType) -> tuple[Any, ...]:
@@ -618,27 +600,6 @@ _INSTANCE_COLUMNS = (
     "create_user",
 )
 _EDGE_COLUMNS = ("dag_id", "parent_id", "child_id")
-# The Dag columns a run writes, in the order `_RunWriter._dag_row` builds each row.
-_DAG_COLUMNS = (
-    "id",
-    "run_id",
-    "seq",
-    "workspace_id",
-    "workflow_id",
-    "env",
-    "name",
-    "type",
-    "status",
-    "biz_date",
-    "bizdate_ms",
-    "gmtdate_ms",
-    "start_time",
-    "finish_time",
-    "create_user",
-    "created_at",
-    "modified_at",
-    "revision",
-)
 
 
 def _insert_rows(
