@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from opcenter.store.prepared import flushed
 from opcenter.store.tables import FileVersion, NodeRelease
 
 __all__ = ["DeployedNode", "FlowGraph", "deployed_flow", "keep_files", "root_output"]
@@ -92,9 +93,7 @@ _DEPLOYED = (
 def deployed_flow(session: Session, workflow_id: int, env: str) -> FlowGraph:
     """Load the nodes released to `env` for the workflow, with edges resolved by output name."""
     params = {"workflow_id": workflow_id, "env": env}
-    if session.autoflush:
-        session.flush()  # what the ORM did before such a query: callers may expect it
-    rows = session.execute(_DEPLOYED, params).all()
+    rows = flushed(session).execute(_DEPLOYED, params).all()  # flushed, as the ORM's query was
     graph = FlowGraph()
     producer: dict[str, int] = {}
     for v in rows:

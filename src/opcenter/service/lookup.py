@@ -8,7 +8,6 @@ workspaces → `InvalidParameter`; neither → `MissingParameter("ProjectId")`.
 
 from __future__ import annotations
 
-from collections import namedtuple
 from typing import cast
 
 import sqlalchemy as sa
@@ -17,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from opcenter.domain.model import Env, WorkspaceMode
 from opcenter.errors import Conflict, InvalidParameter, MissingParameter, NotFound, not_found
-from opcenter.store.prepared import Prepared
+from opcenter.store.prepared import Prepared, flushed, row_type
 from opcenter.store.tables import File, Workflow, Workspace
 
 __all__ = [
@@ -111,7 +110,7 @@ _ROWS = {
         )
     ),
 }
-_WorkspaceRow = namedtuple("_WorkspaceRow", [c.key for c in Workspace.__table__.c])  # type: ignore[misc]
+_WorkspaceRow = row_type(Workspace.__table__)
 
 
 def _row(session: Session, by: str, key: object, parameter: str) -> Workspace:
@@ -121,9 +120,7 @@ def _row(session: Session, by: str, key: object, parameter: str) -> Workspace:
     known: dict[tuple[str, object], Workspace] = session.info.setdefault("workspace_rows", {})
     row = known.get((by, key))
     if row is None:
-        if session.autoflush:
-            session.flush()
-        rows = _ROWS[by].rows(session.connection(), {"key": key})
+        rows = _ROWS[by].rows(flushed(session), {"key": key})
         if not rows:
             raise not_found(parameter, key)
         row = known[(by, key)] = cast(Workspace, _WorkspaceRow(*rows[0]))

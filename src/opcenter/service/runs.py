@@ -17,7 +17,6 @@ passes True).
 from __future__ import annotations
 
 import datetime as dt
-from collections import namedtuple
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -56,7 +55,7 @@ from opcenter.service.flows import DeployedNode, FlowGraph
 from opcenter.service.instances import _env  # one ProjectEnv check for every query
 from opcenter.service.lookup import check_paging, require_env, resolve_workspace, workspace_row
 from opcenter.service.run_views import DAG_TYPE, DagView, RunCreated, dag_view
-from opcenter.store.prepared import Prepared, executemany
+from opcenter.store.prepared import Prepared, executemany, row_type
 from opcenter.store.tables import (
     Dag,
     Instance,
@@ -257,7 +256,7 @@ _WORKFLOW = Prepared(
         Workflow.__table__.c.deleted_at.is_(None),
     )
 )
-_WorkflowRow = namedtuple("_WorkflowRow", [c.key for c in Workflow.__table__.c])  # type: ignore[misc]
+_WorkflowRow = row_type(Workflow.__table__)
 
 
 def _flow(session: Session, ws: Workspace, env: Env, flow_name: str) -> tuple[Workflow, CachedFlow]:

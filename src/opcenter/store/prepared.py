@@ -14,12 +14,13 @@ SQLAlchemy's `DBAPIError` subclasses, as `Connection.execute` would.
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
-__all__ = ["Prepared", "executemany"]
+__all__ = ["Prepared", "executemany", "flushed", "row_type"]
 
 _MARK = "__[POSTCOMPILE_{}]"
 
@@ -139,3 +140,18 @@ def executemany(conn: sa.Connection, sql: str, rows: Sequence[Sequence[Any]]) ->
         ) from exc
     finally:
         cursor.close()
+
+
+def row_type(table: sa.Table) -> type:
+    """A named tuple of the table's columns under their keys (the mapped attribute names): a
+    row read through the driver then reads as the Core row or the mapped object did."""
+    return namedtuple(f"{table.name}_row", [c.key for c in table.c])  # type: ignore[misc]
+
+
+def flushed(session: sa.orm.Session) -> sa.Connection:
+    """The session's connection, after writing out pending ORM changes when the session
+    autoflushes: what `Session.execute` does before a query, for statements run on the
+    connection or through the driver."""
+    if session.autoflush:
+        session.flush()
+    return session.connection()
